@@ -1,0 +1,1 @@
+//! Kernel wrappers (in progress).

@@ -1,0 +1,12 @@
+//! ifru: recommendation unlearning with influence functions, on the GPU.
+//!
+//! The heavy numerical work runs in hand-written WGSL compute shaders through wgpu
+//! (Vulkan, Metal, DX12; Mesa's lavapipe where there is no GPU). Every kernel has a
+//! CPU reference in [`reference`] that the tests compare it with.
+
+pub mod data;
+pub mod fsio;
+pub mod gpu;
+pub mod graph;
+pub mod kernels;
+pub mod reference;

@@ -1,0 +1,1 @@
+//! CPU references (in progress).
