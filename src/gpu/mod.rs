@@ -1,1 +1,22 @@
-//! GPU runtime (in progress).
+//! The GPU runtime: adapter choice, the device, typed pooled buffers, pipelines,
+//! dispatch geometry, binding chunks, error capture, failure injection and timing.
+
+mod adapter;
+mod buffer;
+mod chunk;
+mod context;
+mod dispatch;
+mod error;
+mod fault;
+mod pipeline;
+
+pub use adapter::{ADAPTER_ENV, AdapterSummary, choose_adapter, no_adapter_message};
+pub use buffer::{BufferPool, GpuBuffer, PoolStats};
+pub use chunk::{RowChunk, row_chunks};
+pub use context::{
+    BINDING_CAP_ENV, GrantedFeatures, Gpu, GpuOptions, KernelTime, KeyLimits, TimeSource,
+};
+pub use dispatch::grid;
+pub use error::{GpuError, GpuResult};
+pub use fault::Fault;
+pub use pipeline::{Launch, Record, Shader, record_all};

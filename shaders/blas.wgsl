@@ -1,0 +1,84 @@
+// BLAS-1 on f32 vectors, one element per thread. Scalars may come from a device buffer
+// (CG's alpha and beta), so a solver iteration needs no read-back.
+
+struct Params {
+    n: u32,
+    a_num: u32,
+    a_den: u32,
+    b_num: u32,
+    b_den: u32,
+    _pad0: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> scalars: array<f32>;
+
+// c * scalars[num] / scalars[den]; NONE stands for 1. A zero denominator gives 0, never
+// inf or NaN: the solver sees the breakdown in its residual instead.
+fn factor(c: f32, num: u32, den: u32) -> f32 {
+    var f = c;
+    if (num != NONE) {
+        f = f * scalars[num];
+    }
+    if (den != NONE) {
+        let d = scalars[den];
+        if (d == 0.0) {
+            return 0.0;
+        }
+        f = f / d;
+    }
+    return f;
+}
+
+fn element(wid: vec3<u32>, nwg: vec3<u32>, t: u32) -> u32 {
+    return linear_workgroup(wid, nwg) * WG + t;
+}
+
+@compute @workgroup_size(64)
+fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+    let i = element(wid, nwg, t);
+    if (i < p.n) {
+        y[i] = p.alpha;
+    }
+}
+
+@compute @workgroup_size(64)
+fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+    let i = element(wid, nwg, t);
+    if (i < p.n) {
+        y[i] = x[i];
+    }
+}
+
+// y = B * y
+@compute @workgroup_size(64)
+fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) t: u32) {
+    let i = element(wid, nwg, t);
+    if (i < p.n) {
+        y[i] = factor(p.beta, p.b_num, p.b_den) * y[i];
+    }
+}
+
+// y = A * x + B * y
+@compute @workgroup_size(64)
+fn axpby(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) t: u32) {
+    let i = element(wid, nwg, t);
+    if (i < p.n) {
+        let a = factor(p.alpha, p.a_num, p.a_den);
+        let b = factor(p.beta, p.b_num, p.b_den);
+        if (b == 0.0) {
+            // BLAS convention: with B = 0, y is not read (it may hold garbage or NaN).
+            y[i] = a * x[i];
+        } else {
+            y[i] = a * x[i] + b * y[i];
+        }
+    }
+}

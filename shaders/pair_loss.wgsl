@@ -1,0 +1,45 @@
+// Scores and pointwise BCE for a list of (u, i) node pairs:
+//   s = <E_u, E_i>,  loss = softplus(s) - y*s,  d1 = sigmoid(s) - y,  d2 = sigmoid(s)(1 - sigmoid(s)).
+// Each pair's dot product is spread over vec4 lanes and reduced in workgroup memory in a
+// fixed tree order. Output: one vec4 (s, loss, d1, d2) per pair.
+
+struct Params {
+    n_pairs: u32,
+    lanes: u32,
+    lanes_p2: u32,
+    chunk_rows: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> pair_u: array<u32>;
+@group(0) @binding(2) var<storage, read> pair_i: array<u32>;
+@group(0) @binding(3) var<storage, read> labels: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+
+var<workgroup> sh: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn score_bce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) t: u32) {
+    let rl = row_lane(linear_workgroup(wid, nwg), t, p.lanes_p2);
+    var partial = 0.0;
+    if (rl.row < p.n_pairs && rl.lane < p.lanes) {
+        let eu = table_fetch(pair_u[rl.row], rl.lane, p.lanes, p.chunk_rows);
+        let ei = table_fetch(pair_i[rl.row], rl.lane, p.lanes, p.chunk_rows);
+        partial = dot(eu, ei);
+    }
+    sh[t] = partial;
+    workgroupBarrier();
+    for (var stride = p.lanes_p2 / 2u; stride > 0u; stride = stride / 2u) {
+        if (rl.lane < stride) {
+            sh[t] = sh[t] + sh[t + stride];
+        }
+        workgroupBarrier();
+    }
+    if (rl.lane == 0u && rl.row < p.n_pairs) {
+        let s = sh[t];
+        let y = labels[rl.row];
+        let q = sigmoid(s);
+        out[rl.row] = vec4<f32>(s, softplus(s) - y * s, q - y, q * (1.0 - q));
+    }
+}

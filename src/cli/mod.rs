@@ -1,0 +1,6 @@
+//! Subcommands of the `ifru` binary, one module each.
+
+pub mod info;
+
+/// What a subcommand returns on failure.
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;

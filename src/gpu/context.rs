@@ -1,0 +1,576 @@
+//! The device, its queue, and the runtime services every kernel uses.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+use serde::Serialize;
+
+use super::adapter::{self, AdapterSummary};
+use super::buffer::{BufferPool, GpuBuffer, STORAGE_USAGE, UNIFORM_USAGE, byte_len};
+use super::error::{GpuError, GpuResult};
+use super::fault::{Fault, FaultInjector};
+
+/// Environment variable lowering the storage binding cap (bytes), to force chunking in tests.
+pub const BINDING_CAP_ENV: &str = "IFRU_BINDING_CAP";
+
+/// How to open a device. [`GpuOptions::from_env`] reads the `IFRU_*` variables.
+#[derive(Debug, Clone)]
+pub struct GpuOptions {
+    /// Case-insensitive substring of the adapter name to use (`IFRU_ADAPTER`).
+    pub adapter_filter: Option<String>,
+    /// Lowers the storage binding cap below the device's (`IFRU_BINDING_CAP`).
+    pub binding_cap: Option<u64>,
+    /// Lowers the workgroups per grid dimension below the device's, to test 2-D dispatch cheaply.
+    pub max_workgroups_per_dim: Option<u32>,
+    /// Longest wait for the device before it is reported as hung.
+    pub wait_timeout: Duration,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            adapter_filter: None,
+            binding_cap: None,
+            max_workgroups_per_dim: None,
+            wait_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+impl GpuOptions {
+    /// Defaults, with `IFRU_ADAPTER` and `IFRU_BINDING_CAP` applied.
+    pub fn from_env() -> GpuResult<Self> {
+        let mut opts = GpuOptions {
+            adapter_filter: std::env::var(adapter::ADAPTER_ENV)
+                .ok()
+                .filter(|s| !s.is_empty()),
+            ..GpuOptions::default()
+        };
+        if let Ok(cap) = std::env::var(BINDING_CAP_ENV) {
+            let cap = cap.trim().parse::<u64>().map_err(|_| {
+                GpuError::Invalid(format!(
+                    "{BINDING_CAP_ENV}={cap:?} is not a whole number of bytes"
+                ))
+            })?;
+            opts.binding_cap = Some(cap);
+        }
+        Ok(opts)
+    }
+}
+
+/// Optional device features the kernels can use, as granted by the adapter.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct GrantedFeatures {
+    pub timestamp_query: bool,
+    pub shader_f16: bool,
+    pub subgroup: bool,
+}
+
+impl GrantedFeatures {
+    fn of(features: wgpu::Features) -> Self {
+        GrantedFeatures {
+            timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroup: features.contains(wgpu::Features::SUBGROUP),
+        }
+    }
+}
+
+/// The limits that matter to ifru's kernels.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KeyLimits {
+    pub max_buffer_size: u64,
+    pub max_storage_buffer_binding_size: u64,
+    /// The cap actually used for one binding (device limit, possibly lowered by configuration).
+    pub binding_cap: u64,
+    pub max_storage_buffers_per_shader_stage: u32,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroup_storage_size: u32,
+    pub min_storage_buffer_offset_alignment: u32,
+}
+
+/// An open device with its queue, buffer pool, pipeline cache and failure injection.
+pub struct Gpu {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    features: GrantedFeatures,
+    binding_cap: u64,
+    max_workgroups_per_dim: u32,
+    wait_timeout: Duration,
+    pool: BufferPool,
+    pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
+    pub(crate) pipelines_compiled: std::sync::atomic::AtomicU64,
+    faults: FaultInjector,
+    placeholder: GpuBuffer<f32>,
+    uncaptured: Arc<Mutex<Vec<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    /// Opens a device with options from the environment.
+    pub fn from_env() -> GpuResult<Gpu> {
+        Gpu::new(GpuOptions::from_env()?)
+    }
+
+    /// Opens the best adapter (or the one named by `options.adapter_filter`) with its own limits.
+    pub fn new(options: GpuOptions) -> GpuResult<Gpu> {
+        let instance = wgpu::Instance::new(
+            wgpu::InstanceDescriptor::new_without_display_handle().with_env(),
+        );
+        let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+        let index = adapter::choose_adapter(&infos, options.adapter_filter.as_deref())
+            .map_err(GpuError::NoAdapter)?;
+        let adapter = &adapters[index];
+        let info = infos[index].clone();
+
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP;
+        let required_features = adapter.features() & wanted;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("ifru"),
+            required_features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|source| GpuError::RequestDevice {
+            adapter: info.name.clone(),
+            source,
+        })?;
+
+        // The default handler panics; keep what escapes error scopes and report it at the next check.
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.to_string());
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *lost_sink.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("{reason:?}: {message}"));
+        });
+
+        let align = limits.min_storage_buffer_offset_alignment.max(4) as u64;
+        let device_cap = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let binding_cap = options.binding_cap.map_or(device_cap, |c| c.min(device_cap));
+        let binding_cap = (binding_cap / align) * align;
+        if binding_cap == 0 {
+            return Err(GpuError::Invalid(format!(
+                "binding cap {:?} is below the offset alignment {align}",
+                options.binding_cap
+            )));
+        }
+        let max_workgroups_per_dim = options.max_workgroups_per_dim.map_or(
+            limits.max_compute_workgroups_per_dimension,
+            |m| m.min(limits.max_compute_workgroups_per_dimension),
+        );
+        let pool = BufferPool::default();
+        let placeholder = GpuBuffer::from_pool(&pool, &device, 64, STORAGE_USAGE, "placeholder");
+        Ok(Gpu {
+            placeholder,
+            device,
+            queue,
+            features: GrantedFeatures::of(required_features),
+            info,
+            limits,
+            binding_cap,
+            max_workgroups_per_dim,
+            wait_timeout: options.wait_timeout,
+            pool,
+            pipelines: Mutex::new(HashMap::new()),
+            pipelines_compiled: Default::default(),
+            faults: FaultInjector::default(),
+            uncaptured,
+            lost,
+        })
+    }
+
+    /// Name, backend, type and driver of the adapter.
+    pub fn adapter(&self) -> AdapterSummary {
+        AdapterSummary::from(&self.info)
+    }
+
+    /// True when the adapter is a software rasteriser (lavapipe, WARP).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Optional features granted on this device.
+    pub fn features(&self) -> GrantedFeatures {
+        self.features
+    }
+
+    /// The limits the kernels depend on.
+    pub fn key_limits(&self) -> KeyLimits {
+        let l = &self.limits;
+        KeyLimits {
+            max_buffer_size: l.max_buffer_size,
+            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
+            binding_cap: self.binding_cap,
+            max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+            max_compute_workgroups_per_dimension: self.max_workgroups_per_dim,
+            max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+            min_storage_buffer_offset_alignment: l.min_storage_buffer_offset_alignment,
+        }
+    }
+
+    /// Largest byte size of one storage binding.
+    pub fn binding_cap(&self) -> u64 {
+        self.binding_cap
+    }
+
+    /// Required alignment of a binding's byte offset.
+    pub fn offset_alignment(&self) -> u64 {
+        self.limits.min_storage_buffer_offset_alignment.max(4) as u64
+    }
+
+    /// Workgroups per grid dimension used by [`crate::gpu::grid`].
+    pub fn max_workgroups_per_dim(&self) -> u32 {
+        self.max_workgroups_per_dim
+    }
+
+    /// The wgpu device, for code that records its own passes.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The buffer pool (byte counts, trimming).
+    pub fn pool(&self) -> &BufferPool {
+        &self.pool
+    }
+
+    /// Number of compute pipelines compiled on this device so far.
+    pub fn pipelines_compiled(&self) -> u64 {
+        self.pipelines_compiled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Arms a fault that makes the next matching operation fail (tests only).
+    pub fn inject_fault(&self, fault: Fault) {
+        self.faults.arm(fault);
+    }
+
+    /// Destroys the device, as a driver reset would; later operations return errors.
+    pub fn destroy(&self) {
+        self.device.destroy();
+    }
+
+    fn check_alive(&self, context: &str) -> GpuResult<()> {
+        if let Some(reason) = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(GpuError::DeviceLost(format!("{reason} (noticed during {context})")));
+        }
+        let mut escaped = self.uncaptured.lock().unwrap_or_else(|p| p.into_inner());
+        if !escaped.is_empty() {
+            let message = escaped.join("; ");
+            escaped.clear();
+            return Err(GpuError::Device {
+                kind: "uncaptured",
+                context: context.to_string(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation, out-of-memory and internal error scopes and turns any
+    /// error they catch into a [`GpuError`] that names `context`.
+    pub fn checked<T>(&self, context: &str, f: impl FnOnce() -> T) -> GpuResult<T> {
+        self.check_alive(context)?;
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let errors = [
+            ("validation", pollster::block_on(validation.pop())),
+            ("out-of-memory", pollster::block_on(oom.pop())),
+            ("internal", pollster::block_on(internal.pop())),
+        ];
+        for (kind, error) in errors {
+            if let Some(e) = error {
+                return Err(GpuError::Device {
+                    kind,
+                    context: context.to_string(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        self.check_alive(context)?;
+        Ok(value)
+    }
+
+    /// A storage buffer of `len` values; contents unspecified.
+    pub fn alloc<T: Pod>(&self, len: usize, label: &str) -> GpuResult<GpuBuffer<T>> {
+        self.alloc_with_usage(len, STORAGE_USAGE, label)
+    }
+
+    /// A uniform buffer holding `bytes` (a kernel's parameter block).
+    ///
+    /// Not drawn from the pool: a bind group owns it, and it lives exactly as long as the
+    /// launches that read it.
+    pub fn uniform_buffer(&self, bytes: &[u8]) -> GpuResult<wgpu::Buffer> {
+        use wgpu::util::DeviceExt;
+        self.checked("uploading kernel parameters", || {
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("params"),
+                    contents: bytes,
+                    usage: UNIFORM_USAGE,
+                })
+        })
+    }
+
+    /// A small storage buffer bound where a kernel's layout wants a binding it will not read.
+    pub fn placeholder(&self) -> &GpuBuffer<f32> {
+        &self.placeholder
+    }
+
+    fn alloc_with_usage<T: Pod>(
+        &self,
+        len: usize,
+        usage: wgpu::BufferUsages,
+        label: &str,
+    ) -> GpuResult<GpuBuffer<T>> {
+        let bytes = byte_len::<T>(len);
+        if bytes > self.limits.max_buffer_size {
+            return Err(GpuError::Limit {
+                what: format!("buffer '{label}'"),
+                needed: bytes,
+                limit: self.limits.max_buffer_size,
+                limit_name: "max_buffer_size",
+                hint: "",
+            });
+        }
+        self.checked(&format!("allocating '{label}'"), || {
+            GpuBuffer::from_pool(&self.pool, &self.device, len, usage, label)
+        })
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn upload<T: Pod>(&self, data: &[T], label: &str) -> GpuResult<GpuBuffer<T>> {
+        let buf = self.alloc::<T>(data.len(), label)?;
+        buf.write(&self.queue, data)?;
+        Ok(buf)
+    }
+
+    /// A storage buffer of `len` zeros.
+    pub fn zeros<T: Pod>(&self, len: usize, label: &str) -> GpuResult<GpuBuffer<T>> {
+        let buf = self.alloc::<T>(len, label)?;
+        let mut encoder = self.encoder(label);
+        encoder.clear_buffer(buf.raw(), 0, Some(buf.capacity_bytes()));
+        self.submit(label, encoder)?;
+        Ok(buf)
+    }
+
+    /// Changes a buffer's length, keeping its first `min(old, new)` values.
+    pub fn resize<T: Pod>(&self, buf: &mut GpuBuffer<T>, len: usize) -> GpuResult<()> {
+        if buf.set_len_within_capacity(len) {
+            return Ok(());
+        }
+        let bigger = self.alloc::<T>(len, "resized")?;
+        let mut encoder = self.encoder("resize");
+        let keep = buf.byte_len().min(bigger.byte_len()).next_multiple_of(4);
+        if keep > 0 {
+            encoder.copy_buffer_to_buffer(buf.raw(), 0, bigger.raw(), 0, keep);
+        }
+        self.submit("resize", encoder)?;
+        buf.replace(bigger);
+        Ok(())
+    }
+
+    /// Reads a buffer back to the host (waits for all submitted work).
+    pub fn download<T: Pod>(&self, buf: &GpuBuffer<T>) -> GpuResult<Vec<T>> {
+        self.download_prefix(buf, buf.len())
+    }
+
+    /// Reads the first `len` values of a buffer back to the host.
+    pub fn download_prefix<T: Pod>(&self, buf: &GpuBuffer<T>, len: usize) -> GpuResult<Vec<T>> {
+        let len = len.min(buf.len());
+        let bytes = byte_len::<T>(len);
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let padded = bytes.next_multiple_of(4);
+        let staging = self.alloc_with_usage::<u8>(
+            padded as usize,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            "read-back",
+        )?;
+        let mut encoder = self.encoder("read-back");
+        encoder.copy_buffer_to_buffer(buf.raw(), 0, staging.raw(), 0, padded);
+        self.submit("read-back", encoder)?;
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging
+            .raw()
+            .map_async(wgpu::MapMode::Read, 0..padded, move |r| {
+                let _ = tx.send(r);
+            });
+        self.wait("read-back")?;
+        let mapped = rx.try_recv().map_err(|_| GpuError::Map {
+            context: "read-back".into(),
+            message: "the mapping callback never ran".into(),
+        })?;
+        if self.faults.fire(Fault::Map) {
+            if mapped.is_ok() {
+                staging.raw().unmap();
+            }
+            return Err(GpuError::Injected("buffer mapping failed".into()));
+        }
+        mapped.map_err(|e| GpuError::Map {
+            context: "read-back".into(),
+            message: e.to_string(),
+        })?;
+        let values = {
+            let view = staging
+                .raw()
+                .get_mapped_range(0..padded)
+                .map_err(|e| GpuError::Map {
+                    context: "read-back".into(),
+                    message: e.to_string(),
+                })?;
+            // The mapped bytes carry no alignment guarantee for T; copy them out.
+            bytemuck::pod_collect_to_vec::<u8, T>(&view[..bytes as usize])
+        };
+        staging.raw().unmap();
+        Ok(values)
+    }
+
+    /// A new command encoder.
+    pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Finishes and submits `encoder`; errors in its commands come back here.
+    pub fn submit(&self, context: &str, encoder: wgpu::CommandEncoder) -> GpuResult<()> {
+        if self.faults.fire(Fault::Submit) {
+            return Err(GpuError::Injected(format!("queue submission failed ({context})")));
+        }
+        self.checked(context, || {
+            self.queue.submit(Some(encoder.finish()));
+        })
+    }
+
+    /// Blocks until the device has finished all submitted work.
+    pub fn wait(&self, context: &str) -> GpuResult<()> {
+        if self.faults.fire(Fault::Wait) {
+            return Err(GpuError::Injected(format!("device wait timed out ({context})")));
+        }
+        self.check_alive(context)?;
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(self.wait_timeout),
+            })
+            .map_err(|e| GpuError::Poll {
+                context: context.to_string(),
+                message: e.to_string(),
+            })?;
+        self.check_alive(context)
+    }
+
+    /// Records `record` into one compute pass, submits it and waits for it.
+    pub fn run(
+        &self,
+        context: &str,
+        record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ) -> GpuResult<()> {
+        let mut encoder = self.encoder(context);
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(context),
+                timestamp_writes: None,
+            });
+            record(&mut pass);
+        }
+        self.submit(context, encoder)?;
+        self.wait(context)
+    }
+
+    /// Runs `record` in one compute pass on a warm device and measures it: by timestamp
+    /// queries when the device has them, else by the wall clock around submit and wait.
+    pub fn time(
+        &self,
+        context: &str,
+        record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ) -> GpuResult<KernelTime> {
+        if !self.features.timestamp_query {
+            let start = Instant::now();
+            self.run(context, record)?;
+            return Ok(KernelTime {
+                seconds: start.elapsed().as_secs_f64(),
+                source: TimeSource::WallClock,
+            });
+        }
+        let queries = self.checked(context, || {
+            self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timing"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            })
+        })?;
+        let resolved = self.alloc_with_usage::<u64>(
+            2,
+            wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            "timestamps",
+        )?;
+        let copy = self.alloc::<u64>(2, "timestamps copy")?;
+        let mut encoder = self.encoder(context);
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(context),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &queries,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                }),
+            });
+            record(&mut pass);
+        }
+        encoder.resolve_query_set(&queries, 0..2, resolved.raw(), 0);
+        encoder.copy_buffer_to_buffer(resolved.raw(), 0, copy.raw(), 0, 16);
+        self.submit(context, encoder)?;
+        let ticks = self.download(&copy)?;
+        let period_ns = self.queue.get_timestamp_period() as f64;
+        let seconds = ticks[1].saturating_sub(ticks[0]) as f64 * period_ns * 1e-9;
+        Ok(KernelTime {
+            seconds,
+            source: TimeSource::Timestamp,
+        })
+    }
+}
+
+/// Where a kernel time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TimeSource {
+    /// GPU timestamp queries around the pass.
+    Timestamp,
+    /// Host wall clock around submit and wait (includes submission overhead).
+    WallClock,
+}
+
+/// A measured kernel time.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KernelTime {
+    pub seconds: f64,
+    pub source: TimeSource,
+}

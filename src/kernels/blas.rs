@@ -1,0 +1,141 @@
+//! BLAS-1 on device vectors: fill, copy, scale, `y = a·x + b·y`.
+//!
+//! Scalars are either host constants or ratios of entries of a device scalar buffer
+//! ([`Scalar::Device`]), which is how conjugate gradient keeps α and β on the GPU.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::plan::Plan;
+use super::shaders::BLAS;
+use super::table::{WORKGROUP, element_binding, element_chunks, params};
+use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
+
+/// A scalar factor of a BLAS-1 kernel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar {
+    /// A constant known on the host.
+    Host(f32),
+    /// `c · s[num] / s[den]` for the device scalar buffer `s`; without `den`, `c · s[num]`.
+    /// A zero denominator yields 0 (never inf or NaN).
+    Device { c: f32, num: u32, den: Option<u32> },
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Scalar {
+    fn parts(self) -> (f32, u32, u32) {
+        match self {
+            Scalar::Host(c) => (c, NONE, NONE),
+            Scalar::Device { c, num, den } => (c, num, den.unwrap_or(NONE)),
+        }
+    }
+
+    fn is_device(self) -> bool {
+        matches!(self, Scalar::Device { .. })
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BlasParams {
+    n: u32,
+    a_num: u32,
+    a_den: u32,
+    b_num: u32,
+    b_den: u32,
+    _pad0: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+fn blas_params(n: u32, a: Scalar, b: Scalar) -> BlasParams {
+    let (alpha, a_num, a_den) = a.parts();
+    let (beta, b_num, b_den) = b.parts();
+    BlasParams {
+        n,
+        a_num,
+        a_den,
+        b_num,
+        b_den,
+        _pad0: 0,
+        alpha,
+        beta,
+    }
+}
+
+fn check_len(x: &GpuBuffer<f32>, y: &GpuBuffer<f32>) -> GpuResult<()> {
+    if x.len() != y.len() {
+        return Err(GpuError::Invalid(format!(
+            "vector lengths differ: {} and {}",
+            x.len(),
+            y.len()
+        )));
+    }
+    Ok(())
+}
+
+/// One launch per binding-sized chunk of `y` (and of `x`, at the same elements).
+fn elementwise<'a>(
+    gpu: &Gpu,
+    entry: &'static str,
+    x: Option<&'a GpuBuffer<f32>>,
+    y: &'a GpuBuffer<f32>,
+    a: Scalar,
+    b: Scalar,
+    scalars: Option<&'a GpuBuffer<f32>>,
+) -> GpuResult<Plan<'a>> {
+    if (a.is_device() || b.is_device()) && scalars.is_none() {
+        return Err(GpuError::Invalid(
+            "a device scalar needs the scalar buffer".into(),
+        ));
+    }
+    let mut launches = Vec::new();
+    for chunk in element_chunks(gpu, y.len())? {
+        let p = params(gpu, &blas_params(chunk.count, a, b))?;
+        let mut bindings = vec![(0, p.as_entire_binding()), (2, element_binding(y, chunk))];
+        if let Some(x) = x {
+            bindings.push((1, element_binding(x, chunk)));
+        }
+        if entry == "scale" || entry == "axpby" {
+            let s = scalars.unwrap_or(gpu.placeholder());
+            bindings.push((3, s.binding()));
+        }
+        launches.push(gpu.launch(&BLAS, entry, &bindings, chunk.count.div_ceil(WORKGROUP))?);
+    }
+    Ok(Plan::new(launches))
+}
+
+/// `y[i] = value`.
+pub fn fill<'a>(gpu: &Gpu, y: &'a GpuBuffer<f32>, value: f32) -> GpuResult<Plan<'a>> {
+    elementwise(gpu, "fill", None, y, Scalar::Host(value), Scalar::Host(0.0), None)
+}
+
+/// `y[i] = x[i]`.
+pub fn copy<'a>(gpu: &Gpu, x: &'a GpuBuffer<f32>, y: &'a GpuBuffer<f32>) -> GpuResult<Plan<'a>> {
+    check_len(x, y)?;
+    let one = Scalar::Host(1.0);
+    elementwise(gpu, "copy", Some(x), y, one, one, None)
+}
+
+/// `y[i] = b · y[i]`.
+pub fn scale<'a>(
+    gpu: &Gpu,
+    y: &'a GpuBuffer<f32>,
+    b: Scalar,
+    scalars: Option<&'a GpuBuffer<f32>>,
+) -> GpuResult<Plan<'a>> {
+    elementwise(gpu, "scale", None, y, Scalar::Host(0.0), b, scalars)
+}
+
+/// `y[i] = a · x[i] + b · y[i]`; with `b` equal to 0, `y` is not read.
+pub fn axpby<'a>(
+    gpu: &Gpu,
+    a: Scalar,
+    x: &'a GpuBuffer<f32>,
+    b: Scalar,
+    y: &'a GpuBuffer<f32>,
+    scalars: Option<&'a GpuBuffer<f32>>,
+) -> GpuResult<Plan<'a>> {
+    check_len(x, y)?;
+    elementwise(gpu, "axpby", Some(x), y, a, b, scalars)
+}
