@@ -40,6 +40,10 @@ fn score_bce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         let s = sh[t];
         let y = labels[rl.row];
         let q = sigmoid(s);
-        out[rl.row] = vec4<f32>(s, softplus(s) - y * s, q - y, q * (1.0 - q));
+        // softplus(s) - y*s and sigmoid(s) - y rewritten with softplus(s) - s = softplus(-s)
+        // and sigmoid(s) - 1 = -sigmoid(-s): no cancellation for confident predictions.
+        let loss = (1.0 - y) * softplus(s) + y * softplus(-s);
+        let d1 = (1.0 - y) * q - y * sigmoid(-s);
+        out[rl.row] = vec4<f32>(s, loss, d1, q * sigmoid(-s));
     }
 }

@@ -134,13 +134,19 @@ pub fn sum<'a>(
     reduction(gpu, MODE_SUM, x, x, scalars, out)
 }
 
-/// Runs a reduction plan writing slot 0 of a fresh scalar buffer and reads the value back.
-pub fn read_scalar(
-    gpu: &Gpu,
-    build: impl for<'s> FnOnce(&'s GpuBuffer<f32>) -> GpuResult<Plan<'s>>,
-) -> GpuResult<f32> {
+fn value(gpu: &Gpu, mode: u32, x: &GpuBuffer<f32>, y: &GpuBuffer<f32>) -> GpuResult<f32> {
     let scalars = gpu.zeros::<f32>(1, "scalar")?;
-    let plan = build(&scalars)?;
+    let plan = reduction(gpu, mode, x, y, &scalars, 0)?;
     gpu.run("reduction", |pass| crate::gpu::Record::record(&plan, pass))?;
     Ok(gpu.download(&scalars)?[0])
+}
+
+/// `Σ x[i]·y[i]`, read back to the host (one-off use; solvers keep scalars on the device).
+pub fn dot_value(gpu: &Gpu, x: &GpuBuffer<f32>, y: &GpuBuffer<f32>) -> GpuResult<f32> {
+    value(gpu, MODE_DOT, x, y)
+}
+
+/// `Σ x[i]`, read back to the host.
+pub fn sum_value(gpu: &Gpu, x: &GpuBuffer<f32>) -> GpuResult<f32> {
+    value(gpu, MODE_SUM, x, x)
 }

@@ -1,0 +1,81 @@
+//! Helpers shared by the GPU integration tests: one device per test binary, seeded
+//! random inputs, and comparison with the f64 references.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use ifru::gpu::{Gpu, GpuOptions};
+use ifru::reference::kernels::Reference;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The shared device of this test binary (default options, whatever the environment says).
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| open(GpuOptions::default()))
+}
+
+/// A device of its own, for tests that change options or break it.
+pub fn open(options: GpuOptions) -> Gpu {
+    Gpu::new(options).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+pub fn random_vec(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// A random CSR matrix with sorted columns: about a fifth of the rows empty, and row
+/// `long_row` (if any) holding every column.
+pub fn random_csr(
+    rng: &mut StdRng,
+    n_rows: usize,
+    n_cols: usize,
+    max_per_row: usize,
+    long_row: Option<usize>,
+) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    let mut row_ptr = vec![0u32];
+    let mut cols = Vec::new();
+    let mut vals = Vec::new();
+    for r in 0..n_rows {
+        let mut row: Vec<u32> = if Some(r) == long_row {
+            (0..n_cols as u32).collect()
+        } else if rng.random_bool(0.2) {
+            Vec::new()
+        } else {
+            let k = rng.random_range(1..=max_per_row);
+            (0..k).map(|_| rng.random_range(0..n_cols as u32)).collect()
+        };
+        row.sort_unstable();
+        row.dedup();
+        vals.extend(row.iter().map(|_| rng.random_range(-1.0f32..1.0)));
+        cols.extend(row);
+        row_ptr.push(cols.len() as u32);
+    }
+    (row_ptr, cols, vals)
+}
+
+/// Asserts every value of `got` is within the reference's rounding bound.
+pub fn assert_matches(what: &str, got: &[f32], want: &Reference) {
+    let (ratio, at) = want.worst_ratio(got);
+    assert!(
+        ratio <= 1.0,
+        "{what}: value {at} is {} but the reference says {} (error {:.2}x the bound)",
+        got[at],
+        want.values[at],
+        ratio
+    );
+}
+
+/// A reference for values computed by a single f32 rounding of an exact value.
+pub fn exact(values: Vec<f64>) -> Reference {
+    let n = values.len();
+    Reference {
+        abs_sums: values.iter().map(|v| v.abs()).collect(),
+        values,
+        terms: vec![1; n],
+    }
+}
