@@ -1,0 +1,254 @@
+//! The GPU runtime: binding chunks, 2-D dispatch, the buffer pool, the pipeline cache,
+//! errors (validation, injected faults, a destroyed device) and timing.
+
+mod common;
+
+use common::{gpu, open, random_csr, random_vec, rng};
+use ifru::gpu::{Fault, Gpu, GpuError, GpuOptions, Record, TimeSource};
+use ifru::kernels::adam::{AdamConfig, AdamState, adam_step};
+use ifru::kernels::blas::{Scalar, axpby};
+use ifru::kernels::pair_loss::{DevicePairs, RECORD, score_bce};
+use ifru::kernels::propagate::{PropagationScratch, propagate, uniform_weights};
+use ifru::kernels::reduce::dot_value;
+use ifru::kernels::spmm::{DeviceCsr, DeviceRowIndex, RowValues, gather, spmm};
+use ifru::kernels::{DeviceTable, Plan, RowGeometry};
+
+/// Everything the kernels produce for one fixed input, read back in order.
+fn all_kernels(gpu: &Gpu) -> Vec<Vec<f32>> {
+    let mut rng = rng(77);
+    let (n, dim) = (3001u32, 16u32);
+    let (ptr, cols, vals) = random_csr(&mut rng, n as usize, n as usize, 5, Some(11));
+    let xh = random_vec(&mut rng, (n * dim) as usize);
+    let a = DeviceCsr::upload(gpu, n, &ptr, &cols, &vals).unwrap();
+    let x = DeviceTable::upload(gpu, n, dim, &xh, "x").unwrap();
+    let y = DeviceTable::zeros(gpu, n, dim, "y").unwrap();
+    let e = DeviceTable::zeros(gpu, n, dim, "e").unwrap();
+    let g = DeviceTable::zeros(gpu, n, dim, "g").unwrap();
+    let scratch = PropagationScratch::new(gpu, n, dim).unwrap();
+    let records = gpu.upload(&random_vec(&mut rng, n as usize * 4), "records").unwrap();
+    // The CSR doubles as a row index: entry e is "row" e of its target.
+    let rid: Vec<u32> = (0..cols.len() as u32).map(|e| e % n).collect();
+    let index = DeviceRowIndex::upload(gpu, n, &ptr, &cols, &rid).unwrap();
+    let pu: Vec<u32> = (0..3000).map(|k| (k * 7919) % n).collect();
+    let pi: Vec<u32> = (0..3000).map(|k| (k * 104_729 + 3) % n).collect();
+    let labels: Vec<f32> = (0..3000).map(|k| (k % 2) as f32).collect();
+    let pairs = DevicePairs::upload(gpu, n, &pu, &pi, &labels).unwrap();
+    let scores = gpu.zeros::<f32>(3000 * RECORD as usize, "scores").unwrap();
+    let param = gpu.upload(&xh, "param").unwrap();
+    let state = AdamState::new(gpu, xh.len()).unwrap();
+    let sum = gpu.upload(&xh, "sum").unwrap();
+
+    let plan: Plan<'_> = spmm(gpu, &a, &x, &y)
+        .unwrap()
+        .then(propagate(gpu, &a, &uniform_weights(2), &x, &e, &scratch).unwrap())
+        .then(gather(gpu, &index, RowValues { buf: &records, stride: 4, offset: 2 }, &x, &g, 0).unwrap())
+        .then(score_bce(gpu, &pairs, &x, &scores).unwrap())
+        .then(adam_step(gpu, AdamConfig::default(), x.values(), &param, &state).unwrap())
+        .then(axpby(gpu, Scalar::Host(0.5), y.values(), Scalar::Host(1.0), &sum, None).unwrap());
+    gpu.run("all kernels", |pass| plan.record(pass)).unwrap();
+    let d = dot_value(gpu, y.values(), e.values()).unwrap();
+    vec![
+        y.download(gpu).unwrap(),
+        e.download(gpu).unwrap(),
+        g.download(gpu).unwrap(),
+        gpu.download(&scores).unwrap(),
+        gpu.download(&param).unwrap(),
+        gpu.download(&sum).unwrap(),
+        vec![d],
+    ]
+}
+
+fn assert_bitwise_equal(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+    for (k, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_eq!(x.len(), y.len());
+        let same = x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+        assert!(same, "{what}: output {k} differs");
+    }
+}
+
+#[test]
+fn a_small_binding_cap_forces_chunks_and_changes_no_bit() {
+    // 3001 rows x 16 floats = 192 KB per table: a 64 KiB cap splits each into 3 chunks.
+    let small = open(GpuOptions {
+        binding_cap: Some(64 * 1024),
+        ..GpuOptions::default()
+    });
+    let x = DeviceTable::zeros(&small, 3001, 16, "probe").unwrap();
+    assert_eq!(x.chunks(&small).unwrap().len(), 3);
+    assert_bitwise_equal(&all_kernels(gpu()), &all_kernels(&small), "chunked vs whole");
+}
+
+#[test]
+fn a_table_beyond_four_chunks_is_a_clear_error() {
+    let small = open(GpuOptions {
+        binding_cap: Some(16 * 1024),
+        ..GpuOptions::default()
+    });
+    let x = DeviceTable::zeros(&small, 3001, 16, "x").unwrap();
+    let pairs = DevicePairs::upload(&small, 3001, &[0], &[1], &[1.0]).unwrap();
+    let out = small.zeros::<f32>(4, "out").unwrap();
+    let err = score_bce(&small, &pairs, &x, &out).err().expect("too large").to_string();
+    assert!(err.contains("binding cap"), "{err}");
+}
+
+#[test]
+fn second_grid_dimension_gives_the_same_results() {
+    // At most 7 workgroups per dimension: every kernel above needs the y dimension.
+    let narrow = open(GpuOptions {
+        max_workgroups_per_dim: Some(7),
+        ..GpuOptions::default()
+    });
+    let err = all_kernels_or_limit(&narrow);
+    // 7 x 7 = 49 workgroups cannot cover these sizes: the runtime must say so, not truncate.
+    assert!(matches!(err, Err(GpuError::Limit { .. })), "{err:?}");
+    let wider = open(GpuOptions {
+        // 100 per dimension: the spmm (188 workgroups), the element-wise kernels (751) and
+        // the pair scoring (188) all spill into the y dimension.
+        max_workgroups_per_dim: Some(100),
+        ..GpuOptions::default()
+    });
+    assert_bitwise_equal(&all_kernels(gpu()), &all_kernels(&wider), "2-D grid vs 1-D");
+}
+
+fn all_kernels_or_limit(gpu: &Gpu) -> Result<(), GpuError> {
+    let x = gpu.zeros::<f32>(64 * 64, "x")?;
+    let y = gpu.zeros::<f32>(64 * 64, "y")?;
+    axpby(gpu, Scalar::Host(1.0), &x, Scalar::Host(1.0), &y, None).map(|_| ())
+}
+
+#[test]
+fn more_than_65535_workgroups_on_the_real_limit() {
+    let gpu = gpu();
+    let per_dim = gpu.max_workgroups_per_dim() as usize;
+    let n = per_dim * 64 + 1000; // needs a second row of workgroups
+    let x = gpu.upload(&vec![1.0f32; n], "x").unwrap();
+    let y = gpu.upload(&vec![2.0f32; n], "y").unwrap();
+    let plan = axpby(gpu, Scalar::Host(3.0), &x, Scalar::Host(1.0), &y, None).unwrap();
+    gpu.run("big axpby", |p| plan.record(p)).unwrap();
+    let got = gpu.download(&y).unwrap();
+    assert!(got.iter().all(|&v| v == 5.0), "every element written exactly once");
+}
+
+#[test]
+fn pool_memory_stays_flat_when_sizes_repeat() {
+    let gpu = open(GpuOptions::default());
+    let before = gpu.pool().stats();
+    let round = |gpu: &Gpu| {
+        let a = gpu.zeros::<f32>(10_000, "a").unwrap();
+        let b = gpu.zeros::<f32>(5_000, "b").unwrap();
+        gpu.download(&a).unwrap();
+        drop(b);
+    };
+    round(&gpu);
+    let after_first = gpu.pool().stats();
+    assert!(after_first.held_bytes() > before.held_bytes());
+    assert_eq!(after_first.live_bytes, before.live_bytes, "everything handed back");
+    for _ in 0..20 {
+        round(&gpu);
+    }
+    let after = gpu.pool().stats();
+    assert_eq!(after.held_bytes(), after_first.held_bytes(), "no growth after the first round");
+    assert_eq!(after.high_water_bytes, after_first.high_water_bytes);
+    assert!(after.reused >= 60);
+    gpu.pool().trim();
+    assert_eq!(gpu.pool().stats().cached_bytes, 0);
+}
+
+#[test]
+fn resize_keeps_the_prefix() {
+    let gpu = gpu();
+    let mut buf = gpu.upload(&[1.0f32, 2.0, 3.0], "r").unwrap();
+    gpu.resize(&mut buf, 5000).unwrap();
+    assert_eq!(buf.len(), 5000);
+    assert_eq!(&gpu.download(&buf).unwrap()[..3], &[1.0, 2.0, 3.0]);
+    gpu.resize(&mut buf, 2).unwrap();
+    assert_eq!(gpu.download(&buf).unwrap(), vec![1.0, 2.0]);
+}
+
+#[test]
+fn each_pipeline_is_compiled_once_per_device() {
+    let gpu = open(GpuOptions::default());
+    let x = gpu.zeros::<f32>(100, "x").unwrap();
+    let y = gpu.zeros::<f32>(100, "y").unwrap();
+    let _first = axpby(&gpu, Scalar::Host(1.0), &x, Scalar::Host(1.0), &y, None).unwrap();
+    let compiled = gpu.pipelines_compiled();
+    assert_eq!(compiled, 1);
+    for _ in 0..5 {
+        let _again = axpby(&gpu, Scalar::Host(2.0), &x, Scalar::Host(0.0), &y, None).unwrap();
+    }
+    assert_eq!(gpu.pipelines_compiled(), compiled);
+}
+
+#[test]
+fn injected_faults_surface_as_errors() {
+    let gpu = open(GpuOptions::default());
+    let x = gpu.upload(&[1.0f32; 64], "x").unwrap();
+    let y = gpu.upload(&[1.0f32; 64], "y").unwrap();
+    let plan = axpby(&gpu, Scalar::Host(1.0), &x, Scalar::Host(1.0), &y, None).unwrap();
+
+    gpu.inject_fault(Fault::Submit);
+    let err = gpu.run("step", |p| plan.record(p)).unwrap_err();
+    assert!(matches!(err, GpuError::Injected(_)), "{err}");
+
+    gpu.inject_fault(Fault::Map);
+    assert!(matches!(gpu.download(&y), Err(GpuError::Injected(_))));
+
+    gpu.inject_fault(Fault::Wait);
+    assert!(matches!(gpu.run("step", |p| plan.record(p)), Err(GpuError::Injected(_))));
+
+    // Each fault fires once; the device keeps working afterwards.
+    gpu.run("step", |p| plan.record(p)).unwrap();
+    assert!(gpu.download(&y).unwrap().iter().all(|&v| v >= 2.0));
+}
+
+#[test]
+fn validation_errors_are_errors_not_panics() {
+    let gpu = open(GpuOptions::default());
+    let small = gpu.zeros::<f32>(4, "small").unwrap();
+    // A binding range past the end of its buffer.
+    let err = gpu
+        .launch(
+            &ifru::kernels::shaders::BLAS,
+            "fill",
+            &[(0, gpu.uniform_buffer(&[0u8; 32]).unwrap().as_entire_binding()), (2, small.binding_range(1 << 20, 256))],
+            1,
+        )
+        .unwrap_err();
+    assert!(matches!(err, GpuError::Device { kind: "validation", .. }), "{err}");
+}
+
+#[test]
+fn a_destroyed_device_gives_errors_not_hangs() {
+    let gpu = open(GpuOptions::default());
+    let x = gpu.upload(&[1.0f32; 256], "x").unwrap();
+    let y = gpu.upload(&[1.0f32; 256], "y").unwrap();
+    let plan = axpby(&gpu, Scalar::Host(1.0), &x, Scalar::Host(1.0), &y, None).unwrap();
+    gpu.destroy();
+    let run = gpu.run("after destroy", |p| plan.record(p));
+    let read = gpu.download(&y);
+    assert!(run.is_err() || read.is_err(), "a lost device must be reported");
+}
+
+#[test]
+fn kernels_can_be_timed() {
+    let gpu = gpu();
+    let (ptr, cols, vals) = random_csr(&mut rng(5), 2000, 2000, 30, None);
+    let a = DeviceCsr::upload(gpu, 2000, &ptr, &cols, &vals).unwrap();
+    let x = DeviceTable::zeros(gpu, 2000, 64, "x").unwrap();
+    let y = DeviceTable::zeros(gpu, 2000, 64, "y").unwrap();
+    let plan = spmm(gpu, &a, &x, &y).unwrap();
+    let t = gpu.time("spmm", |p| plan.record(p)).unwrap();
+    assert!(t.seconds > 0.0 && t.seconds < 60.0, "{t:?}");
+    let expected = if gpu.features().timestamp_query { TimeSource::Timestamp } else { TimeSource::WallClock };
+    assert_eq!(t.source, expected);
+}
+
+#[test]
+fn unsupported_embedding_sizes_are_named() {
+    for dim in [0, 6, 260, 512] {
+        let err = RowGeometry::for_dim(dim).unwrap_err().to_string();
+        assert!(err.contains(&dim.to_string()) && err.contains("multiples of 4"), "{err}");
+    }
+    let err = DeviceTable::zeros(gpu(), 10, 6, "t").err().unwrap().to_string();
+    assert!(err.contains("embedding size 6"), "{err}");
+}
