@@ -22,7 +22,9 @@ use ifru::reference::{kernels as reference, tolerance};
 const DIMS: [u32; 7] = [4, 16, 32, 48, 64, 128, 256];
 
 fn run(plan: &Plan<'_>) {
-    gpu().run("test", |pass| plan.record(pass)).expect("kernel run");
+    gpu()
+        .run("test", |pass| plan.record(pass))
+        .expect("kernel run");
 }
 
 #[test]
@@ -31,7 +33,10 @@ fn spmm_matches_reference_for_every_dim() {
     // 203 rows: not a multiple of any rows-per-workgroup; row 7 holds all 3001 columns.
     let (n_rows, n_cols) = (203, 3001);
     let (row_ptr, cols, vals) = random_csr(&mut rng, n_rows, n_cols, 40, Some(7));
-    assert!(row_ptr.windows(2).any(|w| w[0] == w[1]), "some rows are empty");
+    assert!(
+        row_ptr.windows(2).any(|w| w[0] == w[1]),
+        "some rows are empty"
+    );
     let gpu = gpu();
     let a = DeviceCsr::upload(gpu, n_cols as u32, &row_ptr, &cols, &vals).unwrap();
     for dim in DIMS {
@@ -58,7 +63,12 @@ fn spmm_and_dot_are_bitwise_repeatable() {
     let first = y.download(gpu).unwrap();
     run(&plan);
     let second = y.download(gpu).unwrap();
-    assert!(first.iter().zip(&second).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(
+        first
+            .iter()
+            .zip(&second)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
 
     let v = gpu.upload(&random_vec(&mut rng, 123_457), "v").unwrap();
     let w = gpu.upload(&random_vec(&mut rng, 123_457), "w").unwrap();
@@ -111,7 +121,11 @@ fn propagation_matches_reference_for_zero_to_three_layers() {
         let w = uniform_weights(layers);
         run(&propagate(gpu, &adj, &w, &x, &out, &scratch).unwrap());
         let want = reference::propagate(&ptr, &cols, &vals, &w, &x_host, dim as usize);
-        assert_matches(&format!("propagate K={layers}"), &out.download(gpu).unwrap(), &want);
+        assert_matches(
+            &format!("propagate K={layers}"),
+            &out.download(gpu).unwrap(),
+            &want,
+        );
     }
 }
 
@@ -139,20 +153,44 @@ fn blas_ops_match_reference_with_host_and_device_scalars() {
 
         // y = (1.5 · 2/4) x + (−1 · 2) y
         y.write(gpu.queue(), &yh).unwrap();
-        let a = Scalar::Device { c: 1.5, num: 0, den: Some(1) };
-        let b = Scalar::Device { c: -1.0, num: 0, den: None };
+        let a = Scalar::Device {
+            c: 1.5,
+            num: 0,
+            den: Some(1),
+        };
+        let b = Scalar::Device {
+            c: -1.0,
+            num: 0,
+            den: None,
+        };
         run(&axpby(gpu, a, &x, b, &y, Some(&scalars)).unwrap());
         let want = reference::Reference {
-            values: xh.iter().zip(&yh).map(|(&x, &y)| 0.75 * x as f64 - 2.0 * y as f64).collect(),
-            abs_sums: xh.iter().zip(&yh).map(|(&x, &y)| 0.75 * (x as f64).abs() + 2.0 * (y as f64).abs()).collect(),
+            values: xh
+                .iter()
+                .zip(&yh)
+                .map(|(&x, &y)| 0.75 * x as f64 - 2.0 * y as f64)
+                .collect(),
+            abs_sums: xh
+                .iter()
+                .zip(&yh)
+                .map(|(&x, &y)| 0.75 * (x as f64).abs() + 2.0 * (y as f64).abs())
+                .collect(),
             terms: vec![3; n],
         };
         assert_matches("axpby", &gpu.download(&y).unwrap(), &want);
 
         // A zero denominator zeroes the factor instead of producing inf or NaN.
-        let zero_den = Scalar::Device { c: 1.0, num: 0, den: Some(2) };
+        let zero_den = Scalar::Device {
+            c: 1.0,
+            num: 0,
+            den: Some(2),
+        };
         run(&axpby(gpu, zero_den, &x, Scalar::Host(1.0), &y, Some(&scalars)).unwrap());
-        assert_matches("axpby with 0 denominator", &gpu.download(&y).unwrap(), &want);
+        assert_matches(
+            "axpby with 0 denominator",
+            &gpu.download(&y).unwrap(),
+            &want,
+        );
     }
 }
 
@@ -176,13 +214,22 @@ fn reductions_match_reference() {
         let y = gpu.upload(&yh, "y").unwrap();
         let check = |what: &str, got: f32, (want, abs): (f64, f64)| {
             let tol = tolerance(n, abs);
-            assert!((got as f64 - want).abs() <= tol, "{what} n={n}: {got} vs {want} (tol {tol:e})");
+            assert!(
+                (got as f64 - want).abs() <= tol,
+                "{what} n={n}: {got} vs {want} (tol {tol:e})"
+            );
         };
-        check("dot", dot_value(gpu, &x, &y).unwrap(), reference::dot(&xh, &yh));
+        check(
+            "dot",
+            dot_value(gpu, &x, &y).unwrap(),
+            reference::dot(&xh, &yh),
+        );
         check("sum", sum_value(gpu, &x).unwrap(), reference::sum(&xh));
         // The plan forms, writing device scalar slots 1 and 2.
         let scalars = gpu.zeros::<f32>(3, "scalars").unwrap();
-        run(&squared_norm(gpu, &x, &scalars, 1).unwrap().then(sum(gpu, &y, &scalars, 2).unwrap()));
+        run(&squared_norm(gpu, &x, &scalars, 1)
+            .unwrap()
+            .then(sum(gpu, &y, &scalars, 2).unwrap()));
         let s = gpu.download(&scalars).unwrap();
         check("squared norm", s[1], reference::dot(&xh, &xh));
         check("sum into slot", s[2], reference::sum(&yh));
@@ -194,16 +241,31 @@ fn reductions_match_reference() {
 /// derived values get the score's bound carried through their derivative (|ℓ'| for the
 /// loss, σ(1−σ) ≤ 1/4 for ℓ', |ℓ'''| ≤ 0.1 for ℓ'') plus 8 ulps of the value and 1e-7
 /// absolute for the rounding of exp/log near 1.
-fn assert_records(what: &str, got: &[f32], want: &[[f64; 4]], table: &[f32], u: &[u32], i: &[u32], dim: usize) {
+fn assert_records(
+    what: &str,
+    got: &[f32],
+    want: &[[f64; 4]],
+    table: &[f32],
+    u: &[u32],
+    i: &[u32],
+    dim: usize,
+) {
     for (p, w) in want.iter().enumerate() {
         let abs: f64 = (0..dim)
-            .map(|k| (table[u[p] as usize * dim + k] as f64 * table[i[p] as usize * dim + k] as f64).abs())
+            .map(|k| {
+                (table[u[p] as usize * dim + k] as f64 * table[i[p] as usize * dim + k] as f64)
+                    .abs()
+            })
             .sum();
         let ts = tolerance(dim, abs);
         let g = &got[p * 4..p * 4 + 4];
         let slopes = [1.0, w[2].abs() + 1e-12, 0.25, 0.1];
         for k in 0..4 {
-            let tol = if k == 0 { ts } else { slopes[k] * ts + 8.0 * f32::EPSILON as f64 * w[k].abs() + 1e-7 };
+            let tol = if k == 0 {
+                ts
+            } else {
+                slopes[k] * ts + 8.0 * f32::EPSILON as f64 * w[k].abs() + 1e-7
+            };
             assert!(
                 g[k].is_finite() && (g[k] as f64 - w[k]).abs() <= tol,
                 "{what}: pair {p} field {k}: {} vs {} (tol {tol:e})",
@@ -224,12 +286,20 @@ fn pair_scores_and_bce_match_reference_including_extreme_scores() {
         // Rows scaled so some scores reach |s| ≈ 100 (softplus and σ must stay finite).
         let mut table = random_vec(&mut rng, n_nodes as usize * d);
         for (r, row) in table.chunks_mut(d).enumerate() {
-            let s = if r % 10 == 0 { 20.0 / (d as f32).sqrt() * 2.0 } else { 1.0 };
+            let s = if r % 10 == 0 {
+                20.0 / (d as f32).sqrt() * 2.0
+            } else {
+                1.0
+            };
             row.iter_mut().for_each(|v| *v *= s);
         }
         let n_pairs = 1001;
-        let u: Vec<u32> = (0..n_pairs).map(|_| rand::Rng::random_range(&mut rng, 0..n_nodes)).collect();
-        let mut i: Vec<u32> = (0..n_pairs).map(|_| rand::Rng::random_range(&mut rng, 0..n_nodes)).collect();
+        let u: Vec<u32> = (0..n_pairs)
+            .map(|_| rand::Rng::random_range(&mut rng, 0..n_nodes))
+            .collect();
+        let mut i: Vec<u32> = (0..n_pairs)
+            .map(|_| rand::Rng::random_range(&mut rng, 0..n_nodes))
+            .collect();
         i[0] = u[0]; // a self-pair: s = |E_u|²
         let labels: Vec<f32> = (0..n_pairs).map(|k| (k % 2) as f32).collect();
         let pairs = DevicePairs::upload(gpu, n_nodes, &u, &i, &labels).unwrap();
@@ -237,8 +307,19 @@ fn pair_scores_and_bce_match_reference_including_extreme_scores() {
         let out = gpu.zeros::<f32>(n_pairs * RECORD as usize, "out").unwrap();
         run(&score_bce(gpu, &pairs, &t, &out).unwrap());
         let want = reference::score_bce(&u, &i, &labels, &table, d);
-        assert!(want.iter().any(|w| w[0].abs() > 50.0), "extreme scores present");
-        assert_records(&format!("score_bce d={dim}"), &gpu.download(&out).unwrap(), &want, &table, &u, &i, d);
+        assert!(
+            want.iter().any(|w| w[0].abs() > 50.0),
+            "extreme scores present"
+        );
+        assert_records(
+            &format!("score_bce d={dim}"),
+            &gpu.download(&out).unwrap(),
+            &want,
+            &table,
+            &u,
+            &i,
+            d,
+        );
     }
 }
 
@@ -270,8 +351,12 @@ fn gather_matches_reference_on_both_sides() {
     let (n_users, n_items, n_rows) = (131usize, 77usize, 2000usize);
     let mut rng = rng(30);
     let mut rows = Rows {
-        users: (0..n_rows).map(|_| rand::Rng::random_range(&mut rng, 0..n_users as u32 - 1)).collect(),
-        items: (0..n_rows).map(|_| rand::Rng::random_range(&mut rng, 0..n_items as u32)).collect(),
+        users: (0..n_rows)
+            .map(|_| rand::Rng::random_range(&mut rng, 0..n_users as u32 - 1))
+            .collect(),
+        items: (0..n_rows)
+            .map(|_| rand::Rng::random_range(&mut rng, 0..n_items as u32))
+            .collect(),
     };
     // The last user has no rows; user 5 has a very long list.
     for r in 0..400 {
@@ -286,7 +371,11 @@ fn gather_matches_reference_on_both_sides() {
         // Packed records, coefficient at offset D1 as the training step will use.
         let coef_h = random_vec(&mut rng, n_rows * RECORD as usize);
         let coef = gpu.upload(&coef_h, "records").unwrap();
-        let coef_view = RowValues { buf: &coef, stride: RECORD, offset: D1 };
+        let coef_view = RowValues {
+            buf: &coef,
+            stride: RECORD,
+            offset: D1,
+        };
         let out = DeviceTable::zeros(gpu, n, dim, "G").unwrap();
 
         let (up, uo, ur) = index_by(&rows.users, &item_nodes, n_users);
@@ -329,6 +418,11 @@ fn adam_matches_pytorch_formulation() {
     // plus one ulp of the parameter itself.
     for k in 0..n {
         let tol = 1e-4 * 5.0 * 1e-3 + f32::EPSILON as f64 * (p0[k] as f64).abs();
-        assert!((got[k] as f64 - want[k]).abs() <= tol, "param {k}: {} vs {}", got[k], want[k]);
+        assert!(
+            (got[k] as f64 - want[k]).abs() <= tol,
+            "param {k}: {} vs {}",
+            got[k],
+            want[k]
+        );
     }
 }

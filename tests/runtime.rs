@@ -25,7 +25,9 @@ fn all_kernels(gpu: &Gpu) -> Vec<Vec<f32>> {
     let e = DeviceTable::zeros(gpu, n, dim, "e").unwrap();
     let g = DeviceTable::zeros(gpu, n, dim, "g").unwrap();
     let scratch = PropagationScratch::new(gpu, n, dim).unwrap();
-    let records = gpu.upload(&random_vec(&mut rng, n as usize * 4), "records").unwrap();
+    let records = gpu
+        .upload(&random_vec(&mut rng, n as usize * 4), "records")
+        .unwrap();
     // The CSR doubles as a row index: entry e is "row" e of its target.
     let rid: Vec<u32> = (0..cols.len() as u32).map(|e| e % n).collect();
     let index = DeviceRowIndex::upload(gpu, n, &ptr, &cols, &rid).unwrap();
@@ -41,10 +43,34 @@ fn all_kernels(gpu: &Gpu) -> Vec<Vec<f32>> {
     let plan: Plan<'_> = spmm(gpu, &a, &x, &y)
         .unwrap()
         .then(propagate(gpu, &a, &uniform_weights(2), &x, &e, &scratch).unwrap())
-        .then(gather(gpu, &index, RowValues { buf: &records, stride: 4, offset: 2 }, &x, &g, 0).unwrap())
+        .then(
+            gather(
+                gpu,
+                &index,
+                RowValues {
+                    buf: &records,
+                    stride: 4,
+                    offset: 2,
+                },
+                &x,
+                &g,
+                0,
+            )
+            .unwrap(),
+        )
         .then(score_bce(gpu, &pairs, &x, &scores).unwrap())
         .then(adam_step(gpu, AdamConfig::default(), x.values(), &param, &state).unwrap())
-        .then(axpby(gpu, Scalar::Host(0.5), y.values(), Scalar::Host(1.0), &sum, None).unwrap());
+        .then(
+            axpby(
+                gpu,
+                Scalar::Host(0.5),
+                y.values(),
+                Scalar::Host(1.0),
+                &sum,
+                None,
+            )
+            .unwrap(),
+        );
     gpu.run("all kernels", |pass| plan.record(pass)).unwrap();
     let d = dot_value(gpu, y.values(), e.values()).unwrap();
     vec![
@@ -75,7 +101,11 @@ fn a_small_binding_cap_forces_chunks_and_changes_no_bit() {
     });
     let x = DeviceTable::zeros(&small, 3001, 16, "probe").unwrap();
     assert_eq!(x.chunks(&small).unwrap().len(), 3);
-    assert_bitwise_equal(&all_kernels(gpu()), &all_kernels(&small), "chunked vs whole");
+    assert_bitwise_equal(
+        &all_kernels(gpu()),
+        &all_kernels(&small),
+        "chunked vs whole",
+    );
 }
 
 #[test]
@@ -87,7 +117,10 @@ fn a_table_beyond_four_chunks_is_a_clear_error() {
     let x = DeviceTable::zeros(&small, 3001, 16, "x").unwrap();
     let pairs = DevicePairs::upload(&small, 3001, &[0], &[1], &[1.0]).unwrap();
     let out = small.zeros::<f32>(4, "out").unwrap();
-    let err = score_bce(&small, &pairs, &x, &out).err().expect("too large").to_string();
+    let err = score_bce(&small, &pairs, &x, &out)
+        .err()
+        .expect("too large")
+        .to_string();
     assert!(err.contains("binding cap"), "{err}");
 }
 
@@ -126,7 +159,10 @@ fn more_than_65535_workgroups_on_the_real_limit() {
     let plan = axpby(gpu, Scalar::Host(3.0), &x, Scalar::Host(1.0), &y, None).unwrap();
     gpu.run("big axpby", |p| plan.record(p)).unwrap();
     let got = gpu.download(&y).unwrap();
-    assert!(got.iter().all(|&v| v == 5.0), "every element written exactly once");
+    assert!(
+        got.iter().all(|&v| v == 5.0),
+        "every element written exactly once"
+    );
 }
 
 #[test]
@@ -142,12 +178,19 @@ fn pool_memory_stays_flat_when_sizes_repeat() {
     round(&gpu);
     let after_first = gpu.pool().stats();
     assert!(after_first.held_bytes() > before.held_bytes());
-    assert_eq!(after_first.live_bytes, before.live_bytes, "everything handed back");
+    assert_eq!(
+        after_first.live_bytes, before.live_bytes,
+        "everything handed back"
+    );
     for _ in 0..20 {
         round(&gpu);
     }
     let after = gpu.pool().stats();
-    assert_eq!(after.held_bytes(), after_first.held_bytes(), "no growth after the first round");
+    assert_eq!(
+        after.held_bytes(),
+        after_first.held_bytes(),
+        "no growth after the first round"
+    );
     assert_eq!(after.high_water_bytes, after_first.high_water_bytes);
     assert!(after.reused >= 60);
     gpu.pool().trim();
@@ -194,7 +237,10 @@ fn injected_faults_surface_as_errors() {
     assert!(matches!(gpu.download(&y), Err(GpuError::Injected(_))));
 
     gpu.inject_fault(Fault::Wait);
-    assert!(matches!(gpu.run("step", |p| plan.record(p)), Err(GpuError::Injected(_))));
+    assert!(matches!(
+        gpu.run("step", |p| plan.record(p)),
+        Err(GpuError::Injected(_))
+    ));
 
     // Each fault fires once; the device keeps working afterwards.
     gpu.run("step", |p| plan.record(p)).unwrap();
@@ -210,11 +256,26 @@ fn validation_errors_are_errors_not_panics() {
         .launch(
             &ifru::kernels::shaders::BLAS,
             "fill",
-            &[(0, gpu.uniform_buffer(&[0u8; 32]).unwrap().as_entire_binding()), (2, small.binding_range(1 << 20, 256))],
+            &[
+                (
+                    0,
+                    gpu.uniform_buffer(&[0u8; 32]).unwrap().as_entire_binding(),
+                ),
+                (2, small.binding_range(1 << 20, 256)),
+            ],
             1,
         )
         .unwrap_err();
-    assert!(matches!(err, GpuError::Device { kind: "validation", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            GpuError::Device {
+                kind: "validation",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -226,7 +287,10 @@ fn a_destroyed_device_gives_errors_not_hangs() {
     gpu.destroy();
     let run = gpu.run("after destroy", |p| plan.record(p));
     let read = gpu.download(&y);
-    assert!(run.is_err() || read.is_err(), "a lost device must be reported");
+    assert!(
+        run.is_err() || read.is_err(),
+        "a lost device must be reported"
+    );
 }
 
 #[test]
@@ -239,7 +303,11 @@ fn kernels_can_be_timed() {
     let plan = spmm(gpu, &a, &x, &y).unwrap();
     let t = gpu.time("spmm", |p| plan.record(p)).unwrap();
     assert!(t.seconds > 0.0 && t.seconds < 60.0, "{t:?}");
-    let expected = if gpu.features().timestamp_query { TimeSource::Timestamp } else { TimeSource::WallClock };
+    let expected = if gpu.features().timestamp_query {
+        TimeSource::Timestamp
+    } else {
+        TimeSource::WallClock
+    };
     assert_eq!(t.source, expected);
 }
 
@@ -247,8 +315,14 @@ fn kernels_can_be_timed() {
 fn unsupported_embedding_sizes_are_named() {
     for dim in [0, 6, 260, 512] {
         let err = RowGeometry::for_dim(dim).unwrap_err().to_string();
-        assert!(err.contains(&dim.to_string()) && err.contains("multiples of 4"), "{err}");
+        assert!(
+            err.contains(&dim.to_string()) && err.contains("multiples of 4"),
+            "{err}"
+        );
     }
-    let err = DeviceTable::zeros(gpu(), 10, 6, "t").err().unwrap().to_string();
+    let err = DeviceTable::zeros(gpu(), 10, 6, "t")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("embedding size 6"), "{err}");
 }

@@ -22,7 +22,10 @@ fn every_shader_validates_with_baseline_capabilities() {
     for shader in ALL {
         let (module, _) = module_and_info(shader.name, shader.source);
         assert!(
-            module.entry_points.iter().all(|e| e.stage == naga::ShaderStage::Compute),
+            module
+                .entry_points
+                .iter()
+                .all(|e| e.stage == naga::ShaderStage::Compute),
             "{}: compute entry points only",
             shader.name
         );

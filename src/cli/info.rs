@@ -30,18 +30,51 @@ pub fn run(args: InfoArgs) -> CliResult {
         println!("              software rasteriser: fine for correctness, not for speed");
     }
     println!("limits:");
-    println!("  max buffer size                {}", bytes(limits.max_buffer_size));
-    println!("  max storage binding            {}", bytes(limits.max_storage_buffer_binding_size));
-    println!("  binding cap in use             {}", bytes(limits.binding_cap));
-    println!("  storage buffers per stage      {}", limits.max_storage_buffers_per_shader_stage);
-    println!("  workgroups per dimension       {}", limits.max_compute_workgroups_per_dimension);
-    println!("  invocations per workgroup      {}", limits.max_compute_invocations_per_workgroup);
-    println!("  workgroup storage              {}", bytes(limits.max_compute_workgroup_storage_size as u64));
-    println!("  storage offset alignment       {}", limits.min_storage_buffer_offset_alignment);
+    println!(
+        "  max buffer size                {}",
+        bytes(limits.max_buffer_size)
+    );
+    println!(
+        "  max storage binding            {}",
+        bytes(limits.max_storage_buffer_binding_size)
+    );
+    println!(
+        "  binding cap in use             {}",
+        bytes(limits.binding_cap)
+    );
+    println!(
+        "  storage buffers per stage      {}",
+        limits.max_storage_buffers_per_shader_stage
+    );
+    println!(
+        "  workgroups per dimension       {}",
+        limits.max_compute_workgroups_per_dimension
+    );
+    println!(
+        "  invocations per workgroup      {}",
+        limits.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "  workgroup storage              {}",
+        bytes(limits.max_compute_workgroup_storage_size as u64)
+    );
+    println!(
+        "  storage offset alignment       {}",
+        limits.min_storage_buffer_offset_alignment
+    );
     println!("features granted:");
-    println!("  timestamp queries              {}", yes_no(features.timestamp_query));
-    println!("  shader f16                     {}", yes_no(features.shader_f16));
-    println!("  subgroups                      {}", yes_no(features.subgroup));
+    println!(
+        "  timestamp queries              {}",
+        yes_no(features.timestamp_query)
+    );
+    println!(
+        "  shader f16                     {}",
+        yes_no(features.shader_f16)
+    );
+    println!(
+        "  subgroups                      {}",
+        yes_no(features.subgroup)
+    );
     Ok(())
 }
 

@@ -103,6 +103,7 @@ mod tests {
             subgroup_min_size: 4,
             subgroup_max_size: 64,
             transient_saves_memory: None,
+            limit_bucket: None,
         }
     }
 

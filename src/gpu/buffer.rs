@@ -52,7 +52,9 @@ pub struct BufferPool {
 
 fn lock(state: &Mutex<PoolState>) -> MutexGuard<'_, PoolState> {
     // A panic while holding the lock leaves only counters behind; they stay usable.
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl BufferPool {
@@ -200,7 +202,7 @@ impl<T: Pod> GpuBuffer<T> {
         if bytes.is_empty() {
             return Ok(());
         }
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             queue.write_buffer(self.raw(), 0, bytes);
         } else {
             // Copies must be multiples of 4 bytes (odd counts of f16 values, say).

@@ -43,7 +43,10 @@ pub fn row_chunks(rows: u32, row_bytes: u64, cap: u64, align: u64) -> GpuResult<
         });
     }
     if rows as u64 <= per_chunk {
-        return Ok(vec![RowChunk { start: 0, count: rows }]);
+        return Ok(vec![RowChunk {
+            start: 0,
+            count: rows,
+        }]);
     }
     let per_chunk = per_chunk as u32;
     Ok((0..rows)
@@ -63,14 +66,21 @@ mod tests {
     fn fits_in_one_chunk() {
         assert_eq!(
             row_chunks(100, 256, 1 << 20, 256).unwrap(),
-            vec![RowChunk { start: 0, count: 100 }]
+            vec![RowChunk {
+                start: 0,
+                count: 100
+            }]
         );
         assert_eq!(row_chunks(0, 16, 256, 256).unwrap().len(), 1);
     }
 
     #[test]
     fn chunks_cover_rows_with_aligned_offsets_under_the_cap() {
-        for (rows, row_bytes, cap, align) in [(1000u32, 16u64, 1024u64, 256u64), (777, 192, 4096, 256), (5, 48, 256, 64)] {
+        for (rows, row_bytes, cap, align) in [
+            (1000u32, 16u64, 1024u64, 256u64),
+            (777, 192, 4096, 256),
+            (5, 48, 256, 64),
+        ] {
             let chunks = row_chunks(rows, row_bytes, cap, align).unwrap();
             let mut next = 0;
             for c in &chunks {

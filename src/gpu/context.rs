@@ -119,9 +119,8 @@ impl Gpu {
 
     /// Opens the best adapter (or the one named by `options.adapter_filter`) with its own limits.
     pub fn new(options: GpuOptions) -> GpuResult<Gpu> {
-        let instance = wgpu::Instance::new(
-            wgpu::InstanceDescriptor::new_without_display_handle().with_env(),
-        );
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
         let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
         let adapters = pollster::block_on(instance.enumerate_adapters(backends));
         let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
@@ -130,9 +129,8 @@ impl Gpu {
         let adapter = &adapters[index];
         let info = infos[index].clone();
 
-        let wanted = wgpu::Features::TIMESTAMP_QUERY
-            | wgpu::Features::SHADER_F16
-            | wgpu::Features::SUBGROUP;
+        let wanted =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
         let required_features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -164,8 +162,12 @@ impl Gpu {
         });
 
         let align = limits.min_storage_buffer_offset_alignment.max(4) as u64;
-        let device_cap = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        let binding_cap = options.binding_cap.map_or(device_cap, |c| c.min(device_cap));
+        let device_cap = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let binding_cap = options
+            .binding_cap
+            .map_or(device_cap, |c| c.min(device_cap));
         let binding_cap = (binding_cap / align) * align;
         if binding_cap == 0 {
             return Err(GpuError::Invalid(format!(
@@ -173,10 +175,11 @@ impl Gpu {
                 options.binding_cap
             )));
         }
-        let max_workgroups_per_dim = options.max_workgroups_per_dim.map_or(
-            limits.max_compute_workgroups_per_dimension,
-            |m| m.min(limits.max_compute_workgroups_per_dimension),
-        );
+        let max_workgroups_per_dim = options
+            .max_workgroups_per_dim
+            .map_or(limits.max_compute_workgroups_per_dimension, |m| {
+                m.min(limits.max_compute_workgroups_per_dimension)
+            });
         let pool = BufferPool::default();
         let placeholder = GpuBuffer::from_pool(&pool, &device, 64, STORAGE_USAGE, "placeholder");
         Ok(Gpu {
@@ -276,7 +279,9 @@ impl Gpu {
 
     fn check_alive(&self, context: &str) -> GpuResult<()> {
         if let Some(reason) = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-            return Err(GpuError::DeviceLost(format!("{reason} (noticed during {context})")));
+            return Err(GpuError::DeviceLost(format!(
+                "{reason} (noticed during {context})"
+            )));
         }
         let mut escaped = self.uncaptured.lock().unwrap_or_else(|p| p.into_inner());
         if !escaped.is_empty() {
@@ -463,7 +468,9 @@ impl Gpu {
     /// Finishes and submits `encoder`; errors in its commands come back here.
     pub fn submit(&self, context: &str, encoder: wgpu::CommandEncoder) -> GpuResult<()> {
         if self.faults.fire(Fault::Submit) {
-            return Err(GpuError::Injected(format!("queue submission failed ({context})")));
+            return Err(GpuError::Injected(format!(
+                "queue submission failed ({context})"
+            )));
         }
         self.checked(context, || {
             self.queue.submit(Some(encoder.finish()));
@@ -473,7 +480,9 @@ impl Gpu {
     /// Blocks until the device has finished all submitted work.
     pub fn wait(&self, context: &str) -> GpuResult<()> {
         if self.faults.fire(Fault::Wait) {
-            return Err(GpuError::Injected(format!("device wait timed out ({context})")));
+            return Err(GpuError::Injected(format!(
+                "device wait timed out ({context})"
+            )));
         }
         self.check_alive(context)?;
         self.device

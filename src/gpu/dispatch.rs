@@ -9,7 +9,9 @@ use super::error::{GpuError, GpuResult};
 /// The (x, y, z) grid for `workgroups` workgroups with at most `max_per_dim` per dimension.
 pub fn grid(workgroups: u32, max_per_dim: u32) -> GpuResult<[u32; 3]> {
     if max_per_dim == 0 {
-        return Err(GpuError::Invalid("max workgroups per dimension is 0".into()));
+        return Err(GpuError::Invalid(
+            "max workgroups per dimension is 0".into(),
+        ));
     }
     if workgroups <= max_per_dim {
         return Ok([workgroups, 1, 1]);

@@ -66,17 +66,28 @@ impl Record for Vec<Launch> {
 
 impl Gpu {
     /// The pipeline of `entry` in `shader`, compiled on first use and cached.
-    pub fn pipeline(&self, shader: &Shader, entry: &'static str) -> GpuResult<wgpu::ComputePipeline> {
+    pub fn pipeline(
+        &self,
+        shader: &Shader,
+        entry: &'static str,
+    ) -> GpuResult<wgpu::ComputePipeline> {
         let key = (shader.name, entry);
-        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(p.clone());
         }
         let context = format!("compiling {}::{entry}", shader.name);
         let pipeline = self.checked(&context, || {
-            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader.name),
-                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-            });
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader.name),
+                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+                });
             self.device
                 .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(entry),

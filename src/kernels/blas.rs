@@ -107,7 +107,15 @@ fn elementwise<'a>(
 
 /// `y[i] = value`.
 pub fn fill<'a>(gpu: &Gpu, y: &'a GpuBuffer<f32>, value: f32) -> GpuResult<Plan<'a>> {
-    elementwise(gpu, "fill", None, y, Scalar::Host(value), Scalar::Host(0.0), None)
+    elementwise(
+        gpu,
+        "fill",
+        None,
+        y,
+        Scalar::Host(value),
+        Scalar::Host(0.0),
+        None,
+    )
 }
 
 /// `y[i] = x[i]`.

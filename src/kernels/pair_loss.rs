@@ -24,7 +24,13 @@ pub struct DevicePairs {
 
 impl DevicePairs {
     /// Uploads pairs; every node index must be below `n_nodes`.
-    pub fn upload(gpu: &Gpu, n_nodes: u32, u: &[u32], i: &[u32], labels: &[f32]) -> GpuResult<Self> {
+    pub fn upload(
+        gpu: &Gpu,
+        n_nodes: u32,
+        u: &[u32],
+        i: &[u32],
+        labels: &[f32],
+    ) -> GpuResult<Self> {
         if u.len() != i.len() || u.len() != labels.len() {
             return Err(GpuError::Invalid(format!(
                 "{} users, {} items and {} labels",
@@ -103,5 +109,10 @@ pub fn score_bce<'a>(
         (4, out.binding()),
     ];
     bindings.extend(slots);
-    Ok(Plan::new(vec![gpu.launch(&PAIR_LOSS, "score_bce", &bindings, g.workgroups(n))?]))
+    Ok(Plan::new(vec![gpu.launch(
+        &PAIR_LOSS,
+        "score_bce",
+        &bindings,
+        g.workgroups(n),
+    )?]))
 }

@@ -38,7 +38,9 @@ pub fn propagate<'a>(
     scratch: &'a PropagationScratch,
 ) -> GpuResult<Plan<'a>> {
     let Some((&a0, rest)) = weights.split_first() else {
-        return Err(GpuError::Invalid("propagation needs at least one weight".into()));
+        return Err(GpuError::Invalid(
+            "propagation needs at least one weight".into(),
+        ));
     };
     let [s0, s1] = &scratch.tables;
     if s0.rows() != x.rows() || s0.dim() != x.dim() || out.rows() != x.rows() {
@@ -49,14 +51,26 @@ pub fn propagate<'a>(
     let mut plan = if a0 == 1.0 {
         copy(gpu, x.values(), out.values())?
     } else {
-        axpby(gpu, Scalar::Host(a0), x.values(), Scalar::Host(0.0), out.values(), None)?
+        axpby(
+            gpu,
+            Scalar::Host(a0),
+            x.values(),
+            Scalar::Host(0.0),
+            out.values(),
+            None,
+        )?
     };
     let mut current = x;
     for (k, &a_k) in rest.iter().enumerate() {
         let next = if k % 2 == 0 { s0 } else { s1 };
-        plan = plan
-            .then(spmm(gpu, adj, current, next)?)
-            .then(axpby(gpu, Scalar::Host(a_k), next.values(), Scalar::Host(1.0), out.values(), None)?);
+        plan = plan.then(spmm(gpu, adj, current, next)?).then(axpby(
+            gpu,
+            Scalar::Host(a_k),
+            next.values(),
+            Scalar::Host(1.0),
+            out.values(),
+            None,
+        )?);
         current = next;
     }
     Ok(plan)

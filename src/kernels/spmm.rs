@@ -226,7 +226,7 @@ fn sparse_times_table<'a>(
             (1, sparse.row_ptr.binding()),
             (2, sparse.cols.binding()),
             (3, sparse.vals.binding()),
-            (4, sparse.rid.unwrap_or(&sparse.row_ptr).binding()),
+            (4, sparse.rid.unwrap_or(sparse.row_ptr).binding()),
             (5, out.chunk_binding(chunk)),
         ];
         bindings.extend(slots.iter().cloned());

@@ -23,7 +23,7 @@ pub struct RowGeometry {
 impl RowGeometry {
     /// The geometry for embedding size `dim`, or an error naming the sizes that work.
     pub fn for_dim(dim: u32) -> GpuResult<Self> {
-        if dim == 0 || dim % 4 != 0 || dim > MAX_DIM {
+        if dim == 0 || !dim.is_multiple_of(4) || dim > MAX_DIM {
             return Err(GpuError::Invalid(format!(
                 "embedding size {dim} is not supported: the kernels take multiples of 4 from 4 to {MAX_DIM}"
             )));
@@ -137,11 +137,7 @@ pub(crate) fn table_slots<'t>(
     let chunks = table.chunks(gpu)?;
     if chunks.len() > TABLE_SLOTS {
         return Err(GpuError::Limit {
-            what: format!(
-                "a table of {} rows x {} floats",
-                table.rows(),
-                table.dim()
-            ),
+            what: format!("a table of {} rows x {} floats", table.rows(), table.dim()),
             needed: table.rows() as u64 * table.geometry().row_bytes(),
             limit: TABLE_SLOTS as u64 * gpu.binding_cap(),
             limit_name: "4 x the storage binding cap",
@@ -152,7 +148,10 @@ pub(crate) fn table_slots<'t>(
     let bindings = (0..TABLE_SLOTS)
         .map(|slot| {
             let chunk = chunks.get(slot).copied().unwrap_or(chunks[0]);
-            (TABLE_FIRST_BINDING + slot as u32, table.chunk_binding(chunk))
+            (
+                TABLE_FIRST_BINDING + slot as u32,
+                table.chunk_binding(chunk),
+            )
         })
         .collect();
     Ok((chunk_rows, bindings))
@@ -160,9 +159,8 @@ pub(crate) fn table_slots<'t>(
 
 /// Element ranges of an `n`-element f32 vector that each fit one binding.
 pub(crate) fn element_chunks(gpu: &Gpu, n: usize) -> GpuResult<Vec<RowChunk>> {
-    let n = u32::try_from(n).map_err(|_| {
-        GpuError::Invalid(format!("a vector of {n} values exceeds 2^32 elements"))
-    })?;
+    let n = u32::try_from(n)
+        .map_err(|_| GpuError::Invalid(format!("a vector of {n} values exceeds 2^32 elements")))?;
     row_chunks(n, 4, gpu.binding_cap(), gpu.offset_alignment())
 }
 
@@ -172,7 +170,10 @@ pub(crate) fn element_binding<T: Pod>(
     chunk: RowChunk,
 ) -> wgpu::BindingResource<'_> {
     let size = std::mem::size_of::<T>() as u64;
-    buf.binding_range(chunk.start as u64 * size, (chunk.count as u64 * size).max(4))
+    buf.binding_range(
+        chunk.start as u64 * size,
+        (chunk.count as u64 * size).max(4),
+    )
 }
 
 /// Uploads a kernel's parameter block (a uniform buffer owned by the bind group).

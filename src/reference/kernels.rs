@@ -84,7 +84,10 @@ pub fn propagate(
     let n = x.len();
     let mut out = Reference {
         values: x.iter().map(|&v| weights[0] as f64 * v as f64).collect(),
-        abs_sums: x.iter().map(|&v| (weights[0] as f64 * v as f64).abs()).collect(),
+        abs_sums: x
+            .iter()
+            .map(|&v| (weights[0] as f64 * v as f64).abs())
+            .collect(),
         terms: vec![1; n],
     };
     let mut current: Vec<f64> = x.iter().map(|&v| v as f64).collect();
@@ -124,8 +127,9 @@ pub fn dot(x: &[f32], y: &[f32]) -> (f64, f64) {
 
 /// Σ x, with Σ|x|.
 pub fn sum(x: &[f32]) -> (f64, f64) {
-    x.iter()
-        .fold((0.0, 0.0), |(s, a), &v| (s + v as f64, a + (v as f64).abs()))
+    x.iter().fold((0.0, 0.0), |(s, a), &v| {
+        (s + v as f64, a + (v as f64).abs())
+    })
 }
 
 /// `(s, softplus(s) − y·s, σ(s) − y, σ(s)(1 − σ(s)))` per pair, in f64.
