@@ -5,6 +5,7 @@
 //! the comparisons use.
 
 pub mod kernels;
+pub mod model;
 
 /// Unit roundoff of f32 (2⁻²⁴).
 pub const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
