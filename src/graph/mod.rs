@@ -1,1 +1,1 @@
-//! (in progress)
+//! Graph operations unlearning needs (in progress).
