@@ -35,8 +35,14 @@ fn movielens_100k_and_its_5_core() {
     assert_eq!(distinct(&core.users), 943);
     assert_eq!(distinct(&core.items), 1_349);
     // Format detection: the folder and the file.
-    assert_eq!(data::detect_format(&dir.join("ml-100k")).unwrap(), Format::Movielens);
-    assert_eq!(data::detect_format(&dir.join("ml-100k/u.data")).unwrap(), Format::Movielens);
+    assert_eq!(
+        data::detect_format(&dir.join("ml-100k")).unwrap(),
+        Format::Movielens
+    );
+    assert_eq!(
+        data::detect_format(&dir.join("ml-100k/u.data")).unwrap(),
+        Format::Movielens
+    );
 }
 
 #[test]
@@ -78,8 +84,16 @@ const TEST: (usize, usize) = (19_856, 11_009);
 fn ifru_folders_load_with_their_readme_counts() {
     let dir = require_data!();
     for e in [
-        Expect { ratio: "0.02", normal: (58_380, 32_425), random: (1_192, 544) },
-        Expect { ratio: "0.01", normal: (58_976, 32_755), random: (596, 278) },
+        Expect {
+            ratio: "0.02",
+            normal: (58_380, 32_425),
+            random: (1_192, 544),
+        },
+        Expect {
+            ratio: "0.01",
+            normal: (58_976, 32_755),
+            random: (596, 278),
+        },
     ] {
         let f = dir.join("ml-100k-ifru").join(e.ratio);
         assert_eq!(data::detect_format(&f).unwrap(), Format::Ifru);
@@ -87,8 +101,14 @@ fn ifru_folders_load_with_their_readme_counts() {
         assert_eq!((d.n_users, d.n_items), (943, 1_348));
         assert_eq!(d.n_train_normal, e.normal.0);
         assert_eq!(d.train.len(), e.normal.0 + e.random.0);
-        let normal_pos = d.train.labels[..d.n_train_normal].iter().filter(|&&l| l == 1).count();
-        let random_pos = d.train.labels[d.n_train_normal..].iter().filter(|&&l| l == 1).count();
+        let normal_pos = d.train.labels[..d.n_train_normal]
+            .iter()
+            .filter(|&&l| l == 1)
+            .count();
+        let random_pos = d.train.labels[d.n_train_normal..]
+            .iter()
+            .filter(|&&l| l == 1)
+            .count();
         assert_eq!(normal_pos, e.normal.1);
         assert_eq!(random_pos, e.random.1);
         assert_eq!((d.valid.len(), d.valid.positives()), VALID);
@@ -98,10 +118,21 @@ fn ifru_folders_load_with_their_readme_counts() {
 }
 
 fn assert_same_files(a: &Path, b: &Path) {
-    for name in ["train_normal.csv", "train_random.csv", "valid.csv", "test.csv", "train.csv"] {
+    for name in [
+        "train_normal.csv",
+        "train_random.csv",
+        "valid.csv",
+        "test.csv",
+        "train.csv",
+    ] {
         let x = std::fs::read(a.join(name)).unwrap();
         let y = std::fs::read(b.join(name)).unwrap();
-        assert!(x == y, "{name} differs between {} and {}", a.display(), b.display());
+        assert!(
+            x == y,
+            "{name} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
     }
 }
 
@@ -121,7 +152,10 @@ fn split_reproduces_the_ifru_files_byte_for_byte() {
         let summary = split::run_split(&args).unwrap();
         assert_same_files(&out, &dir.join("ml-100k-ifru").join(ratio));
         let c = &summary.recipe.counts;
-        assert_eq!((c.rows_after_kcore, c.train, c.n_users, c.n_items), (99_287, 59_572, 943, 1_348));
+        assert_eq!(
+            (c.rows_after_kcore, c.train, c.n_users, c.n_items),
+            (99_287, 59_572, 943, 1_348)
+        );
         assert_eq!((c.valid_dropped, c.test_dropped), (3, 2));
         // The recipe and the id maps are there; the recipe rebuilds the same split.
         let recipe = split::Recipe::read(&out.join("recipe.json")).unwrap();
@@ -152,14 +186,23 @@ fn other_delimited_sources() {
     let t = ifru::data::Interactions {
         users: b.users.clone(),
         items: b.items.clone(),
-        labels: b.values.as_ref().unwrap().iter().map(|&v| v as u8).collect(),
+        labels: b
+            .values
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|&v| v as u8)
+            .collect(),
     };
     assert_eq!(t.positives(), 69_873);
     assert_eq!(PairIndex::new(&t).repeated_pairs(), 153);
     // Last.fm: a header line, play counts as ratings.
     let l = data::delimited::load(
         &dir.join("lastfm-hetrec2011/user_artists.dat"),
-        &DelimitedOptions { value: ValueColumn::Rating, ..Default::default() },
+        &DelimitedOptions {
+            value: ValueColumn::Rating,
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(l.len(), 92_834);
@@ -190,15 +233,20 @@ fn graph_and_forget_on_ml100k_ifru() {
     assert_eq!(s.rows, rows);
 
     let removed = d.train.select(&s.rows);
-    let r = g.remove_rows(&removed.users, &removed.items, &removed.labels).unwrap();
+    let r = g
+        .remove_rows(&removed.users, &removed.items, &removed.labels)
+        .unwrap();
     let old = normalize(&g);
     let inc = renormalize_after_removal(&old, &r.graph, &r.changed).unwrap();
     let mut keep = vec![true; d.train.len()];
     for &x in &s.rows {
         keep[x as usize] = false;
     }
-    let rest: Vec<u32> = (0..d.train.len() as u32).filter(|&x| keep[x as usize]).collect();
-    let rebuilt = BipartiteGraph::from_interactions(d.n_users, d.n_items, &d.train.select(&rest)).unwrap();
+    let rest: Vec<u32> = (0..d.train.len() as u32)
+        .filter(|&x| keep[x as usize])
+        .collect();
+    let rebuilt =
+        BipartiteGraph::from_interactions(d.n_users, d.n_items, &d.train.select(&rest)).unwrap();
     assert_eq!(r.graph, rebuilt);
     assert_eq!(inc, normalize(&rebuilt));
     assert!(!r.changed.is_empty());

@@ -10,7 +10,15 @@ use super::{DataError, IdMap, RawData, ValueKind};
 
 /// What the third column holds.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ValueColumn {
@@ -68,7 +76,11 @@ fn looks_like_column_name(s: &str) -> bool {
 }
 
 /// Parses the content of a delimited file (`path` only names it in errors).
-pub fn parse_bytes(path: &Path, bytes: &[u8], opts: &DelimitedOptions) -> Result<RawData, DataError> {
+pub fn parse_bytes(
+    path: &Path,
+    bytes: &[u8],
+    opts: &DelimitedOptions,
+) -> Result<RawData, DataError> {
     let mut lines = Lines::new(bytes);
     let mut fields = Vec::new();
     let Some(first) = lines.next_nonblank(path) else {
@@ -124,7 +136,10 @@ pub fn parse_bytes(path: &Path, bytes: &[u8], opts: &DelimitedOptions) -> Result
             return Err(DataError::malformed(
                 path,
                 line,
-                format!("expected at least 2 fields (user, item), found {}", fields.len()),
+                format!(
+                    "expected at least 2 fields (user, item), found {}",
+                    fields.len()
+                ),
             ));
         }
         let want_value = *with_value.get_or_insert(fields.len() >= 3);
@@ -220,7 +235,10 @@ mod tests {
         assert!(matches!(e, DataError::BadRating { line: 2, .. }), "{e}");
         let e = parse("a,x,1\nb\n", &DelimitedOptions::default()).unwrap_err();
         assert_eq!(e.line(), Some(2));
-        assert!(matches!(parse("", &DelimitedOptions::default()), Err(DataError::Empty { .. })));
+        assert!(matches!(
+            parse("", &DelimitedOptions::default()),
+            Err(DataError::Empty { .. })
+        ));
         assert!(parse("user,item\n", &DelimitedOptions::default()).is_err());
         let forced = DelimitedOptions {
             delimiter: Some("::".into()),

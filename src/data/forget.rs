@@ -66,7 +66,9 @@ pub fn parse_forget(path: &Path, bytes: &[u8]) -> Result<Vec<ForgetRow>, DataErr
             return Err(DataError::malformed(
                 path,
                 hline,
-                format!("expected the header \"user,item\" or \"user,item,label\", found {htext:?}"),
+                format!(
+                    "expected the header \"user,item\" or \"user,item,label\", found {htext:?}"
+                ),
             ));
         }
     };
@@ -283,7 +285,9 @@ pub fn match_forget(
 }
 
 /// How a generator picks the rows to forget.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ForgetKind {
     /// The IFRU protocol's D_r: the training rows whose labels were flipped
@@ -353,7 +357,9 @@ pub fn generate(d: &Dataset, spec: &ForgetSpec) -> Result<Vec<u32>, DataError> {
                     v.push(r as u32);
                 }
             }
-            let mut users: Vec<u32> = (0..d.n_users).filter(|&u| !by_user[u as usize].is_empty()).collect();
+            let mut users: Vec<u32> = (0..d.n_users)
+                .filter(|&u| !by_user[u as usize].is_empty())
+                .collect();
             rng.shuffle(&mut users);
             let mut rows = Vec::new();
             for u in users {
@@ -381,13 +387,19 @@ pub fn generate(d: &Dataset, spec: &ForgetSpec) -> Result<Vec<u32>, DataError> {
             }
             let mut items: Vec<u32> = (0..d.n_items).filter(|&i| count[i as usize] > 0).collect();
             items.sort_by(|&a, &b| count[b as usize].cmp(&count[a as usize]).then(a.cmp(&b)));
-            let top = ((spec.popular_top * items.len() as f64).ceil() as usize).clamp(1, items.len().max(1));
+            let top = ((spec.popular_top * items.len() as f64).ceil() as usize)
+                .clamp(1, items.len().max(1));
             let mut is_top = vec![false; d.n_items as usize];
             for &i in items.iter().take(top) {
                 is_top[i as usize] = true;
             }
             let pool: Vec<u32> = (0..n as u32)
-                .filter(|&r| is_top[d.train.items[r as usize] as usize])
+                .filter(|&r| {
+                    is_top
+                        .get(d.train.items[r as usize] as usize)
+                        .copied()
+                        .unwrap_or(false)
+                })
                 .collect();
             rng.sample_sorted(pool.len(), target)
                 .into_iter()
@@ -408,22 +420,36 @@ pub fn write_forget_file(path: &Path, d: &Dataset, rows: &[u32]) -> Result<usize
     let mut seen = std::collections::HashSet::new();
     let mut lines = Vec::new();
     for &r in &sorted {
-        let Some((&u, &i)) = d.train.users.get(r as usize).zip(d.train.items.get(r as usize)) else {
+        let Some((&u, &i)) = d
+            .train
+            .users
+            .get(r as usize)
+            .zip(d.train.items.get(r as usize))
+        else {
             return Err(DataError::Config(format!("row {r} is not a training row")));
         };
         if !seen.insert(pair_key(u, i)) {
             continue;
         }
-        let labels: Vec<u8> = index.rows(u, i).map(|x| d.train.labels[x as usize]).collect();
+        let labels: Vec<u8> = index
+            .rows(u, i)
+            .map(|x| d.train.labels[x as usize])
+            .collect();
         let label = labels
             .first()
             .filter(|&&l| labels.iter().all(|&x| x == l))
             .map(|l| l.to_string())
             .unwrap_or_default();
         let (Some(ur), Some(ir)) = (d.user_ids.raw(u), d.item_ids.raw(i)) else {
-            return Err(DataError::Config(format!("row {r} has an id outside the id maps")));
+            return Err(DataError::Config(format!(
+                "row {r} has an id outside the id maps"
+            )));
         };
-        lines.push(format!("{},{},{label}", parse::csv_field(&ur), parse::csv_field(&ir)));
+        lines.push(format!(
+            "{},{},{label}",
+            parse::csv_field(&ur),
+            parse::csv_field(&ir)
+        ));
     }
     crate::fsio::write_atomic_with(path, |w| {
         writeln!(w, "user,item,label")?;
@@ -444,7 +470,15 @@ mod tests {
     fn toy() -> Dataset {
         let mut t = Interactions::default();
         // rows: 0:(0,0,1) 1:(0,1,0) 2:(1,0,1) 3:(0,0,1) dup pair 4:(2,1,1) 5:(1,1,0) 6:(1,1,1)
-        for (u, i, l) in [(0, 0, 1), (0, 1, 0), (1, 0, 1), (0, 0, 1), (2, 1, 1), (1, 1, 0), (1, 1, 1)] {
+        for (u, i, l) in [
+            (0, 0, 1),
+            (0, 1, 0),
+            (1, 0, 1),
+            (0, 0, 1),
+            (2, 1, 1),
+            (1, 1, 0),
+            (1, 1, 1),
+        ] {
             t.push(u, i, l);
         }
         let mut user_ids = IdMap::new();
@@ -497,7 +531,16 @@ mod tests {
         assert!(matches!(st[6], ForgetStatus::LabelMismatch { .. }));
         let s = ForgetSummary::of(&m);
         assert_eq!(s.rows, [0, 3, 5, 6]);
-        assert_eq!((s.matched, s.already_forgotten, s.not_in_training, s.duplicate, s.label_mismatch), (2, 1, 2, 1, 1));
+        assert_eq!(
+            (
+                s.matched,
+                s.already_forgotten,
+                s.not_in_training,
+                s.duplicate,
+                s.label_mismatch
+            ),
+            (2, 1, 2, 1, 1)
+        );
     }
 
     #[test]
@@ -505,7 +548,10 @@ mod tests {
         let p = Path::new("f.csv");
         assert!(matches!(parse_forget(p, b""), Err(DataError::Empty { .. })));
         assert_eq!(parse_forget(p, b"u,i\n").unwrap_err().line(), Some(1));
-        assert_eq!(parse_forget(p, b"user,item\na,b,1\n").unwrap_err().line(), Some(2));
+        assert_eq!(
+            parse_forget(p, b"user,item\na,b,1\n").unwrap_err().line(),
+            Some(2)
+        );
         let e = parse_forget(p, b"user,item,label\na,b,7\n").unwrap_err();
         assert!(matches!(e, DataError::BadLabel { line: 2, .. }));
         assert_eq!(parse_forget(p, b"user,item\n").unwrap(), vec![]);
@@ -515,7 +561,12 @@ mod tests {
     fn generators_roundtrip_through_the_file() {
         let d = toy();
         let dir = tempfile::tempdir().unwrap();
-        for kind in [ForgetKind::Flipped, ForgetKind::Random, ForgetKind::User, ForgetKind::Popular] {
+        for kind in [
+            ForgetKind::Flipped,
+            ForgetKind::Random,
+            ForgetKind::User,
+            ForgetKind::Popular,
+        ] {
             let rows = generate(&d, &ForgetSpec::new(kind, 0.3, 5)).unwrap();
             assert!(rows.windows(2).all(|w| w[0] < w[1]), "{kind:?}");
             assert!(!rows.is_empty(), "{kind:?}");
@@ -529,8 +580,18 @@ mod tests {
             // Every picked row is named, plus the other rows of its pairs.
             assert!(rows.iter().all(|r| s.rows.contains(r)));
         }
-        assert_eq!(generate(&d, &ForgetSpec::new(ForgetKind::Flipped, 0.0, 0)).unwrap(), [5, 6]);
-        let pop = generate(&d, &ForgetSpec { popular_top: 0.5, ..ForgetSpec::new(ForgetKind::Popular, 0.4, 1) }).unwrap();
+        assert_eq!(
+            generate(&d, &ForgetSpec::new(ForgetKind::Flipped, 0.0, 0)).unwrap(),
+            [5, 6]
+        );
+        let pop = generate(
+            &d,
+            &ForgetSpec {
+                popular_top: 0.5,
+                ..ForgetSpec::new(ForgetKind::Popular, 0.4, 1)
+            },
+        )
+        .unwrap();
         // Items 0 and 1 have 3 and 4 rows: the top half is item 1.
         assert!(pop.iter().all(|&r| d.train.items[r as usize] == 1));
         assert_eq!(pop.len(), 3);

@@ -12,7 +12,12 @@ use super::parse::{self, Delim, Lines};
 use super::{DataError, Dataset, IdMap, Interactions};
 
 /// The four files, in the order they are read.
-pub const FILES: [&str; 4] = ["train_normal.csv", "train_random.csv", "valid.csv", "test.csv"];
+pub const FILES: [&str; 4] = [
+    "train_normal.csv",
+    "train_random.csv",
+    "valid.csv",
+    "test.csv",
+];
 
 /// The header line of every file.
 pub const HEADER: &str = "user,item,label";
@@ -56,7 +61,12 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
 
 /// Ids are used as they are, so they must be (roughly) dense: the id bound may not exceed
 /// 16 × the number of rows + 1024 (this keeps a stray huge id from allocating gigabytes).
-pub(crate) fn check_dense(dir: &Path, what: &str, bound: u32, rows: usize) -> Result<(), DataError> {
+pub(crate) fn check_dense(
+    dir: &Path,
+    what: &str,
+    bound: u32,
+    rows: usize,
+) -> Result<(), DataError> {
     if bound as u64 > 16 * rows as u64 + 1024 {
         return Err(DataError::invalid(
             dir,
@@ -99,7 +109,10 @@ pub fn parse_table(path: &Path, bytes: &[u8]) -> Result<Interactions, DataError>
             return Err(DataError::malformed(
                 path,
                 line,
-                format!("expected 3 fields (user,item,label), found {}", fields.len()),
+                format!(
+                    "expected 3 fields (user,item,label), found {}",
+                    fields.len()
+                ),
             ));
         }
         let u = parse::parse_id(path, line, "user", &fields[0])?;
@@ -134,10 +147,7 @@ mod tests {
         assert_eq!(t.items, [1, 3]);
         assert_eq!(t.labels, [1, 0]);
         assert!(parse_table(p, b"user,item,label\n").unwrap().is_empty());
-        assert!(matches!(
-            parse_table(p, b""),
-            Err(DataError::Empty { .. })
-        ));
+        assert!(matches!(parse_table(p, b""), Err(DataError::Empty { .. })));
         let e = parse_table(p, b"user,item,label\n0,1,2\n").unwrap_err();
         assert!(matches!(e, DataError::BadLabel { line: 2, .. }), "{e}");
         let e = parse_table(p, b"user,item,label\n0,1\n").unwrap_err();

@@ -69,7 +69,11 @@ pub fn holdout(train: &Interactions, frac: f64, seed: u64) -> (Interactions, Int
         rows[fill[u as usize]] = r as u32;
         fill[u as usize] += 1;
     }
-    let frac = if frac.is_finite() { frac.clamp(0.0, 1.0) } else { 0.0 };
+    let frac = if frac.is_finite() {
+        frac.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let mut held = vec![false; train.len()];
     let mut rng = Rng::new(seed);
     for u in 0..n_users {
@@ -85,8 +89,8 @@ pub fn holdout(train: &Interactions, frac: f64, seed: u64) -> (Interactions, Int
     }
     let mut tr = Interactions::with_capacity(train.len());
     let mut va = Interactions::default();
-    for r in 0..train.len() {
-        let t = if held[r] { &mut va } else { &mut tr };
+    for (r, &h) in held.iter().enumerate() {
+        let t = if h { &mut va } else { &mut tr };
         t.push(train.users[r], train.items[r], train.labels[r]);
     }
     (tr, va)

@@ -75,7 +75,7 @@ impl Interactions {
         self.labels.extend_from_slice(&other.labels);
     }
 
-    /// The rows at `rows`, in that order.
+    /// The rows at `rows`, in that order (panics if a row id is out of range).
     pub fn select(&self, rows: &[u32]) -> Interactions {
         let mut out = Interactions::with_capacity(rows.len());
         for &r in rows {
@@ -159,7 +159,8 @@ impl RawData {
         self.item_ids.len() as u32
     }
 
-    /// Keeps the rows at `rows` (in that order); the id maps are unchanged.
+    /// Keeps the rows at `rows` (in that order; panics if a row id is out of range); the id
+    /// maps are unchanged.
     pub fn select(&self, rows: &[u32]) -> RawData {
         let pick_u32 = |v: &[u32]| rows.iter().map(|&r| v[r as usize]).collect::<Vec<_>>();
         RawData {
@@ -212,7 +213,9 @@ impl Dataset {
 }
 
 /// The on-disk formats the loaders understand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Recognise the format by its files (see [`detect_format`]).

@@ -72,13 +72,19 @@ mod tests {
     #[test]
     fn parses() {
         let p = Path::new("u.data");
-        let d = parse_bytes(p, b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t377\t1\t1\n")
-            .unwrap();
+        let d = parse_bytes(
+            p,
+            b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t377\t1\t1\n",
+        )
+        .unwrap();
         assert_eq!(d.users, [0, 1, 0]);
         assert_eq!(d.items, [0, 1, 2]);
         assert_eq!(d.values.as_deref(), Some(&[3.0, 3.0, 1.0][..]));
         assert_eq!(d.user_ids.raw(1).as_deref(), Some("186"));
-        assert!(matches!(parse_bytes(p, b"\n\n"), Err(DataError::Empty { .. })));
+        assert!(matches!(
+            parse_bytes(p, b"\n\n"),
+            Err(DataError::Empty { .. })
+        ));
         let e = parse_bytes(p, b"1\t2\t3\t4\n1\t2\tx\t4\n").unwrap_err();
         assert!(matches!(e, DataError::BadRating { line: 2, .. }), "{e}");
         let e = parse_bytes(p, b"1\t2\n").unwrap_err();

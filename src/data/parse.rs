@@ -78,7 +78,7 @@ impl Delim {
         let mut chars = s.chars();
         match (chars.next(), chars.next()) {
             (None, _) => Delim::Whitespace,
-            (Some(c), None) if c == ' ' => Delim::Whitespace,
+            (Some(' '), None) => Delim::Whitespace,
             (Some(c), None) => Delim::Char(c),
             _ => Delim::Str(s.to_owned()),
         }
@@ -189,14 +189,17 @@ pub(crate) fn parse_label(path: &Path, line: usize, s: &str) -> Result<u8, DataE
         "1" => return Ok(1),
         _ => {}
     }
-    match s.parse::<f64>() {
-        Ok(v) if v == 0.0 => Ok(0),
-        Ok(v) if v == 1.0 => Ok(1),
-        _ => Err(DataError::BadLabel {
+    let value = s.parse::<f64>().ok();
+    if value == Some(0.0) {
+        Ok(0)
+    } else if value == Some(1.0) {
+        Ok(1)
+    } else {
+        Err(DataError::BadLabel {
             path: path.to_path_buf(),
             line,
             value: s.to_owned(),
-        }),
+        })
     }
 }
 

@@ -302,7 +302,11 @@ pub fn read_id_map(path: &Path) -> Result<IdMap, DataError> {
         Some(h) => {
             let (line, text) = h?;
             if text.trim() != "id,raw" {
-                return Err(DataError::malformed(path, line, "expected the header \"id,raw\""));
+                return Err(DataError::malformed(
+                    path,
+                    line,
+                    "expected the header \"id,raw\"",
+                ));
             }
         }
     }
@@ -312,7 +316,11 @@ pub fn read_id_map(path: &Path) -> Result<IdMap, DataError> {
         parse::split_fields(text, &delim, &mut fields)
             .map_err(|m| DataError::malformed(path, line, m))?;
         if fields.len() != 2 {
-            return Err(DataError::malformed(path, line, "expected 2 fields (id,raw)"));
+            return Err(DataError::malformed(
+                path,
+                line,
+                "expected 2 fields (id,raw)",
+            ));
         }
         let id = parse::parse_id(path, line, "dense", &fields[0])?;
         if id as usize != map.len() || map.get(&fields[1]).is_some() {
@@ -345,7 +353,11 @@ pub fn read_permutation(path: &Path, n: usize) -> Result<Vec<u32>, DataError> {
             ));
         }
         if std::mem::replace(&mut seen[v as usize], true) {
-            return Err(DataError::malformed(path, line, format!("index {v} repeats")));
+            return Err(DataError::malformed(
+                path,
+                line,
+                format!("index {v} repeats"),
+            ));
         }
         perm.push(v);
     }
@@ -434,7 +446,10 @@ pub fn split_raw(raw: &RawData, args: &SplitArgs) -> Result<IfruSplit, DataError
         ));
     }
     if u32::try_from(n).is_err() {
-        return Err(DataError::invalid(&raw.source, "too many rows (2^32 or more)"));
+        return Err(DataError::invalid(
+            &raw.source,
+            "too many rows (2^32 or more)",
+        ));
     }
     let (perm, perm_fp) = match &args.shuffle {
         Shuffle::Seed(s) => (numpy_shuffle(n, *s as u32), None),
@@ -650,7 +665,10 @@ mod tests {
         assert_eq!(c.rows_loaded, 200);
         assert_eq!(c.train, 120);
         assert_eq!(c.train_random, 12);
-        assert_eq!(c.train + c.valid + c.test + c.valid_dropped + c.test_dropped, 200);
+        assert_eq!(
+            c.train + c.valid + c.test + c.valid_dropped + c.test_dropped,
+            200
+        );
         let (d, users, items) = load_with_id_maps(&out).unwrap();
         assert_eq!(d.train.len(), 120);
         assert_eq!(d.n_train_normal, 108);

@@ -77,7 +77,10 @@ impl SyntheticConfig {
         if !(1..=256).contains(&self.dim) {
             return bad(format!("dim must be in 1..=256, not {}", self.dim));
         }
-        for (name, v) in [("user_exponent", self.user_exponent), ("item_exponent", self.item_exponent)] {
+        for (name, v) in [
+            ("user_exponent", self.user_exponent),
+            ("item_exponent", self.item_exponent),
+        ] {
             if !(v.is_finite() && (0.0..=4.0).contains(&v)) {
                 return bad(format!("{name} must be in [0, 4], not {v}"));
             }
@@ -86,7 +89,10 @@ impl SyntheticConfig {
             return bad(format!("noise must be ≥ 0, not {}", self.noise));
         }
         if !(self.positive_rate > 0.0 && self.positive_rate < 1.0) {
-            return bad(format!("positive_rate must be in (0, 1), not {}", self.positive_rate));
+            return bad(format!(
+                "positive_rate must be in (0, 1), not {}",
+                self.positive_rate
+            ));
         }
         Ok(())
     }
@@ -114,7 +120,10 @@ impl PowerLaw {
     fn draw(&self, rng: &mut Rng) -> u32 {
         let total = self.cdf.last().copied().unwrap_or(0.0);
         let x = rng.uniform() * total;
-        let r = self.cdf.partition_point(|&c| c <= x).min(self.cdf.len() - 1);
+        let r = self
+            .cdf
+            .partition_point(|&c| c <= x)
+            .min(self.cdf.len() - 1);
         self.id_of_rank[r]
     }
 }
@@ -175,7 +184,11 @@ pub fn generate(cfg: &SyntheticConfig) -> Result<RawData, DataError> {
         let i = k as u32;
         let pu = &p[u as usize * cfg.dim..(u as usize + 1) * cfg.dim];
         let qi = &q[i as usize * cfg.dim..(i as usize + 1) * cfg.dim];
-        let dot: f64 = pu.iter().zip(qi).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+        let dot: f64 = pu
+            .iter()
+            .zip(qi)
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
         let s = dot + f64::from(bias[i as usize]) + cfg.noise * nrng.normal_approx();
         row_users.push(u);
         row_items.push(i);
@@ -231,8 +244,15 @@ mod tests {
         assert!(a.items.iter().all(|&i| i < cfg.n_items));
         // Same seed, same data; another seed, other data.
         let b = generate(&cfg).unwrap();
-        assert_eq!((&a.users, &a.items, &a.values), (&b.users, &b.items, &b.values));
-        let c = generate(&SyntheticConfig { seed: 10, ..cfg.clone() }).unwrap();
+        assert_eq!(
+            (&a.users, &a.items, &a.values),
+            (&b.users, &b.items, &b.values)
+        );
+        let c = generate(&SyntheticConfig {
+            seed: 10,
+            ..cfg.clone()
+        })
+        .unwrap();
         assert_ne!(a.users, c.users);
         // Heavy tail: the most popular item has many times the mean degree.
         let mut deg = vec![0usize; cfg.n_items as usize];
@@ -257,7 +277,11 @@ mod tests {
             e.0 += f64::from(labels[r]);
             e.1 += 1.0;
         }
-        let rates: Vec<f64> = s.iter().filter(|e| e.1 >= 30.0).map(|e| e.0 / e.1).collect();
+        let rates: Vec<f64> = s
+            .iter()
+            .filter(|e| e.1 >= 30.0)
+            .map(|e| e.0 / e.1)
+            .collect();
         let mean = rates.iter().sum::<f64>() / rates.len() as f64;
         let var = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rates.len() as f64;
         // Binomial noise alone would give var ≈ 0.25/30 ≈ 0.008 at most.

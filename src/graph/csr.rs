@@ -147,7 +147,11 @@ impl BipartiteGraph {
     }
 
     /// The graph of the positive rows of `t`.
-    pub fn from_interactions(n_users: u32, n_items: u32, t: &Interactions) -> Result<Self, GraphError> {
+    pub fn from_interactions(
+        n_users: u32,
+        n_items: u32,
+        t: &Interactions,
+    ) -> Result<Self, GraphError> {
         Self::from_rows(n_users, n_items, &t.users, &t.items, &t.labels)
     }
 
@@ -196,12 +200,21 @@ impl BipartiteGraph {
 
     /// Every node's degree.
     pub fn degrees(&self) -> Vec<u32> {
-        self.adj.proper_indptr().windows(2).map(|w| w[1] - w[0]).collect()
+        self.adj
+            .proper_indptr()
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect()
     }
 
     /// The graph without the rows `(users[r], items[r], labels[r])` (rows with label ≠ 1 are not
     /// edges and are skipped). An edge goes when its last positive row goes.
-    pub fn remove_rows(&self, users: &[u32], items: &[u32], labels: &[u8]) -> Result<Removal, GraphError> {
+    pub fn remove_rows(
+        &self,
+        users: &[u32],
+        items: &[u32],
+        labels: &[u8],
+    ) -> Result<Removal, GraphError> {
         let removed = positive_pairs(self.n_users, self.n_items, users, items, labels)?;
         let n = self.n_nodes();
         let nu = self.n_users as usize;
@@ -238,7 +251,9 @@ impl BipartiteGraph {
                     } else {
                         (c, (r - nu) as u32)
                     };
-                    let left = old_val[p].checked_sub(count_of(u, i)).ok_or(GraphError::NotAnEdge { user: u, item: i })?;
+                    let left = old_val[p]
+                        .checked_sub(count_of(u, i))
+                        .ok_or(GraphError::NotAnEdge { user: u, item: i })?;
                     if left > 0 {
                         indices.push(c);
                         data.push(left);
@@ -276,7 +291,9 @@ mod tests {
     #[test]
     fn builds_symmetric_counts() {
         // users 0,1; items 0,1,2 → nodes 2,3,4.
-        let g = BipartiteGraph::from_rows(2, 3, &[0, 0, 1, 0, 1], &[0, 2, 2, 0, 1], &[1, 1, 1, 1, 0]).unwrap();
+        let g =
+            BipartiteGraph::from_rows(2, 3, &[0, 0, 1, 0, 1], &[0, 2, 2, 0, 1], &[1, 1, 1, 1, 0])
+                .unwrap();
         assert_eq!(g.n_nodes(), 5);
         assert_eq!(g.n_edges(), 3);
         assert_eq!(g.neighbors(0), [2, 4]);
@@ -289,13 +306,16 @@ mod tests {
 
     #[test]
     fn removal_tracks_multiplicity() {
-        let g = BipartiteGraph::from_rows(2, 3, &[0, 0, 1, 0], &[0, 2, 2, 0], &[1, 1, 1, 1]).unwrap();
+        let g =
+            BipartiteGraph::from_rows(2, 3, &[0, 0, 1, 0], &[0, 2, 2, 0], &[1, 1, 1, 1]).unwrap();
         // Removing one of the two (0, 0) rows keeps the edge.
         let r = g.remove_rows(&[0], &[0], &[1]).unwrap();
         assert!(r.changed.is_empty());
         assert_eq!(r.graph.degrees(), g.degrees());
         // Removing both, and (1, 2): nodes 0, 2, 1, 4 change.
-        let r = g.remove_rows(&[0, 0, 1, 1], &[0, 0, 2, 1], &[1, 1, 1, 0]).unwrap();
+        let r = g
+            .remove_rows(&[0, 0, 1, 1], &[0, 0, 2, 1], &[1, 1, 1, 0])
+            .unwrap();
         assert_eq!(r.changed, [0, 1, 2, 4]);
         assert_eq!(r.graph.degrees(), [1, 0, 0, 0, 1]);
         // Removing more rows than there are is an error.

@@ -66,7 +66,8 @@ pub(crate) fn to_csr<T>(
     indices: Vec<u32>,
     data: Vec<T>,
 ) -> Result<Csr<T>, GraphError> {
-    Csr::try_new((n, n), indptr, indices, data).map_err(|(_, _, _, e)| GraphError::Structure(e.to_string()))
+    Csr::try_new((n, n), indptr, indices, data)
+        .map_err(|(_, _, _, e)| GraphError::Structure(e.to_string()))
 }
 
 /// The three plain arrays of a CSR matrix, as the GPU consumes them.

@@ -45,11 +45,13 @@ pub fn renormalize_after_removal(
     }
     let mut is_changed = vec![false; n];
     for &c in changed {
-        let slot = is_changed.get_mut(c as usize).ok_or(GraphError::OutOfRange {
-            what: "node",
-            id: c.into(),
-            bound: n as u64,
-        })?;
+        let slot = is_changed
+            .get_mut(c as usize)
+            .ok_or(GraphError::OutOfRange {
+                what: "node",
+                id: c.into(),
+                bound: n as u64,
+            })?;
         *slot = true;
     }
     let a = new.adjacency();
