@@ -54,6 +54,14 @@ fn gowalla_lightgcn_files() {
     assert_eq!(distinct(&train.users), 29_858);
     assert_eq!(distinct(&train.items), 40_981);
     assert_eq!(data::detect_format(&g).unwrap(), Format::Lightgcn);
+    assert_eq!(
+        data::detect_format(&g.join("train.txt")).unwrap(),
+        Format::Lightgcn
+    );
+    assert_eq!(
+        data::detect_format(&dir.join("ml-100k-ifru/0.02/test.csv")).unwrap(),
+        Format::Ifru
+    );
     let Loaded::Split(d) = data::load(&g, Format::Auto, &LoadOptions::default()).unwrap() else {
         panic!("expected a split dataset");
     };

@@ -279,6 +279,8 @@ pub enum Loaded {
 /// * a folder holding `train.txt` and `test.txt` → [`Format::Lightgcn`];
 /// * a file named `u.data`, or a folder holding one → [`Format::Movielens`];
 /// * any other file → [`Format::Delimited`].
+///
+/// A file of an IFRU-protocol or LightGCN folder stands for its folder.
 pub fn detect_format(path: &Path) -> Result<Format, DataError> {
     if path.is_dir() {
         if path.join("train_normal.csv").is_file() {
@@ -295,8 +297,17 @@ pub fn detect_format(path: &Path) -> Result<Format, DataError> {
             ))
         }
     } else if path.is_file() {
-        if path.file_name().is_some_and(|n| n == "u.data") {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let sibling = |s: &str| path.parent().is_some_and(|p| p.join(s).is_file());
+        if name == "u.data" {
             Ok(Format::Movielens)
+        } else if ifru_folder::FILES.contains(&name) && sibling("train_normal.csv") {
+            Ok(Format::Ifru)
+        } else if (name == "train.txt" || name == "test.txt")
+            && sibling("train.txt")
+            && sibling("test.txt")
+        {
+            Ok(Format::Lightgcn)
         } else {
             Ok(Format::Delimited)
         }
@@ -313,10 +324,9 @@ pub fn load(path: &Path, format: Format, opts: &LoadOptions) -> Result<Loaded, D
     };
     match format {
         Format::Auto => unreachable_auto(path),
-        Format::Ifru => ifru_folder::load(path).map(Loaded::Split),
-        Format::Lightgcn => {
-            lightgcn::load(path, opts.holdout_frac, opts.holdout_seed).map(Loaded::Split)
-        }
+        Format::Ifru => ifru_folder::load(&folder_of(path)).map(Loaded::Split),
+        Format::Lightgcn => lightgcn::load(&folder_of(path), opts.holdout_frac, opts.holdout_seed)
+            .map(Loaded::Split),
         Format::Movielens => {
             let file = if path.is_dir() {
                 path.join("u.data")
@@ -326,6 +336,18 @@ pub fn load(path: &Path, format: Format, opts: &LoadOptions) -> Result<Loaded, D
             movielens::load(&file).map(Loaded::Raw)
         }
         Format::Delimited => delimited::load(path, &opts.delimited).map(Loaded::Raw),
+    }
+}
+
+/// The folder of a folder format: `path` itself, or the folder of a file in it.
+pub fn folder_of(path: &Path) -> PathBuf {
+    if path.is_file() {
+        match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    } else {
+        path.to_path_buf()
     }
 }
 

@@ -267,8 +267,9 @@ impl IfruSplit {
         write_table(&dir.join("train.csv"), &self.train)?;
         write_id_map(&dir.join("user_ids.csv"), &self.user_ids)?;
         write_id_map(&dir.join("item_ids.csv"), &self.item_ids)?;
-        let json = serde_json::to_vec_pretty(&self.recipe)
+        let mut json = serde_json::to_vec_pretty(&self.recipe)
             .map_err(|e| DataError::Config(format!("cannot serialise the recipe: {e}")))?;
+        json.push(b'\n');
         let path = dir.join("recipe.json");
         crate::fsio::write_atomic(&path, &json).map_err(|e| DataError::io(&path, e))
     }
@@ -552,8 +553,9 @@ pub fn split_raw(raw: &RawData, args: &SplitArgs) -> Result<IfruSplit, DataError
 }
 
 fn split_lightgcn(args: &SplitArgs) -> Result<IfruSplit, DataError> {
-    let d = super::lightgcn::load(&args.data, args.holdout_frac, args.holdout_seed)?;
-    let files = [args.data.join("train.txt"), args.data.join("test.txt")];
+    let dir = super::folder_of(&args.data);
+    let d = super::lightgcn::load(&dir, args.holdout_frac, args.holdout_seed)?;
+    let files = [dir.join("train.txt"), dir.join("test.txt")];
     let fp = Fingerprint::of_files(&files)?;
     let counts = SplitCounts {
         rows_loaded: d.train.len() + d.valid.len() + d.test.len(),
@@ -707,5 +709,39 @@ mod tests {
         assert_eq!(read_permutation(&p, 3).unwrap_err().line(), Some(3));
         std::fs::write(&p, "2\n0\n3\n").unwrap();
         assert_eq!(read_permutation(&p, 3).unwrap_err().line(), Some(3));
+    }
+}
+
+#[cfg(test)]
+mod lightgcn_tests {
+    use super::*;
+
+    #[test]
+    fn lightgcn_split_holds_out_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("lg");
+        std::fs::create_dir(&src).unwrap();
+        let mut train = String::new();
+        for u in 0..10 {
+            train.push_str(&format!("{u}"));
+            for i in 0..20 {
+                train.push_str(&format!(" {}", (u + i) % 30));
+            }
+            train.push('\n');
+        }
+        std::fs::write(src.join("train.txt"), train).unwrap();
+        std::fs::write(src.join("test.txt"), "0 29\n1 0\n").unwrap();
+        let out = dir.path().join("out");
+        let s = run_split(&SplitArgs::new(&src, &out)).unwrap();
+        let c = &s.recipe.counts;
+        assert_eq!((c.train, c.valid, c.test, c.train_random), (180, 20, 2, 0));
+        assert_eq!(s.recipe.format, Format::Lightgcn);
+        let d = ifru_folder::load(&out).unwrap();
+        assert_eq!(d.train.len(), 180);
+        assert_eq!(d.valid.len(), 20);
+        assert_eq!(d.n_train_normal, 180);
+        assert!(d.train.labels.iter().all(|&l| l == 1));
+        let recipe = Recipe::read(&out.join("recipe.json")).unwrap();
+        assert_eq!(rebuild(&recipe).unwrap().valid, d.valid);
     }
 }

@@ -299,3 +299,18 @@ mod tests {
         assert!(generate(&c).is_err());
     }
 }
+
+#[cfg(test)]
+mod big {
+    use super::*;
+
+    /// `cargo test --release --lib synthetic::big -- --ignored --nocapture`
+    #[test]
+    #[ignore = "10M rows: run by hand"]
+    fn ten_million_rows() {
+        let t = std::time::Instant::now();
+        let d = generate(&SyntheticConfig::with_rows(10_000_000, 1)).unwrap();
+        assert_eq!(d.len(), 10_000_000);
+        eprintln!("10M rows in {:.1} s", t.elapsed().as_secs_f64());
+    }
+}
