@@ -9,4 +9,5 @@ pub mod fsio;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+pub mod model;
 pub mod reference;

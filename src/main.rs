@@ -18,12 +18,15 @@ struct Cli {
 enum Command {
     /// Print the GPU adapter, its limits and the optional features granted.
     Info(cli::info::InfoArgs),
+    /// Write an IFRU-protocol folder (train/valid/test, flipped D_r, id maps) from raw data.
+    Split(cli::split::SplitCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => cli::info::run(args),
+        Command::Split(args) => cli::split::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

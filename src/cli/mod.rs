@@ -1,6 +1,7 @@
 //! Subcommands of the `ifru` binary, one module each.
 
 pub mod info;
+pub mod split;
 
 /// What a subcommand returns on failure.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;

@@ -1,0 +1,7 @@
+//! Models: what a model is (its spec and parameters), on the host and on the GPU.
+
+pub mod params;
+pub mod spec;
+
+pub use params::Params;
+pub use spec::{LossKind, ModelKind, ModelSpec};

@@ -1,0 +1,66 @@
+//! What kind of model: MF or LightGCN, its layers, embedding size and loss.
+
+use serde::{Deserialize, Serialize};
+
+use crate::kernels::RowGeometry;
+
+/// The model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Matrix factorisation: final embeddings are the parameters (K = 0).
+    Mf,
+    /// LightGCN: final embeddings `E = Σ_{k=0..K} Â^k θ / (K + 1)`.
+    Lightgcn,
+}
+
+/// The training loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LossKind {
+    /// Pointwise binary cross-entropy on labelled rows (the IFRU protocol).
+    Bce,
+    /// Bayesian personalised ranking on (user, positive, sampled negative) triples.
+    Bpr,
+}
+
+/// A model's shape: family, propagation layers, embedding size and loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    /// LightGCN layers K (ignored, and stored as 0, for MF).
+    pub layers: u32,
+    /// Embedding size d.
+    pub dim: u32,
+    pub loss: LossKind,
+}
+
+impl ModelSpec {
+    /// A spec after checking the embedding size against what the kernels take.
+    pub fn new(kind: ModelKind, layers: u32, dim: u32, loss: LossKind) -> Result<Self, String> {
+        RowGeometry::for_dim(dim).map_err(|e| e.to_string())?;
+        let layers = match kind {
+            ModelKind::Mf => 0,
+            ModelKind::Lightgcn => layers,
+        };
+        Ok(ModelSpec {
+            kind,
+            layers,
+            dim,
+            loss,
+        })
+    }
+
+    /// Propagation layers actually applied (0 for MF).
+    pub fn propagation_layers(&self) -> u32 {
+        match self.kind {
+            ModelKind::Mf => 0,
+            ModelKind::Lightgcn => self.layers,
+        }
+    }
+
+    /// Layer weights `a_k = 1 / (K + 1)`, `K + 1` of them.
+    pub fn layer_weights(&self) -> Vec<f32> {
+        crate::kernels::propagate::uniform_weights(self.propagation_layers())
+    }
+}
