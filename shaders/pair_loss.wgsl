@@ -47,3 +47,34 @@ fn score_bce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         out[rl.row] = vec4<f32>(s, loss, d1, q * sigmoid(-s));
     }
 }
+
+// BPR on (u, i, j) triples: x = <E_u, E_i> - <E_u, E_j>, loss = softplus(-x),
+// c = dloss/dx = -sigmoid(-x). Output per triple: (c, -c, x, loss), so a gather reads the
+// coefficient of E_i (or E_u for the positive item) at 4t and of E_j at 4t + 1.
+@group(0) @binding(5) var<storage, read> pair_j: array<u32>;
+
+@compute @workgroup_size(64)
+fn score_bpr(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) t: u32) {
+    let rl = row_lane(linear_workgroup(wid, nwg), t, p.lanes_p2);
+    var partial = 0.0;
+    if (rl.row < p.n_pairs && rl.lane < p.lanes) {
+        let eu = table_fetch(pair_u[rl.row], rl.lane, p.lanes, p.chunk_rows);
+        let ei = table_fetch(pair_i[rl.row], rl.lane, p.lanes, p.chunk_rows);
+        let ej = table_fetch(pair_j[rl.row], rl.lane, p.lanes, p.chunk_rows);
+        partial = dot(eu, ei - ej);
+    }
+    sh[t] = partial;
+    workgroupBarrier();
+    for (var stride = p.lanes_p2 / 2u; stride > 0u; stride = stride / 2u) {
+        if (rl.lane < stride) {
+            sh[t] = sh[t] + sh[t + stride];
+        }
+        workgroupBarrier();
+    }
+    if (rl.lane == 0u && rl.row < p.n_pairs) {
+        let x = sh[t];
+        let c = -sigmoid(-x);
+        out[rl.row] = vec4<f32>(c, -c, x, softplus(-x));
+    }
+}

@@ -12,7 +12,7 @@ use common::{assert_matches, exact, gpu, random_csr, random_vec, rng};
 use ifru::gpu::{GpuBuffer, Record};
 use ifru::kernels::adam::{AdamConfig, AdamState, adam_step};
 use ifru::kernels::blas::{Scalar, axpby, copy, fill, scale};
-use ifru::kernels::pair_loss::{D1, DevicePairs, RECORD, score_bce};
+use ifru::kernels::pair_loss::{D1, DevicePairs, DeviceTriples, RECORD, score_bce, score_bpr};
 use ifru::kernels::propagate::{PropagationScratch, propagate, uniform_weights};
 use ifru::kernels::reduce::{dot, dot_value, squared_norm, sum, sum_value};
 use ifru::kernels::spmm::{DeviceCsr, DeviceRowIndex, RowValues, gather, spmm};
@@ -424,5 +424,52 @@ fn adam_matches_pytorch_formulation() {
             got[k],
             want[k]
         );
+    }
+}
+
+#[test]
+fn bpr_records_match_reference() {
+    let gpu = gpu();
+    for dim in [4u32, 48, 256] {
+        let d = dim as usize;
+        let mut rng = rng(50 + dim as u64);
+        let n_nodes = 200u32;
+        let table = random_vec(&mut rng, n_nodes as usize * d);
+        let pick = |rng: &mut rand::rngs::StdRng| -> Vec<u32> {
+            (0..777)
+                .map(|_| rand::Rng::random_range(rng, 0..n_nodes))
+                .collect()
+        };
+        let (u, i, j) = (pick(&mut rng), pick(&mut rng), pick(&mut rng));
+        let triples = DeviceTriples::upload(gpu, n_nodes, &u, &i, &j).unwrap();
+        let t = DeviceTable::upload(gpu, n_nodes, dim, &table, "table").unwrap();
+        let out = gpu.zeros::<f32>(777 * RECORD as usize, "out").unwrap();
+        run(&score_bpr(gpu, &triples, &t, &out).unwrap());
+        let got = gpu.download(&out).unwrap();
+        let want = reference::score_bpr(&u, &i, &j, &table, d);
+        for (k, w) in want.iter().enumerate() {
+            // x sums 2d products (E_u·E_i and E_u·E_j): the summation bound with their
+            // absolute sum; c and the loss have slopes ≤ 1/4 and ≤ 1 in x, plus 8 ulps and
+            // 1e-7 absolute for exp/log rounding.
+            let (uu, ii, jj) = (u[k] as usize, i[k] as usize, j[k] as usize);
+            let abs: f64 = (0..d)
+                .map(|q| {
+                    (table[uu * d + q] as f64).abs()
+                        * ((table[ii * d + q] as f64).abs() + (table[jj * d + q] as f64).abs())
+                })
+                .sum();
+            let tx = tolerance(2 * d, abs);
+            let g = &got[k * 4..k * 4 + 4];
+            let tols = [0.25 * tx, 0.25 * tx, tx, tx];
+            for f in 0..4 {
+                let tol = tols[f] + 8.0 * f32::EPSILON as f64 * w[f].abs() + 1e-7;
+                assert!(
+                    (g[f] as f64 - w[f]).abs() <= tol,
+                    "d={dim} triple {k} field {f}: {} vs {}",
+                    g[f],
+                    w[f]
+                );
+            }
+        }
     }
 }

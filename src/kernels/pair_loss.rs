@@ -22,6 +22,60 @@ pub struct DevicePairs {
     labels: GpuBuffer<f32>,
 }
 
+/// Offsets within a BPR record `(c, −c, x, loss)`: the coefficient of a gathered row for the
+/// positive side (E_i for u, E_u for i) and for the negative side (E_j for u, E_u for j).
+pub const BPR_POS: u32 = 0;
+pub const BPR_NEG: u32 = 1;
+
+/// (u, i, j) triples on the device: a positive item i and a sampled negative j per user u.
+pub struct DeviceTriples {
+    u: GpuBuffer<u32>,
+    i: GpuBuffer<u32>,
+    j: GpuBuffer<u32>,
+}
+
+impl DeviceTriples {
+    /// Uploads triples; every node index must be below `n_nodes`.
+    pub fn upload(gpu: &Gpu, n_nodes: u32, u: &[u32], i: &[u32], j: &[u32]) -> GpuResult<Self> {
+        if u.len() != i.len() || u.len() != j.len() {
+            return Err(GpuError::Invalid(format!(
+                "{} users, {} positives and {} negatives",
+                u.len(),
+                i.len(),
+                j.len()
+            )));
+        }
+        check_nodes(n_nodes, &[u, i, j])?;
+        let triples = DeviceTriples {
+            u: gpu.upload(u, "triple users")?,
+            i: gpu.upload(i, "triple positives")?,
+            j: gpu.upload(j, "triple negatives")?,
+        };
+        fits_one_binding(gpu, &triples.u, "triple list")?;
+        Ok(triples)
+    }
+
+    pub fn len(&self) -> usize {
+        self.u.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.u.is_empty()
+    }
+}
+
+fn check_nodes(n_nodes: u32, lists: &[&[u32]]) -> GpuResult<()> {
+    for list in lists {
+        if let Some(k) = list.iter().position(|&n| n >= n_nodes) {
+            return Err(GpuError::Invalid(format!(
+                "entry {k} names node {} outside 0..{n_nodes}",
+                list[k]
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl DevicePairs {
     /// Uploads pairs; every node index must be below `n_nodes`.
     pub fn upload(
@@ -39,13 +93,7 @@ impl DevicePairs {
                 labels.len()
             )));
         }
-        if let Some(k) = u.iter().chain(i).position(|&n| n >= n_nodes) {
-            let node = if k < u.len() { u[k] } else { i[k - u.len()] };
-            return Err(GpuError::Invalid(format!(
-                "pair {} names node {node} outside 0..{n_nodes}",
-                k % u.len().max(1)
-            )));
-        }
+        check_nodes(n_nodes, &[u, i])?;
         let pairs = DevicePairs {
             u: gpu.upload(u, "pair users")?,
             i: gpu.upload(i, "pair items")?,
@@ -80,7 +128,40 @@ pub fn score_bce<'a>(
     table: &'a DeviceTable,
     out: &'a GpuBuffer<f32>,
 ) -> GpuResult<Plan<'a>> {
-    let n = pairs.len() as u32;
+    let inputs = [
+        (1, pairs.u.binding()),
+        (2, pairs.i.binding()),
+        (3, pairs.labels.binding()),
+    ];
+    records(gpu, "score_bce", pairs.len(), &inputs, table, out)
+}
+
+/// `out[4t .. 4t + 4] = (c, −c, x, softplus(−x))` with `x = ⟨E_u, E_i − E_j⟩` and
+/// `c = −σ(−x)` for each triple t.
+pub fn score_bpr<'a>(
+    gpu: &Gpu,
+    triples: &'a DeviceTriples,
+    table: &'a DeviceTable,
+    out: &'a GpuBuffer<f32>,
+) -> GpuResult<Plan<'a>> {
+    let inputs = [
+        (1, triples.u.binding()),
+        (2, triples.i.binding()),
+        (5, triples.j.binding()),
+    ];
+    records(gpu, "score_bpr", triples.len(), &inputs, table, out)
+}
+
+/// One launch of a record-writing entry of `pair_loss.wgsl` over `n` pairs or triples.
+fn records<'a>(
+    gpu: &Gpu,
+    entry: &'static str,
+    n: usize,
+    inputs: &[(u32, wgpu::BindingResource<'a>)],
+    table: &'a DeviceTable,
+    out: &'a GpuBuffer<f32>,
+) -> GpuResult<Plan<'a>> {
+    let n = n as u32;
     if out.len() < (n * RECORD) as usize {
         return Err(GpuError::Invalid(format!(
             "pair output holds {} floats, {} pairs need {}",
@@ -101,17 +182,12 @@ pub fn score_bce<'a>(
             chunk_rows,
         },
     )?;
-    let mut bindings = vec![
-        (0, p.as_entire_binding()),
-        (1, pairs.u.binding()),
-        (2, pairs.i.binding()),
-        (3, pairs.labels.binding()),
-        (4, out.binding()),
-    ];
+    let mut bindings = vec![(0, p.as_entire_binding()), (4, out.binding())];
+    bindings.extend(inputs.iter().cloned());
     bindings.extend(slots);
     Ok(Plan::new(vec![gpu.launch(
         &PAIR_LOSS,
-        "score_bce",
+        entry,
         &bindings,
         g.workgroups(n),
     )?]))

@@ -168,3 +168,21 @@ pub fn adam(param: &[f32], grads: &[Vec<f32>], lr: f64, b1: f64, b2: f64, eps: f
     }
     p
 }
+
+/// `(c, −c, x, softplus(−x))` per triple with `x = ⟨E_u, E_i − E_j⟩`, `c = −σ(−x)`, in f64.
+pub fn score_bpr(u: &[u32], i: &[u32], j: &[u32], table: &[f32], dim: usize) -> Vec<[f64; 4]> {
+    (0..u.len())
+        .map(|t| {
+            let (u, i, j) = (u[t] as usize, i[t] as usize, j[t] as usize);
+            let x: f64 = (0..dim)
+                .map(|k| {
+                    table[u * dim + k] as f64
+                        * (table[i * dim + k] as f64 - table[j * dim + k] as f64)
+                })
+                .sum();
+            let c = -1.0 / (1.0 + x.exp());
+            let softplus = (-x).max(0.0) + (-x.abs()).exp().ln_1p();
+            [c, -c, x, softplus]
+        })
+        .collect()
+}
