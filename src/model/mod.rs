@@ -1,7 +1,10 @@
 //! Models: what a model is (its spec and parameters), on the host and on the GPU.
 
+pub mod device;
+pub mod objective;
 pub mod params;
 pub mod spec;
 
+pub use device::DeviceModel;
 pub use params::Params;
 pub use spec::{LossKind, ModelKind, ModelSpec};

@@ -81,6 +81,48 @@ pub fn bce_objective(
     (loss, grad)
 }
 
+/// (user, positive, negative) triples as node indices.
+#[derive(Debug, Clone, Copy)]
+pub struct Triples<'a> {
+    pub user_nodes: &'a [u32],
+    pub pos_nodes: &'a [u32],
+    pub neg_nodes: &'a [u32],
+}
+
+/// The BPR objective Σ softplus(−(s_ui − s_uj)) + (λ/2)‖θ‖² and its gradient.
+pub fn bpr_objective(
+    adj: Adjacency<'_>,
+    weights: &[f64],
+    triples: Triples<'_>,
+    reg: f64,
+    theta: &[f64],
+    dim: usize,
+) -> (f64, Vec<f64>) {
+    let e = adj.propagate(weights, theta, dim);
+    let mut g = vec![0.0; theta.len()];
+    let mut loss = 0.5 * reg * theta.iter().map(|t| t * t).sum::<f64>();
+    for t in 0..triples.user_nodes.len() {
+        let (u, i, j) = (
+            triples.user_nodes[t] as usize,
+            triples.pos_nodes[t] as usize,
+            triples.neg_nodes[t] as usize,
+        );
+        let x: f64 = (0..dim)
+            .map(|k| e[u * dim + k] * (e[i * dim + k] - e[j * dim + k]))
+            .sum();
+        loss += softplus(-x);
+        let c = -sigmoid(-x);
+        for k in 0..dim {
+            g[u * dim + k] += c * (e[i * dim + k] - e[j * dim + k]);
+            g[i * dim + k] += c * e[u * dim + k];
+            g[j * dim + k] -= c * e[u * dim + k];
+        }
+    }
+    let mut grad = adj.propagate(weights, &g, dim);
+    grad.iter_mut().zip(theta).for_each(|(g, t)| *g += reg * t);
+    (loss, grad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,128 @@
+//! A model resident on the GPU: parameters θ, the propagation graph Â, and the final
+//! embeddings E = Σ_k a_k Â^k θ (E is θ itself for MF).
+
+use crate::gpu::{Gpu, GpuError, GpuResult};
+use crate::graph::CsrArrays;
+use crate::kernels::propagate::{PropagationScratch, propagate};
+use crate::kernels::spmm::DeviceCsr;
+use crate::kernels::{DeviceTable, Plan};
+
+use super::{ModelSpec, Params};
+
+/// LightGCN's graph and layer scratch (absent for MF).
+struct Propagation {
+    adj: DeviceCsr,
+    scratch: PropagationScratch,
+    emb: DeviceTable,
+    weights: Vec<f32>,
+}
+
+/// θ and, for LightGCN, Â on the device.
+pub struct DeviceModel {
+    spec: ModelSpec,
+    n_users: u32,
+    n_items: u32,
+    theta: DeviceTable,
+    propagation: Option<Propagation>,
+}
+
+impl DeviceModel {
+    /// Uploads θ and, for LightGCN, the normalised adjacency of the model's positive rows.
+    pub fn upload(
+        gpu: &Gpu,
+        spec: ModelSpec,
+        params: &Params,
+        adjacency: Option<&CsrArrays>,
+    ) -> GpuResult<Self> {
+        if params.dim != spec.dim {
+            return Err(GpuError::Invalid(format!(
+                "parameters of size {} for a model of size {}",
+                params.dim, spec.dim
+            )));
+        }
+        let n = params.n_nodes();
+        let theta = DeviceTable::upload(gpu, n, spec.dim, &params.nodes(), "theta")?;
+        let propagation = match (spec.propagation_layers(), adjacency) {
+            (0, _) => None,
+            (_, None) => {
+                return Err(GpuError::Invalid(
+                    "LightGCN needs the propagation graph".into(),
+                ));
+            }
+            (_, Some(a)) => Some(Propagation {
+                adj: DeviceCsr::upload(gpu, n, &a.row_ptr, &a.col_idx, &a.vals)?,
+                scratch: PropagationScratch::new(gpu, n, spec.dim)?,
+                emb: DeviceTable::zeros(gpu, n, spec.dim, "embeddings")?,
+                weights: spec.layer_weights(),
+            }),
+        };
+        Ok(DeviceModel {
+            spec,
+            n_users: params.n_users,
+            n_items: params.n_items,
+            theta,
+            propagation,
+        })
+    }
+
+    pub fn spec(&self) -> ModelSpec {
+        self.spec
+    }
+
+    pub fn n_users(&self) -> u32 {
+        self.n_users
+    }
+
+    pub fn n_items(&self) -> u32 {
+        self.n_items
+    }
+
+    /// Users then items.
+    pub fn n_nodes(&self) -> u32 {
+        self.n_users + self.n_items
+    }
+
+    /// The parameters θ.
+    pub fn theta(&self) -> &DeviceTable {
+        &self.theta
+    }
+
+    /// The final embeddings E, valid after [`DeviceModel::forward`] ran (θ itself for MF).
+    pub fn embeddings(&self) -> &DeviceTable {
+        self.propagation.as_ref().map_or(&self.theta, |p| &p.emb)
+    }
+
+    /// E = Σ_k a_k Â^k θ (nothing to do for MF).
+    pub fn forward(&self, gpu: &Gpu) -> GpuResult<Plan<'_>> {
+        match &self.propagation {
+            None => Ok(Plan::empty()),
+            Some(p) => propagate(gpu, &p.adj, &p.weights, &self.theta, &p.emb, &p.scratch),
+        }
+    }
+
+    /// `out = Σ_k a_k Â^k g`: the gradient with respect to θ of a loss whose gradient with
+    /// respect to E is `g` (Â is symmetric). `None` for MF, where it is `g` itself.
+    pub fn backward<'a>(
+        &'a self,
+        gpu: &Gpu,
+        g: &'a DeviceTable,
+        out: &'a DeviceTable,
+    ) -> GpuResult<Option<Plan<'a>>> {
+        match &self.propagation {
+            None => Ok(None),
+            Some(p) => propagate(gpu, &p.adj, &p.weights, g, out, &p.scratch).map(Some),
+        }
+    }
+
+    /// Reads θ back.
+    pub fn params(&self, gpu: &Gpu) -> GpuResult<Params> {
+        let nodes = self.theta.download(gpu)?;
+        Params::from_nodes(self.n_users, self.n_items, self.spec.dim, &nodes)
+            .map_err(GpuError::Invalid)
+    }
+
+    /// Reads the final embeddings back (run [`DeviceModel::forward`] first).
+    pub fn final_embeddings(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
+        self.embeddings().download(gpu)
+    }
+}
