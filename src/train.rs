@@ -115,7 +115,9 @@ pub struct TrainOutcome {
 pub fn init_params(n_users: u32, n_items: u32, dim: u32, std: f32, seed: u64) -> Params {
     let mut rng = Rng::derive(seed, 0x1417);
     let n = (n_users + n_items) as usize * dim as usize;
-    let nodes: Vec<f32> = (0..n).map(|_| (rng.normal_approx() * std as f64) as f32).collect();
+    let nodes: Vec<f32> = (0..n)
+        .map(|_| (rng.normal_approx() * std as f64) as f32)
+        .collect();
     Params::from_nodes(n_users, n_items, dim, &nodes).expect("sizes agree by construction")
 }
 
@@ -158,7 +160,10 @@ fn epoch_rows(
     let mut out = EpochRows {
         users: order.iter().map(|&r| rows.users[r as usize]).collect(),
         items: order.iter().map(|&r| nu + rows.items[r as usize]).collect(),
-        labels: order.iter().map(|&r| rows.labels[r as usize] as f32).collect(),
+        labels: order
+            .iter()
+            .map(|&r| rows.labels[r as usize] as f32)
+            .collect(),
         negatives: Vec::new(),
     };
     if loss == LossKind::Bpr {
@@ -190,7 +195,13 @@ pub fn train(
     validator: &mut dyn Validator,
     progress: &mut dyn FnMut(Progress),
 ) -> GpuResult<TrainOutcome> {
-    let init = init_params(data.n_users, data.n_items, spec.dim, config.init_std, config.seed);
+    let init = init_params(
+        data.n_users,
+        data.n_items,
+        spec.dim,
+        config.init_std,
+        config.seed,
+    );
     train_from(gpu, spec, config, data, &init, validator, progress)
 }
 
@@ -228,7 +239,11 @@ pub fn train_from(
         let start = Instant::now();
         let rows = epoch_rows(data, spec.loss, &by_user, config.seed, epoch);
         let n = rows.users.len();
-        let batch = if config.batch == 0 { n.max(1) } else { config.batch };
+        let batch = if config.batch == 0 {
+            n.max(1)
+        } else {
+            config.batch
+        };
         let steps = n.div_ceil(batch);
         let (mut loss_sum, mut loss_rows) = (0.0, 0usize);
         for step in 0..steps {
@@ -250,7 +265,14 @@ pub fn train_from(
                     &rows.negatives[range],
                 )?,
             };
-            let grad = gradient(gpu, &model, &device_batch, &ws, 1.0 / b as f32, config.reg as f32)?;
+            let grad = gradient(
+                gpu,
+                &model,
+                &device_batch,
+                &ws,
+                1.0 / b as f32,
+                config.reg as f32,
+            )?;
             let mut encoder = gpu.encoder("train step");
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -292,7 +314,11 @@ pub fn train_from(
         valid_seconds += epoch_valid;
         let log = EpochLog {
             epoch,
-            loss: if loss_rows > 0 { loss_sum / loss_rows as f64 } else { f64::NAN },
+            loss: if loss_rows > 0 {
+                loss_sum / loss_rows as f64
+            } else {
+                f64::NAN
+            },
             valid,
             train_seconds: epoch_train,
             valid_seconds: epoch_valid,
@@ -307,7 +333,9 @@ pub fn train_from(
     let params = Params::from_nodes(data.n_users, data.n_items, spec.dim, &nodes)
         .map_err(GpuError::Invalid)?;
     if !params.is_finite() {
-        return Err(GpuError::Invalid("training produced non-finite parameters".into()));
+        return Err(GpuError::Invalid(
+            "training produced non-finite parameters".into(),
+        ));
     }
     Ok(TrainOutcome {
         params,

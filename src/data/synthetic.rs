@@ -314,3 +314,18 @@ mod big {
         eprintln!("10M rows in {:.1} s", t.elapsed().as_secs_f64());
     }
 }
+
+/// A ready IFRU-protocol dataset from synthetic data: `n_rows` rows, 5-core, 60/20/20 split
+/// shuffled by `seed`, and the tail `ratio` of the training rows as D_r with flipped labels.
+/// The demo's built-in data, and test data that needs no files.
+pub fn synthetic_dataset(
+    n_rows: usize,
+    seed: u64,
+    ratio: f64,
+) -> Result<super::Dataset, DataError> {
+    let raw = generate(&SyntheticConfig::with_rows(n_rows, seed))?;
+    let mut args = super::split::SplitArgs::new("synthetic", "");
+    args.shuffle = super::split::Shuffle::Seed(seed & 0xffff_ffff);
+    args.ratio = ratio;
+    Ok(super::split::split_raw(&raw, &args)?.to_dataset(std::path::Path::new("synthetic")))
+}
