@@ -43,3 +43,45 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     v[i] = vi;
     param[i] = param[i] - state[1] * mi / (sqrt(vi) * state[2] + p.eps);
 }
+
+// Sparse (lazy) Adam over the rows a batch touched, as PyTorch's SparseAdam: only those
+// rows' moments and parameters change; bias corrections use the global step count.
+// `param`, `m`, `v` are row-major vec4 tables; `row_grad` holds one gradient row per
+// entry of `rows`; the step follows `scale * row_grad + reg * param` (L2 on touched rows).
+struct RowParams {
+    n_rows: u32,
+    lanes: u32,
+    lanes_p2: u32,
+    _pad0: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    reg: f32,
+    scale: f32,
+    _pad2: f32,
+    _pad3: f32,
+}
+
+@group(0) @binding(6) var<uniform> rp: RowParams;
+@group(0) @binding(7) var<storage, read> rows: array<u32>;
+@group(0) @binding(8) var<storage, read> row_grad: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> param4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> m4: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> v4: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn step_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) t: u32) {
+    let rl = row_lane(linear_workgroup(wid, nwg), t, rp.lanes_p2);
+    if (rl.row >= rp.n_rows || rl.lane >= rp.lanes) {
+        return;
+    }
+    let i = rows[rl.row] * rp.lanes + rl.lane;
+    let g = rp.scale * row_grad[rl.row * rp.lanes + rl.lane] + rp.reg * param4[i];
+    let mi = rp.beta1 * m4[i] + (1.0 - rp.beta1) * g;
+    let vi = rp.beta2 * v4[i] + (1.0 - rp.beta2) * g * g;
+    m4[i] = mi;
+    v4[i] = vi;
+    param4[i] = param4[i] - state[1] * mi / (sqrt(vi) * state[2] + rp.eps);
+}

@@ -15,9 +15,11 @@ use crate::data::rng::Rng;
 use crate::gpu::{Gpu, GpuError, GpuResult, Record};
 use crate::graph::CsrArrays;
 use crate::kernels::DeviceTable;
-use crate::kernels::adam::{AdamConfig, AdamState, adam_step};
+use crate::kernels::adam::{AdamConfig, AdamState, adam_rows_step, adam_step};
 use crate::kernels::blas::copy;
-use crate::model::objective::{DeviceBatch, GradientWorkspace, gradient};
+use crate::model::objective::{
+    DeviceBatch, GradientLayout, GradientWorkspace, gradient, touched_gradient,
+};
 use crate::model::{DeviceModel, LossKind, ModelSpec, Params};
 
 /// The training recipe. Defaults are those of the IFRU authors' MF runs.
@@ -36,6 +38,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Read one batch's loss back every this many steps (for progress), 0 never.
     pub loss_every: usize,
+    /// Sparse (lazy) Adam: each step updates only the rows its batch touches (MF only).
+    pub sparse_adam: bool,
 }
 
 impl Default for TrainConfig {
@@ -49,6 +53,7 @@ impl Default for TrainConfig {
             patience: 10,
             seed: 2023,
             loss_every: 20,
+            sparse_adam: false,
         }
     }
 }
@@ -218,6 +223,15 @@ pub fn train_from(
     if data.rows.is_empty() {
         return Err(GpuError::Invalid("no training rows".into()));
     }
+    if config.sparse_adam && spec.propagation_layers() > 0 {
+        return Err(GpuError::Invalid(
+            "sparse Adam applies to MF: LightGCN's gradient reaches every node".into(),
+        ));
+    }
+    let layout = match config.sparse_adam {
+        true => GradientLayout::Touched { dim: spec.dim },
+        false => GradientLayout::Dense,
+    };
     let model = DeviceModel::upload(gpu, spec, init, data.adjacency)?;
     let n_nodes = model.n_nodes();
     let ws = GradientWorkspace::new(gpu, &model)?;
@@ -253,6 +267,7 @@ pub fn train_from(
                 LossKind::Bce => DeviceBatch::bce(
                     gpu,
                     n_nodes,
+                    layout,
                     &rows.users[range.clone()],
                     &rows.items[range.clone()],
                     &rows.labels[range],
@@ -260,21 +275,24 @@ pub fn train_from(
                 LossKind::Bpr => DeviceBatch::bpr(
                     gpu,
                     n_nodes,
+                    layout,
                     &rows.users[range.clone()],
                     &rows.items[range.clone()],
                     &rows.negatives[range],
                 )?,
             };
-            let grad = gradient(
-                gpu,
-                &model,
-                &device_batch,
-                &ws,
-                1.0 / b as f32,
-                config.reg as f32,
-            )?;
+            let (scale, reg) = (1.0 / b as f32, config.reg as f32);
             let mut encoder = gpu.encoder("train step");
-            {
+            if config.sparse_adam {
+                let (grad, rows, row_grad) = touched_gradient(gpu, &model, &device_batch)?;
+                let theta = model.theta();
+                let step =
+                    adam_rows_step(gpu, config.adam, scale, reg, rows, row_grad, theta, &adam)?;
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                grad.record(&mut pass);
+                step.record(&mut pass);
+            } else {
+                let grad = gradient(gpu, &model, &device_batch, &ws, scale, reg)?;
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 forward.record(&mut pass);
                 grad.record(&mut pass);

@@ -9,7 +9,9 @@ mod common;
 
 use common::{gpu, random_vec, rng};
 use ifru::gpu::Record;
-use ifru::model::objective::{DeviceBatch, GradientWorkspace, gradient};
+use ifru::model::objective::{
+    DeviceBatch, GradientLayout, GradientWorkspace, gradient, touched_gradient,
+};
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::reference::model::{Adjacency, LabelledRows, Triples, bce_objective, bpr_objective};
 use rand::Rng;
@@ -59,8 +61,12 @@ fn check(kind: ModelKind, layers: u32, loss: LossKind) {
         .map(|&i| p.n_users + (i - p.n_users + 5) % p.n_items)
         .collect();
     let batch = match loss {
-        LossKind::Bce => DeviceBatch::bce(gpu, n, &p.users, &p.items, &p.labels).unwrap(),
-        LossKind::Bpr => DeviceBatch::bpr(gpu, n, &p.users, &p.items, &negs).unwrap(),
+        LossKind::Bce => {
+            DeviceBatch::bce(gpu, n, GradientLayout::Dense, &p.users, &p.items, &p.labels).unwrap()
+        }
+        LossKind::Bpr => {
+            DeviceBatch::bpr(gpu, n, GradientLayout::Dense, &p.users, &p.items, &negs).unwrap()
+        }
     };
     let ws = GradientWorkspace::new(gpu, &model).unwrap();
     let reg = 0.05f32;
@@ -127,4 +133,45 @@ fn lightgcn_bce_gradient_matches_reference_for_1_to_3_layers() {
 fn bpr_gradient_matches_reference() {
     check(ModelKind::Mf, 0, LossKind::Bpr);
     check(ModelKind::Lightgcn, 2, LossKind::Bpr);
+}
+
+#[test]
+fn touched_rows_gradient_equals_the_dense_one_on_those_rows() {
+    let gpu = gpu();
+    let p = problem(3);
+    let dim = 16u32;
+    let n = p.n_users + p.n_items;
+    let spec = ModelSpec::new(ModelKind::Mf, 0, dim, LossKind::Bce).unwrap();
+    let theta = random_vec(&mut rng(4), (n * dim) as usize);
+    let params = Params::from_nodes(p.n_users, p.n_items, dim, &theta).unwrap();
+    let model = DeviceModel::upload(gpu, spec, &params, None).unwrap();
+    // A batch touching only some nodes: the first 40 rows.
+    let (u, i, y) = (&p.users[..40], &p.items[..40], &p.labels[..40]);
+    let dense = DeviceBatch::bce(gpu, n, GradientLayout::Dense, u, i, y).unwrap();
+    let ws = GradientWorkspace::new(gpu, &model).unwrap();
+    let plan = gradient(gpu, &model, &dense, &ws, 1.0, 0.0).unwrap();
+    gpu.run("dense", |pass| plan.record(pass)).unwrap();
+    let full = ws.grad().download(gpu).unwrap();
+
+    let touched = DeviceBatch::bce(gpu, n, GradientLayout::Touched { dim }, u, i, y).unwrap();
+    let (plan, rows, grad) = touched_gradient(gpu, &model, &touched).unwrap();
+    gpu.run("touched", |pass| plan.record(pass)).unwrap();
+    let rows = gpu.download(rows).unwrap();
+    let grad = grad.download(gpu).unwrap();
+    let mut expected: Vec<u32> = u.iter().chain(i).copied().collect();
+    expected.sort_unstable();
+    expected.dedup();
+    assert_eq!(rows, expected, "touched nodes, ascending");
+    let d = dim as usize;
+    for (t, &node) in rows.iter().enumerate() {
+        // Same entries gathered in the same order: bitwise equal.
+        assert_eq!(
+            &grad[t * d..(t + 1) * d],
+            &full[node as usize * d..(node as usize + 1) * d]
+        );
+    }
+    assert!(
+        touched_gradient(gpu, &model, &dense).is_err(),
+        "layouts are not interchangeable"
+    );
 }

@@ -181,3 +181,45 @@ fn early_stopping_keeps_the_best_epoch() {
         "the kept parameters are the best epoch's"
     );
 }
+
+#[test]
+fn sparse_adam_trains_mf_repeatably_and_refuses_lightgcn() {
+    let (ds, adj) = dataset();
+    let spec = ModelSpec::new(ModelKind::Mf, 0, 16, LossKind::Bpr).unwrap();
+    let config = TrainConfig {
+        max_epochs: 5,
+        loss_every: 1,
+        sparse_adam: true,
+        ..quick()
+    };
+    let a = run(spec, &config, &ds, &adj);
+    let (first, last) = (a.history[0].loss, a.history.last().unwrap().loss);
+    assert!(
+        last < first && last < 0.69,
+        "sparse BPR loss {first} -> {last}"
+    );
+    let b = run(spec, &config, &ds, &adj);
+    assert_eq!(a.params, b.params, "bitwise repeatable");
+
+    let lightgcn = ModelSpec::new(ModelKind::Lightgcn, 1, 16, LossKind::Bpr).unwrap();
+    let data = TrainData {
+        n_users: ds.n_users,
+        n_items: ds.n_items,
+        rows: &ds.train,
+        adjacency: Some(&adj),
+    };
+    let err = train(
+        gpu(),
+        lightgcn,
+        &config,
+        &data,
+        &mut neg_valid_loss(&ds),
+        &mut |_| {},
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        err.to_string().contains("sparse Adam applies to MF"),
+        "{err}"
+    );
+}

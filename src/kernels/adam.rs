@@ -7,7 +7,9 @@ use bytemuck::{Pod, Zeroable};
 
 use super::plan::Plan;
 use super::shaders::ADAM;
-use super::table::{WORKGROUP, element_binding, element_chunks, params};
+use super::table::{
+    DeviceTable, WORKGROUP, element_binding, element_chunks, fits_one_binding, params,
+};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// Adam's hyper-parameters; the defaults are PyTorch's with lr 1e-3.
@@ -65,6 +67,114 @@ struct AdamParams {
     eps: f32,
 }
 
+/// Advances the step counter and the bias corrections on the device.
+fn tick(gpu: &Gpu, config: AdamConfig, state: &AdamState) -> GpuResult<crate::gpu::Launch> {
+    let p = params(
+        gpu,
+        &AdamParams {
+            n: 0,
+            _pad: [0; 3],
+            lr: config.lr,
+            beta1: config.beta1,
+            beta2: config.beta2,
+            eps: config.eps,
+        },
+    )?;
+    gpu.launch(
+        &ADAM,
+        "tick",
+        &[(0, p.as_entire_binding()), (5, state.counters.binding())],
+        1,
+    )
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RowParams {
+    n_rows: u32,
+    lanes: u32,
+    lanes_p2: u32,
+    _pad0: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    reg: f32,
+    scale: f32,
+    _pad1: [f32; 2],
+}
+
+/// One sparse (lazy) Adam step: only rows `rows` of `param` change, along
+/// `scale · row_grad + reg · param` (one gradient row per listed row) — PyTorch's
+/// SparseAdam with L2 on the touched rows. Rows must be distinct.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_rows_step<'a>(
+    gpu: &Gpu,
+    config: AdamConfig,
+    scale: f32,
+    reg: f32,
+    rows: &'a GpuBuffer<u32>,
+    row_grad: &'a DeviceTable,
+    param: &'a DeviceTable,
+    state: &'a AdamState,
+) -> GpuResult<Plan<'a>> {
+    let g = param.geometry();
+    if row_grad.dim() != param.dim() || row_grad.rows() as usize != rows.len() {
+        return Err(GpuError::Invalid(format!(
+            "{} gradient rows of size {} for {} listed rows of size {}",
+            row_grad.rows(),
+            row_grad.dim(),
+            rows.len(),
+            param.dim()
+        )));
+    }
+    if state.m.len() != param.values().len() {
+        return Err(GpuError::Invalid(
+            "Adam moments do not match the table".into(),
+        ));
+    }
+    for (buf, what) in [
+        (param.values(), "parameters"),
+        (&state.m, "Adam m"),
+        (&state.v, "Adam v"),
+    ] {
+        fits_one_binding(gpu, buf, what)?;
+    }
+    fits_one_binding(gpu, row_grad.values(), "row gradients")?;
+    let n_rows = rows.len() as u32;
+    let p = params(
+        gpu,
+        &RowParams {
+            n_rows,
+            lanes: g.lanes,
+            lanes_p2: g.lanes_p2,
+            _pad0: 0,
+            lr: config.lr,
+            beta1: config.beta1,
+            beta2: config.beta2,
+            eps: config.eps,
+            reg,
+            scale,
+            _pad1: [0.0; 2],
+        },
+    )?;
+    let step = gpu.launch(
+        &ADAM,
+        "step_rows",
+        &[
+            (5, state.counters.binding()),
+            (6, p.as_entire_binding()),
+            (7, rows.binding()),
+            (8, row_grad.values().binding()),
+            (9, param.values().binding()),
+            (10, state.m.binding()),
+            (11, state.v.binding()),
+        ],
+        g.workgroups(n_rows),
+    )?;
+    Ok(Plan::new(vec![tick(gpu, config, state)?, step]))
+}
+
 /// One Adam step of `param` along `grad`: a counter tick, then the update per chunk.
 pub fn adam_step<'a>(
     gpu: &Gpu,
@@ -89,13 +199,7 @@ pub fn adam_step<'a>(
         beta2: config.beta2,
         eps: config.eps,
     };
-    let p = params(gpu, &block(0))?;
-    let mut launches = vec![gpu.launch(
-        &ADAM,
-        "tick",
-        &[(0, p.as_entire_binding()), (5, state.counters.binding())],
-        1,
-    )?];
+    let mut launches = vec![tick(gpu, config, state)?];
     for chunk in element_chunks(gpu, n)? {
         let p = params(gpu, &block(chunk.count))?;
         launches.push(gpu.launch(

@@ -4,7 +4,7 @@
 //! G = ∂L/∂E is gathered per node through an index over all nodes (no atomics), then
 //! ∇θ = Σ_k a_k Â^k G (LightGCN) or G (MF), scaled, plus λθ.
 
-use crate::gpu::{Gpu, GpuBuffer, GpuResult};
+use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 use crate::kernels::blas::{Scalar, axpby};
 use crate::kernels::pair_loss::{
     BPR_NEG, BPR_POS, D1, DevicePairs, DeviceTriples, RECORD, score_bce, score_bpr,
@@ -20,34 +20,81 @@ enum Rows {
     Bpr(DeviceTriples),
 }
 
+/// Where a batch's gradient rows go: every node (dense), or only the nodes the batch
+/// touches (sparse, for sparse Adam), listed in `targets`.
+enum Targets {
+    All,
+    Touched {
+        targets: GpuBuffer<u32>,
+        grad: DeviceTable,
+    },
+}
+
 /// A set of rows on the device with the per-node index its gradient gathers through.
 pub struct DeviceBatch {
     rows: Rows,
     records: GpuBuffer<f32>,
     index: DeviceRowIndex,
+    targets: Targets,
     len: usize,
 }
 
-/// Groups `(target, other, coefficient slot)` entries by target node, keeping their order,
-/// as the CSR arrays a gather walks.
-fn node_index(n_nodes: u32, entries: &[(u32, u32, u32)]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-    let mut ptr = vec![0u32; n_nodes as usize + 1];
+/// How a batch lays out its gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GradientLayout {
+    /// One row per node of the model (zeros for untouched nodes), in the model's workspace.
+    Dense,
+    /// One row of size `dim` per node the batch touches, ascending, held by the batch.
+    Touched { dim: u32 },
+}
+
+/// The gather index of a batch: `(target, other, coefficient slot)` entries grouped by target
+/// (entry order kept), over all nodes or over the touched ones only.
+struct NodeIndex {
+    ptr: Vec<u32>,
+    other: Vec<u32>,
+    slot: Vec<u32>,
+    /// The touched nodes, ascending (for the touched layout).
+    touched: Vec<u32>,
+}
+
+fn node_index(n_nodes: u32, entries: &[(u32, u32, u32)], layout: GradientLayout) -> NodeIndex {
+    let mut counts = vec![0u32; n_nodes as usize];
     for &(t, _, _) in entries {
-        ptr[t as usize + 1] += 1;
+        counts[t as usize] += 1;
     }
-    for k in 0..n_nodes as usize {
-        ptr[k + 1] += ptr[k];
+    let dense = layout == GradientLayout::Dense;
+    let touched: Vec<u32> = match layout {
+        GradientLayout::Dense => Vec::new(),
+        GradientLayout::Touched { .. } => {
+            (0..n_nodes).filter(|&n| counts[n as usize] > 0).collect()
+        }
+    };
+    // Position of each node's list: its rank among the targets of this layout.
+    let mut ptr = vec![0u32];
+    let mut start = vec![0u32; n_nodes as usize];
+    let mut total = 0;
+    for node in 0..n_nodes {
+        if dense || counts[node as usize] > 0 {
+            start[node as usize] = total;
+            total += counts[node as usize];
+            ptr.push(total);
+        }
     }
-    let mut fill = ptr.clone();
     let mut other = vec![0u32; entries.len()];
     let mut slot = vec![0u32; entries.len()];
     for &(t, o, s) in entries {
-        let at = fill[t as usize] as usize;
+        let at = start[t as usize] as usize;
         other[at] = o;
         slot[at] = s;
-        fill[t as usize] += 1;
+        start[t as usize] += 1;
     }
-    (ptr, other, slot)
+    NodeIndex {
+        ptr,
+        other,
+        slot,
+        touched,
+    }
 }
 
 impl DeviceBatch {
@@ -55,6 +102,7 @@ impl DeviceBatch {
     pub fn bce(
         gpu: &Gpu,
         n_nodes: u32,
+        layout: GradientLayout,
         user_nodes: &[u32],
         item_nodes: &[u32],
         labels: &[f32],
@@ -66,13 +114,21 @@ impl DeviceBatch {
             entries.push((u, i, slot));
             entries.push((i, u, slot));
         }
-        Self::with_rows(gpu, n_nodes, Rows::Bce(pairs), &entries, user_nodes.len())
+        Self::with_rows(
+            gpu,
+            n_nodes,
+            layout,
+            Rows::Bce(pairs),
+            &entries,
+            user_nodes.len(),
+        )
     }
 
     /// (user, positive, negative) triples as node indices.
     pub fn bpr(
         gpu: &Gpu,
         n_nodes: u32,
+        layout: GradientLayout,
         user_nodes: &[u32],
         pos_nodes: &[u32],
         neg_nodes: &[u32],
@@ -84,21 +140,37 @@ impl DeviceBatch {
             let (pos, neg) = (t as u32 * RECORD + BPR_POS, t as u32 * RECORD + BPR_NEG);
             entries.extend([(u, i, pos), (u, j, neg), (i, u, pos), (j, u, neg)]);
         }
-        Self::with_rows(gpu, n_nodes, Rows::Bpr(triples), &entries, user_nodes.len())
+        Self::with_rows(
+            gpu,
+            n_nodes,
+            layout,
+            Rows::Bpr(triples),
+            &entries,
+            user_nodes.len(),
+        )
     }
 
     fn with_rows(
         gpu: &Gpu,
         n_nodes: u32,
+        layout: GradientLayout,
         rows: Rows,
         entries: &[(u32, u32, u32)],
         len: usize,
     ) -> GpuResult<Self> {
-        let (ptr, other, slot) = node_index(n_nodes, entries);
+        let ix = node_index(n_nodes, entries, layout);
+        let targets = match layout {
+            GradientLayout::Dense => Targets::All,
+            GradientLayout::Touched { dim } => Targets::Touched {
+                grad: DeviceTable::zeros(gpu, ix.touched.len() as u32, dim, "touched gradient")?,
+                targets: gpu.upload(&ix.touched, "touched nodes")?,
+            },
+        };
         Ok(DeviceBatch {
             rows,
             records: gpu.zeros(len.max(1) * RECORD as usize, "records")?,
-            index: DeviceRowIndex::upload(gpu, n_nodes, &ptr, &other, &slot)?,
+            index: DeviceRowIndex::upload(gpu, n_nodes, &ix.ptr, &ix.other, &ix.slot)?,
+            targets,
             len,
         })
     }
@@ -123,6 +195,15 @@ impl DeviceBatch {
             .chunks(RECORD as usize)
             .map(|r| r[field] as f64)
             .sum())
+    }
+
+    /// The gather coefficients: record slots named by the index entries.
+    fn coefficients(&self) -> RowValues<'_> {
+        RowValues {
+            buf: &self.records,
+            stride: 1,
+            offset: 0,
+        }
     }
 
     fn score<'a>(&'a self, gpu: &Gpu, emb: &'a DeviceTable) -> GpuResult<Plan<'a>> {
@@ -160,6 +241,37 @@ impl GradientWorkspace {
     }
 }
 
+/// Records `G = Σ_rows ∂ℓ/∂E` for the nodes a [`GradientLayout::Touched`] batch touches into
+/// the batch's own gradient table, and returns it with the node list. For MF (E = θ) that is
+/// the loss gradient with respect to those rows of θ, as sparse Adam takes it.
+pub fn touched_gradient<'a>(
+    gpu: &Gpu,
+    model: &'a DeviceModel,
+    batch: &'a DeviceBatch,
+) -> GpuResult<(Plan<'a>, &'a GpuBuffer<u32>, &'a DeviceTable)> {
+    let Targets::Touched { targets, grad } = &batch.targets else {
+        return Err(GpuError::Invalid(
+            "the batch was built for a dense gradient".into(),
+        ));
+    };
+    if model.spec().propagation_layers() > 0 {
+        return Err(GpuError::Invalid(
+            "a touched-rows gradient applies to MF only: LightGCN's gradient reaches every node"
+                .into(),
+        ));
+    }
+    let emb = model.embeddings();
+    let plan = batch.score(gpu, emb)?.then(gather(
+        gpu,
+        &batch.index,
+        batch.coefficients(),
+        emb,
+        grad,
+        0,
+    )?);
+    Ok((plan, targets, grad))
+}
+
 /// Records `∇θ = scale · Σ_rows ∇ℓ + reg · θ` into `ws.grad()`, given E already computed by
 /// the model's forward pass. With `scale = 1` and `reg = λ` this is the gradient of the
 /// objective in sum units; the trainer uses `scale = 1/B`, `reg = r` (mean units).
@@ -171,15 +283,20 @@ pub fn gradient<'a>(
     scale: f32,
     reg: f32,
 ) -> GpuResult<Plan<'a>> {
+    if !matches!(batch.targets, Targets::All) {
+        return Err(GpuError::Invalid(
+            "the batch was built for a touched-rows gradient".into(),
+        ));
+    }
     let emb = model.embeddings();
-    let coef = RowValues {
-        buf: &batch.records,
-        stride: 1,
-        offset: 0,
-    };
-    let mut plan = batch
-        .score(gpu, emb)?
-        .then(gather(gpu, &batch.index, coef, emb, &ws.g, 0)?);
+    let mut plan = batch.score(gpu, emb)?.then(gather(
+        gpu,
+        &batch.index,
+        batch.coefficients(),
+        emb,
+        &ws.g,
+        0,
+    )?);
     if let Some(back) = model.backward(gpu, &ws.g, ws.grad())? {
         plan = plan.then(back);
     }

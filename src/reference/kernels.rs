@@ -186,3 +186,31 @@ pub fn score_bpr(u: &[u32], i: &[u32], j: &[u32], table: &[f32], dim: usize) -> 
         })
         .collect()
 }
+
+/// PyTorch's SparseAdam with L2 on touched rows, in f64: step t updates only the rows in
+/// `steps[t].0` along the gradient rows `steps[t].1` (+ reg·θ); bias corrections use t.
+pub fn adam_rows(
+    param: &[f32],
+    dim: usize,
+    steps: &[(Vec<u32>, Vec<f32>)],
+    reg: f64,
+    (lr, b1, b2, eps): (f64, f64, f64, f64),
+) -> Vec<f64> {
+    let mut p: Vec<f64> = param.iter().map(|&v| v as f64).collect();
+    let mut m = vec![0.0; p.len()];
+    let mut v = vec![0.0; p.len()];
+    for (t, (rows, grads)) in steps.iter().enumerate() {
+        let t = (t + 1) as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        for (r, &row) in rows.iter().enumerate() {
+            for k in 0..dim {
+                let i = row as usize * dim + k;
+                let g = grads[r * dim + k] as f64 + reg * p[i];
+                m[i] = b1 * m[i] + (1.0 - b1) * g;
+                v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+                p[i] -= lr / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + eps);
+            }
+        }
+    }
+    p
+}
