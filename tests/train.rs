@@ -216,8 +216,7 @@ fn sparse_adam_trains_mf_repeatably_and_refuses_lightgcn() {
         &mut neg_valid_loss(&ds),
         &mut |_| {},
     )
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert!(
         err.to_string().contains("sparse Adam applies to MF"),
         "{err}"
