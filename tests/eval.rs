@@ -168,9 +168,9 @@ fn auc_report_matches_cpu_reference() {
     let fi: Vec<u32> = forget.iter().map(|&r| d.train.items[r as usize]).collect();
     let subset = |keep: &dyn Fn(u32, u32) -> bool| {
         let (mut s, mut l) = (Vec::new(), Vec::new());
-        for r in 0..d.test.len() {
+        for (r, &score) in test_s.iter().enumerate() {
             if keep(d.test.users[r], d.test.items[r]) {
-                s.push(test_s[r]);
+                s.push(score);
                 l.push(d.test.labels[r]);
             }
         }
@@ -247,17 +247,25 @@ fn random_exclusions(rng: &mut StdRng, n_users: u32, n_items: u32) -> UserItems 
     UserItems::build(n_users, n_items, &[&t], false).unwrap()
 }
 
-fn check_lists(
-    gpu: &Gpu,
-    host: &[f32],
+/// A model and exclusions to compare top-K lists on.
+struct Case<'a> {
+    host: &'a [f32],
     dim: u32,
     n_users: u32,
     n_items: u32,
-    excl: &UserItems,
-    users: &[u32],
-    k: u32,
-    exact: bool,
-) -> usize {
+    excl: &'a UserItems,
+}
+
+/// Compares the GPU's lists of `users` with the reference's (items exactly; scores exactly
+/// when `exact`); returns the number of ties inside the lists.
+fn check_lists(gpu: &Gpu, case: &Case<'_>, users: &[u32], k: u32, exact: bool) -> usize {
+    let &Case {
+        host,
+        dim,
+        n_users,
+        n_items,
+        excl,
+    } = case;
     let table = DeviceTable::upload(gpu, n_users + n_items, dim, host, "emb").unwrap();
     let dev = DeviceUserItems::upload(gpu, n_items, &excl.row_ptr, &excl.items).unwrap();
     let got = top_k(gpu, &table, &dev, users, k).unwrap();
@@ -310,10 +318,22 @@ fn topk_matches_reference_for_dims_4_48_256() {
         (256, 20),
         (48, 1),
         (48, 100),
-        (4, 128),
+        (4, 99),
     ] {
         let host = quarter_table(&mut rng, n_users + n_items, dim);
-        ties += check_lists(gpu, &host, dim, n_users, n_items, &excl, &users, k, true);
+        ties += check_lists(
+            gpu,
+            &Case {
+                host: &host,
+                dim,
+                n_users,
+                n_items,
+                excl: &excl,
+            },
+            &users,
+            k,
+            true,
+        );
     }
     assert!(ties > 0, "the quantised scores produce ties");
 }
@@ -322,36 +342,47 @@ fn topk_matches_reference_for_dims_4_48_256() {
 fn topk_orders_duplicate_embeddings_by_lower_item_id() {
     let gpu = gpu();
     let mut rng = rng(5);
-    // 120 items (all listed with K = 128, so the groups are always in the lists).
-    let (n_users, n_items, dim) = (5u32, 120u32, 16u32);
+    // 90 items (all listed with K = 100, so the groups are always in the lists).
+    let (n_users, n_items, dim) = (5u32, 90u32, 16u32);
     let mut host = random_vec(&mut rng, ((n_users + n_items) * dim) as usize);
-    // Items 7, 70, 119 and 3 share one embedding (in two tiles of 64); items 100 and 99
-    // share another.
+    // Items 7, 70, 89 and 3 share one embedding; items 50 and 49 share another.
     let d = dim as usize;
     let row = |i: u32| (n_users + i) as usize * d;
     for k in 0..d {
         let v = host[row(7) + k];
-        for i in [70, 119, 3] {
+        for i in [70, 89, 3] {
             host[row(i) + k] = v;
         }
-        host[row(99) + k] = host[row(100) + k];
+        host[row(49) + k] = host[row(50) + k];
     }
     let excl = UserItems::build(n_users, n_items, &[], false).unwrap();
     let users: Vec<u32> = (0..n_users).collect();
-    let ties = check_lists(gpu, &host, dim, n_users, n_items, &excl, &users, 128, false);
+    let ties = check_lists(
+        gpu,
+        &Case {
+            host: &host,
+            dim,
+            n_users,
+            n_items,
+            excl: &excl,
+        },
+        &users,
+        100,
+        false,
+    );
     assert!(ties >= 5 * 4, "every user sees both groups of ties: {ties}");
     // Directly: the group's ids come out ascending wherever it lands.
     let table = DeviceTable::upload(gpu, n_users + n_items, dim, &host, "emb").unwrap();
     let dev = DeviceUserItems::upload(gpu, n_items, &excl.row_ptr, &excl.items).unwrap();
-    let got = top_k(gpu, &table, &dev, &users, 128).unwrap();
+    let got = top_k(gpu, &table, &dev, &users, 100).unwrap();
     for r in 0..users.len() {
         let group: Vec<u32> = got
             .items_of(r)
             .iter()
             .copied()
-            .filter(|i| [3, 7, 70, 119].contains(i))
+            .filter(|i| [3, 7, 70, 89].contains(i))
             .collect();
-        assert_eq!(group, [3, 7, 70, 119]);
+        assert_eq!(group, [3, 7, 70, 89]);
     }
 }
 
@@ -369,7 +400,19 @@ fn topk_with_chunked_table_and_two_dimensional_grid() {
     let excl = random_exclusions(&mut rng, n_users, n_items);
     let host = quarter_table(&mut rng, n_users + n_items, dim);
     let users: Vec<u32> = (0..n_users).collect();
-    check_lists(&gpu, &host, dim, n_users, n_items, &excl, &users, 20, true);
+    check_lists(
+        &gpu,
+        &Case {
+            host: &host,
+            dim,
+            n_users,
+            n_items,
+            excl: &excl,
+        },
+        &users,
+        20,
+        true,
+    );
 }
 
 #[test]
@@ -384,7 +427,7 @@ fn topk_rejects_bad_input() {
         "user out of range"
     );
     assert!(top_k(gpu, &table, &dev, &[0], 0).is_err(), "K = 0");
-    assert!(top_k(gpu, &table, &dev, &[0], 129).is_err(), "K > 128");
+    assert!(top_k(gpu, &table, &dev, &[0], 101).is_err(), "K > 100");
     assert!(top_k(gpu, &table, &dev, &[], 3).unwrap().is_empty());
     // Unsorted, out of range, broken offsets.
     assert!(DeviceUserItems::upload(gpu, 6, &[0, 2], &[3, 1]).is_err());

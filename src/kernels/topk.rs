@@ -14,7 +14,9 @@ use super::table::{DeviceTable, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// The largest K the kernel takes.
-pub const MAX_K: u32 = 128;
+pub const MAX_K: u32 = 100;
+/// Users per workgroup (`UPW` in `shaders/topk.wgsl`): each item row read serves them all.
+pub const USERS_PER_WORKGROUP: u32 = 4;
 /// The item id of an empty slot.
 pub const NO_ITEM: u32 = u32::MAX;
 
@@ -155,7 +157,7 @@ pub fn topk<'a>(
         &TOPK,
         "topk",
         &bindings,
-        n_list as u32,
+        (n_list as u32).div_ceil(USERS_PER_WORKGROUP),
     )?]))
 }
 
