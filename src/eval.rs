@@ -2,8 +2,8 @@
 //! item a user has not interacted with (LightGCN's top-K protocol).
 //!
 //! Scores come from the final embeddings on the device, a table of users then items (item
-//! `i` is node `n_users + i`): row scores through [`kernels::pair_loss::score_bce`], top-K
-//! lists through [`kernels::topk`]. Only scores and K-item lists are read back.
+//! `i` is node `n_users + i`): row scores through [`score_bce`], top-K lists through
+//! [`topk::topk`]. Only scores and K-item lists are read back.
 //!
 //! Precision: AUC is a function of the order of the f32 scores only, computed exactly
 //! (integer pair counts, one final division), so it equals the pairwise definition to
@@ -352,7 +352,8 @@ impl Default for RankingOptions {
     }
 }
 
-/// Recall@K and NDCG@K averaged over the evaluated users.
+/// Recall@K and NDCG@K averaged over the evaluated users (0 when no user has a relevant
+/// item).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankingReport {
     pub k: u32,

@@ -497,6 +497,56 @@ fn recall_and_ndcg_on_a_hand_made_case() {
 }
 
 #[test]
+fn recall_ndcg_match_reference_on_random_data() {
+    let gpu = gpu();
+    let mut rng = rng(9);
+    let (n_users, n_items, dim) = (40u32, 150u32, 8u32);
+    let host = quarter_table(&mut rng, n_users + n_items, dim);
+    let table = DeviceTable::upload(gpu, n_users + n_items, dim, &host, "emb").unwrap();
+    let train = random_rows(&mut rng, 600, n_users, n_items, 0.7);
+    let test = random_rows(&mut rng, 200, n_users, n_items, 0.7);
+    let excluded = UserItems::build(n_users, n_items, &[&train], false).unwrap();
+    let relevant = UserItems::build(n_users, n_items, &[&test], true).unwrap();
+    let opts = RankingOptions {
+        k: 10,
+        sample_users: Some(25),
+        seed: 1,
+        batch_users: 7,
+        ..RankingOptions::default()
+    };
+    let report = recall_ndcg(gpu, &table, n_items, &excluded, &relevant, &opts).unwrap();
+    let users = eval_users(&relevant, Some(25), 1);
+    let (mut recall, mut ndcg) = (0.0, 0.0);
+    for &u in &users {
+        let seen: Vec<u32> = (0..train.len())
+            .filter(|&r| train.users[r] == u)
+            .map(|r| train.items[r])
+            .collect();
+        let mut rel: Vec<u32> = (0..test.len())
+            .filter(|&r| test.users[r] == u && test.labels[r] == 1)
+            .map(|r| test.items[r])
+            .collect();
+        rel.sort_unstable();
+        rel.dedup();
+        let list: Vec<u32> = reference::top_k(&host, dim as usize, n_users, n_items, u, &seen, 10)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        let (r, n) = reference::recall_ndcg(&list, &rel, 10).unwrap();
+        recall += r;
+        ndcg += n;
+    }
+    let n = users.len() as f64;
+    assert_eq!((report.users, report.sample_seed), (25, Some(1)));
+    assert!((report.recall - recall / n).abs() < 1e-12, "{report:?}");
+    assert!((report.ndcg - ndcg / n).abs() < 1e-12, "{report:?}");
+    assert!(report.recall > 0.0);
+    // Bitwise repeatable.
+    let again = recall_ndcg(gpu, &table, n_items, &excluded, &relevant, &opts).unwrap();
+    assert_eq!((again.recall, again.ndcg), (report.recall, report.ndcg));
+}
+
+#[test]
 fn user_sample_is_fixed_by_its_seed() {
     let mut rng = rng(8);
     let test = random_rows(&mut rng, 3000, 1000, 50, 1.0);

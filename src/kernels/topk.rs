@@ -4,6 +4,11 @@
 //! Lists are sorted by score, best first; equal scores are ordered by the lower item id.
 //! A user with fewer than K candidate items gets its list padded with [`NO_ITEM`] (score
 //! −∞). Items whose score is NaN or −∞ are never listed.
+//!
+//! One workgroup serves [`USERS_PER_WORKGROUP`] users: each thread scores a strided share of
+//! the items for all of them and keeps private sorted lists, merged once at the end in
+//! workgroup memory (see the shader's header). Deterministic: the lists depend only on the
+//! scores, and each score is a fixed-order dot product.
 
 use bytemuck::{Pod, Zeroable};
 
