@@ -5,6 +5,7 @@
 //! CPU reference in [`reference`] that the tests compare it with.
 
 pub mod data;
+pub mod eval;
 pub mod fsio;
 pub mod gpu;
 pub mod graph;

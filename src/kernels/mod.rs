@@ -13,6 +13,7 @@ pub mod reduce;
 pub mod shaders;
 pub mod spmm;
 mod table;
+pub mod topk;
 
 pub use plan::Plan;
 pub use table::{DeviceTable, MAX_DIM, RowGeometry, TABLE_SLOTS, WORKGROUP};

@@ -1,0 +1,495 @@
+//! Evaluation: AUC over labelled rows (the IFRU protocol) and Recall@K / NDCG@K over every
+//! item a user has not interacted with (LightGCN's top-K protocol).
+//!
+//! Scores come from the final embeddings on the device, a table of users then items (item
+//! `i` is node `n_users + i`): row scores through [`score_bce`], top-K lists through
+//! [`topk::topk`]. Only scores and K-item lists are read back.
+//!
+//! Precision: AUC is a function of the order of the f32 scores only, computed exactly
+//! (integer pair counts, one final division), so it equals the pairwise definition to
+//! ~1e-16. Against f64 scores it can differ where two rows' scores are closer than the f32
+//! rounding of a dot product (|s| · d · 2⁻²⁴ or so); each such pair moves it by 1/(P·N).
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::rng::Rng;
+use crate::data::{Dataset, Interactions};
+use crate::gpu::{Gpu, GpuError, GpuResult, Record};
+use crate::kernels::DeviceTable;
+use crate::kernels::pair_loss::{DevicePairs, RECORD, score_bce};
+use crate::kernels::topk::{self, DeviceUserItems, NO_ITEM, TopK};
+
+/// Rows scored per kernel launch (16 MiB of output records).
+const SCORE_BATCH: usize = 1 << 20;
+
+/// Area under the ROC curve of `scores` against binary `labels` (non-zero = positive): the
+/// probability that a random positive outscores a random negative, ties counting one half
+/// (Mann–Whitney U / (P·N)). O(n log n).
+///
+/// `None` when there are no positives, no negatives, or the lengths differ. A NaN score
+/// ranks as −∞ (a broken prediction counts as the most confident "no").
+pub fn auc(scores: &[f32], labels: &[u8]) -> Option<f64> {
+    if scores.len() != labels.len() {
+        return None;
+    }
+    let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
+    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| key(scores[a as usize]).total_cmp(&key(scores[b as usize])));
+    // Twice the number of correctly ordered (positive, negative) pairs, exact in integers.
+    let (mut twice_correct, mut neg_below, mut pos_total) = (0u128, 0u64, 0u64);
+    let mut start = 0;
+    while start < order.len() {
+        let s = key(scores[order[start] as usize]);
+        let mut end = start;
+        let (mut pos, mut neg) = (0u64, 0u64);
+        // Group equal scores (-0 and +0 are equal and adjacent in total order).
+        while end < order.len() && key(scores[order[end] as usize]) == s {
+            if labels[order[end] as usize] != 0 {
+                pos += 1;
+            } else {
+                neg += 1;
+            }
+            end += 1;
+        }
+        twice_correct += pos as u128 * (2 * neg_below + neg) as u128;
+        neg_below += neg;
+        pos_total += pos;
+        start = end;
+    }
+    if pos_total == 0 || neg_below == 0 {
+        return None;
+    }
+    Some(twice_correct as f64 / (2.0 * pos_total as f64 * neg_below as f64))
+}
+
+/// The score `⟨E_u, E_{n_users + i}⟩` of every row of `rows`, computed on the device by
+/// [`score_bce`] (field 0 of its records). `emb` holds the final embeddings, users then items.
+pub fn score_rows(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    n_users: u32,
+    rows: &Interactions,
+) -> GpuResult<Vec<f32>> {
+    let n = rows.len();
+    if rows.items.len() != n || rows.labels.len() != n {
+        return Err(GpuError::Invalid(format!(
+            "{n} users, {} items and {} labels",
+            rows.items.len(),
+            rows.labels.len()
+        )));
+    }
+    let mut nodes = Vec::with_capacity(n);
+    for (r, &i) in rows.items.iter().enumerate() {
+        match n_users.checked_add(i) {
+            Some(node) => nodes.push(node),
+            None => {
+                return Err(GpuError::Invalid(format!(
+                    "row {r}: item {i} after {n_users} users overflows the node ids"
+                )));
+            }
+        }
+    }
+    if let Some(r) = rows.users.iter().position(|&u| u >= n_users) {
+        return Err(GpuError::Invalid(format!(
+            "row {r}: user {} outside 0..{n_users}",
+            rows.users[r]
+        )));
+    }
+    let mut scores = Vec::with_capacity(n);
+    let labels = vec![0.0f32; n.min(SCORE_BATCH)];
+    let mut start = 0;
+    while start < n {
+        let end = (start + SCORE_BATCH).min(n);
+        let pairs = DevicePairs::upload(
+            gpu,
+            emb.rows(),
+            &rows.users[start..end],
+            &nodes[start..end],
+            &labels[..end - start],
+        )?;
+        let out = gpu.alloc::<f32>((end - start) * RECORD as usize, "row scores")?;
+        let plan = score_bce(gpu, &pairs, emb, &out)?;
+        gpu.run("scoring rows", |pass| plan.record(pass))?;
+        let records = gpu.download(&out)?;
+        scores.extend(records.chunks_exact(RECORD as usize).map(|r| r[0]));
+        start = end;
+    }
+    Ok(scores)
+}
+
+/// AUCs of the IFRU protocol. Every AUC is `None` when its rows lack a class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AucReport {
+    /// Over the validation rows.
+    pub valid_auc: Option<f64>,
+    /// Over the test rows.
+    pub test_auc: Option<f64>,
+    /// Over the test rows whose user **or** item appears in a forget row.
+    pub test_auc_or: Option<f64>,
+    /// Over the test rows whose user **and** item appear in forget rows.
+    pub test_auc_and: Option<f64>,
+    /// Over the forget rows, with the labels they carry in training (the flipped labels of
+    /// the IFRU protocol): high while the model still remembers them.
+    pub forget_auc: Option<f64>,
+    /// Rows behind each AUC.
+    pub n_valid: usize,
+    pub n_test: usize,
+    pub n_test_or: usize,
+    pub n_test_and: usize,
+    pub n_forget: usize,
+}
+
+/// Checks forget row ids against the training table.
+fn check_rows(train: &Interactions, rows: &[u32]) -> GpuResult<()> {
+    match rows.iter().find(|&&r| r as usize >= train.len()) {
+        Some(r) => Err(GpuError::Invalid(format!(
+            "forget row {r} outside the {} training rows",
+            train.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The AUC of training rows `rows` with their training labels ([`AucReport::forget_auc`] of
+/// any subset of a forget set, e.g. [`second_half`]).
+pub fn forget_auc(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    n_users: u32,
+    train: &Interactions,
+    rows: &[u32],
+) -> GpuResult<Option<f64>> {
+    check_rows(train, rows)?;
+    let forget = train.select(rows);
+    Ok(auc(
+        &score_rows(gpu, emb, n_users, &forget)?,
+        &forget.labels,
+    ))
+}
+
+/// The second half of a forget set in file order: `rows[len / 2..]` (the larger half when
+/// `len` is odd).
+pub fn second_half(rows: &[u32]) -> &[u32] {
+    &rows[rows.len() / 2..]
+}
+
+/// Test rows touched by a forget set: `(or, and)` masks, true where the row's user or item
+/// (resp. user and item) appears in a forget row.
+pub fn touched_rows(
+    n_users: u32,
+    n_items: u32,
+    train: &Interactions,
+    forget: &[u32],
+    test: &Interactions,
+) -> GpuResult<(Vec<bool>, Vec<bool>)> {
+    check_rows(train, forget)?;
+    let mut user_hit = vec![false; n_users as usize];
+    let mut item_hit = vec![false; n_items as usize];
+    for &r in forget {
+        let (u, i) = (train.users[r as usize], train.items[r as usize]);
+        match (user_hit.get_mut(u as usize), item_hit.get_mut(i as usize)) {
+            (Some(a), Some(b)) => {
+                *a = true;
+                *b = true;
+            }
+            _ => {
+                return Err(GpuError::Invalid(format!(
+                    "forget row {r} names user {u} / item {i} outside {n_users} x {n_items}"
+                )));
+            }
+        }
+    }
+    let hit = |ids: &[bool], x: u32| ids.get(x as usize).copied().unwrap_or(false);
+    let mut or = Vec::with_capacity(test.len());
+    let mut and = Vec::with_capacity(test.len());
+    for (&u, &i) in test.users.iter().zip(&test.items) {
+        let (a, b) = (hit(&user_hit, u), hit(&item_hit, i));
+        or.push(a || b);
+        and.push(a && b);
+    }
+    Ok((or, and))
+}
+
+fn masked_auc(scores: &[f32], labels: &[u8], mask: &[bool]) -> (Option<f64>, usize) {
+    let (s, l): (Vec<f32>, Vec<u8>) = scores
+        .iter()
+        .zip(labels)
+        .zip(mask)
+        .filter(|(_, m)| **m)
+        .map(|((&s, &l), _)| (s, l))
+        .unzip();
+    (auc(&s, &l), s.len())
+}
+
+/// Every AUC of the IFRU protocol for the final embeddings `emb` (users then items) of a
+/// model trained on `data`. `forget` lists training row ids (D_r); without it the touched
+/// and forget AUCs are `None`.
+pub fn auc_report(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    data: &Dataset,
+    forget: Option<&[u32]>,
+) -> GpuResult<AucReport> {
+    let n_users = data.n_users;
+    let valid = score_rows(gpu, emb, n_users, &data.valid)?;
+    let test = score_rows(gpu, emb, n_users, &data.test)?;
+    let mut report = AucReport {
+        valid_auc: auc(&valid, &data.valid.labels),
+        test_auc: auc(&test, &data.test.labels),
+        test_auc_or: None,
+        test_auc_and: None,
+        forget_auc: None,
+        n_valid: data.valid.len(),
+        n_test: data.test.len(),
+        n_test_or: 0,
+        n_test_and: 0,
+        n_forget: 0,
+    };
+    if let Some(rows) = forget {
+        let (or, and) = touched_rows(n_users, data.n_items, &data.train, rows, &data.test)?;
+        (report.test_auc_or, report.n_test_or) = masked_auc(&test, &data.test.labels, &or);
+        (report.test_auc_and, report.n_test_and) = masked_auc(&test, &data.test.labels, &and);
+        report.forget_auc = forget_auc(gpu, emb, n_users, &data.train, rows)?;
+        report.n_forget = rows.len();
+    }
+    Ok(report)
+}
+
+/// Items per user as CSR over user ids: `items[row_ptr[u]..row_ptr[u + 1]]`, sorted, distinct.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserItems {
+    pub row_ptr: Vec<u32>,
+    pub items: Vec<u32>,
+}
+
+impl UserItems {
+    /// The items of every row of `tables` (only rows labelled 1 when `positives_only`),
+    /// grouped by user. Fails on an id outside `n_users` × `n_items`.
+    pub fn build(
+        n_users: u32,
+        n_items: u32,
+        tables: &[&Interactions],
+        positives_only: bool,
+    ) -> GpuResult<Self> {
+        let mut lists = vec![Vec::new(); n_users as usize];
+        for t in tables {
+            for r in 0..t.len() {
+                if positives_only && t.labels.get(r).copied().unwrap_or(0) == 0 {
+                    continue;
+                }
+                let (u, i) = (t.users[r], t.items.get(r).copied().unwrap_or(u32::MAX));
+                if u >= n_users || i >= n_items {
+                    return Err(GpuError::Invalid(format!(
+                        "row {r}: user {u} / item {i} outside {n_users} x {n_items}"
+                    )));
+                }
+                lists[u as usize].push(i);
+            }
+        }
+        let total: usize = lists.iter().map(Vec::len).sum();
+        if u32::try_from(total).is_err() {
+            return Err(GpuError::Invalid(format!(
+                "{total} user-item pairs exceed 2^32"
+            )));
+        }
+        let mut out = UserItems {
+            row_ptr: Vec::with_capacity(n_users as usize + 1),
+            items: Vec::with_capacity(total),
+        };
+        out.row_ptr.push(0);
+        for mut l in lists {
+            l.sort_unstable();
+            l.dedup();
+            out.items.extend(l);
+            out.row_ptr.push(out.items.len() as u32);
+        }
+        Ok(out)
+    }
+
+    /// Number of users.
+    pub fn n_users(&self) -> u32 {
+        self.row_ptr.len().saturating_sub(1) as u32
+    }
+
+    /// User `u`'s items; empty for an unknown user.
+    pub fn items_of(&self, u: u32) -> &[u32] {
+        let u = u as usize;
+        match (self.row_ptr.get(u), self.row_ptr.get(u + 1)) {
+            (Some(&a), Some(&b)) => &self.items[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Settings of [`recall_ndcg`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankingOptions {
+    /// List length K (1 to [`topk::MAX_K`]).
+    pub k: u32,
+    /// Evaluate a fixed random sample of this many users (of those with a relevant item)
+    /// instead of all of them.
+    pub sample_users: Option<usize>,
+    /// Seed of that sample.
+    pub seed: u64,
+    /// Users per kernel launch (bounds each submission's run time and read-back).
+    pub batch_users: usize,
+    /// [`ranking_report`] only: also exclude the validation rows' items (LightGCN excludes
+    /// every row of `train.txt`, which the loader splits into train and valid).
+    pub exclude_valid: bool,
+}
+
+impl Default for RankingOptions {
+    fn default() -> Self {
+        RankingOptions {
+            k: 20,
+            sample_users: None,
+            seed: 2024,
+            batch_users: 4096,
+            exclude_valid: true,
+        }
+    }
+}
+
+/// Recall@K and NDCG@K averaged over the evaluated users (0 when no user has a relevant
+/// item).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankingReport {
+    pub k: u32,
+    pub recall: f64,
+    pub ndcg: f64,
+    /// Users evaluated (with at least one relevant item; the sample if one was asked for).
+    pub users: usize,
+    /// Users with at least one relevant item.
+    pub eligible_users: usize,
+    /// The sample's seed, when the users were sampled.
+    pub sample_seed: Option<u64>,
+    /// Wall time of scoring, selection and read-back, in seconds.
+    pub seconds: f64,
+}
+
+/// The users to evaluate: those with a relevant item, or a fixed seeded sample of them
+/// (ascending).
+pub fn eval_users(relevant: &UserItems, sample: Option<usize>, seed: u64) -> Vec<u32> {
+    let eligible: Vec<u32> = (0..relevant.n_users())
+        .filter(|&u| !relevant.items_of(u).is_empty())
+        .collect();
+    match sample {
+        Some(n) if n < eligible.len() => Rng::new(seed)
+            .sample_sorted(eligible.len(), n)
+            .into_iter()
+            .map(|k| eligible[k as usize])
+            .collect(),
+        _ => eligible,
+    }
+}
+
+/// Recall@K and NDCG@K of one list (LightGCN's definitions: recall = hits / |relevant|;
+/// binary gains 1 / log2(rank + 2); IDCG over the first min(|relevant|, K) ranks).
+/// `relevant` is sorted. `None` when nothing is relevant.
+pub fn list_recall_ndcg(list: &[u32], relevant: &[u32]) -> Option<(f64, f64)> {
+    if relevant.is_empty() {
+        return None;
+    }
+    let gain = |r: usize| 1.0 / ((r + 2) as f64).log2();
+    let mut hits = 0usize;
+    let mut dcg = 0.0;
+    for (r, item) in list.iter().enumerate() {
+        if *item != NO_ITEM && relevant.binary_search(item).is_ok() {
+            hits += 1;
+            dcg += gain(r);
+        }
+    }
+    let idcg: f64 = (0..relevant.len().min(list.len())).map(gain).sum();
+    let ndcg = if idcg > 0.0 { dcg / idcg } else { 0.0 };
+    Some((hits as f64 / relevant.len() as f64, ndcg))
+}
+
+/// The top-K lists of `users` (user ids), scoring on the device every item not in
+/// `excluded`, `batch` users per launch.
+pub fn top_k_lists(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    excluded: &DeviceUserItems,
+    users: &[u32],
+    k: u32,
+    batch: usize,
+) -> GpuResult<TopK> {
+    let mut all = TopK {
+        k,
+        items: Vec::with_capacity(users.len() * k as usize),
+        scores: Vec::with_capacity(users.len() * k as usize),
+    };
+    topk::check_k(k)?;
+    for chunk in users.chunks(batch.max(1)) {
+        all.extend(topk::top_k(gpu, emb, excluded, chunk, k)?);
+    }
+    Ok(all)
+}
+
+/// Recall@K and NDCG@K over every item each user has no `excluded` pair with, for the users
+/// of [`eval_users`] (those with a `relevant` item, or a seeded sample of them). `emb` holds
+/// the final embeddings, users then items (`n_users + n_items` rows at least).
+pub fn recall_ndcg(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    n_items: u32,
+    excluded: &UserItems,
+    relevant: &UserItems,
+    opts: &RankingOptions,
+) -> GpuResult<RankingReport> {
+    let start = Instant::now();
+    topk::check_k(opts.k)?;
+    if excluded.n_users() != relevant.n_users() {
+        return Err(GpuError::Invalid(format!(
+            "excluded items cover {} users, relevant items {}",
+            excluded.n_users(),
+            relevant.n_users()
+        )));
+    }
+    let users = eval_users(relevant, opts.sample_users, opts.seed);
+    let device_excluded =
+        DeviceUserItems::upload(gpu, n_items, &excluded.row_ptr, &excluded.items)?;
+    let lists = top_k_lists(gpu, emb, &device_excluded, &users, opts.k, opts.batch_users)?;
+    let (mut recall, mut ndcg) = (0.0, 0.0);
+    for (r, &u) in users.iter().enumerate() {
+        if let Some((re, nd)) = list_recall_ndcg(lists.items_of(r), relevant.items_of(u)) {
+            recall += re;
+            ndcg += nd;
+        }
+    }
+    let n = users.len().max(1) as f64;
+    let eligible = (0..relevant.n_users())
+        .filter(|&u| !relevant.items_of(u).is_empty())
+        .count();
+    Ok(RankingReport {
+        k: opts.k,
+        recall: recall / n,
+        ndcg: ndcg / n,
+        users: users.len(),
+        eligible_users: eligible,
+        sample_seed: opts
+            .sample_users
+            .filter(|&s| s < eligible)
+            .map(|_| opts.seed),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// [`recall_ndcg`] on a dataset's test rows: relevant = the test rows labelled 1, excluded =
+/// the training rows (and, with [`RankingOptions::exclude_valid`], the validation rows).
+pub fn ranking_report(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    data: &Dataset,
+    opts: &RankingOptions,
+) -> GpuResult<RankingReport> {
+    let mut seen = vec![&data.train];
+    if opts.exclude_valid {
+        seen.push(&data.valid);
+    }
+    let excluded = UserItems::build(data.n_users, data.n_items, &seen, false)?;
+    let relevant = UserItems::build(data.n_users, data.n_items, &[&data.test], true)?;
+    recall_ndcg(gpu, emb, data.n_items, &excluded, &relevant, opts)
+}
