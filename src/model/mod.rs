@@ -2,6 +2,7 @@
 
 pub mod params;
 pub mod spec;
+pub mod store;
 
 pub use params::Params;
 pub use spec::{LossKind, ModelKind, ModelSpec};
