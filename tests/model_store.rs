@@ -679,25 +679,33 @@ fn safetensors_files_from_the_reference_serializer_are_read() {
     );
 }
 
-/// Optional: the Python `safetensors` package reads what we write. Run with
-/// `cargo test --release --test model_store -- --ignored` where `python3 -c "import
-/// safetensors, numpy"` works.
+/// Optional: the Python `safetensors` package reads what we write and writes what we read. Run
+/// with `cargo test --release --test model_store -- --ignored` where `python3 -c "import
+/// safetensors, numpy"` works (`$PYTHON` names another interpreter).
 #[test]
 #[ignore = "needs python3 with safetensors and numpy"]
-fn python_safetensors_reads_our_file() {
+fn python_safetensors_interop() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path().join("model.safetensors");
+    let ours = tmp.path().join("ours.safetensors");
+    let theirs = tmp.path().join("theirs.safetensors");
     let params = params(3, 2, 4, 5);
-    fs::write(&p, params_to_safetensors(&params).unwrap()).unwrap();
+    fs::write(&ours, params_to_safetensors(&params).unwrap()).unwrap();
     let script = format!(
-        "from safetensors.numpy import load_file\n\
+        "import numpy as np\n\
+         from safetensors.numpy import load_file, save_file\n\
          t = load_file({:?})\n\
+         assert sorted(t) == ['item_emb', 'user_emb']\n\
          assert t['user_emb'].shape == (3, 4) and t['item_emb'].shape == (2, 4)\n\
-         assert str(t['user_emb'].dtype) == 'float32'\n\
-         print(float(t['user_emb'][1, 2]).hex())\n",
-        p.display().to_string()
+         assert t['user_emb'].dtype == np.float32\n\
+         print(int(t['user_emb'].view(np.uint32)[1, 2]))\n\
+         u = (np.arange(12, dtype=np.float32) * 0.25 - 1).reshape(3, 4)\n\
+         i = (np.arange(8, dtype=np.float32) * -0.5).reshape(2, 4)\n\
+         save_file({{'user_emb': u, 'item_emb': i}}, {:?})\n",
+        ours.display().to_string(),
+        theirs.display().to_string()
     );
-    let out = std::process::Command::new("python3")
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
         .args(["-c", &script])
         .output()
         .unwrap();
@@ -707,32 +715,107 @@ fn python_safetensors_reads_our_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     let printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let want = f64::from(params.user_emb[4 + 2]);
-    assert_eq!(printed, format_hex(want), "python read {printed}");
+    let want = params.user_emb[4 + 2].to_bits().to_string();
+    assert_eq!(printed, want, "python read the bits {printed}");
+    let p = ifru::model::store::read_params(&theirs, 3, 2, 4).unwrap();
+    let u: Vec<f32> = (0..12).map(|k| k as f32 * 0.25 - 1.0).collect();
+    let i: Vec<f32> = (0..8).map(|k| k as f32 * -0.5).collect();
+    assert_eq!((p.user_emb, p.item_emb), (u, i));
 }
 
-fn format_hex(v: f64) -> String {
-    // Python's float.hex() for a finite value.
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0x0.0p+0"
-        } else {
-            "0x0.0p+0"
-        }
-        .into();
-    }
-    let bits = v.to_bits();
-    let sign = if v < 0.0 { "-" } else { "" };
-    let exp = ((bits >> 52) & 0x7ff) as i64;
-    let mant = bits & ((1u64 << 52) - 1);
-    let (lead, e) = if exp == 0 {
-        (0, -1022)
-    } else {
-        (1, exp - 1023)
-    };
-    let mut m = format!("{mant:013x}");
-    while m.len() > 1 && m.ends_with('0') {
-        m.pop();
-    }
-    format!("{sign}0x{lead}.{m}p{}{e}", if e >= 0 { "+" } else { "" })
+#[test]
+fn a_model_trained_elsewhere_is_imported() {
+    let f = fixture();
+    let elsewhere = f.data.with_file_name("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    // What another tool writes: a hand-made model.json (relative data path, format auto, no
+    // fingerprint) and the tensors in safetensors format.
+    let json = r#"{
+        "schema": 1,
+        "spec": {"kind": "mf", "layers": 0, "dim": 8, "loss": "bce"},
+        "reg": {"per_row": 0.0, "lambda": 0.0},
+        "seeds": {"train": 0, "init": 0},
+        "data": {"path": "../data", "format": "auto"},
+        "n_users": 6, "n_items": 5, "train_rows": 16
+    }"#;
+    fs::write(elsewhere.join("model.json"), json).unwrap();
+    let p = params(6, 5, 8, 9);
+    let ub: Vec<u8> = p.user_emb.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let ib: Vec<u8> = p.item_emb.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes = safetensors::serialize(
+        vec![
+            (
+                "user_emb",
+                TensorView::new(Dtype::F32, vec![6, 8], &ub).unwrap(),
+            ),
+            (
+                "item_emb",
+                TensorView::new(Dtype::F32, vec![5, 8], &ib).unwrap(),
+            ),
+        ],
+        None,
+    )
+    .unwrap();
+    fs::write(elsewhere.join("model.safetensors"), bytes).unwrap();
+
+    let (state, d) = ifru::model::store::import_model(
+        &elsewhere.join("model.json"),
+        &elsewhere.join("model.safetensors"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(d.train, f.dataset.train);
+    assert_eq!(state.meta.data.format, Format::Ifru);
+    assert_eq!(state.meta.data.fingerprint, f.state.meta.data.fingerprint);
+    assert_eq!(state.meta.data.path, fs::canonicalize(&f.data).unwrap());
+    let dir = ModelDir::create(&f.model, &state).unwrap();
+    let back = dir.load().unwrap();
+    assert_eq!(bits(&back.params.user_emb), bits(&p.user_emb));
+    dir.load_data(&back.meta, None).unwrap();
+
+    // A recorded fingerprint must match; a wrong size is refused.
+    let wrong = json.replace(
+        "\"format\": \"auto\"",
+        "\"format\": \"auto\", \"fingerprint\": \"sha256:00\"",
+    );
+    fs::write(elsewhere.join("model.json"), wrong).unwrap();
+    let e = ifru::model::store::import_model(
+        &elsewhere.join("model.json"),
+        &elsewhere.join("model.safetensors"),
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(e, StoreError::DataMismatch { .. }), "{e}");
+    fs::write(
+        elsewhere.join("model.json"),
+        json.replace("\"n_users\": 6", "\"n_users\": 7"),
+    )
+    .unwrap();
+    let e = ifru::model::store::import_model(
+        &elsewhere.join("model.json"),
+        &elsewhere.join("model.safetensors"),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("6 users"), "{e}");
+}
+
+#[test]
+fn a_model_of_the_shared_ml_100k_ifru_split() {
+    let shared = ifru::require_data!();
+    let data = shared.join("ml-100k-ifru/0.01");
+    let d = load_split(&data);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut state = state_for(&data, &d, None);
+    assert_eq!(state.meta.data.format, Format::Ifru);
+    // Forget the flipped rows (the IFRU protocol's D_r).
+    let flipped: Vec<u32> = d.flipped_rows().collect();
+    state.forgotten.insert_rows(&d, &flipped);
+    let dir = ModelDir::create(&tmp.path().join("m"), &state).unwrap();
+    let back = dir.load().unwrap();
+    let again = dir.load_data(&back.meta, None).unwrap();
+    let rows = back.rows(&again);
+    // Pairs are unique in this data, so exactly D_r goes.
+    assert_eq!(rows.len(), d.n_train_normal);
+    assert_eq!(rows, (0..d.n_train_normal as u32).collect::<Vec<_>>());
 }

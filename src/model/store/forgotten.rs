@@ -11,6 +11,7 @@
 //! design (the tool must recognise forgotten rows in the data); the salt stops precomputed
 //! tables and makes the hashes of two models incomparable.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -167,10 +168,10 @@ impl ForgottenSet {
     }
 }
 
-fn raw_pair(d: &Dataset, r: usize) -> (String, String) {
+fn raw_pair(d: &Dataset, r: usize) -> (Cow<'_, str>, Cow<'_, str>) {
     let u = d.user_ids.raw(d.train.users[r]).unwrap_or_default();
     let i = d.item_ids.raw(d.train.items[r]).unwrap_or_default();
-    (u.into_owned(), i.into_owned())
+    (u, i)
 }
 
 /// The content of `forgotten.json`.

@@ -60,7 +60,9 @@ pub struct DataSource {
     /// Raw data (MovieLens, delimited): the split made from it in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<Recipe>,
-    /// [`data_fingerprint`] of the dataset the model was trained on.
+    /// [`data_fingerprint`] of the dataset the model was trained on. May be left out (empty)
+    /// only in a `model.json` brought in with [`import_model`], which computes it.
+    #[serde(default)]
     pub fingerprint: String,
 }
 
@@ -85,7 +87,7 @@ impl DataSource {
             Format::Ifru | Format::Lightgcn => data::folder_of(path),
             _ => path.to_path_buf(),
         };
-        let path = std::path::absolute(&path).map_err(|e| StoreError::io(&path, e))?;
+        let path = absolute(&path)?;
         let raw = matches!(format, Format::Movielens | Format::Delimited);
         if raw && split.is_none() {
             return Err(StoreError::invalid(
@@ -166,6 +168,13 @@ impl ModelMeta {
 
     /// Parses `model.json` (`path` names it in errors), checking the schema and the spec.
     pub fn from_json(path: &Path, bytes: &[u8]) -> StoreResult<Self> {
+        let meta = Self::from_json_unchecked(path, bytes)?;
+        meta.check().map_err(|m| StoreError::invalid(path, m))?;
+        Ok(meta)
+    }
+
+    /// Parses `model.json`, checking only the schema.
+    fn from_json_unchecked(path: &Path, bytes: &[u8]) -> StoreResult<Self> {
         // The schema first, so a newer file gets a clear message rather than a field error.
         #[derive(Deserialize)]
         struct Head {
@@ -183,10 +192,8 @@ impl ModelMeta {
             }
             None => return Err(StoreError::invalid(path, "no \"schema\" field")),
         }
-        let meta: ModelMeta = serde_json::from_slice(bytes)
-            .map_err(|e| StoreError::invalid(path, format!("line {}: {e}", e.line())))?;
-        meta.check().map_err(|m| StoreError::invalid(path, m))?;
-        Ok(meta)
+        serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::invalid(path, format!("line {}: {e}", e.line())))
     }
 
     /// `model.json`'s bytes (pretty, ending with a newline).
@@ -206,6 +213,9 @@ impl ModelMeta {
         }
         if !(self.reg.per_row.is_finite() && self.reg.lambda.is_finite()) {
             return Err("reg must be finite".into());
+        }
+        if self.data.fingerprint.is_empty() {
+            return Err("data.fingerprint is empty".into());
         }
         if !self.data.path.is_absolute() {
             return Err(format!(
@@ -238,8 +248,13 @@ pub(crate) fn load_data_for(
     override_path: Option<&Path>,
     model: Option<&Path>,
 ) -> StoreResult<Dataset> {
-    let src = &meta.data;
-    let path = override_path.unwrap_or(&src.path);
+    let path = override_path.unwrap_or(&meta.data.path);
+    let d = load_unverified(&meta.data, path, model)?;
+    verify_for(meta, &d, model)?;
+    Ok(d)
+}
+
+fn load_unverified(src: &DataSource, path: &Path, model: Option<&Path>) -> StoreResult<Dataset> {
     let wrap = |source| StoreError::Data {
         model: model.map(Path::to_path_buf),
         source,
@@ -260,7 +275,6 @@ pub(crate) fn load_data_for(
             split_dataset(&s, path)
         }
     };
-    verify_for(meta, &d, model)?;
     Ok(d)
 }
 
@@ -296,4 +310,54 @@ pub(crate) fn verify_for(meta: &ModelMeta, d: &Dataset, model: Option<&Path>) ->
         ));
     }
     Ok(())
+}
+
+/// Brings in a model trained elsewhere: its `model.json` (`meta_json`) and `model.safetensors`
+/// (`tensors`). The data is loaded from `data_override`, else from `data.path` (relative to
+/// `meta_json`'s folder when relative); `data.format` may be `auto`. When `data.fingerprint` is
+/// left out it is computed from that data, else the data must match it. The id maps are the
+/// data's and nothing is forgotten (a fresh salt). Returns the state, ready for
+/// [`super::ModelDir::create`], and the data.
+pub fn import_model(
+    meta_json: &Path,
+    tensors: &Path,
+    data_override: Option<&Path>,
+) -> StoreResult<(super::ModelState, Dataset)> {
+    let bytes = std::fs::read(meta_json).map_err(|e| StoreError::io(meta_json, e))?;
+    let mut meta = ModelMeta::from_json_unchecked(meta_json, &bytes)?;
+    let base = meta_json.parent().unwrap_or(Path::new(""));
+    let path = match data_override {
+        Some(p) => p.to_path_buf(),
+        None => base.join(&meta.data.path),
+    };
+    let format = match meta.data.format {
+        Format::Auto => data::detect_format(&path).map_err(|source| StoreError::Data {
+            model: None,
+            source,
+        })?,
+        f => f,
+    };
+    meta.data.format = format;
+    let path = match format {
+        Format::Ifru | Format::Lightgcn => data::folder_of(&path),
+        _ => path,
+    };
+    meta.data.path = absolute(&path)?;
+    let d = load_unverified(&meta.data, &meta.data.path, None)?;
+    if meta.data.fingerprint.is_empty() {
+        meta.data.fingerprint = data_fingerprint(&d);
+    }
+    verify_for(&meta, &d, None)?;
+    meta.check()
+        .map_err(|m| StoreError::invalid(meta_json, m))?;
+    let params = super::read_params(tensors, meta.n_users, meta.n_items, meta.spec.dim)?;
+    let state = super::ModelState::new(meta, params, &d)?;
+    Ok((state, d))
+}
+
+/// `path` made absolute, with `..` and symbolic links resolved when it exists.
+fn absolute(path: &Path) -> StoreResult<PathBuf> {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .map_err(|e| StoreError::io(path, e))
 }

@@ -43,8 +43,8 @@ pub use error::{StoreError, StoreResult};
 pub use fingerprint::data_fingerprint;
 pub use forgotten::{ForgottenSet, HASH_SCHEME, SALT_LEN, remaining_rows};
 pub use meta::{
-    DataSource, ModelMeta, Regularization, SCHEMA, Seeds, load_model_data, split_dataset,
-    verify_data,
+    DataSource, ModelMeta, Regularization, SCHEMA, Seeds, import_model, load_model_data,
+    split_dataset, verify_data,
 };
 pub use tensors::{
     ITEM_EMB, USER_EMB, params_from_safetensors, params_to_safetensors, read_params, write_params,
