@@ -4,6 +4,7 @@ pub mod device;
 pub mod objective;
 pub mod params;
 pub mod spec;
+pub mod store;
 
 pub use device::DeviceModel;
 pub use params::Params;
