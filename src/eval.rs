@@ -493,3 +493,124 @@ pub fn ranking_report(
     let relevant = UserItems::build(data.n_users, data.n_items, &[&data.test], true)?;
     recall_ndcg(gpu, emb, data.n_items, &excluded, &relevant, opts)
 }
+
+/// The metrics a report carries for one model: the AUCs for labelled (BCE) data, Recall and
+/// NDCG at K for top-K (BPR) data. Absent fields are left out of the JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_auc_or: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_auc_and: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_auc: Option<f64>,
+    #[serde(rename = "recall@20", skip_serializing_if = "Option::is_none")]
+    pub recall_at_20: Option<f64>,
+    #[serde(rename = "ndcg@20", skip_serializing_if = "Option::is_none")]
+    pub ndcg_at_20: Option<f64>,
+    /// Users the ranking metrics averaged over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking_users: Option<usize>,
+}
+
+/// What to compute: AUCs (with a forget set when one is known) or ranking metrics.
+#[derive(Debug, Clone)]
+pub enum MetricsPlan<'a> {
+    Auc { forget: Option<&'a [u32]> },
+    Ranking(RankingOptions),
+}
+
+/// Evaluates final embeddings `emb` of a model trained on `data`.
+pub fn evaluate(gpu: &Gpu, emb: &DeviceTable, data: &Dataset, plan: &MetricsPlan<'_>) -> GpuResult<Metrics> {
+    match plan {
+        MetricsPlan::Auc { forget } => {
+            let r = auc_report(gpu, emb, data, *forget)?;
+            Ok(Metrics {
+                valid_auc: r.valid_auc,
+                test_auc: r.test_auc,
+                test_auc_or: r.test_auc_or,
+                test_auc_and: r.test_auc_and,
+                forget_auc: r.forget_auc,
+                ..Metrics::default()
+            })
+        }
+        MetricsPlan::Ranking(opts) => {
+            let r = ranking_report(gpu, emb, data, &RankingOptions { k: 20, ..opts.clone() })?;
+            Ok(Metrics {
+                recall_at_20: Some(r.recall),
+                ndcg_at_20: Some(r.ndcg),
+                ranking_users: Some(r.users),
+                ..Metrics::default()
+            })
+        }
+    }
+}
+
+/// The validation score early stopping follows: AUC over the validation rows (BCE), or
+/// Recall@20 over the validation positives of a fixed seeded sample of users (BPR), with the
+/// model's own training rows excluded from the candidates.
+pub enum ValidationScore<'a> {
+    Auc {
+        valid: &'a Interactions,
+        n_users: u32,
+    },
+    Recall {
+        excluded: UserItems,
+        relevant: UserItems,
+        n_items: u32,
+        opts: RankingOptions,
+    },
+}
+
+impl<'a> ValidationScore<'a> {
+    /// The score for a model of `loss` trained on `rows` of `data`; `sample_users` bounds the
+    /// users of the BPR recall (0: all).
+    pub fn new(
+        loss: crate::model::LossKind,
+        data: &'a Dataset,
+        rows: &Interactions,
+        sample_users: usize,
+        seed: u64,
+    ) -> GpuResult<Self> {
+        Ok(match loss {
+            crate::model::LossKind::Bce => ValidationScore::Auc {
+                valid: &data.valid,
+                n_users: data.n_users,
+            },
+            crate::model::LossKind::Bpr => ValidationScore::Recall {
+                excluded: UserItems::build(data.n_users, data.n_items, &[rows], false)?,
+                relevant: UserItems::build(data.n_users, data.n_items, &[&data.valid], true)?,
+                n_items: data.n_items,
+                opts: RankingOptions {
+                    sample_users: (sample_users > 0).then_some(sample_users),
+                    seed,
+                    ..RankingOptions::default()
+                },
+            },
+        })
+    }
+}
+
+impl crate::train::Validator for ValidationScore<'_> {
+    fn validate(&mut self, gpu: &Gpu, model: &crate::model::DeviceModel) -> GpuResult<f64> {
+        let emb = model.embeddings();
+        match self {
+            ValidationScore::Auc { valid, n_users } => {
+                let scores = score_rows(gpu, emb, *n_users, valid)?;
+                auc(&scores, &valid.labels).ok_or_else(|| {
+                    GpuError::Invalid("the validation rows need both labels for an AUC".into())
+                })
+            }
+            ValidationScore::Recall {
+                excluded,
+                relevant,
+                n_items,
+                opts,
+            } => Ok(recall_ndcg(gpu, emb, *n_items, excluded, relevant, opts)?.recall),
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! CPU reference in [`reference`] that the tests compare it with.
 
 pub mod data;
+mod error;
 pub mod eval;
 pub mod fsio;
 pub mod gpu;
@@ -13,3 +14,5 @@ pub mod kernels;
 pub mod model;
 pub mod reference;
 pub mod train;
+
+pub use error::{Error, Result};

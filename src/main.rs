@@ -20,6 +20,8 @@ enum Command {
     Info(cli::info::InfoArgs),
     /// Write an IFRU-protocol folder (train/valid/test, flipped D_r, id maps) from raw data.
     Split(cli::split::SplitCommand),
+    /// Train MF or LightGCN on the GPU into a model directory.
+    Train(Box<cli::train::TrainCommand>),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => cli::info::run(args),
         Command::Split(args) => cli::split::run(args),
+        Command::Train(args) => cli::train::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

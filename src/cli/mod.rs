@@ -1,7 +1,9 @@
 //! Subcommands of the `ifru` binary, one module each.
 
+pub mod common;
 pub mod info;
 pub mod split;
+pub mod train;
 
 /// What a subcommand returns on failure.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;

@@ -1,6 +1,7 @@
 //! Models: what a model is (its spec and parameters), on the host and on the GPU.
 
 pub mod device;
+pub mod loaded;
 pub mod objective;
 pub mod params;
 pub mod spec;

@@ -1,0 +1,188 @@
+//! Options and steps shared by several subcommands.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use ifru::data::delimited::ValueColumn;
+use ifru::data::split::{Shuffle, SplitArgs, make_split};
+use ifru::data::{self, Dataset, Format, LoadOptions, Loaded};
+use ifru::gpu::{AdapterSummary, Gpu};
+use ifru::model::store::{DataSource, split_dataset};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::CliResult;
+
+/// How to read and split raw data (ignored for folders that are already split).
+#[derive(Args, Clone)]
+pub struct RawDataOptions {
+    /// Format of the data.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// Field separator of a delimited file (default: sniffed from the first line).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Whether a delimited file starts with a header (default: guessed).
+    #[arg(long)]
+    pub header: Option<bool>,
+    /// What the third column of a delimited file holds.
+    #[arg(long, value_enum, default_value_t = ValueColumn::Auto)]
+    pub value: ValueColumn,
+    /// k of the iterative k-core filter (1 or less: none).
+    #[arg(long, default_value_t = 5)]
+    pub kcore: usize,
+    /// A row is positive when its rating is above this.
+    #[arg(long, default_value_t = 3.0)]
+    pub threshold: f64,
+    /// A permutation file (one 0-based row index per line) instead of a seeded shuffle.
+    #[arg(long)]
+    pub permutation: Option<PathBuf>,
+    /// Fraction of the training rows that become D_r, with flipped labels.
+    #[arg(long, default_value_t = 0.02)]
+    pub ratio: f64,
+}
+
+impl RawDataOptions {
+    /// The split of `data` these options describe, shuffled by `seed` unless a permutation
+    /// file is given (numpy's legacy shuffle: seed 1024 reproduces the IFRU files).
+    pub fn split_args(&self, data: PathBuf, out: PathBuf, seed: Option<u64>) -> SplitArgs {
+        let mut args = SplitArgs::new(data, out);
+        args.format = self.format;
+        args.delimited.delimiter = self.delimiter.clone();
+        args.delimited.header = self.header;
+        args.delimited.value = self.value;
+        args.kcore = self.kcore;
+        args.threshold = self.threshold;
+        args.ratio = self.ratio;
+        if let Some(p) = &self.permutation {
+            args.shuffle = Shuffle::Permutation(p.clone());
+        } else if let Some(seed) = seed {
+            args.shuffle = Shuffle::Seed(seed);
+        }
+        args
+    }
+}
+
+/// The absolute form of a path that must exist, with the path in the error.
+pub fn existing(path: &Path) -> Result<PathBuf, String> {
+    std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Loads training data: a split folder as it is, raw data split in memory by `raw`. Returns
+/// the dataset and the record of where it came from.
+pub fn load_training_data(
+    data: &Path,
+    raw: &RawDataOptions,
+    split_seed: Option<u64>,
+) -> Result<(Dataset, DataSource), Box<dyn std::error::Error>> {
+    let path = existing(data)?;
+    let args = raw.split_args(path.clone(), PathBuf::new(), split_seed);
+    let format = match raw.format {
+        Format::Auto => data::detect_format(&path)?,
+        f => f,
+    };
+    let opts = LoadOptions {
+        delimited: args.delimited.clone(),
+        ..LoadOptions::default()
+    };
+    match format {
+        Format::Ifru | Format::Lightgcn => {
+            let Loaded::Split(ds) = data::load(&path, format, &opts)? else {
+                return Err(format!("{}: expected a split dataset", path.display()).into());
+            };
+            let source = DataSource::new(&path, format, &opts, None, &ds)?;
+            Ok((ds, source))
+        }
+        _ => {
+            let split = make_split(&SplitArgs { format, ..args })?;
+            let ds = split_dataset(&split, &path);
+            let source = DataSource::new(&path, format, &opts, Some(split.recipe.clone()), &ds)?;
+            Ok((ds, source))
+        }
+    }
+}
+
+/// Opens the GPU named by the environment, saying which adapter is in use.
+pub fn open_gpu() -> Result<Gpu, Box<dyn std::error::Error>> {
+    let gpu = Gpu::from_env()?;
+    let a = gpu.adapter();
+    eprintln!("adapter: {} ({}, {})", a.name, a.backend, a.device_type);
+    Ok(gpu)
+}
+
+/// The adapter fields every report carries.
+#[derive(Serialize)]
+pub struct ReportAdapter {
+    pub name: String,
+    pub device_type: String,
+    pub backend: String,
+    pub driver: String,
+}
+
+impl From<AdapterSummary> for ReportAdapter {
+    fn from(a: AdapterSummary) -> Self {
+        ReportAdapter {
+            name: a.name,
+            device_type: a.device_type,
+            backend: a.backend,
+            driver: a.driver,
+        }
+    }
+}
+
+/// Writes a JSON report (atomically) when a path was given.
+pub fn write_report<T: Serialize>(path: Option<&Path>, report: &T) -> CliResult {
+    if let Some(path) = path {
+        let mut bytes = serde_json::to_vec_pretty(report)?;
+        bytes.push(b'\n');
+        ifru::fsio::write_atomic(path, &bytes)?;
+        eprintln!("report: {}", path.display());
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal, plain lines otherwise.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A bar over `len` units (epochs, requests) with a `{msg}` tail.
+    pub fn new(len: u64, what: &str) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::new(len);
+        let template = format!("{what} {{pos}}/{{len}} [{{bar:30}}] {{msg}} (eta {{eta}})");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Progress { bar: Some(bar) }
+    }
+
+    /// Updates the message in place (terminal only: plain output stays quiet between lines).
+    pub fn message(&self, msg: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(msg);
+        }
+    }
+
+    /// Advances to `pos` and shows `line` (as a plain line when not on a terminal).
+    pub fn step(&self, pos: u64, line: String) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(pos);
+                bar.set_message(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

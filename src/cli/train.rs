@@ -1,0 +1,209 @@
+//! `ifru train`: a dataset in, a model directory out, trained on the GPU.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use ifru::eval::{Metrics, MetricsPlan, RankingOptions, ValidationScore, evaluate};
+use ifru::kernels::adam::AdamConfig;
+use ifru::model::loaded::adjacency_for;
+use ifru::model::store::{ModelDir, ModelMeta, ModelState, Regularization, Seeds};
+use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec};
+use ifru::train::{EpochLog, Progress as TrainProgress, TrainConfig, TrainData, train};
+use serde::Serialize;
+
+use super::CliResult;
+use super::common::{
+    Progress, RawDataOptions, ReportAdapter, load_training_data, open_gpu, write_report,
+};
+
+#[derive(Args)]
+pub struct TrainCommand {
+    /// Data: an IFRU-protocol folder, a LightGCN folder, or raw data to split.
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    raw: RawDataOptions,
+    /// Seed of the split of raw data (numpy's legacy shuffle).
+    #[arg(long, default_value_t = 1024)]
+    split_seed: u64,
+    #[arg(long, value_enum)]
+    model: ModelKind,
+    /// LightGCN propagation layers.
+    #[arg(long, default_value_t = 1)]
+    layers: u32,
+    /// Embedding size (a multiple of 4 from 4 to 256).
+    #[arg(long, default_value_t = 64)]
+    dim: u32,
+    #[arg(long, value_enum, default_value_t = LossKind::Bce)]
+    loss: LossKind,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// L2 strength per row r (λ = r·n in sum units).
+    #[arg(long, default_value_t = 0.0)]
+    reg: f64,
+    #[arg(long, default_value_t = 1e-3)]
+    init_std: f32,
+    #[arg(long, default_value_t = 2048)]
+    batch: usize,
+    /// One batch of all rows per step.
+    #[arg(long, conflicts_with = "batch")]
+    full_batch: bool,
+    /// At most this many epochs.
+    #[arg(long, default_value_t = 1000)]
+    epochs: usize,
+    /// Epochs without a better validation score before stopping.
+    #[arg(long, default_value_t = 10)]
+    patience: usize,
+    #[arg(long, default_value_t = 2023)]
+    seed: u64,
+    /// Sparse (lazy) Adam: each step updates only the rows it touched (MF).
+    #[arg(long)]
+    sparse_adam: bool,
+    /// BPR: users sampled for the validation Recall@20 (0: all).
+    #[arg(long, default_value_t = 2000)]
+    valid_users: usize,
+    /// BPR: users sampled for the final test Recall/NDCG@20 (0: all).
+    #[arg(long, default_value_t = 0)]
+    eval_users: usize,
+    /// The model directory to create.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write a JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct TrainReport {
+    schema: u32,
+    command: &'static str,
+    data: PathBuf,
+    model_dir: PathBuf,
+    spec: ModelSpec,
+    settings: TrainConfig,
+    seeds: Seeds,
+    adapter: ReportAdapter,
+    users: u32,
+    items: u32,
+    train_rows: usize,
+    epochs: usize,
+    best_epoch: usize,
+    best_valid: f64,
+    /// Training to early stopping, without the validation passes.
+    train_seconds: f64,
+    /// The validation passes during training.
+    eval_seconds: f64,
+    /// The final evaluation below.
+    metrics_seconds: f64,
+    metrics: Metrics,
+    history: Vec<EpochLog>,
+}
+
+pub fn run(cmd: TrainCommand) -> CliResult {
+    let spec = ModelSpec::new(cmd.model, cmd.layers, cmd.dim, cmd.loss)?;
+    let (ds, source) = load_training_data(&cmd.data, &cmd.raw, Some(cmd.split_seed))?;
+    eprintln!(
+        "data: {} users, {} items, {} training rows ({} valid, {} test)",
+        ds.n_users,
+        ds.n_items,
+        ds.train.len(),
+        ds.valid.len(),
+        ds.test.len()
+    );
+    let gpu = open_gpu()?;
+    let config = TrainConfig {
+        adam: AdamConfig {
+            lr: cmd.lr,
+            ..AdamConfig::default()
+        },
+        reg: cmd.reg,
+        init_std: cmd.init_std,
+        batch: if cmd.full_batch { 0 } else { cmd.batch },
+        max_epochs: cmd.epochs,
+        patience: cmd.patience,
+        seed: cmd.seed,
+        sparse_adam: cmd.sparse_adam,
+        ..TrainConfig::default()
+    };
+    let adjacency = adjacency_for(&spec, ds.n_users, ds.n_items, &ds.train)?;
+    let data = TrainData {
+        n_users: ds.n_users,
+        n_items: ds.n_items,
+        rows: &ds.train,
+        adjacency: adjacency.as_ref(),
+    };
+    let mut validator = ValidationScore::new(spec.loss, &ds, &ds.train, cmd.valid_users, cmd.seed)?;
+    let bar = Progress::new(cmd.epochs as u64, "epoch");
+    let outcome = train(&gpu, spec, &config, &data, &mut validator, &mut |p| match p {
+        TrainProgress::Step { epoch, step, steps, loss } => {
+            bar.message(format!("epoch {epoch} step {step}/{steps} loss {loss:.4}"))
+        }
+        TrainProgress::Epoch(log) => bar.step(
+            log.epoch as u64,
+            format!(
+                "epoch {} loss {:.4} valid {:.4} ({:.1} s)",
+                log.epoch, log.loss, log.valid, log.train_seconds
+            ),
+        ),
+    })?;
+    bar.finish();
+
+    let start = Instant::now();
+    let model = DeviceModel::upload(&gpu, spec, &outcome.params, adjacency.as_ref())?;
+    let forward = model.forward(&gpu)?;
+    gpu.run("forward", |pass| ifru::gpu::Record::record(&forward, pass))?;
+    let flipped: Vec<u32> = ds.flipped_rows().collect();
+    let plan = match spec.loss {
+        LossKind::Bce => MetricsPlan::Auc {
+            forget: (!flipped.is_empty()).then_some(&flipped[..]),
+        },
+        LossKind::Bpr => MetricsPlan::Ranking(RankingOptions {
+            sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
+            ..RankingOptions::default()
+        }),
+    };
+    let metrics = evaluate(&gpu, model.embeddings(), &ds, &plan)?;
+    let metrics_seconds = start.elapsed().as_secs_f64();
+
+    let seeds = Seeds {
+        train: cmd.seed,
+        init: cmd.seed,
+    };
+    let reg = Regularization::per_row(cmd.reg, ds.train.len());
+    let training = serde_json::to_value(&config)?;
+    let meta = ModelMeta::new(spec, reg, seeds.clone(), training, source, &ds);
+    let state = ModelState::new(meta, outcome.params.clone(), &ds)?;
+    ModelDir::create(&cmd.out, &state)?;
+    println!(
+        "trained {:?} in {} epochs (best {}), {:.1} s; {}; model: {}",
+        spec.kind,
+        outcome.epochs,
+        outcome.best_epoch,
+        outcome.train_seconds,
+        serde_json::to_string(&metrics)?,
+        cmd.out.display()
+    );
+    let report = TrainReport {
+        schema: 1,
+        command: "train",
+        data: state.meta.data.path.clone(),
+        model_dir: cmd.out.clone(),
+        spec,
+        settings: config,
+        seeds,
+        adapter: gpu.adapter().into(),
+        users: ds.n_users,
+        items: ds.n_items,
+        train_rows: ds.train.len(),
+        epochs: outcome.epochs,
+        best_epoch: outcome.best_epoch,
+        best_valid: outcome.best_valid,
+        train_seconds: outcome.train_seconds,
+        eval_seconds: outcome.valid_seconds,
+        metrics_seconds,
+        metrics,
+        history: outcome.history,
+    };
+    write_report(cmd.report.as_deref(), &report)
+}

@@ -1,0 +1,75 @@
+//! A model directory opened with its data: the live state, the rows it was left with, and
+//! (for LightGCN) the graph of their positives — what every command that uses a model needs.
+
+use std::path::Path;
+
+use crate::data::{Dataset, Interactions};
+use crate::error::Result;
+use crate::gpu::{Gpu, Record};
+use crate::graph::{BipartiteGraph, CsrArrays, csr_arrays, normalize};
+
+use super::store::{ModelDir, ModelState, load_model_data};
+use super::{DeviceModel, ModelSpec};
+
+/// The normalised adjacency LightGCN propagates over, built from the positives of `rows`;
+/// `None` for MF, which does not propagate.
+pub fn adjacency_for(
+    spec: &ModelSpec,
+    n_users: u32,
+    n_items: u32,
+    rows: &Interactions,
+) -> Result<Option<CsrArrays>> {
+    if spec.propagation_layers() == 0 {
+        return Ok(None);
+    }
+    let graph = BipartiteGraph::from_interactions(n_users, n_items, rows)?;
+    Ok(Some(csr_arrays(&normalize(&graph))))
+}
+
+/// An opened model directory with its data.
+pub struct LoadedModel {
+    pub dir: ModelDir,
+    pub state: ModelState,
+    pub data: Dataset,
+    /// Training row ids not forgotten, ascending.
+    pub row_ids: Vec<u32>,
+    /// Those rows.
+    pub rows: Interactions,
+    /// Â of their positives (LightGCN).
+    pub adjacency: Option<CsrArrays>,
+}
+
+impl LoadedModel {
+    /// Opens `path`, loads its live version and its data (from `data_override` when the data
+    /// moved), checking the data's fingerprint.
+    pub fn open(path: &Path, data_override: Option<&Path>) -> Result<Self> {
+        let dir = ModelDir::open(path)?;
+        let state = dir.load()?;
+        let data = load_model_data(&state.meta, data_override)?;
+        let row_ids = state.rows(&data);
+        let rows = data.train.select(&row_ids);
+        let adjacency = adjacency_for(&state.meta.spec, data.n_users, data.n_items, &rows)?;
+        Ok(LoadedModel {
+            dir,
+            state,
+            data,
+            row_ids,
+            rows,
+            adjacency,
+        })
+    }
+
+    /// The model on the device with its final embeddings computed.
+    pub fn upload(&self, gpu: &Gpu) -> Result<DeviceModel> {
+        let model = DeviceModel::upload(
+            gpu,
+            self.state.meta.spec,
+            &self.state.params,
+            self.adjacency.as_ref(),
+        )?;
+        let forward = model.forward(gpu)?;
+        gpu.run("forward", |pass| forward.record(pass))?;
+        drop(forward);
+        Ok(model)
+    }
+}
