@@ -22,6 +22,8 @@ enum Command {
     Split(cli::split::SplitCommand),
     /// Train MF or LightGCN on the GPU into a model directory.
     Train(Box<cli::train::TrainCommand>),
+    /// Evaluate a model directory (AUCs, or Recall/NDCG@20 for BPR models).
+    Eval(cli::eval::EvalCommand),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Command::Info(args) => cli::info::run(args),
         Command::Split(args) => cli::split::run(args),
         Command::Train(args) => cli::train::run(*args),
+        Command::Eval(args) => cli::eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! Subcommands of the `ifru` binary, one module each.
 
 pub mod common;
+pub mod eval;
 pub mod info;
 pub mod split;
 pub mod train;

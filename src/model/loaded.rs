@@ -73,3 +73,60 @@ impl LoadedModel {
         Ok(model)
     }
 }
+
+/// A forget request matched against a model's training rows, line by line.
+pub struct MatchedRequest {
+    /// Every line of every file, classified (issue rules decide what each class leads to).
+    pub matches: Vec<(std::path::PathBuf, crate::data::forget::ForgetMatch)>,
+    /// Counts by class, and the remaining training rows the request names.
+    pub summary: crate::data::forget::ForgetSummary,
+}
+
+impl MatchedRequest {
+    /// Training rows named by the request whether or not they are forgotten already: the
+    /// rows whose forgetting an evaluation measures.
+    pub fn named_rows(&self) -> Vec<u32> {
+        use crate::data::forget::ForgetStatus;
+        let mut rows: Vec<u32> = self
+            .matches
+            .iter()
+            .flat_map(|(_, m)| match &m.status {
+                ForgetStatus::Matched(r) | ForgetStatus::AlreadyForgotten(r) => r.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+}
+
+impl LoadedModel {
+    /// Reads forget files and classifies their lines against this model's training rows
+    /// (duplicates across files count once).
+    pub fn match_forget_files(&self, files: &[std::path::PathBuf]) -> Result<MatchedRequest> {
+        use crate::data::forget::{ForgetSummary, PairIndex, match_forget, read_forget_file};
+        let mut lines = Vec::new();
+        let mut origin = Vec::new();
+        for file in files {
+            let rows = read_forget_file(file)?;
+            origin.extend(std::iter::repeat_n(file.clone(), rows.len()));
+            lines.extend(rows);
+        }
+        let index = PairIndex::new(&self.data.train);
+        let forgotten = self.state.forgotten_mask(&self.data);
+        let matches = match_forget(
+            &lines,
+            &self.data.train,
+            &self.state.user_ids,
+            &self.state.item_ids,
+            &index,
+            &forgotten,
+        );
+        let summary = ForgetSummary::of(&matches);
+        Ok(MatchedRequest {
+            matches: origin.into_iter().zip(matches).collect(),
+            summary,
+        })
+    }
+}
