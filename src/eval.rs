@@ -525,7 +525,12 @@ pub enum MetricsPlan<'a> {
 }
 
 /// Evaluates final embeddings `emb` of a model trained on `data`.
-pub fn evaluate(gpu: &Gpu, emb: &DeviceTable, data: &Dataset, plan: &MetricsPlan<'_>) -> GpuResult<Metrics> {
+pub fn evaluate(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    data: &Dataset,
+    plan: &MetricsPlan<'_>,
+) -> GpuResult<Metrics> {
     match plan {
         MetricsPlan::Auc { forget } => {
             let r = auc_report(gpu, emb, data, *forget)?;
@@ -539,7 +544,15 @@ pub fn evaluate(gpu: &Gpu, emb: &DeviceTable, data: &Dataset, plan: &MetricsPlan
             })
         }
         MetricsPlan::Ranking(opts) => {
-            let r = ranking_report(gpu, emb, data, &RankingOptions { k: 20, ..opts.clone() })?;
+            let r = ranking_report(
+                gpu,
+                emb,
+                data,
+                &RankingOptions {
+                    k: 20,
+                    ..opts.clone()
+                },
+            )?;
             Ok(Metrics {
                 recall_at_20: Some(r.recall),
                 ndcg_at_20: Some(r.ndcg),

@@ -135,18 +135,28 @@ pub fn run(cmd: TrainCommand) -> CliResult {
     };
     let mut validator = ValidationScore::new(spec.loss, &ds, &ds.train, cmd.valid_users, cmd.seed)?;
     let bar = Progress::new(cmd.epochs as u64, "epoch");
-    let outcome = train(&gpu, spec, &config, &data, &mut validator, &mut |p| match p {
-        TrainProgress::Step { epoch, step, steps, loss } => {
-            bar.message(format!("epoch {epoch} step {step}/{steps} loss {loss:.4}"))
-        }
-        TrainProgress::Epoch(log) => bar.step(
-            log.epoch as u64,
-            format!(
-                "epoch {} loss {:.4} valid {:.4} ({:.1} s)",
-                log.epoch, log.loss, log.valid, log.train_seconds
+    let outcome = train(
+        &gpu,
+        spec,
+        &config,
+        &data,
+        &mut validator,
+        &mut |p| match p {
+            TrainProgress::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+            } => bar.message(format!("epoch {epoch} step {step}/{steps} loss {loss:.4}")),
+            TrainProgress::Epoch(log) => bar.step(
+                log.epoch as u64,
+                format!(
+                    "epoch {} loss {:.4} valid {:.4} ({:.1} s)",
+                    log.epoch, log.loss, log.valid, log.train_seconds
+                ),
             ),
-        ),
-    })?;
+        },
+    )?;
     bar.finish();
 
     let start = Instant::now();
@@ -172,7 +182,7 @@ pub fn run(cmd: TrainCommand) -> CliResult {
     };
     let reg = Regularization::per_row(cmd.reg, ds.train.len());
     let training = serde_json::to_value(&config)?;
-    let meta = ModelMeta::new(spec, reg, seeds.clone(), training, source, &ds);
+    let meta = ModelMeta::new(spec, reg, seeds, training, source, &ds);
     let state = ModelState::new(meta, outcome.params.clone(), &ds)?;
     ModelDir::create(&cmd.out, &state)?;
     println!(

@@ -101,6 +101,10 @@ impl BufferPool {
         (buffer, capacity)
     }
 
+    fn forget(&self, capacity: u64) {
+        lock(&self.state).stats.live_bytes -= capacity;
+    }
+
     fn release(&self, buffer: wgpu::Buffer, capacity: u64) {
         let mut st = lock(&self.state);
         st.stats.live_bytes -= capacity;
@@ -219,6 +223,15 @@ impl<T: Pod> GpuBuffer<T> {
             true
         } else {
             false
+        }
+    }
+
+    /// Drops the buffer without returning it to the pool (its state is not trusted, e.g. a
+    /// mapping that may still complete); the pool stops counting its bytes.
+    pub(crate) fn discard(mut self) {
+        if let Some(buffer) = self.buffer.take() {
+            self.pool.forget(self.capacity);
+            buffer.destroy();
         }
     }
 

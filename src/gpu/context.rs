@@ -429,21 +429,37 @@ impl Gpu {
             .map_async(wgpu::MapMode::Read, 0..padded, move |r| {
                 let _ = tx.send(r);
             });
-        self.wait("read-back")?;
-        let mapped = rx.try_recv().map_err(|_| GpuError::Map {
-            context: "read-back".into(),
-            message: "the mapping callback never ran".into(),
-        })?;
+        // With several threads on one device, the callback may run inside another thread's
+        // poll, a moment after ours returned: poll until it arrives or the wait times out.
+        let deadline = Instant::now() + self.wait_timeout;
+        let mapped = loop {
+            self.wait("read-back")?;
+            match rx.recv_timeout(Duration::from_millis(5)) {
+                Ok(result) => break result,
+                Err(_) if Instant::now() < deadline => continue,
+                Err(_) => {
+                    // The buffer may still become mapped: never hand it out again.
+                    staging.discard();
+                    return Err(GpuError::Map {
+                        context: "read-back".into(),
+                        message: "the mapping did not complete before the wait timed out".into(),
+                    });
+                }
+            }
+        };
         if self.faults.fire(Fault::Map) {
             if mapped.is_ok() {
                 staging.raw().unmap();
             }
             return Err(GpuError::Injected("buffer mapping failed".into()));
         }
-        mapped.map_err(|e| GpuError::Map {
-            context: "read-back".into(),
-            message: e.to_string(),
-        })?;
+        if let Err(e) = mapped {
+            staging.discard();
+            return Err(GpuError::Map {
+                context: "read-back".into(),
+                message: e.to_string(),
+            });
+        }
         let values = {
             let view = staging
                 .raw()
