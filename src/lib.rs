@@ -14,5 +14,6 @@ pub mod kernels;
 pub mod model;
 pub mod reference;
 pub mod train;
+pub mod unlearn;
 
 pub use error::{Error, Result};
