@@ -16,4 +16,4 @@ mod table;
 pub mod topk;
 
 pub use plan::Plan;
-pub use table::{DeviceTable, MAX_DIM, RowGeometry, TABLE_SLOTS, WORKGROUP};
+pub use table::{DeviceTable, MAX_DIM, RowGeometry, TABLE_SLOTS, TableView, WORKGROUP};
