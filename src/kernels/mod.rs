@@ -6,6 +6,7 @@
 
 pub mod adam;
 pub mod blas;
+pub mod hvp;
 pub mod pair_loss;
 mod plan;
 pub mod propagate;

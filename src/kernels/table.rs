@@ -197,11 +197,29 @@ impl<'a> From<&'a DeviceTable> for TableView<'a> {
 pub const TABLE_SLOTS: usize = 4;
 /// First binding number of those slots.
 const TABLE_FIRST_BINDING: u32 = 10;
+/// First binding number of the second table's slots (`table_b.wgsl`).
+const TABLE_B_FIRST_BINDING: u32 = 14;
 
 /// Rows per slot and the four slot bindings of `table` for kernels that include `table.wgsl`.
 pub(crate) fn table_slots<'t>(
     gpu: &Gpu,
     table: TableView<'t>,
+) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
+    slots_from(gpu, table, TABLE_FIRST_BINDING)
+}
+
+/// The same for the second table of kernels that also include `table_b.wgsl`.
+pub(crate) fn table_b_slots<'t>(
+    gpu: &Gpu,
+    table: TableView<'t>,
+) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
+    slots_from(gpu, table, TABLE_B_FIRST_BINDING)
+}
+
+fn slots_from<'t>(
+    gpu: &Gpu,
+    table: TableView<'t>,
+    first_binding: u32,
 ) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
     let chunks = table.chunks(gpu)?;
     if chunks.len() > TABLE_SLOTS {
@@ -217,10 +235,7 @@ pub(crate) fn table_slots<'t>(
     let bindings = (0..TABLE_SLOTS)
         .map(|slot| {
             let chunk = chunks.get(slot).copied().unwrap_or(chunks[0]);
-            (
-                TABLE_FIRST_BINDING + slot as u32,
-                table.chunk_binding(chunk),
-            )
+            (first_binding + slot as u32, table.chunk_binding(chunk))
         })
         .collect();
     Ok((chunk_rows, bindings))
