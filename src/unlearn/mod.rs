@@ -1,7 +1,9 @@
 //! The unlearning engine: influence right-hand side, importance pruning, the Hessian-vector
 //! product operator and the conjugate-gradient solve (DESIGN §1, issue 5).
 
+pub mod engine;
 pub mod hvp;
 pub mod operator;
+pub mod request;
 
 pub use operator::LinearOperator;
