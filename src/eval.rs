@@ -627,3 +627,51 @@ impl crate::train::Validator for ValidationScore<'_> {
         }
     }
 }
+
+/// The metrics of a model after a request, with `forget_auc` over the request's rows and
+/// `forget_auc_b` over the second half of them in file order (the half no calibration saw).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RequestMetrics {
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_auc_b: Option<f64>,
+}
+
+/// Evaluates a model after (or before) a request forgetting `forget_in_file_order`.
+pub fn request_metrics(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    data: &Dataset,
+    loss: crate::model::LossKind,
+    forget_in_file_order: &[u32],
+    ranking: &RankingOptions,
+) -> GpuResult<RequestMetrics> {
+    match loss {
+        crate::model::LossKind::Bce => {
+            let metrics = evaluate(
+                gpu,
+                emb,
+                data,
+                &MetricsPlan::Auc {
+                    forget: Some(forget_in_file_order),
+                },
+            )?;
+            let forget_auc_b = forget_auc(
+                gpu,
+                emb,
+                data.n_users,
+                &data.train,
+                second_half(forget_in_file_order),
+            )?;
+            Ok(RequestMetrics {
+                metrics,
+                forget_auc_b,
+            })
+        }
+        crate::model::LossKind::Bpr => Ok(RequestMetrics {
+            metrics: evaluate(gpu, emb, data, &MetricsPlan::Ranking(ranking.clone()))?,
+            forget_auc_b: None,
+        }),
+    }
+}

@@ -24,6 +24,8 @@ enum Command {
     Train(Box<cli::train::TrainCommand>),
     /// Evaluate a model directory (AUCs, or Recall/NDCG@20 for BPR models).
     Eval(cli::eval::EvalCommand),
+    /// Forget the rows of forget files and commit a new model version.
+    Unlearn(Box<cli::unlearn::UnlearnCommand>),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Split(args) => cli::split::run(args),
         Command::Train(args) => cli::train::run(*args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::Unlearn(args) => cli::unlearn::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod eval;
 pub mod info;
 pub mod split;
 pub mod train;
+pub mod unlearn;
 
 /// What a subcommand returns on failure.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;

@@ -58,8 +58,8 @@ pub struct Unlearner<'g> {
 }
 
 impl<'g> Unlearner<'g> {
-    /// Takes an opened model: uploads θ and its graph, and keeps the data.
-    pub fn new(gpu: &'g Gpu, loaded: LoadedModel) -> Result<Self> {
+    /// Uploads an opened model's θ and graph and keeps (a copy of) its data.
+    pub fn new(gpu: &'g Gpu, loaded: &LoadedModel) -> Result<Self> {
         let spec = loaded.state.meta.spec;
         let recipe: TrainConfig = serde_json::from_value(loaded.state.meta.training.clone())
             .map_err(|e| Error::Invalid(format!("model.json: the training recipe: {e}")))?;
@@ -76,7 +76,7 @@ impl<'g> Unlearner<'g> {
             gpu,
             spec,
             recipe,
-            data: loaded.data,
+            data: loaded.data.clone(),
             forgotten,
             graph,
             adjacency,
