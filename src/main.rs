@@ -26,6 +26,8 @@ enum Command {
     Eval(cli::eval::EvalCommand),
     /// Forget the rows of forget files and commit a new model version.
     Unlearn(Box<cli::unlearn::UnlearnCommand>),
+    /// Train the original model and compare every unlearning method on one forget set.
+    Bench(Box<cli::bench::BenchCommand>),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Train(args) => cli::train::run(*args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Unlearn(args) => cli::unlearn::run(*args),
+        Command::Bench(args) => cli::bench::run_bench(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

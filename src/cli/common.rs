@@ -8,7 +8,10 @@ use ifru::data::delimited::ValueColumn;
 use ifru::data::split::{Shuffle, SplitArgs, make_split};
 use ifru::data::{self, Dataset, Format, LoadOptions, Loaded};
 use ifru::gpu::{AdapterSummary, Gpu};
+use ifru::kernels::adam::AdamConfig;
 use ifru::model::store::{DataSource, split_dataset};
+use ifru::model::{LossKind, ModelKind, ModelSpec};
+use ifru::train::TrainConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -183,6 +186,72 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// The model and its training recipe.
+#[derive(Args, Clone)]
+pub struct TrainingOptions {
+    #[arg(long, value_enum)]
+    pub model: ModelKind,
+    /// LightGCN propagation layers.
+    #[arg(long, default_value_t = 1)]
+    pub layers: u32,
+    /// Embedding size (a multiple of 4 from 4 to 256).
+    #[arg(long, default_value_t = 64)]
+    pub dim: u32,
+    #[arg(long, value_enum, default_value_t = LossKind::Bce)]
+    pub loss: LossKind,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// L2 strength per row r (λ = r·n in sum units).
+    #[arg(long, default_value_t = 0.0)]
+    pub reg: f64,
+    #[arg(long, default_value_t = 1e-3)]
+    pub init_std: f32,
+    #[arg(long, default_value_t = 2048)]
+    pub batch: usize,
+    /// One batch of all rows per step.
+    #[arg(long, conflicts_with = "batch")]
+    pub full_batch: bool,
+    /// At most this many epochs.
+    #[arg(long, default_value_t = 1000)]
+    pub epochs: usize,
+    /// Epochs without a better validation score before stopping.
+    #[arg(long, default_value_t = 10)]
+    pub patience: usize,
+    #[arg(long, default_value_t = 2023)]
+    pub seed: u64,
+    /// Sparse (lazy) Adam: each step updates only the rows it touched (MF).
+    #[arg(long)]
+    pub sparse_adam: bool,
+    /// BPR: users sampled for the validation Recall@20 (0: all).
+    #[arg(long, default_value_t = 2000)]
+    pub valid_users: usize,
+}
+
+impl TrainingOptions {
+    /// The model's shape.
+    pub fn spec(&self) -> Result<ModelSpec, String> {
+        ModelSpec::new(self.model, self.layers, self.dim, self.loss)
+    }
+
+    /// The training recipe.
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig {
+            adam: AdamConfig {
+                lr: self.lr,
+                ..AdamConfig::default()
+            },
+            reg: self.reg,
+            init_std: self.init_std,
+            batch: if self.full_batch { 0 } else { self.batch },
+            max_epochs: self.epochs,
+            patience: self.patience,
+            seed: self.seed,
+            sparse_adam: self.sparse_adam,
+            ..TrainConfig::default()
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Subcommands of the `ifru` binary, one module each.
 
+pub mod bench;
 pub mod common;
 pub mod eval;
 pub mod info;

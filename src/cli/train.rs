@@ -5,16 +5,16 @@ use std::time::Instant;
 
 use clap::Args;
 use ifru::eval::{Metrics, MetricsPlan, RankingOptions, ValidationScore, evaluate};
-use ifru::kernels::adam::AdamConfig;
 use ifru::model::loaded::adjacency_for;
 use ifru::model::store::{ModelDir, ModelMeta, ModelState, Regularization, Seeds};
-use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec};
+use ifru::model::{DeviceModel, LossKind, ModelSpec};
 use ifru::train::{EpochLog, Progress as TrainProgress, TrainConfig, TrainData, train};
 use serde::Serialize;
 
 use super::CliResult;
 use super::common::{
-    Progress, RawDataOptions, ReportAdapter, load_training_data, open_gpu, write_report,
+    Progress, RawDataOptions, ReportAdapter, TrainingOptions, load_training_data, open_gpu,
+    write_report,
 };
 
 #[derive(Args)]
@@ -27,42 +27,8 @@ pub struct TrainCommand {
     /// Seed of the split of raw data (numpy's legacy shuffle).
     #[arg(long, default_value_t = 1024)]
     split_seed: u64,
-    #[arg(long, value_enum)]
-    model: ModelKind,
-    /// LightGCN propagation layers.
-    #[arg(long, default_value_t = 1)]
-    layers: u32,
-    /// Embedding size (a multiple of 4 from 4 to 256).
-    #[arg(long, default_value_t = 64)]
-    dim: u32,
-    #[arg(long, value_enum, default_value_t = LossKind::Bce)]
-    loss: LossKind,
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f32,
-    /// L2 strength per row r (λ = r·n in sum units).
-    #[arg(long, default_value_t = 0.0)]
-    reg: f64,
-    #[arg(long, default_value_t = 1e-3)]
-    init_std: f32,
-    #[arg(long, default_value_t = 2048)]
-    batch: usize,
-    /// One batch of all rows per step.
-    #[arg(long, conflicts_with = "batch")]
-    full_batch: bool,
-    /// At most this many epochs.
-    #[arg(long, default_value_t = 1000)]
-    epochs: usize,
-    /// Epochs without a better validation score before stopping.
-    #[arg(long, default_value_t = 10)]
-    patience: usize,
-    #[arg(long, default_value_t = 2023)]
-    seed: u64,
-    /// Sparse (lazy) Adam: each step updates only the rows it touched (MF).
-    #[arg(long)]
-    sparse_adam: bool,
-    /// BPR: users sampled for the validation Recall@20 (0: all).
-    #[arg(long, default_value_t = 2000)]
-    valid_users: usize,
+    #[command(flatten)]
+    training: TrainingOptions,
     /// BPR: users sampled for the final test Recall/NDCG@20 (0: all).
     #[arg(long, default_value_t = 0)]
     eval_users: usize,
@@ -101,7 +67,7 @@ struct TrainReport {
 }
 
 pub fn run(cmd: TrainCommand) -> CliResult {
-    let spec = ModelSpec::new(cmd.model, cmd.layers, cmd.dim, cmd.loss)?;
+    let spec = cmd.training.spec()?;
     let (ds, source) = load_training_data(&cmd.data, &cmd.raw, Some(cmd.split_seed))?;
     eprintln!(
         "data: {} users, {} items, {} training rows ({} valid, {} test)",
@@ -112,20 +78,7 @@ pub fn run(cmd: TrainCommand) -> CliResult {
         ds.test.len()
     );
     let gpu = open_gpu()?;
-    let config = TrainConfig {
-        adam: AdamConfig {
-            lr: cmd.lr,
-            ..AdamConfig::default()
-        },
-        reg: cmd.reg,
-        init_std: cmd.init_std,
-        batch: if cmd.full_batch { 0 } else { cmd.batch },
-        max_epochs: cmd.epochs,
-        patience: cmd.patience,
-        seed: cmd.seed,
-        sparse_adam: cmd.sparse_adam,
-        ..TrainConfig::default()
-    };
+    let config = cmd.training.config();
     let adjacency = adjacency_for(&spec, ds.n_users, ds.n_items, &ds.train)?;
     let data = TrainData {
         n_users: ds.n_users,
@@ -133,8 +86,14 @@ pub fn run(cmd: TrainCommand) -> CliResult {
         rows: &ds.train,
         adjacency: adjacency.as_ref(),
     };
-    let mut validator = ValidationScore::new(spec.loss, &ds, &ds.train, cmd.valid_users, cmd.seed)?;
-    let bar = Progress::new(cmd.epochs as u64, "epoch");
+    let mut validator = ValidationScore::new(
+        spec.loss,
+        &ds,
+        &ds.train,
+        cmd.training.valid_users,
+        cmd.training.seed,
+    )?;
+    let bar = Progress::new(cmd.training.epochs as u64, "epoch");
     let outcome = train(
         &gpu,
         spec,
@@ -177,10 +136,10 @@ pub fn run(cmd: TrainCommand) -> CliResult {
     let metrics_seconds = start.elapsed().as_secs_f64();
 
     let seeds = Seeds {
-        train: cmd.seed,
-        init: cmd.seed,
+        train: cmd.training.seed,
+        init: cmd.training.seed,
     };
-    let reg = Regularization::per_row(cmd.reg, ds.train.len());
+    let reg = Regularization::per_row(cmd.training.reg, ds.train.len());
     let training = serde_json::to_value(&config)?;
     let meta = ModelMeta::new(spec, reg, seeds, training, source, &ds);
     let state = ModelState::new(meta, outcome.params.clone(), &ds)?;

@@ -60,23 +60,49 @@ pub struct Unlearner<'g> {
 impl<'g> Unlearner<'g> {
     /// Uploads an opened model's θ and graph and keeps (a copy of) its data.
     pub fn new(gpu: &'g Gpu, loaded: &LoadedModel) -> Result<Self> {
-        let spec = loaded.state.meta.spec;
         let recipe: TrainConfig = serde_json::from_value(loaded.state.meta.training.clone())
             .map_err(|e| Error::Invalid(format!("model.json: the training recipe: {e}")))?;
         let forgotten = loaded.state.forgotten_mask(&loaded.data);
-        let graph = BipartiteGraph::from_interactions(
-            loaded.data.n_users,
-            loaded.data.n_items,
-            &loaded.rows,
-        )?;
+        Self::from_parts(
+            gpu,
+            loaded.state.meta.spec,
+            recipe,
+            loaded.data.clone(),
+            &loaded.state.params,
+            forgotten,
+        )
+    }
+
+    /// A model given by its parts: spec, training recipe, data, parameters, and which
+    /// training rows are already forgotten.
+    pub fn from_parts(
+        gpu: &'g Gpu,
+        spec: ModelSpec,
+        recipe: TrainConfig,
+        data: Dataset,
+        params: &Params,
+        forgotten: Vec<bool>,
+    ) -> Result<Self> {
+        if forgotten.len() != data.train.len() {
+            return Err(Error::Invalid(format!(
+                "a forgotten mask of {} rows for {} training rows",
+                forgotten.len(),
+                data.train.len()
+            )));
+        }
+        let remaining: Vec<u32> = (0..data.train.len() as u32)
+            .filter(|&r| !forgotten[r as usize])
+            .collect();
+        let rows = data.train.select(&remaining);
+        let graph = BipartiteGraph::from_interactions(data.n_users, data.n_items, &rows)?;
         let adjacency = (spec.propagation_layers() > 0).then(|| normalize(&graph));
         let arrays = adjacency.as_ref().map(csr_arrays);
-        let model = DeviceModel::upload(gpu, spec, &loaded.state.params, arrays.as_ref())?;
+        let model = DeviceModel::upload(gpu, spec, params, arrays.as_ref())?;
         Ok(Unlearner {
             gpu,
             spec,
             recipe,
-            data: loaded.data.clone(),
+            data,
             forgotten,
             graph,
             adjacency,

@@ -1,0 +1,191 @@
+//! `ifru bench`: train the original, apply every method to the same forget set on one
+//! adapter, and report each method's quality and time (mean and spread over seeds).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ifru::data::Dataset;
+use ifru::data::forget::{
+    ForgetKind, ForgetSpec, PairIndex, generate, match_forget, read_forget_file,
+};
+use ifru::eval::RankingOptions;
+use ifru::unlearn::bench::{BenchPlan, BenchRun, aggregate, run};
+use ifru::unlearn::engine::Method;
+use serde::Serialize;
+
+use super::CliResult;
+use super::common::{
+    Progress, RawDataOptions, ReportAdapter, TrainingOptions, load_training_data, open_gpu,
+    write_report,
+};
+
+#[derive(Args)]
+pub struct BenchCommand {
+    /// Data: an IFRU-protocol folder, a LightGCN folder, or raw data to split.
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    raw: RawDataOptions,
+    #[arg(long, default_value_t = 1024)]
+    split_seed: u64,
+    #[command(flatten)]
+    training: TrainingOptions,
+    /// A forget file; without it, an IFRU folder forgets its flipped rows (train_random.csv),
+    /// other data a generated set (--forget-fraction, --forget-kind).
+    #[arg(long)]
+    forget: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.01)]
+    forget_fraction: f64,
+    #[arg(long, value_enum, default_value_t = ForgetKind::Random)]
+    forget_kind: ForgetKind,
+    /// Repeat the whole run with this many training seeds (seed, seed + 1, ...).
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    #[arg(long, default_value_t = 2)]
+    finetune_epochs: usize,
+    /// BPR: users sampled for the ranking metrics (0: all).
+    #[arg(long, default_value_t = 0)]
+    eval_users: usize,
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct BenchReport {
+    schema: u32,
+    dataset: PathBuf,
+    model: ifru::model::ModelKind,
+    layers: u32,
+    dim: u32,
+    loss: ifru::model::LossKind,
+    train_rows: usize,
+    forget_rows: usize,
+    seeds: Vec<u64>,
+    adapter: ReportAdapter,
+    methods: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    methods_std: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    runs: Vec<BenchRun>,
+}
+
+/// The forget set as training rows in file order.
+fn forget_rows(cmd: &BenchCommand, ds: &Dataset) -> Result<Vec<u32>, Box<dyn std::error::Error>> {
+    if let Some(file) = &cmd.forget {
+        let lines = read_forget_file(file)?;
+        let index = PairIndex::new(&ds.train);
+        let matches = match_forget(&lines, &ds.train, &ds.user_ids, &ds.item_ids, &index, &[]);
+        let mut rows = Vec::new();
+        for m in &matches {
+            match &m.status {
+                ifru::data::forget::ForgetStatus::Matched(r) => rows.extend(r.iter().copied()),
+                ifru::data::forget::ForgetStatus::Duplicate { .. } => {}
+                other => {
+                    return Err(format!("{}:{}: {other:?}", file.display(), m.row.line).into());
+                }
+            }
+        }
+        return Ok(rows);
+    }
+    if !ds.flipped_rows().is_empty() {
+        return Ok(ds.flipped_rows().collect());
+    }
+    let spec = ForgetSpec::new(cmd.forget_kind, cmd.forget_fraction, cmd.split_seed);
+    Ok(generate(ds, &spec)?)
+}
+
+pub fn run_bench(cmd: BenchCommand) -> CliResult {
+    let spec = cmd.training.spec()?;
+    let (ds, source) = load_training_data(&cmd.data, &cmd.raw, Some(cmd.split_seed))?;
+    let forget = forget_rows(&cmd, &ds)?;
+    if forget.is_empty() {
+        return Err("the forget set is empty".into());
+    }
+    eprintln!(
+        "data: {} users, {} items, {} training rows; forgetting {} rows",
+        ds.n_users,
+        ds.n_items,
+        ds.train.len(),
+        forget.len()
+    );
+    let gpu = open_gpu()?;
+    let methods = vec![
+        ("retrain".to_string(), Method::Retrain),
+        ("finetune".to_string(), Method::Finetune),
+    ];
+    let bar = Progress::new(cmd.seeds, "seed");
+    let mut runs = Vec::new();
+    for k in 0..cmd.seeds {
+        let mut recipe = cmd.training.config();
+        recipe.seed += k;
+        let plan = BenchPlan {
+            spec,
+            recipe,
+            forget: forget.clone(),
+            methods: methods.clone(),
+            finetune_epochs: cmd.finetune_epochs,
+            ranking: RankingOptions {
+                sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
+                ..RankingOptions::default()
+            },
+            valid_users: cmd.training.valid_users,
+        };
+        let result = run(&gpu, &ds, &plan, &mut |step| {
+            bar.message(format!("seed {}: {step}", plan.recipe.seed))
+        })?;
+        bar.step(k + 1, format!("seed {} done", plan.recipe.seed));
+        runs.push(result);
+    }
+    bar.finish();
+    let (means, stds) = aggregate(&runs);
+    let single = runs.len() == 1;
+    let report = BenchReport {
+        schema: 1,
+        dataset: source.path.clone(),
+        model: spec.kind,
+        layers: spec.layers,
+        dim: spec.dim,
+        loss: spec.loss,
+        train_rows: ds.train.len(),
+        forget_rows: forget.len(),
+        seeds: runs.iter().map(|r| r.seed).collect(),
+        adapter: gpu.adapter().into(),
+        methods: if single {
+            serde_json::to_value(&runs[0].methods)?
+        } else {
+            means
+        },
+        methods_std: (!single).then_some(stds),
+        runs: if single { Vec::new() } else { runs },
+    };
+    println!("{}", summary_table(&report.methods));
+    write_report(cmd.report.as_deref(), &report)
+}
+
+/// A plain-text table of the main figures per method.
+fn summary_table(methods: &serde_json::Value) -> String {
+    let mut out = format!(
+        "{:<16} {:>9} {:>10} {:>12} {:>10} {:>10}",
+        "method", "test_auc", "forget_auc", "forget_auc_b", "seconds", "speed-up"
+    );
+    let retrain = methods["retrain"]["seconds"].as_f64();
+    if let Some(obj) = methods.as_object() {
+        for (name, m) in obj {
+            let f = |k: &str| m[k].as_f64().map_or("-".to_string(), |v| format!("{v:.4}"));
+            let speedup = match (retrain, m["seconds"].as_f64()) {
+                (Some(r), Some(s)) if s > 0.0 && name != "original" => format!("{:.1}x", r / s),
+                _ => "-".into(),
+            };
+            out.push_str(&format!(
+                "\n{:<16} {:>9} {:>10} {:>12} {:>10} {:>10}",
+                name,
+                f("test_auc"),
+                f("forget_auc"),
+                f("forget_auc_b"),
+                f("seconds"),
+                speedup
+            ));
+        }
+    }
+    out
+}

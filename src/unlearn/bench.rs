@@ -1,0 +1,194 @@
+//! One benchmark run: train the original model, apply every method to the same forget set
+//! on the same adapter, and measure each (the `ifru bench` report).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::eval::{RankingOptions, RequestMetrics, ValidationScore, request_metrics};
+use crate::gpu::Gpu;
+use crate::model::loaded::adjacency_for;
+use crate::model::{DeviceModel, ModelSpec, Params};
+use crate::train::{TrainConfig, TrainData, train};
+
+use super::engine::{Method, MethodOutcome, Unlearner};
+
+/// One method's figures (`M` in the report schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodReport {
+    #[serde(flatten)]
+    pub metrics: RequestMetrics,
+    #[serde(flatten)]
+    pub outcome: MethodOutcome,
+    /// Uploading the model and building the graph and pipelines, apart from `seconds`.
+    pub setup_seconds: f64,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    pub spec: ModelSpec,
+    pub recipe: TrainConfig,
+    /// The forget set, as training row ids in file order.
+    pub forget: Vec<u32>,
+    /// Methods besides the original, by report name.
+    pub methods: Vec<(String, Method)>,
+    pub finetune_epochs: usize,
+    pub ranking: RankingOptions,
+    /// BPR: users sampled for the validation recall.
+    pub valid_users: usize,
+}
+
+/// One seed's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRun {
+    pub seed: u64,
+    pub train_rows: usize,
+    pub forget_rows: usize,
+    pub methods: BTreeMap<String, MethodReport>,
+}
+
+/// Trains the original on every training row and applies each method to `plan.forget`.
+pub fn run(
+    gpu: &Gpu,
+    data: &Dataset,
+    plan: &BenchPlan,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BenchRun> {
+    let spec = plan.spec;
+    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &data.train)?;
+    let train_data = TrainData {
+        n_users: data.n_users,
+        n_items: data.n_items,
+        rows: &data.train,
+        adjacency: adjacency.as_ref(),
+    };
+    progress("original: training");
+    let mut validator = ValidationScore::new(
+        spec.loss,
+        data,
+        &data.train,
+        plan.valid_users,
+        plan.recipe.seed,
+    )?;
+    let original = train(
+        gpu,
+        spec,
+        &plan.recipe,
+        &train_data,
+        &mut validator,
+        &mut |_| {},
+    )?;
+    let mut methods = BTreeMap::new();
+    let metrics = evaluate_params(gpu, data, plan, &original.params, adjacency.as_ref())?;
+    methods.insert(
+        "original".to_string(),
+        MethodReport {
+            metrics,
+            outcome: MethodOutcome {
+                seconds: original.train_seconds,
+                eval_seconds: original.valid_seconds,
+                epochs: Some(original.epochs),
+                ..MethodOutcome::default()
+            },
+            setup_seconds: 0.0,
+        },
+    );
+    let mut sorted = plan.forget.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for (name, method) in &plan.methods {
+        progress(&format!("{name}: applying"));
+        let start = Instant::now();
+        let mut unlearner = Unlearner::from_parts(
+            gpu,
+            spec,
+            plan.recipe.clone(),
+            data.clone(),
+            &original.params,
+            vec![false; data.train.len()],
+        )?;
+        gpu.wait("setup")?;
+        let setup_seconds = start.elapsed().as_secs_f64();
+        let outcome = unlearner.apply(&sorted, *method, plan.finetune_epochs)?;
+        unlearner.refresh()?;
+        let metrics = request_metrics(
+            gpu,
+            unlearner.model().embeddings(),
+            data,
+            spec.loss,
+            &plan.forget,
+            &plan.ranking,
+        )?;
+        methods.insert(
+            name.clone(),
+            MethodReport {
+                metrics,
+                outcome,
+                setup_seconds,
+            },
+        );
+    }
+    Ok(BenchRun {
+        seed: plan.recipe.seed,
+        train_rows: data.train.len(),
+        forget_rows: plan.forget.len(),
+        methods,
+    })
+}
+
+fn evaluate_params(
+    gpu: &Gpu,
+    data: &Dataset,
+    plan: &BenchPlan,
+    params: &Params,
+    adjacency: Option<&crate::graph::CsrArrays>,
+) -> Result<RequestMetrics> {
+    let model = DeviceModel::upload(gpu, plan.spec, params, adjacency)?;
+    let forward = model.forward(gpu)?;
+    gpu.run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
+    Ok(request_metrics(
+        gpu,
+        model.embeddings(),
+        data,
+        plan.spec.loss,
+        &plan.forget,
+        &plan.ranking,
+    )?)
+}
+
+/// Means and standard deviations over runs of every numeric field of every method.
+pub fn aggregate(runs: &[BenchRun]) -> (serde_json::Value, serde_json::Value) {
+    let mut means = serde_json::Map::new();
+    let mut stds = serde_json::Map::new();
+    let Some(first) = runs.first() else {
+        return (means.into(), stds.into());
+    };
+    for name in first.methods.keys() {
+        let values: Vec<serde_json::Value> = runs
+            .iter()
+            .filter_map(|r| r.methods.get(name))
+            .filter_map(|m| serde_json::to_value(m).ok())
+            .collect();
+        let (mut mean_m, mut std_m) = (serde_json::Map::new(), serde_json::Map::new());
+        if let Some(serde_json::Value::Object(fields)) = values.first() {
+            for key in fields.keys() {
+                let xs: Vec<f64> = values.iter().filter_map(|v| v[key].as_f64()).collect();
+                if xs.len() != values.len() || xs.is_empty() {
+                    continue;
+                }
+                let n = xs.len() as f64;
+                let mean = xs.iter().sum::<f64>() / n;
+                let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+                mean_m.insert(key.clone(), mean.into());
+                std_m.insert(key.clone(), var.sqrt().into());
+            }
+        }
+        means.insert(name.clone(), mean_m.into());
+        stds.insert(name.clone(), std_m.into());
+    }
+    (means.into(), stds.into())
+}
