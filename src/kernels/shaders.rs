@@ -22,6 +22,8 @@ pub const SPMM: Shader = composed!("spmm": "common.wgsl", "table.wgsl", "spmm.wg
 pub const PAIR_LOSS: Shader = composed!("pair_loss": "common.wgsl", "table.wgsl", "pair_loss.wgsl");
 pub const ADAM: Shader = composed!("adam": "common.wgsl", "adam.wgsl");
 pub const TOPK: Shader = composed!("topk": "common.wgsl", "table.wgsl", "topk.wgsl");
+pub const CG: Shader = composed!("cg": "common.wgsl", "cg.wgsl");
+pub const BLOCK: Shader = composed!("block": "common.wgsl", "block.wgsl");
 
 /// Every shader the crate runs.
-pub const ALL: &[Shader] = &[BLAS, REDUCE, SPMM, PAIR_LOSS, ADAM, TOPK];
+pub const ALL: &[Shader] = &[BLAS, REDUCE, SPMM, PAIR_LOSS, ADAM, TOPK, CG, BLOCK];
