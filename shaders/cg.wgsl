@@ -139,8 +139,8 @@ fn after() {
         state[S_BETA] = 0.0;
         return;
     }
+    // The iteration counts once its residual is known to be finite.
     let it = state[S_ITER] + 1.0;
-    state[S_ITER] = it;
     let rr = state[p.rr];
     let rz = state[p.rz_new];
     if (!finite(rr)) {
@@ -151,6 +151,7 @@ fn after() {
         stop(NON_FINITE_AFTER_UPDATE, it - 1.0, rz);
         return;
     }
+    state[S_ITER] = it;
     state[S_RR] = rr;
     if (reached(rr, state[S_BB])) {
         stop(CONVERGED, it, 0.0);

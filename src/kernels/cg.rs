@@ -187,12 +187,7 @@ fn single<'a>(
 /// Starts a solve once `state[rz]` holds r·z and `state[BB]` holds ‖b‖² (with r = b):
 /// sets the counters and the status (converged at once for b = 0, non-finite for a
 /// non-finite b or r·z).
-pub fn init<'a>(
-    gpu: &Gpu,
-    state: &'a GpuBuffer<f32>,
-    rz: u32,
-    rtol: f32,
-) -> GpuResult<Plan<'a>> {
+pub fn init<'a>(gpu: &Gpu, state: &'a GpuBuffer<f32>, rz: u32, rtol: f32) -> GpuResult<Plan<'a>> {
     let slots = StepSlots {
         rz_old: rz,
         rz_new: rz,

@@ -74,7 +74,10 @@ pub enum RefPreconditioner<'a> {
     /// The diagonal of A.
     Jacobi(&'a [f64]),
     /// Each node's `dim × dim` diagonal block of A, row-major, node after node.
-    BlockJacobi { blocks: &'a [f64], dim: usize },
+    BlockJacobi {
+        blocks: &'a [f64],
+        dim: usize,
+    },
 }
 
 /// How the reference solve ended.
@@ -104,11 +107,7 @@ fn precondition(m: &RefPreconditioner<'_>, damping: f64, r: &[f64]) -> Vec<f64> 
             .zip(diag)
             .map(|(&ri, &d)| {
                 let m = d + damping;
-                if m > 0.0 && m.is_finite() {
-                    ri / m
-                } else {
-                    ri
-                }
+                if m > 0.0 && m.is_finite() { ri / m } else { ri }
             })
             .collect(),
         RefPreconditioner::BlockJacobi { blocks, dim } => {
@@ -288,8 +287,9 @@ pub fn state_alpha(state: &mut [f64], rz_old: usize) {
         stop(state, status::NON_FINITE, it, pap);
     } else if pap <= 0.0 {
         stop(state, status::NON_POSITIVE, it, pap);
-    } else if !(rz / pap).is_finite() {
-        stop(state, status::NON_FINITE, it, rz / pap);
+    } else if !((rz / pap) as f32).is_finite() {
+        // The kernel divides in f32: a quotient beyond f32's range is non-finite there.
+        stop(state, status::NON_FINITE, it, (rz / pap) as f32 as f64);
     } else {
         state[s::ALPHA] = rz / pap;
     }
@@ -302,13 +302,13 @@ pub fn state_after(state: &mut [f64], rz_old: usize, rz_new: usize, rr_slot: usi
         return;
     }
     let it = state[s::ITER] + 1.0;
-    state[s::ITER] = it;
     let (rr, rz) = (state[rr_slot], state[rz_new]);
     if !rr.is_finite() {
         stop(state, status::NON_FINITE_AFTER_UPDATE, it - 1.0, rr);
     } else if !rz.is_finite() {
         stop(state, status::NON_FINITE_AFTER_UPDATE, it - 1.0, rz);
     } else {
+        state[s::ITER] = it;
         state[s::RR] = rr;
         if reached(rr, state[s::BB], rtol) {
             stop(state, status::CONVERGED, it, 0.0);

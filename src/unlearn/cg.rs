@@ -74,11 +74,17 @@ pub enum CgOutcome {
     MaxIter,
     /// `pᵀ(H + δI)p ≤ 0` in iteration `iteration` (0-based); x holds the `iteration`
     /// iterations before it.
-    NonPositiveCurvature { iteration: usize },
+    NonPositiveCurvature {
+        iteration: usize,
+    },
     /// A non-finite value in iteration `iteration` (0-based).
-    NonFinite { iteration: usize },
+    NonFinite {
+        iteration: usize,
+    },
     /// `r·M⁻¹r ≤ 0` after `iteration` iterations.
-    Breakdown { iteration: usize },
+    Breakdown {
+        iteration: usize,
+    },
 }
 
 /// What a solve did.
@@ -252,22 +258,25 @@ pub fn solve<O: LinearOperator + ?Sized>(
             )?);
         }
     }
-    let prepared = match (precond, &inv_diag, &device_blocks) {
-        (Preconditioner::Jacobi { diag }, Some(inv), _) => Prepared {
-            // Flags of unusable entries go to z (free until the first apply), then their count.
-            setup: state_kernels::jacobi_prepare(gpu, diag, opts.damping, inv, z)?
-                .then(sum(gpu, z, &state, slot::BAD_DIAG)?),
-            apply: state_kernels::jacobi_apply(gpu, inv, &r, z)?,
-        },
-        (Preconditioner::BlockJacobi { .. }, _, Some(blocks)) => Prepared {
-            setup: Plan::empty(),
-            apply: block_matvec(gpu, blocks, &r, z)?,
-        },
-        _ => Prepared {
-            setup: Plan::empty(),
-            apply: Plan::empty(),
-        },
-    };
+    let prepared =
+        match (precond, &inv_diag, &device_blocks) {
+            (Preconditioner::Jacobi { diag }, Some(inv), _) => {
+                Prepared {
+                    // Flags of unusable entries go to z (free until the first apply), then their count.
+                    setup: state_kernels::jacobi_prepare(gpu, diag, opts.damping, inv, z)?
+                        .then(sum(gpu, z, &state, slot::BAD_DIAG)?),
+                    apply: state_kernels::jacobi_apply(gpu, inv, &r, z)?,
+                }
+            }
+            (Preconditioner::BlockJacobi { .. }, _, Some(blocks)) => Prepared {
+                setup: Plan::empty(),
+                apply: block_matvec(gpu, blocks, &r, z)?,
+            },
+            _ => Prepared {
+                setup: Plan::empty(),
+                apply: Plan::empty(),
+            },
+        };
 
     // x = 0, r = b, (z = M⁻¹r recorded between the two,) r·z, ‖b‖², status, p = z.
     let init_head = fill(gpu, x, 0.0)?

@@ -218,7 +218,9 @@ mod tests {
     fn inverts_damped_spd_blocks() {
         let d = 5;
         // B = G Gᵀ (semi-definite) plus damping 0.5.
-        let g: Vec<f64> = (0..d * d).map(|k| ((k * 7 % 11) as f64 - 5.0) / 3.0).collect();
+        let g: Vec<f64> = (0..d * d)
+            .map(|k| ((k * 7 % 11) as f64 - 5.0) / 3.0)
+            .collect();
         let mut b = vec![0.0; d * d];
         for i in 0..d {
             for j in 0..d {
@@ -235,7 +237,11 @@ mod tests {
         for i in 0..d {
             for j in 0..d {
                 let want = if i == j { 1.0 } else { 0.0 };
-                assert!((id[i * d + j] - want).abs() < 1e-4, "{i},{j}: {}", id[i * d + j]);
+                assert!(
+                    (id[i * d + j] - want).abs() < 1e-4,
+                    "{i},{j}: {}",
+                    id[i * d + j]
+                );
             }
         }
     }
@@ -244,9 +250,18 @@ mod tests {
     fn indefinite_or_nan_blocks_fall_back_to_their_diagonal() {
         // Block 0: indefinite; block 1: NaN; block 2: fine (2I).
         let blocks = [
-            1.0, 3.0, 3.0, 1.0, //
-            f64::NAN, 0.0, 0.0, 1.0, //
-            2.0, 0.0, 0.0, 2.0,
+            1.0,
+            3.0,
+            3.0,
+            1.0, //
+            f64::NAN,
+            0.0,
+            0.0,
+            1.0, //
+            2.0,
+            0.0,
+            0.0,
+            2.0,
         ];
         let inv = invert_blocks(&blocks, 2, 0.0).unwrap();
         assert_eq!(inv.fallbacks, 2);
