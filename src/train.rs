@@ -78,6 +78,17 @@ impl<F: FnMut(&Gpu, &DeviceModel) -> GpuResult<f64>> Validator for F {
     }
 }
 
+/// A validator that prefers the latest epoch: training runs its epochs and keeps the last
+/// parameters (fine-tuning for a fixed budget needs no validation passes).
+pub struct LastEpoch(pub usize);
+
+impl Validator for LastEpoch {
+    fn validate(&mut self, _: &Gpu, _: &DeviceModel) -> GpuResult<f64> {
+        self.0 += 1;
+        Ok(self.0 as f64)
+    }
+}
+
 /// One epoch's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct EpochLog {

@@ -8,6 +8,7 @@ pub mod adam;
 pub mod blas;
 pub mod block;
 pub mod cg;
+pub mod hvp;
 pub mod pair_loss;
 mod plan;
 pub mod propagate;
@@ -18,4 +19,4 @@ mod table;
 pub mod topk;
 
 pub use plan::Plan;
-pub use table::{DeviceTable, MAX_DIM, RowGeometry, TABLE_SLOTS, WORKGROUP};
+pub use table::{DeviceTable, MAX_DIM, RowGeometry, TABLE_SLOTS, TableView, WORKGROUP};

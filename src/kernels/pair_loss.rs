@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::plan::Plan;
 use super::shaders::PAIR_LOSS;
-use super::table::{DeviceTable, fits_one_binding, params, table_slots};
+use super::table::{TableView, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// Floats per pair in the output: score, loss, ℓ', ℓ''.
@@ -125,9 +125,10 @@ struct PairParams {
 pub fn score_bce<'a>(
     gpu: &Gpu,
     pairs: &'a DevicePairs,
-    table: &'a DeviceTable,
+    table: impl Into<TableView<'a>>,
     out: &'a GpuBuffer<f32>,
 ) -> GpuResult<Plan<'a>> {
+    let table = table.into();
     let inputs = [
         (1, pairs.u.binding()),
         (2, pairs.i.binding()),
@@ -141,9 +142,10 @@ pub fn score_bce<'a>(
 pub fn score_bpr<'a>(
     gpu: &Gpu,
     triples: &'a DeviceTriples,
-    table: &'a DeviceTable,
+    table: impl Into<TableView<'a>>,
     out: &'a GpuBuffer<f32>,
 ) -> GpuResult<Plan<'a>> {
+    let table = table.into();
     let inputs = [
         (1, triples.u.binding()),
         (2, triples.i.binding()),
@@ -158,7 +160,7 @@ fn records<'a>(
     entry: &'static str,
     n: usize,
     inputs: &[(u32, wgpu::BindingResource<'a>)],
-    table: &'a DeviceTable,
+    table: TableView<'a>,
     out: &'a GpuBuffer<f32>,
 ) -> GpuResult<Plan<'a>> {
     let n = n as u32;

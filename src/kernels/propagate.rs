@@ -4,7 +4,7 @@
 use super::blas::{Scalar, axpby, copy};
 use super::plan::Plan;
 use super::spmm::{DeviceCsr, spmm};
-use super::table::DeviceTable;
+use super::table::{DeviceTable, TableView};
 use crate::gpu::{Gpu, GpuError, GpuResult};
 
 /// LightGCN's layer weights: `a_k = 1 / (K + 1)`.
@@ -33,10 +33,11 @@ pub fn propagate<'a>(
     gpu: &Gpu,
     adj: &'a DeviceCsr,
     weights: &[f32],
-    x: &'a DeviceTable,
-    out: &'a DeviceTable,
+    x: impl Into<TableView<'a>>,
+    out: impl Into<TableView<'a>>,
     scratch: &'a PropagationScratch,
 ) -> GpuResult<Plan<'a>> {
+    let (x, out) = (x.into(), out.into());
     let Some((&a0, rest)) = weights.split_first() else {
         return Err(GpuError::Invalid(
             "propagation needs at least one weight".into(),
@@ -62,7 +63,7 @@ pub fn propagate<'a>(
     };
     let mut current = x;
     for (k, &a_k) in rest.iter().enumerate() {
-        let next = if k % 2 == 0 { s0 } else { s1 };
+        let next = if k % 2 == 0 { s0.view() } else { s1.view() };
         plan = plan.then(spmm(gpu, adj, current, next)?).then(axpby(
             gpu,
             Scalar::Host(a_k),

@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::plan::Plan;
 use super::shaders::SPMM;
-use super::table::{DeviceTable, fits_one_binding, params, table_slots};
+use super::table::{TableView, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// A CSR matrix on the device (`n_rows` × `n_cols`, column indices sorted or not).
@@ -176,8 +176,8 @@ struct Sparse<'a> {
 fn sparse_times_table<'a>(
     gpu: &Gpu,
     sparse: Sparse<'a>,
-    table: &'a DeviceTable,
-    out: &'a DeviceTable,
+    table: TableView<'a>,
+    out: TableView<'a>,
     out_lo: u32,
 ) -> GpuResult<Plan<'a>> {
     if table.dim() != out.dim() {
@@ -239,9 +239,10 @@ fn sparse_times_table<'a>(
 pub fn spmm<'a>(
     gpu: &Gpu,
     a: &'a DeviceCsr,
-    x: &'a DeviceTable,
-    y: &'a DeviceTable,
+    x: impl Into<TableView<'a>>,
+    y: impl Into<TableView<'a>>,
 ) -> GpuResult<Plan<'a>> {
+    let (x, y) = (x.into(), y.into());
     if x.rows() != a.n_cols || y.rows() != a.n_rows {
         return Err(GpuError::Invalid(format!(
             "spmm of a {}x{} matrix with {} input rows into {} output rows",
@@ -268,10 +269,11 @@ pub fn gather<'a>(
     gpu: &Gpu,
     index: &'a DeviceRowIndex,
     coef: RowValues<'a>,
-    table: &'a DeviceTable,
-    out: &'a DeviceTable,
+    table: impl Into<TableView<'a>>,
+    out: impl Into<TableView<'a>>,
     out_lo: u32,
 ) -> GpuResult<Plan<'a>> {
+    let (table, out) = (table.into(), out.into());
     if table.rows() != index.n_nodes {
         return Err(GpuError::Invalid(format!(
             "index over {} nodes gathers from a table of {} rows",

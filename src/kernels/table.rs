@@ -108,6 +108,65 @@ impl DeviceTable {
 
     /// Row ranges of this table that each fit one binding.
     pub fn chunks(&self, gpu: &Gpu) -> GpuResult<Vec<RowChunk>> {
+        self.view().chunks(gpu)
+    }
+
+    /// A row range as a binding.
+    pub fn chunk_binding(&self, chunk: RowChunk) -> wgpu::BindingResource<'_> {
+        self.view().chunk_binding(chunk)
+    }
+
+    /// This table as a view.
+    pub fn view(&self) -> TableView<'_> {
+        self.into()
+    }
+}
+
+/// A borrowed `rows` × `dim` row-major view of a device vector: what the table kernels
+/// read and write. A [`DeviceTable`] converts into one; so can a solver's flat vector.
+#[derive(Clone, Copy)]
+pub struct TableView<'a> {
+    buf: &'a GpuBuffer<f32>,
+    rows: u32,
+    geometry: RowGeometry,
+}
+
+impl<'a> TableView<'a> {
+    /// Views `buf` as `rows` rows of `dim` floats (its length must be `rows · dim`).
+    pub fn new(buf: &'a GpuBuffer<f32>, rows: u32, dim: u32) -> GpuResult<Self> {
+        let geometry = RowGeometry::for_dim(dim)?;
+        if buf.len() != rows as usize * dim as usize {
+            return Err(GpuError::Invalid(format!(
+                "a vector of {} values viewed as {rows} rows of {dim}",
+                buf.len()
+            )));
+        }
+        Ok(TableView {
+            buf,
+            rows,
+            geometry,
+        })
+    }
+
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    pub fn dim(&self) -> u32 {
+        self.geometry.dim
+    }
+
+    pub fn geometry(&self) -> RowGeometry {
+        self.geometry
+    }
+
+    /// The values as a flat vector.
+    pub fn values(&self) -> &'a GpuBuffer<f32> {
+        self.buf
+    }
+
+    /// Row ranges that each fit one binding.
+    pub fn chunks(&self, gpu: &Gpu) -> GpuResult<Vec<RowChunk>> {
         row_chunks(
             self.rows,
             self.geometry.row_bytes(),
@@ -117,10 +176,20 @@ impl DeviceTable {
     }
 
     /// A row range as a binding.
-    pub fn chunk_binding(&self, chunk: RowChunk) -> wgpu::BindingResource<'_> {
+    pub fn chunk_binding(&self, chunk: RowChunk) -> wgpu::BindingResource<'a> {
         let rb = self.geometry.row_bytes();
         self.buf
             .binding_range(chunk.start as u64 * rb, (chunk.count as u64 * rb).max(16))
+    }
+}
+
+impl<'a> From<&'a DeviceTable> for TableView<'a> {
+    fn from(t: &'a DeviceTable) -> Self {
+        TableView {
+            buf: &t.buf,
+            rows: t.rows,
+            geometry: t.geometry,
+        }
     }
 }
 
@@ -128,11 +197,29 @@ impl DeviceTable {
 pub const TABLE_SLOTS: usize = 4;
 /// First binding number of those slots.
 const TABLE_FIRST_BINDING: u32 = 10;
+/// First binding number of the second table's slots (`table_b.wgsl`).
+const TABLE_B_FIRST_BINDING: u32 = 14;
 
 /// Rows per slot and the four slot bindings of `table` for kernels that include `table.wgsl`.
 pub(crate) fn table_slots<'t>(
     gpu: &Gpu,
-    table: &'t DeviceTable,
+    table: TableView<'t>,
+) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
+    slots_from(gpu, table, TABLE_FIRST_BINDING)
+}
+
+/// The same for the second table of kernels that also include `table_b.wgsl`.
+pub(crate) fn table_b_slots<'t>(
+    gpu: &Gpu,
+    table: TableView<'t>,
+) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
+    slots_from(gpu, table, TABLE_B_FIRST_BINDING)
+}
+
+fn slots_from<'t>(
+    gpu: &Gpu,
+    table: TableView<'t>,
+    first_binding: u32,
 ) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
     let chunks = table.chunks(gpu)?;
     if chunks.len() > TABLE_SLOTS {
@@ -148,10 +235,7 @@ pub(crate) fn table_slots<'t>(
     let bindings = (0..TABLE_SLOTS)
         .map(|slot| {
             let chunk = chunks.get(slot).copied().unwrap_or(chunks[0]);
-            (
-                TABLE_FIRST_BINDING + slot as u32,
-                table.chunk_binding(chunk),
-            )
+            (first_binding + slot as u32, table.chunk_binding(chunk))
         })
         .collect();
     Ok((chunk_rows, bindings))

@@ -137,7 +137,7 @@ pub fn topk<'a>(
     fits_one_binding(gpu, out, "top-K lists")?;
     fits_one_binding(gpu, users, "top-K users")?;
     let g = table.geometry();
-    let (chunk_rows, slots) = table_slots(gpu, table)?;
+    let (chunk_rows, slots) = table_slots(gpu, table.into())?;
     let p = params(
         gpu,
         &TopKParams {

@@ -114,6 +114,32 @@ impl DeviceModel {
         }
     }
 
+    /// Replaces LightGCN's graph (after deletions); θ stays resident. MF ignores it.
+    pub fn set_adjacency(&mut self, gpu: &Gpu, adjacency: &CsrArrays) -> GpuResult<()> {
+        if let Some(p) = &mut self.propagation {
+            let n = self.n_users + self.n_items;
+            p.adj = DeviceCsr::upload(
+                gpu,
+                n,
+                &adjacency.row_ptr,
+                &adjacency.col_idx,
+                &adjacency.vals,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Replaces θ with `params` (same shape); the graph stays.
+    pub fn set_params(&mut self, gpu: &Gpu, params: &Params) -> GpuResult<()> {
+        if params.n_users != self.n_users
+            || params.n_items != self.n_items
+            || params.dim != self.spec.dim
+        {
+            return Err(GpuError::Invalid("parameters of another shape".into()));
+        }
+        self.theta.values().write(gpu.queue(), &params.nodes())
+    }
+
     /// Reads θ back.
     pub fn params(&self, gpu: &Gpu) -> GpuResult<Params> {
         let nodes = self.theta.download(gpu)?;

@@ -50,15 +50,19 @@ pub enum GradientLayout {
 
 /// The gather index of a batch: `(target, other, coefficient slot)` entries grouped by target
 /// (entry order kept), over all nodes or over the touched ones only.
-struct NodeIndex {
-    ptr: Vec<u32>,
-    other: Vec<u32>,
-    slot: Vec<u32>,
+pub(crate) struct NodeIndex {
+    pub(crate) ptr: Vec<u32>,
+    pub(crate) other: Vec<u32>,
+    pub(crate) slot: Vec<u32>,
     /// The touched nodes, ascending (for the touched layout).
-    touched: Vec<u32>,
+    pub(crate) touched: Vec<u32>,
 }
 
-fn node_index(n_nodes: u32, entries: &[(u32, u32, u32)], layout: GradientLayout) -> NodeIndex {
+pub(crate) fn node_index(
+    n_nodes: u32,
+    entries: &[(u32, u32, u32)],
+    layout: GradientLayout,
+) -> NodeIndex {
     let mut counts = vec![0u32; n_nodes as usize];
     for &(t, _, _) in entries {
         counts[t as usize] += 1;

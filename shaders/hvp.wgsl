@@ -1,0 +1,54 @@
+// Per-row coefficient of the Hessian-vector product of the pointwise loss (DESIGN §1):
+// with E the final embeddings (table) and W = Σ_k a_k Â^k v the propagated direction
+// (table_b), for each row r = (u, i):
+//   c_r = ℓ''_r · (⟨E_i, W_u⟩ + ⟨E_u, W_i⟩)
+// Output per row: (c_r, ℓ'_r), the gather coefficients of E and (full Hessian) W.
+
+struct Params {
+    n_rows: u32,
+    lanes: u32,
+    lanes_p2: u32,
+    chunk_rows: u32,
+    chunk_rows_b: u32,
+    // Offsets of ℓ' and ℓ'' in the per-row records (stride 4, from pair_loss.wgsl).
+    d1: u32,
+    d2: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> row_u: array<u32>;
+@group(0) @binding(2) var<storage, read> row_i: array<u32>;
+@group(0) @binding(3) var<storage, read> records: array<f32>;
+@group(0) @binding(4) var<storage, read_write> coef: array<vec2<f32>>;
+
+var<workgroup> sh: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn row_coef(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) t: u32) {
+    let rl = row_lane(linear_workgroup(wid, nwg), t, p.lanes_p2);
+    var partial = 0.0;
+    if (rl.row < p.n_rows && rl.lane < p.lanes) {
+        let u = row_u[rl.row];
+        let i = row_i[rl.row];
+        let eu = table_fetch(u, rl.lane, p.lanes, p.chunk_rows);
+        let ei = table_fetch(i, rl.lane, p.lanes, p.chunk_rows);
+        let wu = table_b_fetch(u, rl.lane, p.lanes, p.chunk_rows_b);
+        let wi = table_b_fetch(i, rl.lane, p.lanes, p.chunk_rows_b);
+        partial = dot(ei, wu) + dot(eu, wi);
+    }
+    sh[t] = partial;
+    workgroupBarrier();
+    for (var stride = p.lanes_p2 / 2u; stride > 0u; stride = stride / 2u) {
+        if (rl.lane < stride) {
+            sh[t] = sh[t] + sh[t + stride];
+        }
+        workgroupBarrier();
+    }
+    if (rl.lane == 0u && rl.row < p.n_rows) {
+        let d1 = records[rl.row * 4u + p.d1];
+        let d2 = records[rl.row * 4u + p.d2];
+        coef[rl.row] = vec2<f32>(d2 * sh[t], d1);
+    }
+}

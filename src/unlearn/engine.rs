@@ -1,0 +1,268 @@
+//! A long-lived unlearner: device, pipelines, model, graph and rows stay resident while
+//! requests are applied one after another, each moving the model and its graph to the
+//! post-deletion state, so requests stack.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Interactions};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::graph::{BipartiteGraph, Csr, csr_arrays, normalize, renormalize_after_removal};
+use crate::model::loaded::LoadedModel;
+use crate::model::store::ModelState;
+use crate::model::{DeviceModel, ModelSpec, Params};
+use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
+
+/// How a request is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// The influence-function update (this crate's method).
+    Ifru,
+    /// Training from scratch on the remaining rows with the model's recipe and seed.
+    Retrain,
+    /// A few epochs of the recipe on the remaining rows, from the current model.
+    Finetune,
+    /// Forget the rows in the bookkeeping and the graph only; parameters unchanged.
+    None,
+}
+
+/// Timing and solver figures of one applied request (the `M` fields of a report, less the
+/// metrics, which the caller adds).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MethodOutcome {
+    /// From receiving the rows (model, graph, pipelines resident) to updated parameters on the
+    /// device, measured after the device finished; for retrain: training without its
+    /// validation passes.
+    pub seconds: f64,
+    /// Validation passes the method ran (retrain's early stopping), apart from `seconds`.
+    pub eval_seconds: f64,
+    pub warnings: Vec<String>,
+    /// Training epochs (retrain, finetune).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+}
+
+/// The resident state.
+pub struct Unlearner<'g> {
+    gpu: &'g Gpu,
+    spec: ModelSpec,
+    recipe: TrainConfig,
+    data: Dataset,
+    forgotten: Vec<bool>,
+    graph: BipartiteGraph,
+    adjacency: Option<Csr<f32>>,
+    model: DeviceModel,
+}
+
+impl<'g> Unlearner<'g> {
+    /// Takes an opened model: uploads θ and its graph, and keeps the data.
+    pub fn new(gpu: &'g Gpu, loaded: LoadedModel) -> Result<Self> {
+        let spec = loaded.state.meta.spec;
+        let recipe: TrainConfig = serde_json::from_value(loaded.state.meta.training.clone())
+            .map_err(|e| Error::Invalid(format!("model.json: the training recipe: {e}")))?;
+        let forgotten = loaded.state.forgotten_mask(&loaded.data);
+        let graph = BipartiteGraph::from_interactions(
+            loaded.data.n_users,
+            loaded.data.n_items,
+            &loaded.rows,
+        )?;
+        let adjacency = (spec.propagation_layers() > 0).then(|| normalize(&graph));
+        let arrays = adjacency.as_ref().map(csr_arrays);
+        let model = DeviceModel::upload(gpu, spec, &loaded.state.params, arrays.as_ref())?;
+        Ok(Unlearner {
+            gpu,
+            spec,
+            recipe,
+            data: loaded.data,
+            forgotten,
+            graph,
+            adjacency,
+            model,
+        })
+    }
+
+    pub fn spec(&self) -> ModelSpec {
+        self.spec
+    }
+
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// The model on the device (final embeddings current after [`Unlearner::refresh`]).
+    pub fn model(&self) -> &DeviceModel {
+        &self.model
+    }
+
+    /// Training rows not forgotten, ascending.
+    pub fn remaining_row_ids(&self) -> Vec<u32> {
+        (0..self.data.train.len() as u32)
+            .filter(|&r| !self.forgotten[r as usize])
+            .collect()
+    }
+
+    /// The remaining rows.
+    pub fn remaining_rows(&self) -> Interactions {
+        self.data.train.select(&self.remaining_row_ids())
+    }
+
+    /// Recomputes the final embeddings from θ on the current graph.
+    pub fn refresh(&self) -> Result<()> {
+        let forward = self.model.forward(self.gpu)?;
+        self.gpu
+            .run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
+        Ok(())
+    }
+
+    /// The parameters, read back.
+    pub fn params(&self) -> Result<Params> {
+        Ok(self.model.params(self.gpu)?)
+    }
+
+    /// Applies a request forgetting training rows `rows` (none already forgotten) by
+    /// `method`. On success the model, graph and bookkeeping are in the post-deletion state;
+    /// on error nothing changed.
+    pub fn apply(
+        &mut self,
+        rows: &[u32],
+        method: Method,
+        finetune_epochs: usize,
+    ) -> Result<MethodOutcome> {
+        if let Some(&r) = rows
+            .iter()
+            .find(|&&r| r as usize >= self.data.train.len() || self.forgotten[r as usize])
+        {
+            return Err(Error::Invalid(format!(
+                "training row {r} is unknown or already forgotten"
+            )));
+        }
+        let start = Instant::now();
+        let next = self.after_removal(rows)?;
+        let mut outcome = MethodOutcome::default();
+        match method {
+            Method::None => {}
+            Method::Retrain | Method::Finetune => {
+                let remaining = self.data.train.select(&next.remaining);
+                let arrays = next.adjacency.as_ref().map(csr_arrays);
+                let data = TrainData {
+                    n_users: self.data.n_users,
+                    n_items: self.data.n_items,
+                    rows: &remaining,
+                    adjacency: arrays.as_ref(),
+                };
+                let result = if method == Method::Retrain {
+                    let mut validator = crate::eval::ValidationScore::new(
+                        self.spec.loss,
+                        &self.data,
+                        &remaining,
+                        2000,
+                        self.recipe.seed,
+                    )?;
+                    train(
+                        self.gpu,
+                        self.spec,
+                        &self.recipe,
+                        &data,
+                        &mut validator,
+                        &mut |_| {},
+                    )?
+                } else {
+                    let config = TrainConfig {
+                        max_epochs: finetune_epochs,
+                        patience: finetune_epochs + 1,
+                        ..self.recipe.clone()
+                    };
+                    let init = self.model.params(self.gpu)?;
+                    train_from(
+                        self.gpu,
+                        self.spec,
+                        &config,
+                        &data,
+                        &init,
+                        &mut LastEpoch(0),
+                        &mut |_| {},
+                    )?
+                };
+                if !result.params.is_finite() {
+                    return Err(Error::Invalid(
+                        "training produced non-finite parameters".into(),
+                    ));
+                }
+                self.model.set_params(self.gpu, &result.params)?;
+                outcome.epochs = Some(result.epochs);
+                outcome.eval_seconds = if method == Method::Retrain {
+                    result.valid_seconds
+                } else {
+                    0.0
+                };
+                outcome.seconds = result.train_seconds;
+            }
+            Method::Ifru => {
+                return Err(Error::Invalid(
+                    "the influence update is not built yet".into(),
+                ));
+            }
+        }
+        self.commit_removal(rows, next)?;
+        self.gpu.wait("unlearning")?;
+        if method != Method::Retrain {
+            outcome.seconds = start.elapsed().as_secs_f64();
+        }
+        Ok(outcome)
+    }
+
+    /// The graph and rows after removing `rows` (computed, not yet adopted).
+    fn after_removal(&self, rows: &[u32]) -> Result<NextState> {
+        let removed = self.data.train.select(rows);
+        let removal = self
+            .graph
+            .remove_rows(&removed.users, &removed.items, &removed.labels)?;
+        let adjacency = match &self.adjacency {
+            Some(old) => Some(renormalize_after_removal(
+                old,
+                &removal.graph,
+                &removal.changed,
+            )?),
+            None => None,
+        };
+        let mut gone = self.forgotten.clone();
+        rows.iter().for_each(|&r| gone[r as usize] = true);
+        let remaining = (0..gone.len() as u32)
+            .filter(|&r| !gone[r as usize])
+            .collect();
+        Ok(NextState {
+            graph: removal.graph,
+            adjacency,
+            remaining,
+        })
+    }
+
+    fn commit_removal(&mut self, rows: &[u32], next: NextState) -> Result<()> {
+        if let Some(a) = &next.adjacency {
+            self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
+        }
+        rows.iter().for_each(|&r| self.forgotten[r as usize] = true);
+        self.graph = next.graph;
+        self.adjacency = next.adjacency;
+        Ok(())
+    }
+
+    /// The state to commit to the model directory: `base` with the current parameters and
+    /// `rows` added to the forgotten set.
+    pub fn state_after(&self, base: &ModelState, rows: &[u32]) -> Result<ModelState> {
+        let mut state = base.clone();
+        state.params = self.params()?;
+        state.forgotten.insert_rows(&self.data, rows);
+        Ok(state)
+    }
+}
+
+/// The post-deletion graph and rows of a request.
+struct NextState {
+    graph: BipartiteGraph,
+    adjacency: Option<Csr<f32>>,
+    remaining: Vec<u32>,
+}

@@ -1,0 +1,399 @@
+//! The Hessian-vector product operator, restricted to the kept nodes P and computed on the
+//! subgraph the product reaches, so its cost follows the request's neighbourhood.
+//!
+//! For a direction v on P (DESIGN §1): W = Σ_k a_k Â^k v; for each row r = (u, i),
+//! c_r = ℓ''_r (⟨E_i, W_u⟩ + ⟨E_u, W_i⟩); R_u = Σ c_r E_i (+ ℓ'_r W_i for the full Hessian),
+//! R_i likewise; Hv = Σ_k a_k Â^k R + λv, read on P. Gauss–Newton drops the ℓ′ terms
+//! (positive semi-definite); the surrogate treats the final embeddings as free parameters
+//! (the authors' MF-style Hessian for LightGCN: no propagation).
+//!
+//! Locality: W vanishes beyond K hops of P ("near"), so only rows with an endpoint near P
+//! contribute, and (Â^k R) on P only needs R near P. The operator therefore works on the
+//! local node set S = near ∪ endpoints of those rows, with the induced sub-matrix of the
+//! *global* Â (global degrees), which reproduces the whole-graph product on P exactly.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Interactions;
+use crate::gpu::{Gpu, GpuBuffer, GpuResult};
+use crate::graph::{Csr, csr_arrays, induced_subgraph, k_hop_nodes};
+use crate::kernels::blas::{Scalar, axpby};
+use crate::kernels::hvp::row_coef;
+use crate::kernels::pair_loss::{D2, DevicePairs, RECORD, score_bce};
+use crate::kernels::propagate::{PropagationScratch, propagate};
+use crate::kernels::spmm::{DeviceCsr, DeviceRowIndex, RowValues, gather, spmm};
+use crate::kernels::{DeviceTable, Plan, TableView};
+use crate::model::ModelSpec;
+use crate::model::objective::{GradientLayout, node_index};
+
+use super::LinearOperator;
+
+/// Which second-order model of the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum HessianKind {
+    /// J^T diag(ℓ'') J through propagation: positive semi-definite (the default).
+    GaussNewton,
+    /// The exact Hessian through propagation (indefinite at an early-stopped model).
+    Full,
+    /// The authors' MF-style Hessian at the final embeddings, ignoring propagation.
+    Surrogate,
+}
+
+/// What the Hessian is taken of: the BCE objective over `rows`, propagated over `adjacency`,
+/// at final embeddings `emb` (users then items), plus λ‖θ‖²/2 in sum units.
+pub struct HessianInputs<'a> {
+    pub spec: ModelSpec,
+    pub n_users: u32,
+    pub n_items: u32,
+    /// Final embeddings E = Σ_k a_k Â^k θ on the device.
+    pub emb: TableView<'a>,
+    /// The normalised adjacency (LightGCN); `None` for MF.
+    pub adjacency: Option<&'a Csr<f32>>,
+    /// The objective's rows (dense user and item ids, labels).
+    pub rows: &'a Interactions,
+    /// λ in sum units.
+    pub lambda: f32,
+}
+
+struct LocalGraph {
+    adj: DeviceCsr,
+    weights: Vec<f32>,
+    scratch: PropagationScratch,
+}
+
+/// `v_P ↦ ((H + 0·I) v)_P` on the kept nodes (the solver adds its damping).
+pub struct HvpOperator {
+    kind: HessianKind,
+    dim: u32,
+    lambda: f32,
+    kept: Vec<u32>,
+    /// Each kept node's index in the local node set.
+    kept_local: Vec<u32>,
+    n_local: u32,
+    n_rows: usize,
+    graph: Option<LocalGraph>,
+    e_local: DeviceTable,
+    place: DeviceCsr,
+    select: DeviceCsr,
+    rows_u: GpuBuffer<u32>,
+    rows_i: GpuBuffer<u32>,
+    records: GpuBuffer<f32>,
+    coef: GpuBuffer<f32>,
+    index: DeviceRowIndex,
+    v: DeviceTable,
+    w: DeviceTable,
+    r: DeviceTable,
+    tmp: DeviceTable,
+    hv: DeviceTable,
+}
+
+/// A CSR of ones selecting, for each of `rows` targets, the column `cols[t]` (or nothing).
+fn selection(gpu: &Gpu, n_cols: u32, picks: &[Option<u32>]) -> GpuResult<DeviceCsr> {
+    let mut ptr = vec![0u32];
+    let mut cols = Vec::new();
+    for p in picks {
+        if let Some(c) = p {
+            cols.push(*c);
+        }
+        ptr.push(cols.len() as u32);
+    }
+    let vals = vec![1.0f32; cols.len()];
+    DeviceCsr::upload(gpu, n_cols, &ptr, &cols, &vals)
+}
+
+impl HvpOperator {
+    /// Builds the operator on the kept nodes `kept` (global node ids, any order).
+    pub fn new(
+        gpu: &Gpu,
+        inputs: &HessianInputs<'_>,
+        kind: HessianKind,
+        kept: &[u32],
+    ) -> crate::Result<Self> {
+        let n = inputs.n_users + inputs.n_items;
+        let dim = inputs.spec.dim;
+        if inputs.emb.rows() != n || inputs.emb.dim() != dim {
+            return Err(crate::Error::Invalid(format!(
+                "embeddings of {} x {} for {n} nodes of size {dim}",
+                inputs.emb.rows(),
+                inputs.emb.dim()
+            )));
+        }
+        let mut kept = kept.to_vec();
+        kept.sort_unstable();
+        kept.dedup();
+        if kept.last().is_some_and(|&k| k >= n) {
+            return Err(crate::Error::Invalid(format!("kept node outside 0..{n}")));
+        }
+        let propagated = kind != HessianKind::Surrogate && inputs.spec.propagation_layers() > 0;
+        let adjacency = match (propagated, inputs.adjacency) {
+            (false, _) => None,
+            (true, Some(a)) => Some(a),
+            (true, None) => {
+                return Err(crate::Error::Invalid(
+                    "a propagated Hessian needs the graph".into(),
+                ));
+            }
+        };
+        let layers = if propagated {
+            inputs.spec.propagation_layers()
+        } else {
+            0
+        };
+        let near = match adjacency {
+            Some(a) => k_hop_nodes(a, &kept, layers as usize)?,
+            None => kept.clone(),
+        };
+        let mut is_near = vec![false; n as usize];
+        near.iter().for_each(|&v| is_near[v as usize] = true);
+        let nu = inputs.n_users;
+        let rows: Vec<u32> = (0..inputs.rows.len() as u32)
+            .filter(|&r| {
+                let (u, i) = (
+                    inputs.rows.users[r as usize],
+                    nu + inputs.rows.items[r as usize],
+                );
+                is_near[u as usize] || is_near[i as usize]
+            })
+            .collect();
+        let mut local: Vec<u32> = near.clone();
+        for &r in &rows {
+            local.push(inputs.rows.users[r as usize]);
+            local.push(nu + inputs.rows.items[r as usize]);
+        }
+        local.sort_unstable();
+        local.dedup();
+        let n_local = local.len() as u32;
+        let at = |g: u32| local.binary_search(&g).map(|p| p as u32);
+
+        let graph = match adjacency {
+            None => None,
+            Some(a) => {
+                let sub = induced_subgraph(a, &local)?;
+                let arrays = csr_arrays(&sub.mat);
+                Some(LocalGraph {
+                    adj: DeviceCsr::upload(
+                        gpu,
+                        n_local,
+                        &arrays.row_ptr,
+                        &arrays.col_idx,
+                        &arrays.vals,
+                    )?,
+                    weights: inputs.spec.layer_weights(),
+                    scratch: PropagationScratch::new(gpu, n_local, dim)?,
+                })
+            }
+        };
+        // Local E: rows of the global E, copied on the device.
+        let pick_local: Vec<Option<u32>> = local.iter().map(|&g| Some(g)).collect();
+        let gather_local = selection(gpu, n, &pick_local)?;
+        let e_local = DeviceTable::zeros(gpu, n_local, dim, "local E")?;
+        let copy = spmm(gpu, &gather_local, inputs.emb, &e_local)?;
+        gpu.run("local embeddings", |pass| {
+            crate::gpu::Record::record(&copy, pass)
+        })?;
+        drop(copy);
+
+        let mut u_local = Vec::with_capacity(rows.len());
+        let mut i_local = Vec::with_capacity(rows.len());
+        let mut labels = Vec::with_capacity(rows.len());
+        let mut entries = Vec::with_capacity(2 * rows.len());
+        for (k, &r) in rows.iter().enumerate() {
+            let u = at(inputs.rows.users[r as usize]).map_err(|_| internal("row user"))?;
+            let i = at(nu + inputs.rows.items[r as usize]).map_err(|_| internal("row item"))?;
+            u_local.push(u);
+            i_local.push(i);
+            labels.push(inputs.rows.labels[r as usize] as f32);
+            entries.push((u, i, k as u32));
+            entries.push((i, u, k as u32));
+        }
+        let ix = node_index(n_local, &entries, GradientLayout::Dense);
+        let pairs = DevicePairs::upload(gpu, n_local, &u_local, &i_local, &labels)?;
+        let records = gpu.zeros::<f32>(rows.len().max(1) * RECORD as usize, "hvp records")?;
+        let score = score_bce(gpu, &pairs, &e_local, &records)?;
+        gpu.run("hvp row derivatives", |pass| {
+            crate::gpu::Record::record(&score, pass)
+        })?;
+        drop(score);
+
+        // Kept nodes are near, hence local.
+        let kept_local: Vec<u32> = kept
+            .iter()
+            .map(|&g| at(g).map_err(|_| internal("kept node")))
+            .collect::<crate::Result<_>>()?;
+        let mut placed: Vec<Option<u32>> = vec![None; n_local as usize];
+        for (p, &l) in kept_local.iter().enumerate() {
+            placed[l as usize] = Some(p as u32);
+        }
+        let picks: Vec<Option<u32>> = kept_local.iter().map(|&l| Some(l)).collect();
+        let table = |label: &str| DeviceTable::zeros(gpu, n_local, dim, label);
+        Ok(HvpOperator {
+            kind,
+            dim,
+            lambda: inputs.lambda,
+            n_local,
+            n_rows: rows.len(),
+            graph,
+            place: selection(gpu, kept.len() as u32, &placed)?,
+            select: selection(gpu, n_local, &picks)?,
+            kept,
+            kept_local,
+            e_local,
+            rows_u: gpu.upload(&u_local, "hvp rows u")?,
+            rows_i: gpu.upload(&i_local, "hvp rows i")?,
+            records,
+            coef: gpu.zeros(2 * rows.len().max(1), "hvp coefficients")?,
+            index: DeviceRowIndex::upload(gpu, n_local, &ix.ptr, &ix.other, &ix.slot)?,
+            v: table("hvp v")?,
+            w: table("hvp W")?,
+            r: table("hvp R")?,
+            tmp: table("hvp tmp")?,
+            hv: table("hvp Hv")?,
+        })
+    }
+
+    /// The kept nodes (global ids, ascending), in the order of the operator's vectors.
+    pub fn kept(&self) -> &[u32] {
+        &self.kept
+    }
+
+    /// Nodes of the local problem.
+    pub fn local_nodes(&self) -> u32 {
+        self.n_local
+    }
+
+    /// Rows of the local problem.
+    pub fn local_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    pub fn kind(&self) -> HessianKind {
+        self.kind
+    }
+
+    /// The d×d diagonal blocks of the kept nodes, row-major, in f64:
+    /// `λI + Σ_{rows r of v} ℓ''_r E_o E_oᵀ` (o the row's other endpoint). Exact for MF's
+    /// Gauss–Newton matrix; for LightGCN it drops the propagation (a preconditioner).
+    pub fn diagonal_blocks(&self, gpu: &Gpu) -> GpuResult<Vec<f64>> {
+        let d = self.dim as usize;
+        let e = self.e_local.download(gpu)?;
+        let records = gpu.download_prefix(&self.records, self.n_rows * RECORD as usize)?;
+        let u = gpu.download(&self.rows_u)?;
+        let i = gpu.download(&self.rows_i)?;
+        let mut slot = vec![usize::MAX; self.n_local as usize];
+        for (p, &l) in self.kept_local.iter().enumerate() {
+            slot[l as usize] = p;
+        }
+        let mut blocks = vec![0.0f64; self.kept.len() * d * d];
+        for p in 0..self.kept.len() {
+            for k in 0..d {
+                blocks[p * d * d + k * d + k] = self.lambda as f64;
+            }
+        }
+        for r in 0..self.n_rows {
+            let h = records[r * RECORD as usize + D2 as usize] as f64;
+            for (node, other) in [(u[r], i[r]), (i[r], u[r])] {
+                let p = slot[node as usize];
+                if p == usize::MAX {
+                    continue;
+                }
+                let eo = &e[other as usize * d..(other as usize + 1) * d];
+                let block = &mut blocks[p * d * d..(p + 1) * d * d];
+                for a in 0..d {
+                    for b in 0..d {
+                        block[a * d + b] += h * eo[a] as f64 * eo[b] as f64;
+                    }
+                }
+            }
+        }
+        Ok(blocks)
+    }
+
+    /// The diagonal of [`HvpOperator::diagonal_blocks`] (a Jacobi preconditioner).
+    pub fn diagonal(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
+        let d = self.dim as usize;
+        let blocks = self.diagonal_blocks(gpu)?;
+        Ok(blocks
+            .chunks(d * d)
+            .flat_map(|b| (0..d).map(move |k| b[k * d + k] as f32))
+            .collect())
+    }
+}
+
+fn internal(what: &str) -> crate::Error {
+    crate::Error::Invalid(format!("internal: {what} outside the local node set"))
+}
+
+impl LinearOperator for HvpOperator {
+    fn len(&self) -> usize {
+        self.kept.len() * self.dim as usize
+    }
+
+    fn apply<'a>(
+        &'a self,
+        gpu: &Gpu,
+        x: &'a GpuBuffer<f32>,
+        y: &'a GpuBuffer<f32>,
+    ) -> GpuResult<Plan<'a>> {
+        let n_kept = self.kept.len() as u32;
+        let x = TableView::new(x, n_kept, self.dim)?;
+        let y = TableView::new(y, n_kept, self.dim)?;
+        let mut plan = spmm(gpu, &self.place, x, &self.v)?;
+        let w: &DeviceTable = match &self.graph {
+            Some(g) => {
+                plan = plan.then(propagate(
+                    gpu, &g.adj, &g.weights, &self.v, &self.w, &g.scratch,
+                )?);
+                &self.w
+            }
+            None => &self.v,
+        };
+        plan = plan.then(row_coef(
+            gpu,
+            &self.rows_u,
+            &self.rows_i,
+            &self.records,
+            self.e_local.view(),
+            w.view(),
+            &self.coef,
+        )?);
+        let c = |offset| RowValues {
+            buf: &self.coef,
+            stride: 2,
+            offset,
+        };
+        plan = plan.then(gather(gpu, &self.index, c(0), &self.e_local, &self.r, 0)?);
+        if self.kind == HessianKind::Full {
+            plan = plan
+                .then(gather(gpu, &self.index, c(1), w, &self.tmp, 0)?)
+                .then(axpby(
+                    gpu,
+                    Scalar::Host(1.0),
+                    self.tmp.values(),
+                    Scalar::Host(1.0),
+                    self.r.values(),
+                    None,
+                )?);
+        }
+        let hv: &DeviceTable = match &self.graph {
+            Some(g) => {
+                plan = plan.then(propagate(
+                    gpu, &g.adj, &g.weights, &self.r, &self.hv, &g.scratch,
+                )?);
+                &self.hv
+            }
+            None => &self.r,
+        };
+        plan = plan
+            .then(axpby(
+                gpu,
+                Scalar::Host(self.lambda),
+                self.v.values(),
+                Scalar::Host(1.0),
+                hv.values(),
+                None,
+            )?)
+            .then(spmm(gpu, &self.select, hv, y)?);
+        Ok(plan)
+    }
+}

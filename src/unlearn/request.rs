@@ -1,0 +1,129 @@
+//! What a forget request leads to, by the matcher's classes (issue 5 rules): rows never in
+//! the training data or with a different label refuse the whole request (naming the lines);
+//! rows already forgotten are counted and skipped; duplicate lines count once.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::data::forget::{ForgetMatch, ForgetStatus};
+use crate::model::loaded::MatchedRequest;
+
+/// Lines of a request by class, and the rows it will forget.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RequestCounts {
+    pub lines: usize,
+    pub matched: usize,
+    pub already_forgotten: usize,
+    pub not_in_training: usize,
+    pub duplicate: usize,
+    pub label_mismatch: usize,
+    /// Training rows the request forgets (a pair may name several rows).
+    pub rows: usize,
+}
+
+/// A request ready to apply.
+#[derive(Debug, Clone)]
+pub struct AcceptedRequest {
+    /// Training row ids to forget, ascending, none already forgotten.
+    pub rows: Vec<u32>,
+    /// The same rows in the order their lines appear (files in the order given): the order
+    /// `forget_auc_b` halves, so a calibration fitted on the first half never sees the second.
+    pub file_order: Vec<u32>,
+    pub counts: RequestCounts,
+    /// Things the caller should say (duplicates, skipped lines).
+    pub warnings: Vec<String>,
+}
+
+/// Lines named in an error: the first few, then a count.
+const SHOWN: usize = 5;
+
+fn describe(lines: &[&(PathBuf, ForgetMatch)]) -> String {
+    let mut out = String::new();
+    for (file, m) in lines.iter().take(SHOWN) {
+        let _ = write!(
+            out,
+            "\n  {}:{}: user {}, item {}",
+            file.display(),
+            m.row.line,
+            m.row.user,
+            m.row.item
+        );
+    }
+    if lines.len() > SHOWN {
+        let _ = write!(out, "\n  ... and {} more", lines.len() - SHOWN);
+    }
+    out
+}
+
+/// Applies the request rules. With `skip_missing`, lines never in the training data are
+/// skipped (and reported) instead of refusing the request.
+pub fn accept(request: &MatchedRequest, skip_missing: bool) -> crate::Result<AcceptedRequest> {
+    let s = &request.summary;
+    let counts = RequestCounts {
+        lines: request.matches.len(),
+        matched: s.matched,
+        already_forgotten: s.already_forgotten,
+        not_in_training: s.not_in_training,
+        duplicate: s.duplicate,
+        label_mismatch: s.label_mismatch,
+        rows: s.rows.len(),
+    };
+    let of = |pred: fn(&ForgetStatus) -> bool| -> Vec<&(PathBuf, ForgetMatch)> {
+        request
+            .matches
+            .iter()
+            .filter(|(_, m)| pred(&m.status))
+            .collect()
+    };
+    let mismatched = of(|s| matches!(s, ForgetStatus::LabelMismatch { .. }));
+    if !mismatched.is_empty() {
+        return Err(crate::Error::Invalid(format!(
+            "refused: {} forget line(s) carry a label that differs from the training row's; nothing was changed:{}",
+            mismatched.len(),
+            describe(&mismatched)
+        )));
+    }
+    let missing = of(|s| matches!(s, ForgetStatus::NotInTraining));
+    let mut warnings = Vec::new();
+    if !missing.is_empty() {
+        if !skip_missing {
+            return Err(crate::Error::Invalid(format!(
+                "refused: {} forget line(s) name rows that were never in the training data; nothing was changed (--skip-missing applies the rest):{}",
+                missing.len(),
+                describe(&missing)
+            )));
+        }
+        warnings.push(format!(
+            "skipped {} line(s) never in the training data:{}",
+            missing.len(),
+            describe(&missing)
+        ));
+    }
+    let duplicates = of(|s| matches!(s, ForgetStatus::Duplicate { .. }));
+    if !duplicates.is_empty() {
+        warnings.push(format!(
+            "{} duplicate line(s) counted once:{}",
+            duplicates.len(),
+            describe(&duplicates)
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let file_order = request
+        .matches
+        .iter()
+        .filter_map(|(_, m)| match &m.status {
+            ForgetStatus::Matched(rows) => Some(rows.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|r| seen.insert(*r))
+        .collect();
+    Ok(AcceptedRequest {
+        rows: s.rows.clone(),
+        file_order,
+        counts,
+        warnings,
+    })
+}
