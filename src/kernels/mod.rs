@@ -6,6 +6,8 @@
 
 pub mod adam;
 pub mod blas;
+pub mod block;
+pub mod cg;
 pub mod hvp;
 pub mod pair_loss;
 mod plan;

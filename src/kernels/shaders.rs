@@ -23,6 +23,8 @@ pub const PAIR_LOSS: Shader = composed!("pair_loss": "common.wgsl", "table.wgsl"
 pub const ADAM: Shader = composed!("adam": "common.wgsl", "adam.wgsl");
 pub const HVP: Shader = composed!("hvp": "common.wgsl", "table.wgsl", "table_b.wgsl", "hvp.wgsl");
 pub const TOPK: Shader = composed!("topk": "common.wgsl", "table.wgsl", "topk.wgsl");
+pub const CG: Shader = composed!("cg": "common.wgsl", "cg.wgsl");
+pub const BLOCK: Shader = composed!("block": "common.wgsl", "block.wgsl");
 
 /// Every shader the crate runs.
-pub const ALL: &[Shader] = &[BLAS, REDUCE, SPMM, PAIR_LOSS, ADAM, HVP, TOPK];
+pub const ALL: &[Shader] = &[BLAS, REDUCE, SPMM, PAIR_LOSS, ADAM, HVP, TOPK, CG, BLOCK];

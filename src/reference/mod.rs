@@ -4,6 +4,7 @@
 //! compare a kernel with an independent computation. [`tolerance`] gives the error bound
 //! the comparisons use.
 
+pub mod cg;
 pub mod eval;
 pub mod kernels;
 pub mod model;

@@ -2,9 +2,13 @@
 //! product operator and the conjugate-gradient solve (DESIGN §1, issue 5).
 
 pub mod bench;
+pub mod cg;
 pub mod engine;
 pub mod hvp;
 pub mod operator;
+pub mod precond;
 pub mod request;
 
+pub use cg::{CgOptions, CgOutcome, CgReport, solve};
 pub use operator::LinearOperator;
+pub use precond::Preconditioner;

@@ -1,0 +1,435 @@
+//! Damped preconditioned conjugate gradient on the GPU: `(H + δI) x = b` (DESIGN §1 "Solve").
+//!
+//! The operator supplies `H p` ([`LinearOperator`]); the solver adds `δ p` itself. Vectors
+//! (x, r, z, p, Ap) and scalars (r·z, pᵀAp, α, β, ‖r‖²) stay on the device: an iteration is
+//! the operator's recorded plan, two or three deterministic reductions into slots of a small
+//! state buffer, one-thread kernels computing α and β from those slots, and BLAS-1 updates
+//! whose factors are read from the same buffer ([`crate::kernels::cg`]). r·z alternates
+//! between two slots, so two recorded iteration variants replay without copying it.
+//!
+//! `check_every` iterations go into one command buffer; then the host reads the state
+//! (16 floats) once, keeps `(iteration, ‖r‖/‖b‖)` in `residual_trace` and decides. The
+//! device latches its status, so iterations after a stop inside a command buffer change
+//! nothing: the reported iteration count is exact, not rounded up to `check_every`.
+//!
+//! Outcomes, and what x holds (never a NaN or an infinity):
+//! - [`CgOutcome::Converged`]: `‖r‖ ≤ rtol·‖b‖` (recursive residual, f32); b = 0 gives x = 0.
+//! - [`CgOutcome::MaxIter`]: the iterate after `max_iter` iterations; a warning says so.
+//! - [`CgOutcome::NonPositiveCurvature`]: `pᵀ(H + δI)p ≤ 0` at that iteration; the step was
+//!   refused, x is the previous iterate. H + δI is not positive definite: **the caller**
+//!   chooses the fallback (the Gauss–Newton matrix, or more damping) and solves again; the
+//!   warning names both.
+//! - [`CgOutcome::NonFinite`]: a NaN or infinity in the operator's output, r·z, α or the new
+//!   residual. Found before the update, x is the previous iterate; found after it (an
+//!   overflow of the update itself), x is restored from a device copy taken at the last read.
+//! - [`CgOutcome::Breakdown`]: `r·M⁻¹r ≤ 0` with r ≠ 0 (a preconditioner that is not positive
+//!   definite; the ones built here cannot be, barring underflow); x is the last iterate.
+
+use serde::Serialize;
+
+use super::operator::LinearOperator;
+use super::precond::{Preconditioner, invert_blocks};
+use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Record};
+use crate::kernels::Plan;
+use crate::kernels::blas::{Scalar, axpby, copy, fill};
+use crate::kernels::block::{DeviceBlocks, block_matvec};
+use crate::kernels::cg::{self as state_kernels, STATE_LEN, Status, StepSlots, slot};
+use crate::kernels::reduce::{dot, sum};
+
+/// Largest `max_iter`: the device counts iterations in an f32 slot, exact up to 2²⁴.
+pub const MAX_ITER_LIMIT: usize = 1 << 24;
+
+/// Settings of a solve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CgOptions {
+    /// Stop when `‖r‖ ≤ rtol · ‖b‖` (`--rtol`). Values below about 1e-6 are below what f32
+    /// arithmetic can resolve on most systems and end at `max_iter`.
+    pub rtol: f32,
+    /// Most iterations (`--max-iter`).
+    pub max_iter: usize,
+    /// Iterations per command buffer; the host reads the residual once per batch.
+    pub check_every: usize,
+    /// δ: the solver solves `(H + δI) x = b` (sum units; ≥ 0).
+    pub damping: f32,
+}
+
+impl Default for CgOptions {
+    /// rtol 1e-4 (far below the influence approximation's own error), 100 iterations, a read
+    /// every 5, and δ = 1 in sum units (DESIGN §1's prototype default; calibrate it per data).
+    fn default() -> Self {
+        CgOptions {
+            rtol: 1e-4,
+            max_iter: 100,
+            check_every: 5,
+            damping: 1.0,
+        }
+    }
+}
+
+/// How a solve ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CgOutcome {
+    Converged,
+    MaxIter,
+    /// `pᵀ(H + δI)p ≤ 0` in iteration `iteration` (0-based); x holds the `iteration`
+    /// iterations before it.
+    NonPositiveCurvature {
+        iteration: usize,
+    },
+    /// A non-finite value in iteration `iteration` (0-based).
+    NonFinite {
+        iteration: usize,
+    },
+    /// `r·M⁻¹r ≤ 0` after `iteration` iterations.
+    Breakdown {
+        iteration: usize,
+    },
+}
+
+/// What a solve did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CgReport {
+    /// Iterations whose result x holds.
+    pub iterations: usize,
+    /// `‖r‖ / ‖b‖` of that iterate, as last read (0 for b = 0).
+    pub residual: f32,
+    /// `(iterations, ‖r‖/‖b‖)` at each read-back of the device state.
+    pub residual_trace: Vec<(usize, f32)>,
+    pub converged: bool,
+    pub outcome: CgOutcome,
+    /// Fallbacks taken and outcomes short of convergence, in words.
+    pub warnings: Vec<String>,
+    pub preconditioner: &'static str,
+    pub damping: f32,
+}
+
+/// What the host reads from the state buffer.
+#[derive(Debug, Clone, Copy)]
+struct Read {
+    status: Status,
+    iterations: usize,
+    stop: usize,
+    bad: f32,
+    residual: f32,
+    bad_diag: f32,
+}
+
+fn parse(s: &[f32]) -> GpuResult<Read> {
+    let status = Status::from_code(s[slot::STATUS as usize]).ok_or_else(|| {
+        GpuError::Invalid(format!(
+            "CG state holds an unknown status code {}",
+            s[slot::STATUS as usize]
+        ))
+    })?;
+    let (rr, bb) = (s[slot::RR as usize] as f64, s[slot::BB as usize] as f64);
+    let residual = if bb > 0.0 && bb.is_finite() {
+        (rr / bb).sqrt() as f32
+    } else if bb == 0.0 {
+        0.0
+    } else {
+        f32::NAN
+    };
+    Ok(Read {
+        status,
+        iterations: s[slot::ITER as usize] as usize,
+        stop: s[slot::STOP as usize] as usize,
+        bad: s[slot::BAD as usize],
+        residual,
+        bad_diag: s[slot::BAD_DIAG as usize],
+    })
+}
+
+fn check_options(opts: &CgOptions) -> GpuResult<()> {
+    if !(opts.rtol.is_finite() && opts.rtol >= 0.0) {
+        return Err(GpuError::Invalid(format!(
+            "--rtol {} must be a finite number >= 0",
+            opts.rtol
+        )));
+    }
+    if !(opts.damping.is_finite() && opts.damping >= 0.0) {
+        return Err(GpuError::Invalid(format!(
+            "damping {} must be a finite number >= 0",
+            opts.damping
+        )));
+    }
+    if opts.check_every == 0 {
+        return Err(GpuError::Invalid("check_every must be at least 1".into()));
+    }
+    if opts.max_iter > MAX_ITER_LIMIT {
+        return Err(GpuError::Invalid(format!(
+            "--max-iter {} exceeds {MAX_ITER_LIMIT}",
+            opts.max_iter
+        )));
+    }
+    Ok(())
+}
+
+/// The preconditioner's device pieces: setup work (once) and `z = M⁻¹ r` (every iteration).
+struct Prepared<'a> {
+    setup: Plan<'a>,
+    apply: Plan<'a>,
+}
+
+/// Solves `(H + δI) x = b` with `H` = `op`, writing x (its old contents are ignored: the
+/// solve starts from 0). Errors only for bad arguments or device failures; every numerical
+/// outcome is an [`Ok`] report (see the module documentation).
+pub fn solve<O: LinearOperator + ?Sized>(
+    gpu: &Gpu,
+    op: &O,
+    b: &GpuBuffer<f32>,
+    x: &GpuBuffer<f32>,
+    precond: &Preconditioner<'_>,
+    opts: &CgOptions,
+) -> GpuResult<CgReport> {
+    check_options(opts)?;
+    let n = op.len();
+    if b.len() != n || x.len() != n {
+        return Err(GpuError::Invalid(format!(
+            "CG: the operator maps vectors of {n} values, b has {} and x {}",
+            b.len(),
+            x.len()
+        )));
+    }
+    let mut report = CgReport {
+        iterations: 0,
+        residual: 0.0,
+        residual_trace: Vec::new(),
+        converged: true,
+        outcome: CgOutcome::Converged,
+        warnings: Vec::new(),
+        preconditioner: precond.name(),
+        damping: opts.damping,
+    };
+    if n == 0 {
+        return Ok(report);
+    }
+
+    let r = gpu.zeros::<f32>(n, "cg r")?;
+    let p = gpu.zeros::<f32>(n, "cg p")?;
+    let q = gpu.zeros::<f32>(n, "cg Ap")?;
+    let x_good = gpu.zeros::<f32>(n, "cg x at last read")?;
+    let state = gpu.zeros::<f32>(STATE_LEN, "cg state")?;
+    let preconditioned = !matches!(precond, Preconditioner::None);
+    let z_own = if preconditioned {
+        Some(gpu.zeros::<f32>(n, "cg z")?)
+    } else {
+        None
+    };
+    let z = z_own.as_ref().unwrap_or(&r);
+
+    // Preconditioner storage outlives the plans that bind it.
+    let mut inv_diag = None;
+    let mut device_blocks = None;
+    match precond {
+        Preconditioner::None => {}
+        Preconditioner::Jacobi { diag } => {
+            if diag.len() != n {
+                return Err(GpuError::Invalid(format!(
+                    "Jacobi diagonal has {} values for vectors of {n}",
+                    diag.len()
+                )));
+            }
+            inv_diag = Some(gpu.alloc::<f32>(n, "cg inverse diagonal")?);
+        }
+        Preconditioner::BlockJacobi { blocks, dim } => {
+            let dim = *dim;
+            if dim == 0 || !n.is_multiple_of(dim) || blocks.len() != (n / dim) * dim * dim {
+                return Err(GpuError::Invalid(format!(
+                    "block-Jacobi: {} block values of dimension {dim} do not match vectors of {n}",
+                    blocks.len()
+                )));
+            }
+            let inverted =
+                invert_blocks(blocks, dim, opts.damping as f64).map_err(GpuError::Invalid)?;
+            if inverted.fallbacks > 0 {
+                report.warnings.push(format!(
+                    "{} of {} diagonal blocks of H + δI are not positive definite; \
+                     block-Jacobi uses their diagonal there",
+                    inverted.fallbacks,
+                    n / dim
+                ));
+            }
+            device_blocks = Some(DeviceBlocks::upload(
+                gpu,
+                dim,
+                &inverted.inverses,
+                "cg block inverses",
+            )?);
+        }
+    }
+    let prepared =
+        match (precond, &inv_diag, &device_blocks) {
+            (Preconditioner::Jacobi { diag }, Some(inv), _) => {
+                Prepared {
+                    // Flags of unusable entries go to z (free until the first apply), then their count.
+                    setup: state_kernels::jacobi_prepare(gpu, diag, opts.damping, inv, z)?
+                        .then(sum(gpu, z, &state, slot::BAD_DIAG)?),
+                    apply: state_kernels::jacobi_apply(gpu, inv, &r, z)?,
+                }
+            }
+            (Preconditioner::BlockJacobi { .. }, _, Some(blocks)) => Prepared {
+                setup: Plan::empty(),
+                apply: block_matvec(gpu, blocks, &r, z)?,
+            },
+            _ => Prepared {
+                setup: Plan::empty(),
+                apply: Plan::empty(),
+            },
+        };
+
+    // x = 0, r = b, (z = M⁻¹r recorded between the two,) r·z, ‖b‖², status, p = z.
+    let init_head = fill(gpu, x, 0.0)?
+        .then(copy(gpu, b, &r)?)
+        .then(prepared.setup);
+    let init_tail = dot(gpu, &r, z, &state, slot::RZ[0])?
+        .then(dot(gpu, b, b, &state, slot::BB)?)
+        .then(state_kernels::init(gpu, &state, slot::RZ[0], opts.rtol)?)
+        .then(copy(gpu, z, &p)?);
+    let snapshot = copy(gpu, x, &x_good)?;
+    let restore = copy(gpu, &x_good, x)?;
+
+    // One iteration: q = Hp (+ δp), pᵀq, α, x and r, z = M⁻¹r, r·z (and ‖r‖²), β, p = z + βp.
+    let apply_op = op.apply(gpu, &p, &q)?;
+    let damp = if opts.damping != 0.0 {
+        axpby(
+            gpu,
+            Scalar::Host(opts.damping),
+            &p,
+            Scalar::Host(1.0),
+            &q,
+            None,
+        )?
+    } else {
+        Plan::empty()
+    };
+    let pap = dot(gpu, &p, &q, &state, slot::PAP)?;
+    let update = state_kernels::update(gpu, &state, &p, &q, x, &r)?;
+    let rr = if preconditioned {
+        dot(gpu, &r, &r, &state, slot::SPARE)?
+    } else {
+        Plan::empty()
+    };
+    let beta = Scalar::Device {
+        c: 1.0,
+        num: slot::BETA,
+        den: None,
+    };
+    let direction = axpby(gpu, Scalar::Host(1.0), z, beta, &p, Some(&state))?;
+    let mut variant = Vec::with_capacity(2);
+    for parity in 0..2 {
+        let slots = StepSlots::of_iteration(parity, preconditioned);
+        variant.push((
+            state_kernels::alpha(gpu, &state, slots)?,
+            dot(gpu, &r, z, &state, slots.rz_new)?,
+            state_kernels::after(gpu, &state, slots, opts.rtol)?,
+        ));
+    }
+    let record_iteration = |k: usize, pass: &mut wgpu::ComputePass<'_>| {
+        let (alpha, rz, after) = &variant[k % 2];
+        apply_op.record(pass);
+        damp.record(pass);
+        pap.record(pass);
+        alpha.record(pass);
+        update.record(pass);
+        prepared.apply.record(pass);
+        rz.record(pass);
+        rr.record(pass);
+        after.record(pass);
+        direction.record(pass);
+    };
+
+    let mut dispatched = 0usize;
+    let mut last_good = (0usize, 1.0f32);
+    let read = loop {
+        let count = opts.check_every.min(opts.max_iter - dispatched);
+        let mut encoder = gpu.encoder("cg iterations");
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("cg iterations"),
+                timestamp_writes: None,
+            });
+            if dispatched == 0 {
+                init_head.record(&mut pass);
+                prepared.apply.record(&mut pass);
+                init_tail.record(&mut pass);
+            }
+            snapshot.record(&mut pass);
+            for k in dispatched..dispatched + count {
+                record_iteration(k, &mut pass);
+            }
+        }
+        gpu.submit("cg iterations", encoder)?;
+        let read = parse(&gpu.download_prefix(&state, STATE_LEN)?)?;
+        if dispatched == 0 && read.bad_diag > 0.0 {
+            report.warnings.push(format!(
+                "{} of {n} diagonal entries of H + δI are not positive and finite; \
+                 Jacobi uses 1 there",
+                read.bad_diag
+            ));
+        }
+        dispatched += count;
+        report.residual_trace.push((read.iterations, read.residual));
+        if read.status != Status::Running || dispatched >= opts.max_iter {
+            break read;
+        }
+        last_good = (read.iterations, read.residual);
+    };
+
+    report.iterations = read.iterations;
+    report.residual = read.residual;
+    let delta = opts.damping;
+    report.outcome = match read.status {
+        Status::Converged => CgOutcome::Converged,
+        Status::Running => {
+            report.warnings.push(format!(
+                "CG stopped at --max-iter {} with relative residual {:.3e} above --rtol {:.1e}; \
+                 the step is the last iterate (raise --max-iter or the damping)",
+                opts.max_iter, read.residual, opts.rtol
+            ));
+            CgOutcome::MaxIter
+        }
+        Status::NonPositive => {
+            report.warnings.push(format!(
+                "non-positive curvature pᵀ(H + δI)p = {:.3e} in CG iteration {} (δ = {delta}): \
+                 H + δI is not positive definite; the step stops at the previous iterate \
+                 (use the Gauss-Newton matrix or more damping)",
+                read.bad, read.stop
+            ));
+            CgOutcome::NonPositiveCurvature {
+                iteration: read.stop,
+            }
+        }
+        Status::NonFinite | Status::NonFiniteAfterUpdate => {
+            let mut what = format!(
+                "a non-finite value ({}) in CG iteration {}",
+                read.bad, read.stop
+            );
+            if read.status == Status::NonFiniteAfterUpdate {
+                gpu.run("cg restore", |pass| restore.record(pass))?;
+                (report.iterations, report.residual) = last_good;
+                what.push_str(" after its update");
+            }
+            report.warnings.push(format!(
+                "{what}: the step stops at the last finite iterate ({} iterations); \
+                 check the operator and the right-hand side",
+                report.iterations
+            ));
+            CgOutcome::NonFinite {
+                iteration: read.stop,
+            }
+        }
+        Status::Breakdown => {
+            report.warnings.push(format!(
+                "the preconditioner is not positive definite (r·M⁻¹r = {:.3e} after {} \
+                 iterations); the step stops there (use no preconditioner or more damping)",
+                read.bad, read.stop
+            ));
+            CgOutcome::Breakdown {
+                iteration: read.stop,
+            }
+        }
+    };
+    report.converged = report.outcome == CgOutcome::Converged;
+    Ok(report)
+}
