@@ -2,5 +2,7 @@
 //! product operator and the conjugate-gradient solve (DESIGN §1, issue 5).
 
 pub mod operator;
+pub mod prune;
+pub mod rhs;
 
 pub use operator::LinearOperator;
