@@ -128,10 +128,7 @@ fn run(p: &Problem, spec: ModelSpec, options: RhsOptions) -> Run {
     let plan = InfluenceRows::plan(spec, p.n_users, p.n_items, &p.train, &p.forget, options)
         .expect("plan");
     let old = DeviceModel::upload(gpu, spec, &params, Some(&old_adj)).unwrap();
-    let new = plan
-        .new_adjacency
-        .as_ref()
-        .map(|a| DeviceModel::upload(gpu, spec, &params, Some(a)).unwrap());
+    let new = plan.new_model(gpu, &params).unwrap();
     let g = right_hand_side(gpu, &old, new.as_ref(), &plan).expect("rhs");
     Run {
         got: g.download(gpu).unwrap(),
@@ -189,7 +186,12 @@ fn check_exact(kind: ModelKind, layers: u32, loss: LossKind, seed: u64) -> Run {
 #[test]
 fn exact_rhs_equals_the_brute_force_difference_for_1_to_3_layers() {
     for layers in 1..=3 {
-        let r = check_exact(ModelKind::Lightgcn, layers, LossKind::Bce, 5 + layers as u64);
+        let r = check_exact(
+            ModelKind::Lightgcn,
+            layers,
+            LossKind::Bce,
+            5 + layers as u64,
+        );
         assert!(!r.plan.changed.is_empty(), "the request removes edges");
         assert!(!r.plan.spillover.is_empty(), "K={layers}: spillover rows");
         if layers == 1 {
@@ -249,10 +251,9 @@ fn direct_only_and_authors_variants_use_their_row_sets() {
         let expected: Vec<u32> = match rule {
             SpilloverRule::DirectOnly | SpilloverRule::Exact => Vec::new(),
             SpilloverRule::Authors { min_degree_loss } => {
-                let old = ifru::graph::BipartiteGraph::from_interactions(
-                    p.n_users, p.n_items, &p.train,
-                )
-                .unwrap();
+                let old =
+                    ifru::graph::BipartiteGraph::from_interactions(p.n_users, p.n_items, &p.train)
+                        .unwrap();
                 let removed = p.train.select(&p.forget);
                 let new = old
                     .remove_rows(&removed.users, &removed.items, &removed.labels)
@@ -335,13 +336,8 @@ fn bad_requests_are_errors() {
     )
     .unwrap();
     assert!(!plan.spillover.is_empty());
-    let params = Params::from_nodes(
-        p.n_users,
-        p.n_items,
-        DIM,
-        &vec![0.1; (n * DIM) as usize],
-    )
-    .unwrap();
+    let params =
+        Params::from_nodes(p.n_users, p.n_items, DIM, &vec![0.1; (n * DIM) as usize]).unwrap();
     let adj = ifru::model::loaded::adjacency_for(&spec, p.n_users, p.n_items, &p.train)
         .unwrap()
         .unwrap();
@@ -352,9 +348,15 @@ fn bad_requests_are_errors() {
     let other = DeviceModel::upload(gpu, mf, &params, None).unwrap();
     assert!(right_hand_side(gpu, &other, None, &plan).is_err());
     // An empty request: g = 0.
-    let empty =
-        InfluenceRows::plan(spec, p.n_users, p.n_items, &p.train, &[], RhsOptions::default())
-            .unwrap();
+    let empty = InfluenceRows::plan(
+        spec,
+        p.n_users,
+        p.n_items,
+        &p.train,
+        &[],
+        RhsOptions::default(),
+    )
+    .unwrap();
     let g = right_hand_side(gpu, &old, None, &empty).unwrap();
     assert!(g.download(gpu).unwrap().iter().all(|&v| v == 0.0));
 }
@@ -460,10 +462,7 @@ fn pruning_properties() {
                 .all(|&v| scores[v as usize] <= t)
         );
         let frac = part.nodes.len() as f64 / nonzero.len() as f64;
-        assert!(
-            frac > 0.4 && frac < 0.7,
-            "kept {frac} of the candidates"
-        );
+        assert!(frac > 0.4 && frac < 0.7, "kept {frac} of the candidates");
     }
     for keep in [0.0, -0.1, 1.5, f64::NAN] {
         assert!(prune(p.n_users, p.n_items, &p.train, &p.forget, opts(1, keep)).is_err());

@@ -131,7 +131,8 @@ pub fn importance_scores(
 /// with numpy's own rounding steps.
 fn numpy_quantile(sorted: &[f64], q: f64) -> f64 {
     let n = sorted.len() as f64;
-    let virtual_index = n * q + (1.0 + q * (1.0 - 1.0 - 1.0)) - 1.0;
+    // numpy: n·q + (α + q·(1 − α − β)) − 1 with α = β = 1, i.e. (n − 1)·q rounded its way.
+    let virtual_index = n * q + (1.0 - q) - 1.0;
     let last = sorted.len() - 1;
     let below = virtual_index.floor().clamp(0.0, last as f64);
     let (lo, hi) = (below as usize, (below as usize + 1).min(last));
@@ -299,5 +300,21 @@ impl NodeSubset {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numpy_quantile;
+
+    #[test]
+    fn quantile_matches_numpy_linear() {
+        // np.quantile(a, q) for these inputs.
+        assert_eq!(numpy_quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.4), 2.6);
+        assert!((numpy_quantile(&[1.0, 2.0, 3.0, 4.0], 0.4) - 2.2).abs() < 1e-15);
+        assert_eq!(numpy_quantile(&[1.0, 2.0, 3.0, 4.0], 0.0), 1.0);
+        assert_eq!(numpy_quantile(&[1.0, 2.0, 3.0, 4.0], 1.0), 4.0);
+        assert_eq!(numpy_quantile(&[7.0], 0.4), 7.0);
+        assert_eq!(numpy_quantile(&[2.0, 2.0, 2.0, 9.0], 0.4), 2.0);
     }
 }

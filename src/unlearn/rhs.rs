@@ -45,7 +45,7 @@ use crate::graph::{BipartiteGraph, CsrArrays, csr_arrays, k_hop_nodes, normalize
 use crate::kernels::DeviceTable;
 use crate::kernels::blas::{Scalar, axpby, copy};
 use crate::model::objective::{DeviceBatch, GradientLayout, GradientWorkspace, gradient};
-use crate::model::{DeviceModel, LossKind, ModelSpec};
+use crate::model::{DeviceModel, LossKind, ModelSpec, Params};
 
 /// Which remaining rows make up the spillover term.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -195,7 +195,9 @@ pub fn bpr_negatives(
 }
 
 fn out_of_range(what: &str, id: u32, bound: u32) -> Error {
-    Error::Invalid(format!("{what} id {id} is out of range (the bound is {bound})"))
+    Error::Invalid(format!(
+        "{what} id {id} is out of range (the bound is {bound})"
+    ))
 }
 
 fn check_rows(train: &Interactions, rows: &[u32]) -> Result<()> {
@@ -389,6 +391,16 @@ impl InfluenceRows {
     /// Nodes, users then items.
     pub fn n_nodes(&self) -> u32 {
         self.n_users + self.n_items
+    }
+
+    /// The model θ on the device with the new graph Â' (its forward pass not yet run): the
+    /// `new` argument of [`right_hand_side`], and the model that predicts after unlearning.
+    /// `None` for MF, whose model does not depend on the graph.
+    pub fn new_model(&self, gpu: &Gpu, params: &Params) -> GpuResult<Option<DeviceModel>> {
+        self.new_adjacency
+            .as_ref()
+            .map(|a| DeviceModel::upload(gpu, self.spec, params, Some(a)))
+            .transpose()
     }
 }
 
