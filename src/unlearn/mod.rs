@@ -7,7 +7,9 @@ pub mod engine;
 pub mod hvp;
 pub mod operator;
 pub mod precond;
+pub mod prune;
 pub mod request;
+pub mod rhs;
 
 pub use cg::{CgOptions, CgOutcome, CgReport, solve};
 pub use operator::LinearOperator;

@@ -1,0 +1,320 @@
+//! Importance-based pruning (DESIGN §1, issue 5 item 2): which nodes' parameters an update
+//! may change, and moving device tables between all nodes and the kept ones.
+//!
+//! The score follows the original IFRU code (`compute_neighbor_influence_clip` in
+//! baiyimeng/IFRU): with deg⁺(v) = 1 + the number of training rows touching v (both labels,
+//! repeated pairs counted each time; the 1 is a self-loop),
+//!
+//! ```text
+//! w₀(v)     = c_r(v) / deg⁺(v)                          c_r(v): rows of D_r touching v
+//! w_{h+1}(v) = Σ_{x ∈ N(v) ∪ {v}} w_h(x) / deg⁺(v)       N(v): v's distinct training neighbours
+//! ```
+//!
+//! over the graph of all training rows (both labels). The candidates are the nodes with
+//! w_k ≠ 0, and of those the nodes whose score is **strictly above** the `1 − keep` quantile
+//! of the candidates' scores are kept (numpy's default linear quantile), every candidate when
+//! `keep` is 1. The sums run over x in ascending node order, each term divided before it is
+//! added, which is the authors' floating-point order for one hop, so threshold ties fall the
+//! same way.
+//!
+//! `--prune-hops 0 --prune-keep 1` keeps exactly the nodes D_r touches (the authors' MF
+//! `k_hop 0`); `1, 1` adds their neighbours (MF `k_hop 1`); `1, 0.6` is their LightGCN setting.
+
+use crate::data::Interactions;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
+use crate::graph::BipartiteGraph;
+use crate::kernels::spmm::{DeviceRowIndex, RowValues, gather};
+use crate::kernels::{DeviceTable, Plan};
+use crate::model::ModelKind;
+
+/// Pruning settings: hops of score propagation and the fraction of candidates kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PruneOptions {
+    /// Hops k the score is propagated (`--prune-hops`).
+    pub hops: u32,
+    /// Fraction of the nodes with a non-zero score that is kept, by score (`--prune-keep`),
+    /// in (0, 1].
+    pub keep: f64,
+}
+
+impl PruneOptions {
+    /// The defaults: one hop; keep 60% for LightGCN (the paper's setting), everything for MF.
+    pub fn default_for(kind: ModelKind) -> Self {
+        PruneOptions {
+            hops: 1,
+            keep: match kind {
+                ModelKind::Mf => 1.0,
+                ModelKind::Lightgcn => 0.6,
+            },
+        }
+    }
+}
+
+/// The nodes an update may change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pruning {
+    /// Kept nodes, ascending: users, then items offset by the number of users.
+    pub nodes: Vec<u32>,
+    /// How many of them are users.
+    pub kept_users: usize,
+    /// How many of them are items.
+    pub kept_items: usize,
+    /// Nodes with a non-zero score (the candidates the fraction applies to).
+    pub candidates: usize,
+    /// Scores at or below this were dropped (`None` when every candidate is kept).
+    pub threshold: Option<f64>,
+}
+
+/// Every node's importance score after `hops` hops (zero for nodes out of reach).
+pub fn importance_scores(
+    n_users: u32,
+    n_items: u32,
+    train: &Interactions,
+    forget: &[u32],
+    hops: u32,
+) -> Result<Vec<f64>> {
+    if let Some(&r) = forget.iter().find(|&&r| r as usize >= train.len()) {
+        return Err(Error::Invalid(format!(
+            "row {r} is not a training row ({} rows)",
+            train.len()
+        )));
+    }
+    // The graph of every training row, whatever its label; entries count the rows of a pair.
+    let all = vec![1u8; train.len()];
+    let graph = BipartiteGraph::from_rows(n_users, n_items, &train.users, &train.items, &all)?;
+    let adj = graph.adjacency();
+    let (ptr, idx, counts) = (adj.proper_indptr(), adj.indices(), adj.data());
+    let n = graph.n_nodes();
+    let deg: Vec<f64> = (0..n)
+        .map(|v| {
+            let rows: u32 = counts[ptr[v] as usize..ptr[v + 1] as usize].iter().sum();
+            1.0 + f64::from(rows)
+        })
+        .collect();
+    let mut hits = vec![0u32; n];
+    let mut forget = forget.to_vec();
+    forget.sort_unstable();
+    forget.dedup();
+    for &r in &forget {
+        hits[train.users[r as usize] as usize] += 1;
+        hits[(n_users + train.items[r as usize]) as usize] += 1;
+    }
+    let mut score: Vec<f64> = (0..n).map(|v| f64::from(hits[v]) / deg[v]).collect();
+    for _ in 0..hops {
+        let next: Vec<f64> = (0..n)
+            .map(|v| {
+                let row = &idx[ptr[v] as usize..ptr[v + 1] as usize];
+                // N(v) ∪ {v} in ascending order: v slots in among its neighbours.
+                let split = row.partition_point(|&x| (x as usize) < v);
+                let ordered = row[..split]
+                    .iter()
+                    .map(|&x| x as usize)
+                    .chain(std::iter::once(v))
+                    .chain(row[split..].iter().map(|&x| x as usize));
+                let mut acc: Option<f64> = None;
+                for x in ordered {
+                    if score[x] != 0.0 {
+                        let term = score[x] / deg[v];
+                        acc = Some(acc.map_or(term, |a| a + term));
+                    }
+                }
+                acc.unwrap_or(0.0)
+            })
+            .collect();
+        score = next;
+    }
+    Ok(score)
+}
+
+/// numpy's default (`linear`) quantile of `sorted` (ascending, non-empty) at `q` ∈ [0, 1],
+/// with numpy's own rounding steps.
+fn numpy_quantile(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len() as f64;
+    // numpy: n·q + (α + q·(1 − α − β)) − 1 with α = β = 1, i.e. (n − 1)·q rounded its way.
+    let virtual_index = n * q + (1.0 - q) - 1.0;
+    let last = sorted.len() - 1;
+    let below = virtual_index.floor().clamp(0.0, last as f64);
+    let (lo, hi) = (below as usize, (below as usize + 1).min(last));
+    let t = virtual_index - below;
+    let (a, b) = (sorted[lo], sorted[hi]);
+    let diff = b - a;
+    if t >= 0.5 {
+        b - diff * (1.0 - t)
+    } else {
+        a + diff * t
+    }
+}
+
+/// The kept nodes of a request: see the module notes.
+pub fn prune(
+    n_users: u32,
+    n_items: u32,
+    train: &Interactions,
+    forget: &[u32],
+    options: PruneOptions,
+) -> Result<Pruning> {
+    if !(options.keep > 0.0 && options.keep <= 1.0) {
+        return Err(Error::Invalid(format!(
+            "the fraction of nodes kept must lie in (0, 1], not {}",
+            options.keep
+        )));
+    }
+    let score = importance_scores(n_users, n_items, train, forget, options.hops)?;
+    let candidates: Vec<u32> = (0..score.len() as u32)
+        .filter(|&v| score[v as usize] != 0.0)
+        .collect();
+    let threshold = if options.keep >= 1.0 || candidates.is_empty() {
+        None
+    } else {
+        let mut sorted: Vec<f64> = candidates.iter().map(|&v| score[v as usize]).collect();
+        sorted.sort_by(f64::total_cmp);
+        Some(numpy_quantile(&sorted, 1.0 - options.keep))
+    };
+    let nodes: Vec<u32> = match threshold {
+        None => candidates.clone(),
+        Some(t) => candidates
+            .iter()
+            .copied()
+            .filter(|&v| score[v as usize] > t)
+            .collect(),
+    };
+    let kept_users = nodes.partition_point(|&v| v < n_users);
+    Ok(Pruning {
+        kept_items: nodes.len() - kept_users,
+        kept_users,
+        candidates: candidates.len(),
+        threshold,
+        nodes,
+    })
+}
+
+/// A set of nodes on the device, for moving node-major tables between all N nodes and the
+/// |P| kept ones (the solve works on the kept rows only). Both directions reuse the gather
+/// kernel with a coefficient of 1, so they copy values exactly.
+pub struct NodeSubset {
+    nodes: Vec<u32>,
+    n_nodes: u32,
+    /// Target t (a kept node) ← node `nodes[t]` of the full table.
+    pick: DeviceRowIndex,
+    /// Target v (any node) ← row t of the kept table when v = `nodes[t]`; empty otherwise.
+    place: DeviceRowIndex,
+    one: GpuBuffer<f32>,
+}
+
+impl NodeSubset {
+    /// `nodes` must be ascending, distinct, non-empty and below `n_nodes`.
+    pub fn new(gpu: &Gpu, n_nodes: u32, nodes: &[u32]) -> GpuResult<Self> {
+        if nodes.is_empty() {
+            return Err(GpuError::Invalid("an empty node set".into()));
+        }
+        if nodes.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(GpuError::Invalid(
+                "the node set must be ascending without repeats".into(),
+            ));
+        }
+        if let Some(&last) = nodes.last().filter(|&&v| v >= n_nodes) {
+            return Err(GpuError::Invalid(format!(
+                "node {last} is out of range (the model has {n_nodes})"
+            )));
+        }
+        let k = nodes.len() as u32;
+        let ptr: Vec<u32> = (0..=k).collect();
+        let zeros = vec![0u32; nodes.len()];
+        let pick = DeviceRowIndex::upload(gpu, n_nodes, &ptr, nodes, &zeros)?;
+        let mut place_ptr = Vec::with_capacity(n_nodes as usize + 1);
+        place_ptr.push(0u32);
+        let mut next = 0usize;
+        for v in 0..n_nodes {
+            if nodes.get(next) == Some(&v) {
+                next += 1;
+            }
+            place_ptr.push(next as u32);
+        }
+        let positions: Vec<u32> = (0..k).collect();
+        let place = DeviceRowIndex::upload(gpu, k, &place_ptr, &positions, &zeros)?;
+        Ok(NodeSubset {
+            nodes: nodes.to_vec(),
+            n_nodes,
+            pick,
+            place,
+            one: gpu.upload(&[1.0f32], "one")?,
+        })
+    }
+
+    /// The kept nodes, ascending.
+    pub fn nodes(&self) -> &[u32] {
+        &self.nodes
+    }
+
+    /// Number of kept nodes |P|.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Number of nodes of the full tables.
+    pub fn n_nodes(&self) -> u32 {
+        self.n_nodes
+    }
+
+    fn coefficient(&self) -> RowValues<'_> {
+        RowValues {
+            buf: &self.one,
+            stride: 1,
+            offset: 0,
+        }
+    }
+
+    /// Records `out[t] = full[nodes[t]]` (`full`: N rows, `out`: |P| rows).
+    pub fn gather<'a>(
+        &'a self,
+        gpu: &Gpu,
+        full: &'a DeviceTable,
+        out: &'a DeviceTable,
+    ) -> GpuResult<Plan<'a>> {
+        self.check(out, self.len(), "kept")?;
+        gather(gpu, &self.pick, self.coefficient(), full, out, 0)
+    }
+
+    /// Records `out[nodes[t]] = kept[t]` and zero in every other row (`kept`: |P| rows,
+    /// `out`: N rows).
+    pub fn scatter<'a>(
+        &'a self,
+        gpu: &Gpu,
+        kept: &'a DeviceTable,
+        out: &'a DeviceTable,
+    ) -> GpuResult<Plan<'a>> {
+        self.check(out, self.n_nodes as usize, "full")?;
+        gather(gpu, &self.place, self.coefficient(), kept, out, 0)
+    }
+
+    fn check(&self, out: &DeviceTable, rows: usize, what: &str) -> GpuResult<()> {
+        if out.rows() as usize != rows {
+            return Err(GpuError::Invalid(format!(
+                "the {what} output table has {} rows, not {rows}",
+                out.rows()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numpy_quantile;
+
+    #[test]
+    fn quantile_matches_numpy_linear() {
+        // np.quantile(a, q) for these inputs.
+        assert_eq!(numpy_quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.4), 2.6);
+        assert!((numpy_quantile(&[1.0, 2.0, 3.0, 4.0], 0.4) - 2.2).abs() < 1e-15);
+        assert_eq!(numpy_quantile(&[1.0, 2.0, 3.0, 4.0], 0.0), 1.0);
+        assert_eq!(numpy_quantile(&[1.0, 2.0, 3.0, 4.0], 1.0), 4.0);
+        assert_eq!(numpy_quantile(&[7.0], 0.4), 7.0);
+        assert_eq!(numpy_quantile(&[2.0, 2.0, 2.0, 9.0], 0.4), 2.0);
+    }
+}

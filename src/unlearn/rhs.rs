@@ -1,0 +1,481 @@
+//! The influence right-hand side g of an unlearning request (DESIGN §1, issue 5 item 1).
+//!
+//! For a forget set D_r of training rows, in **sum units** and without the L2 term (θ̂ is the
+//! same in both terms, so λθ̂ cancels):
+//!
+//! ```text
+//! g = ∇L(θ̂; D, Â) − ∇L(θ̂; D∖D_r, Â')
+//!   = Σ_{D_r} ∇ℓ(θ̂; Â)  +  Σ_{D_ch} [∇ℓ(θ̂; Â) − ∇ℓ(θ̂; Â')]
+//!      direct influence     spillover influence
+//! ```
+//!
+//! where Â' is Â rebuilt without D_r's positive rows.
+//!
+//! **Which rows carry spillover ([`SpilloverRule::Exact`]).** Â and Â' differ only in the
+//! entries of an edge with an endpoint whose degree changed (a *changed* node; a removed edge
+//! has two). Row u of Â^k and of Â'^k then agree unless a walk of at most k steps from u
+//! reaches a changed node, so for a row whose endpoints are all more than K hops (in the old
+//! graph) from every changed node, the final embeddings of its endpoints, its score, its
+//! per-node gradient G and its back-propagation Σ_k a_k Â^k G are identical under both graphs:
+//! its two gradients cancel exactly. D_ch is therefore every remaining row with an endpoint
+//! (for BPR: user, positive or negative) within K hops of a changed node, and
+//!
+//! ```text
+//! g = gradient(θ̂, Â; D_r ∪ D_ch) − gradient(θ̂, Â'; D_ch)
+//! ```
+//!
+//! is the brute-force difference restricted to the rows that do not cancel: two GPU gradient
+//! runs over |D_r| + |D_ch| and |D_ch| rows instead of two over |D|. `tests/unlearn_rhs.rs`
+//! checks it against the f64 brute force on the whole graph. MF (K = 0) has no spillover: its
+//! gradient does not depend on Â.
+//!
+//! [`SpilloverRule::Authors`] is the original IFRU code's cheaper set: only the remaining rows
+//! touching a node that lost more than `min_degree_loss` (1%) of its positive-edge degree, the
+//! same rows whatever K (an 11–20% error in g on ml-100k-ifru).
+//!
+//! **BPR.** Rows are (u, i, j) triples over the positive rows, each with one negative j drawn
+//! by [`bpr_negatives`]: a pure function of (seed, row id), so the Hessian built for any subset
+//! of rows with the same seed sees the same negatives as g.
+
+use crate::data::Interactions;
+use crate::data::rng::Rng;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuResult, Record};
+use crate::graph::{BipartiteGraph, CsrArrays, csr_arrays, k_hop_nodes, normalize};
+use crate::kernels::DeviceTable;
+use crate::kernels::blas::{Scalar, axpby, copy};
+use crate::model::objective::{DeviceBatch, GradientLayout, GradientWorkspace, gradient};
+use crate::model::{DeviceModel, LossKind, ModelSpec, Params};
+
+/// Which remaining rows make up the spillover term.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SpilloverRule {
+    /// Every remaining row whose gradient changes when Â becomes Â' (see the module notes):
+    /// g is then exactly ∇L(θ̂; D, Â) − ∇L(θ̂; D∖D_r, Â').
+    Exact,
+    /// The original authors' set: remaining rows touching a node whose positive-edge degree
+    /// fell by more than this fraction (they use 0.01), whatever the number of layers.
+    Authors { min_degree_loss: f64 },
+    /// No spillover: the direct influence alone.
+    DirectOnly,
+}
+
+impl SpilloverRule {
+    /// The authors' rule with their 1% threshold.
+    pub const AUTHORS: SpilloverRule = SpilloverRule::Authors {
+        min_degree_loss: 0.01,
+    };
+}
+
+/// How to build the right-hand side of a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RhsOptions {
+    pub spillover: SpilloverRule,
+    /// Seed of the BPR negatives (ignored for BCE); the Hessian must use the same one.
+    pub negative_seed: u64,
+}
+
+impl Default for RhsOptions {
+    fn default() -> Self {
+        RhsOptions {
+            spillover: SpilloverRule::Exact,
+            negative_seed: 0,
+        }
+    }
+}
+
+/// Rows of the objective as node indices, in the form the GPU batch takes: labelled pairs
+/// (BCE) or triples with their fixed negatives (BPR).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeRows {
+    /// Training row ids, ascending.
+    pub rows: Vec<u32>,
+    pub user_nodes: Vec<u32>,
+    /// Items offset by the number of users (BPR: the positives).
+    pub item_nodes: Vec<u32>,
+    /// Labels (BCE; all 1 for BPR).
+    pub labels: Vec<f32>,
+    /// BPR negatives as item nodes (empty for BCE).
+    pub neg_nodes: Vec<u32>,
+}
+
+impl NodeRows {
+    /// Number of rows (triples).
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// These rows followed by `other`'s.
+    fn concat(&self, other: &NodeRows) -> NodeRows {
+        let cat = |a: &[u32], b: &[u32]| [a, b].concat();
+        NodeRows {
+            rows: cat(&self.rows, &other.rows),
+            user_nodes: cat(&self.user_nodes, &other.user_nodes),
+            item_nodes: cat(&self.item_nodes, &other.item_nodes),
+            labels: [&self.labels[..], &other.labels[..]].concat(),
+            neg_nodes: cat(&self.neg_nodes, &other.neg_nodes),
+        }
+    }
+
+    /// The rows on the device, for a dense gradient over `n_nodes` nodes.
+    pub fn upload(&self, gpu: &Gpu, n_nodes: u32, loss: LossKind) -> GpuResult<DeviceBatch> {
+        match loss {
+            LossKind::Bce => DeviceBatch::bce(
+                gpu,
+                n_nodes,
+                GradientLayout::Dense,
+                &self.user_nodes,
+                &self.item_nodes,
+                &self.labels,
+            ),
+            LossKind::Bpr => DeviceBatch::bpr(
+                gpu,
+                n_nodes,
+                GradientLayout::Dense,
+                &self.user_nodes,
+                &self.item_nodes,
+                &self.neg_nodes,
+            ),
+        }
+    }
+}
+
+/// Each row's BPR negative, as an item **node** (`n_users + j`): uniform over the items the
+/// row's user has no training row with (any label, forgotten rows included, so a forgotten
+/// item is never a negative). A pure function of `(seed, row id)` and the user's items, so
+/// every caller asking for a row with the same seed gets the same negative. A user who has
+/// seen every item gets an arbitrary one (as in training).
+pub fn bpr_negatives(
+    n_users: u32,
+    n_items: u32,
+    train: &Interactions,
+    rows: &[u32],
+    seed: u64,
+) -> Result<Vec<u32>> {
+    check_rows(train, rows)?;
+    if n_items == 0 {
+        return Err(Error::Invalid("no items to draw negatives from".into()));
+    }
+    let mut seen: Vec<Vec<u32>> = vec![Vec::new(); n_users as usize];
+    let mut wanted = vec![false; n_users as usize];
+    for &r in rows {
+        let u = train.users[r as usize];
+        match wanted.get_mut(u as usize) {
+            Some(w) => *w = true,
+            None => return Err(out_of_range("user", u, n_users)),
+        }
+    }
+    for (&u, &i) in train.users.iter().zip(&train.items) {
+        if wanted.get(u as usize).copied().unwrap_or(false) {
+            seen[u as usize].push(i);
+        }
+    }
+    for s in &mut seen {
+        s.sort_unstable();
+        s.dedup();
+    }
+    Ok(rows
+        .iter()
+        .map(|&r| {
+            let seen = &seen[train.users[r as usize] as usize];
+            let mut rng = Rng::derive(seed, u64::from(r));
+            for _ in 0..100 {
+                let j = rng.below(u64::from(n_items)) as u32;
+                if seen.binary_search(&j).is_err() {
+                    return n_users + j;
+                }
+            }
+            n_users + rng.below(u64::from(n_items)) as u32
+        })
+        .collect())
+}
+
+fn out_of_range(what: &str, id: u32, bound: u32) -> Error {
+    Error::Invalid(format!(
+        "{what} id {id} is out of range (the bound is {bound})"
+    ))
+}
+
+fn check_rows(train: &Interactions, rows: &[u32]) -> Result<()> {
+    if train.items.len() != train.len() || train.labels.len() != train.len() {
+        return Err(Error::Invalid(
+            "training rows: users, items and labels differ in length".into(),
+        ));
+    }
+    match rows.iter().find(|&&r| r as usize >= train.len()) {
+        Some(&r) => Err(Error::Invalid(format!(
+            "row {r} is not a training row ({} rows)",
+            train.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The rows of the objective among `rows` (ascending): every row for BCE, the positive rows
+/// with their negatives for BPR.
+pub fn node_rows(
+    n_users: u32,
+    n_items: u32,
+    train: &Interactions,
+    rows: &[u32],
+    loss: LossKind,
+    negative_seed: u64,
+) -> Result<NodeRows> {
+    check_rows(train, rows)?;
+    let rows: Vec<u32> = rows
+        .iter()
+        .copied()
+        .filter(|&r| loss == LossKind::Bce || train.labels[r as usize] == 1)
+        .collect();
+    for &r in &rows {
+        let (u, i) = (train.users[r as usize], train.items[r as usize]);
+        if u >= n_users {
+            return Err(out_of_range("user", u, n_users));
+        }
+        if i >= n_items {
+            return Err(out_of_range("item", i, n_items));
+        }
+    }
+    let neg_nodes = match loss {
+        LossKind::Bce => Vec::new(),
+        LossKind::Bpr => bpr_negatives(n_users, n_items, train, &rows, negative_seed)?,
+    };
+    Ok(NodeRows {
+        user_nodes: rows.iter().map(|&r| train.users[r as usize]).collect(),
+        item_nodes: rows
+            .iter()
+            .map(|&r| n_users + train.items[r as usize])
+            .collect(),
+        labels: rows
+            .iter()
+            .map(|&r| f32::from(train.labels[r as usize]))
+            .collect(),
+        neg_nodes,
+        rows,
+    })
+}
+
+/// The host-side plan of a request's right-hand side: which rows enter each term, and Â'.
+#[derive(Debug, Clone)]
+pub struct InfluenceRows {
+    pub spec: ModelSpec,
+    pub n_users: u32,
+    pub n_items: u32,
+    /// D_r as training row ids (ascending, deduplicated), all labels.
+    pub forget: Vec<u32>,
+    /// The direct term's rows: D_r's rows of the objective (BPR: its positives).
+    pub direct: NodeRows,
+    /// The spillover term's remaining rows D_ch (ascending).
+    pub spillover: NodeRows,
+    /// Nodes whose positive-edge degree changed (ascending).
+    pub changed: Vec<u32>,
+    /// Â' of the remaining positives (LightGCN; `None` for MF): what the model propagates
+    /// over after unlearning, and what the spillover's second term uses.
+    pub new_adjacency: Option<CsrArrays>,
+}
+
+impl InfluenceRows {
+    /// Plans the right-hand side of forgetting training rows `forget` (ids into `train`,
+    /// which holds every training row of the model: D).
+    pub fn plan(
+        spec: ModelSpec,
+        n_users: u32,
+        n_items: u32,
+        train: &Interactions,
+        forget: &[u32],
+        options: RhsOptions,
+    ) -> Result<Self> {
+        check_rows(train, forget)?;
+        let mut forget = forget.to_vec();
+        forget.sort_unstable();
+        forget.dedup();
+        let old = BipartiteGraph::from_interactions(n_users, n_items, train)?;
+        let removed = train.select(&forget);
+        let removal = old.remove_rows(&removed.users, &removed.items, &removed.labels)?;
+        let layers = spec.propagation_layers() as usize;
+        let n = old.n_nodes();
+        // Nodes whose rows carry spillover (the rows touching one of them).
+        let region: Vec<u32> = match options.spillover {
+            _ if layers == 0 => Vec::new(),
+            SpilloverRule::DirectOnly => Vec::new(),
+            SpilloverRule::Exact => k_hop_nodes(old.adjacency(), &removal.changed, layers)?,
+            SpilloverRule::Authors { min_degree_loss } => {
+                if !(0.0..1.0).contains(&min_degree_loss) {
+                    return Err(Error::Invalid(format!(
+                        "the minimum degree loss must lie in [0, 1), not {min_degree_loss}"
+                    )));
+                }
+                removal
+                    .changed
+                    .iter()
+                    .copied()
+                    .filter(|&v| {
+                        // lost / before > min, without dividing: a loss of exactly 1%
+                        // (1 of 100 edges) is not more than 1%.
+                        let (before, after) = (old.degree(v), removal.graph.degree(v));
+                        let lost = before.saturating_sub(after);
+                        f64::from(lost) > min_degree_loss * f64::from(before)
+                    })
+                    .collect()
+            }
+        };
+        let mut in_region = vec![false; n];
+        for &v in &region {
+            in_region[v as usize] = true;
+        }
+        let direct = node_rows(
+            n_users,
+            n_items,
+            train,
+            &forget,
+            spec.loss,
+            options.negative_seed,
+        )?;
+        let spillover = if region.is_empty() {
+            NodeRows::default()
+        } else {
+            let mut forgotten = vec![false; train.len()];
+            for &r in &forget {
+                forgotten[r as usize] = true;
+            }
+            let remaining: Vec<u32> = (0..train.len() as u32)
+                .filter(|&r| !forgotten[r as usize])
+                .collect();
+            let candidates = node_rows(
+                n_users,
+                n_items,
+                train,
+                &remaining,
+                spec.loss,
+                options.negative_seed,
+            )?;
+            let hit = |t: usize| {
+                in_region[candidates.user_nodes[t] as usize]
+                    || in_region[candidates.item_nodes[t] as usize]
+                    || candidates
+                        .neg_nodes
+                        .get(t)
+                        .is_some_and(|&j| in_region[j as usize])
+            };
+            let keep: Vec<usize> = (0..candidates.len()).filter(|&t| hit(t)).collect();
+            let pick = |v: &[u32]| keep.iter().map(|&t| v[t]).collect::<Vec<_>>();
+            NodeRows {
+                rows: pick(&candidates.rows),
+                user_nodes: pick(&candidates.user_nodes),
+                item_nodes: pick(&candidates.item_nodes),
+                labels: keep.iter().map(|&t| candidates.labels[t]).collect(),
+                neg_nodes: if candidates.neg_nodes.is_empty() {
+                    Vec::new()
+                } else {
+                    pick(&candidates.neg_nodes)
+                },
+            }
+        };
+        let new_adjacency = (layers > 0).then(|| csr_arrays(&normalize(&removal.graph)));
+        Ok(InfluenceRows {
+            spec,
+            n_users,
+            n_items,
+            forget,
+            direct,
+            spillover,
+            changed: removal.changed,
+            new_adjacency,
+        })
+    }
+
+    /// Nodes, users then items.
+    pub fn n_nodes(&self) -> u32 {
+        self.n_users + self.n_items
+    }
+
+    /// The model θ on the device with the new graph Â' (its forward pass not yet run): the
+    /// `new` argument of [`right_hand_side`], and the model that predicts after unlearning.
+    /// `None` for MF, whose model does not depend on the graph.
+    pub fn new_model(&self, gpu: &Gpu, params: &Params) -> GpuResult<Option<DeviceModel>> {
+        self.new_adjacency
+            .as_ref()
+            .map(|a| DeviceModel::upload(gpu, self.spec, params, Some(a)))
+            .transpose()
+    }
+}
+
+/// Computes g on the device, node-major N × d.
+///
+/// `old` holds θ̂ with Â; `new` holds the same θ̂ with Â' ([`InfluenceRows::new_adjacency`]),
+/// needed only when the spillover term has rows (LightGCN). Both models' forward passes are
+/// recomputed here. Cost: one gradient over D_r ∪ D_ch under Â and one over D_ch under Â'.
+pub fn right_hand_side(
+    gpu: &Gpu,
+    old: &DeviceModel,
+    new: Option<&DeviceModel>,
+    plan: &InfluenceRows,
+) -> Result<DeviceTable> {
+    let n = plan.n_nodes();
+    let check = |m: &DeviceModel, what: &str| -> Result<()> {
+        if m.n_users() != plan.n_users || m.n_items() != plan.n_items || m.spec() != plan.spec {
+            return Err(Error::Invalid(format!(
+                "the {what} model ({} users, {} items, {:?}) is not the one the request was \
+                 planned for ({} users, {} items, {:?})",
+                m.n_users(),
+                m.n_items(),
+                m.spec(),
+                plan.n_users,
+                plan.n_items,
+                plan.spec
+            )));
+        }
+        Ok(())
+    };
+    check(old, "original")?;
+    let dim = plan.spec.dim;
+    let g = DeviceTable::zeros(gpu, n, dim, "influence rhs")?;
+    let first = plan.direct.concat(&plan.spillover);
+    if first.is_empty() {
+        return Ok(g);
+    }
+    let new = match (plan.spillover.is_empty(), new) {
+        (true, _) => None,
+        (false, Some(new)) => {
+            check(new, "new-graph")?;
+            Some(new)
+        }
+        (false, None) => {
+            return Err(Error::Invalid(
+                "the spillover term needs the model with the new graph Â' (pass `new`)".into(),
+            ));
+        }
+    };
+    let ws = GradientWorkspace::new(gpu, old)?;
+    let batch_old = first.upload(gpu, n, plan.spec.loss)?;
+    let batch_new = match new {
+        Some(_) => Some(plan.spillover.upload(gpu, n, plan.spec.loss)?),
+        None => None,
+    };
+    // One pass: gradient under Â into g, then (spillover) the gradient under Â' subtracted.
+    // The workspace is reused; dispatches in a pass see their predecessors' writes.
+    let mut work = old
+        .forward(gpu)?
+        .then(gradient(gpu, old, &batch_old, &ws, 1.0, 0.0)?)
+        .then(copy(gpu, ws.grad().values(), g.values())?);
+    if let (Some(new), Some(batch_new)) = (new, &batch_new) {
+        work = work
+            .then(new.forward(gpu)?)
+            .then(gradient(gpu, new, batch_new, &ws, 1.0, 0.0)?)
+            .then(axpby(
+                gpu,
+                Scalar::Host(-1.0),
+                ws.grad().values(),
+                Scalar::Host(1.0),
+                g.values(),
+                None,
+            )?);
+    }
+    gpu.run("influence right-hand side", |pass| work.record(pass))?;
+    drop(work);
+    Ok(g)
+}
