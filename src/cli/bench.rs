@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::CliResult;
 use super::common::{
-    Progress, RawDataOptions, ReportAdapter, TrainingOptions, load_training_data, open_gpu,
-    write_report,
+    IfruArgs, Progress, RawDataOptions, ReportAdapter, TrainingOptions, load_training_data,
+    open_gpu, write_report,
 };
 
 #[derive(Args)]
@@ -43,6 +43,8 @@ pub struct BenchCommand {
     seeds: u64,
     #[arg(long, default_value_t = 2)]
     finetune_epochs: usize,
+    #[command(flatten)]
+    ifru: IfruArgs,
     /// BPR: users sampled for the ranking metrics (0: all).
     #[arg(long, default_value_t = 0)]
     eval_users: usize,
@@ -109,9 +111,11 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         forget.len()
     );
     let gpu = open_gpu()?;
+    let ifru = cmd.ifru.options(&spec)?;
     let methods = vec![
         ("retrain".to_string(), Method::Retrain),
         ("finetune".to_string(), Method::Finetune),
+        ("ifru".to_string(), Method::Ifru),
     ];
     let bar = Progress::new(cmd.seeds, "seed");
     let mut runs = Vec::new();
@@ -124,6 +128,7 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
             forget: forget.clone(),
             methods: methods.clone(),
             finetune_epochs: cmd.finetune_epochs,
+            ifru: Some(ifru.clone()),
             ranking: RankingOptions {
                 sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
                 ..RankingOptions::default()

@@ -12,6 +12,8 @@ use ifru::kernels::adam::AdamConfig;
 use ifru::model::store::{DataSource, split_dataset};
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
+use ifru::unlearn::hvp::HessianKind;
+use ifru::unlearn::influence::{HessianAt, IfruOptions, Precond, PruneSettings, Spillover};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -253,5 +255,74 @@ impl TrainingOptions {
             sparse_adam: self.sparse_adam,
             ..TrainConfig::default()
         }
+    }
+}
+
+/// Settings of the influence update (`--method ifru`).
+#[derive(Args, Clone)]
+pub struct IfruArgs {
+    /// Which Hessian: Gauss-Newton (PSD), the full Hessian, or the authors' surrogate.
+    #[arg(long, value_enum, default_value_t = HessianKind::GaussNewton)]
+    pub hessian: HessianKind,
+    /// Take the Hessian on the old data and graph, or on the new.
+    #[arg(long, value_enum, default_value_t = HessianAt::Old)]
+    pub hessian_at: HessianAt,
+    /// Spillover rows of the right-hand side.
+    #[arg(long, value_enum, default_value_t = Spillover::Exact)]
+    pub spillover: Spillover,
+    /// Hops of the importance score.
+    #[arg(long, default_value_t = 1)]
+    pub prune_hops: u32,
+    /// Fraction of the scored nodes kept (default: 0.6 for LightGCN, 1 for MF).
+    #[arg(long)]
+    pub prune_keep: Option<f64>,
+    /// Solve on every node (no pruning).
+    #[arg(long)]
+    pub no_prune: bool,
+    #[arg(long, value_enum, default_value_t = Precond::BlockJacobi)]
+    pub precond: Precond,
+    /// Stop when ‖r‖ ≤ rtol·‖g‖.
+    #[arg(long, default_value_t = 1e-3)]
+    pub rtol: f32,
+    #[arg(long, default_value_t = 100)]
+    pub max_iter: usize,
+    /// δ in sum units, or `auto`.
+    #[arg(long, default_value = "auto")]
+    pub damping: String,
+    /// Largest step, as a fraction of ‖θ_P‖.
+    #[arg(long, default_value_t = 1.0)]
+    pub max_step: f32,
+}
+
+impl IfruArgs {
+    /// The options these flags describe for a model of `spec`.
+    pub fn options(&self, spec: &ModelSpec) -> Result<IfruOptions, String> {
+        let mut o = IfruOptions::default_for(spec);
+        o.hessian = self.hessian;
+        o.hessian_at = self.hessian_at;
+        o.spillover = self.spillover;
+        o.prune = if self.no_prune {
+            None
+        } else {
+            let keep = self.prune_keep.unwrap_or(o.prune.map_or(1.0, |p| p.keep));
+            Some(PruneSettings {
+                hops: self.prune_hops,
+                keep,
+            })
+        };
+        o.precond = self.precond;
+        o.rtol = self.rtol;
+        o.max_iter = self.max_iter;
+        o.damping = match self.damping.as_str() {
+            "auto" => None,
+            s => Some(
+                s.parse::<f32>()
+                    .ok()
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                    .ok_or_else(|| format!("--damping {s:?}: expected auto or a number ≥ 0"))?,
+            ),
+        };
+        o.max_step = self.max_step;
+        Ok(o)
     }
 }

@@ -12,7 +12,7 @@ use ifru::unlearn::request::{RequestCounts, accept};
 use serde::Serialize;
 
 use super::CliResult;
-use super::common::{ReportAdapter, open_gpu, write_report};
+use super::common::{IfruArgs, ReportAdapter, open_gpu, write_report};
 
 #[derive(Args)]
 pub struct UnlearnCommand {
@@ -27,6 +27,8 @@ pub struct UnlearnCommand {
     data: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Method::Ifru)]
     method: Method,
+    #[command(flatten)]
+    ifru: IfruArgs,
     /// Epochs of `--method finetune`.
     #[arg(long, default_value_t = 2)]
     finetune_epochs: usize,
@@ -80,7 +82,9 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     }
     let gpu = open_gpu()?;
     let mut unlearner = Unlearner::new(&gpu, &loaded)?;
-    let mut outcome = unlearner.apply(&request.rows, cmd.method, cmd.finetune_epochs)?;
+    let ifru = cmd.ifru.options(&loaded.state.meta.spec)?;
+    let mut outcome =
+        unlearner.apply(&request.rows, cmd.method, cmd.finetune_epochs, Some(&ifru))?;
     outcome.warnings.extend(request.warnings.iter().cloned());
     unlearner.refresh()?;
     let ranking = RankingOptions {

@@ -37,6 +37,8 @@ pub struct BenchPlan {
     /// Methods besides the original, by report name.
     pub methods: Vec<(String, Method)>,
     pub finetune_epochs: usize,
+    /// Settings of the influence method (its defaults when `None`).
+    pub ifru: Option<super::influence::IfruOptions>,
     pub ranking: RankingOptions,
     /// BPR: users sampled for the validation recall.
     pub valid_users: usize,
@@ -113,7 +115,8 @@ pub fn run(
         )?;
         gpu.wait("setup")?;
         let setup_seconds = start.elapsed().as_secs_f64();
-        let outcome = unlearner.apply(&sorted, *method, plan.finetune_epochs)?;
+        let outcome =
+            unlearner.apply(&sorted, *method, plan.finetune_epochs, plan.ifru.as_ref())?;
         unlearner.refresh()?;
         let metrics = request_metrics(
             gpu,

@@ -10,10 +10,14 @@ use crate::data::{Dataset, Interactions};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{BipartiteGraph, Csr, csr_arrays, normalize, renormalize_after_removal};
+use crate::kernels::DeviceTable;
+use crate::kernels::blas::{Scalar, axpby};
 use crate::model::loaded::LoadedModel;
 use crate::model::store::ModelState;
 use crate::model::{DeviceModel, ModelSpec, Params};
 use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
+
+use super::influence::{IfruOptions, InfluenceFigures, RequestContext, influence_step};
 
 /// How a request is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -43,6 +47,9 @@ pub struct MethodOutcome {
     /// Training epochs (retrain, finetune).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<usize>,
+    /// Solver and pruning figures (influence methods).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub influence: Option<InfluenceFigures>,
 }
 
 /// The resident state.
@@ -156,6 +163,7 @@ impl<'g> Unlearner<'g> {
         rows: &[u32],
         method: Method,
         finetune_epochs: usize,
+        ifru: Option<&IfruOptions>,
     ) -> Result<MethodOutcome> {
         if let Some(&r) = rows
             .iter()
@@ -227,9 +235,47 @@ impl<'g> Unlearner<'g> {
                 outcome.seconds = result.train_seconds;
             }
             Method::Ifru => {
-                return Err(Error::Invalid(
-                    "the influence update is not built yet".into(),
-                ));
+                let opts = ifru
+                    .cloned()
+                    .unwrap_or_else(|| IfruOptions::default_for(&self.spec));
+                let current_ids = self.remaining_row_ids();
+                let current = self.data.train.select(&current_ids);
+                let forget: Vec<u32> = rows
+                    .iter()
+                    .filter_map(|r| current_ids.binary_search(r).ok().map(|p| p as u32))
+                    .collect();
+                let remaining = self.data.train.select(&next.remaining);
+                let params = self.model.params(self.gpu)?;
+                self.refresh()?;
+                let ctx = RequestContext {
+                    spec: self.spec,
+                    n_users: self.data.n_users,
+                    n_items: self.data.n_items,
+                    params: &params,
+                    model: &self.model,
+                    rows: &current,
+                    forget: &forget,
+                    old_adjacency: self.adjacency.as_ref(),
+                    new_adjacency: next.adjacency.as_ref(),
+                    remaining: &remaining,
+                    reg_per_row: self.recipe.reg,
+                };
+                let step = influence_step(self.gpu, &ctx, &opts)?;
+                let full =
+                    DeviceTable::zeros(self.gpu, self.model.n_nodes(), self.spec.dim, "update")?;
+                let plan = step.kept.scatter(self.gpu, &step.x, &full)?.then(axpby(
+                    self.gpu,
+                    Scalar::Host(1.0),
+                    full.values(),
+                    Scalar::Host(1.0),
+                    self.model.theta().values(),
+                    None,
+                )?);
+                self.gpu.run("apply update", |pass| {
+                    crate::gpu::Record::record(&plan, pass)
+                })?;
+                outcome.warnings.extend(step.warnings);
+                outcome.influence = Some(step.figures);
             }
         }
         self.commit_removal(rows, next)?;

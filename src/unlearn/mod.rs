@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cg;
 pub mod engine;
 pub mod hvp;
+pub mod influence;
 pub mod operator;
 pub mod precond;
 pub mod prune;
