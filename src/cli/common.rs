@@ -282,7 +282,7 @@ pub struct IfruArgs {
     #[arg(long, value_enum, default_value_t = Precond::BlockJacobi)]
     pub precond: Precond,
     /// Stop when ‖r‖ ≤ rtol·‖g‖.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-2)]
     pub rtol: f32,
     #[arg(long, default_value_t = 100)]
     pub max_iter: usize,

@@ -299,10 +299,19 @@ impl HvpOperator {
                 }
                 let eo = &e[other as usize * d..(other as usize + 1) * d];
                 let block = &mut blocks[p * d * d..(p + 1) * d * d];
+                // Upper triangle only (the blocks are symmetric): half the work.
                 for a in 0..d {
-                    for b in 0..d {
-                        block[a * d + b] += h * eo[a] as f64 * eo[b] as f64;
+                    let ha = h * eo[a] as f64;
+                    for b in a..d {
+                        block[a * d + b] += ha * eo[b] as f64;
                     }
+                }
+            }
+        }
+        for block in blocks.chunks_mut(d * d) {
+            for a in 0..d {
+                for b in 0..a {
+                    block[a * d + b] = block[b * d + a];
                 }
             }
         }

@@ -88,7 +88,7 @@ impl IfruOptions {
                 keep: p.keep,
             }),
             precond: Precond::BlockJacobi,
-            rtol: 1e-3,
+            rtol: 1e-2,
             max_iter: 100,
             damping: None,
             max_step: 1.0,
