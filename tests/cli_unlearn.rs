@@ -1,0 +1,166 @@
+//! `ifru unlearn` end to end on real data: the influence update commits a new version,
+//! requests stack, and a refused request leaves the model directory byte-for-byte unchanged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ifru(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ifru"))
+        .args(args)
+        .output()
+        .expect("run ifru")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A forget file with the first `n` rows of `train_random.csv` (flipped labels included).
+fn forget_file(data: &Path, dir: &Path, name: &str, skip: usize, n: usize) -> PathBuf {
+    let text = std::fs::read_to_string(data.join("train_random.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.skip(skip).take(n).collect();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{header}\n{}\n", body.join("\n"))).unwrap();
+    path
+}
+
+#[test]
+fn influence_requests_stack_and_refusals_change_nothing() {
+    let data = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    ok(&ifru(&[
+        "train",
+        "--data",
+        &s(&data),
+        "--model",
+        "mf",
+        "--dim",
+        "16",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.01",
+        "--out",
+        &s(&model),
+    ]));
+
+    // A refused request (a pair never in training) changes no byte.
+    let before = snapshot(&model);
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "user,item\n0,0\n1,99999\n").unwrap();
+    let refused = ifru(&["unlearn", "--model", &s(&model), "--forget", &s(&bad)]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("never in the training data") && err.contains("bad.csv:3"),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(&model),
+        before,
+        "a refused request leaves the model as it was"
+    );
+
+    // The influence update commits v0002 with a report of the solve.
+    let first = forget_file(&data, dir.path(), "first.csv", 0, 60);
+    let report = dir.path().join("u1.json");
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &s(&model),
+        "--forget",
+        &s(&first),
+        "--report",
+        &s(&report),
+    ]));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["version"], "v0002");
+    assert_eq!(r["request"]["rows"], 60);
+    assert!(r["iterations"].as_u64().unwrap() >= 1);
+    assert!(r["residual"].as_f64().unwrap() <= 1e-2 + 1e-9);
+    assert!(r["kept_users"].as_u64().unwrap() > 0 && r["kept_items"].as_u64().unwrap() > 0);
+    assert!(r["forget_auc_b"].as_f64().is_some());
+    let version = std::fs::read_to_string(model.join("CURRENT")).unwrap();
+    assert_eq!(version.trim(), "v0002");
+    let forgotten: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("v0002/forgotten.json")).unwrap())
+            .unwrap();
+    assert_eq!(forgotten["pairs"].as_array().unwrap().len(), 60);
+
+    // A second request stacks; its overlap with the first is skipped, not re-applied.
+    let second = forget_file(&data, dir.path(), "second.csv", 40, 50);
+    let out = ifru(&[
+        "unlearn",
+        "--model",
+        &s(&model),
+        "--forget",
+        &s(&second),
+        "--method",
+        "finetune",
+        "--finetune-epochs",
+        "1",
+    ]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("30 matched") && err.contains("20 already forgotten"),
+        "{err}"
+    );
+    let forgotten: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("v0003/forgotten.json")).unwrap())
+            .unwrap();
+    assert_eq!(forgotten["pairs"].as_array().unwrap().len(), 90);
+    assert!(!model.join("v0002").exists(), "old versions are deleted");
+
+    // Everything already forgotten: nothing changes, exit 0.
+    let before = snapshot(&model);
+    let again = ifru(&["unlearn", "--model", &s(&model), "--forget", &s(&first)]);
+    assert!(ok(&again).contains("already forgotten"));
+    assert_eq!(snapshot(&model), before);
+
+    // --out writes elsewhere and leaves the source untouched.
+    let third = forget_file(&data, dir.path(), "third.csv", 200, 10);
+    let copy = dir.path().join("copy");
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &s(&model),
+        "--forget",
+        &s(&third),
+        "--out",
+        &s(&copy),
+    ]));
+    assert_eq!(snapshot(&model), before);
+    assert!(copy.join("CURRENT").exists());
+    ok(&ifru(&["eval", "--model", &s(&copy)]));
+}
