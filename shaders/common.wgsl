@@ -34,3 +34,19 @@ fn sigmoid(s: f32) -> f32 {
     let e = exp(s);
     return e / (1.0 + e);
 }
+
+var<workgroup> row_partial: array<f32, 64>;
+
+// Sums `value` over the lanes of each row in a fixed tree order (deterministic). It holds
+// barriers: every thread of the workgroup must call it. The result is valid in lane 0.
+fn row_sum(t: u32, lane: u32, lanes_p2: u32, value: f32) -> f32 {
+    row_partial[t] = value;
+    workgroupBarrier();
+    for (var stride = lanes_p2 / 2u; stride > 0u; stride = stride / 2u) {
+        if (lane < stride) {
+            row_partial[t] = row_partial[t] + row_partial[t + stride];
+        }
+        workgroupBarrier();
+    }
+    return row_partial[t];
+}

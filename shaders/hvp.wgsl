@@ -22,8 +22,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> records: array<f32>;
 @group(0) @binding(4) var<storage, read_write> coef: array<vec2<f32>>;
 
-var<workgroup> sh: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn row_coef(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) t: u32) {
@@ -38,17 +36,10 @@ fn row_coef(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         let wi = table_b_fetch(i, rl.lane, p.lanes, p.chunk_rows_b);
         partial = dot(ei, wu) + dot(eu, wi);
     }
-    sh[t] = partial;
-    workgroupBarrier();
-    for (var stride = p.lanes_p2 / 2u; stride > 0u; stride = stride / 2u) {
-        if (rl.lane < stride) {
-            sh[t] = sh[t] + sh[t + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = row_sum(t, rl.lane, p.lanes_p2, partial);
     if (rl.lane == 0u && rl.row < p.n_rows) {
         let d1 = records[rl.row * 4u + p.d1];
         let d2 = records[rl.row * 4u + p.d2];
-        coef[rl.row] = vec2<f32>(d2 * sh[t], d1);
+        coef[rl.row] = vec2<f32>(d2 * total, d1);
     }
 }

@@ -16,8 +16,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> labels: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
-var<workgroup> sh: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn score_bce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) t: u32) {
@@ -28,16 +26,9 @@ fn score_bce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         let ei = table_fetch(pair_i[rl.row], rl.lane, p.lanes, p.chunk_rows);
         partial = dot(eu, ei);
     }
-    sh[t] = partial;
-    workgroupBarrier();
-    for (var stride = p.lanes_p2 / 2u; stride > 0u; stride = stride / 2u) {
-        if (rl.lane < stride) {
-            sh[t] = sh[t] + sh[t + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = row_sum(t, rl.lane, p.lanes_p2, partial);
     if (rl.lane == 0u && rl.row < p.n_pairs) {
-        let s = sh[t];
+        let s = total;
         let y = labels[rl.row];
         let q = sigmoid(s);
         // softplus(s) - y*s and sigmoid(s) - y rewritten with softplus(s) - s = softplus(-s)
@@ -64,16 +55,9 @@ fn score_bpr(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         let ej = table_fetch(pair_j[rl.row], rl.lane, p.lanes, p.chunk_rows);
         partial = dot(eu, ei - ej);
     }
-    sh[t] = partial;
-    workgroupBarrier();
-    for (var stride = p.lanes_p2 / 2u; stride > 0u; stride = stride / 2u) {
-        if (rl.lane < stride) {
-            sh[t] = sh[t] + sh[t + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = row_sum(t, rl.lane, p.lanes_p2, partial);
     if (rl.lane == 0u && rl.row < p.n_pairs) {
-        let x = sh[t];
+        let x = total;
         let c = -sigmoid(-x);
         out[rl.row] = vec4<f32>(c, -c, x, softplus(-x));
     }
