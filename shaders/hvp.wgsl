@@ -7,7 +7,8 @@
 struct Params {
     n_rows: u32,
     lanes: u32,
-    lanes_p2: u32,
+    // Threads that share a row (a power of two): its lanes are split among them.
+    threads_per_row: u32,
     chunk_rows: u32,
     chunk_rows_b: u32,
     // Offsets of ℓ' and ℓ'' in the per-row records (stride 4, from pair_loss.wgsl).
@@ -25,18 +26,20 @@ struct Params {
 @compute @workgroup_size(64)
 fn row_coef(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) t: u32) {
-    let rl = row_lane(linear_workgroup(wid, nwg), t, p.lanes_p2);
+    let rl = row_lane(linear_workgroup(wid, nwg), t, p.threads_per_row);
     var partial = 0.0;
-    if (rl.row < p.n_rows && rl.lane < p.lanes) {
+    if (rl.row < p.n_rows) {
         let u = row_u[rl.row];
         let i = row_i[rl.row];
-        let eu = table_fetch(u, rl.lane, p.lanes, p.chunk_rows);
-        let ei = table_fetch(i, rl.lane, p.lanes, p.chunk_rows);
-        let wu = table_b_fetch(u, rl.lane, p.lanes, p.chunk_rows_b);
-        let wi = table_b_fetch(i, rl.lane, p.lanes, p.chunk_rows_b);
-        partial = dot(ei, wu) + dot(eu, wi);
+        for (var l = rl.lane; l < p.lanes; l = l + p.threads_per_row) {
+            let eu = table_fetch(u, l, p.lanes, p.chunk_rows);
+            let ei = table_fetch(i, l, p.lanes, p.chunk_rows);
+            let wu = table_b_fetch(u, l, p.lanes, p.chunk_rows_b);
+            let wi = table_b_fetch(i, l, p.lanes, p.chunk_rows_b);
+            partial = partial + dot(ei, wu) + dot(eu, wi);
+        }
     }
-    let total = row_sum(t, rl.lane, p.lanes_p2, partial);
+    let total = row_sum(t, rl.lane, p.threads_per_row, partial);
     if (rl.lane == 0u && rl.row < p.n_rows) {
         let d1 = records[rl.row * 4u + p.d1];
         let d2 = records[rl.row * 4u + p.d2];

@@ -6,7 +6,8 @@
 struct Params {
     n_pairs: u32,
     lanes: u32,
-    lanes_p2: u32,
+    // Threads that share a row (a power of two): its lanes are split among them.
+    threads_per_row: u32,
     chunk_rows: u32,
 }
 
@@ -19,14 +20,16 @@ struct Params {
 @compute @workgroup_size(64)
 fn score_bce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) t: u32) {
-    let rl = row_lane(linear_workgroup(wid, nwg), t, p.lanes_p2);
+    let rl = row_lane(linear_workgroup(wid, nwg), t, p.threads_per_row);
     var partial = 0.0;
-    if (rl.row < p.n_pairs && rl.lane < p.lanes) {
-        let eu = table_fetch(pair_u[rl.row], rl.lane, p.lanes, p.chunk_rows);
-        let ei = table_fetch(pair_i[rl.row], rl.lane, p.lanes, p.chunk_rows);
-        partial = dot(eu, ei);
+    if (rl.row < p.n_pairs) {
+        let u = pair_u[rl.row];
+        let i = pair_i[rl.row];
+        for (var l = rl.lane; l < p.lanes; l = l + p.threads_per_row) {
+            partial = partial + dot(table_fetch(u, l, p.lanes, p.chunk_rows), table_fetch(i, l, p.lanes, p.chunk_rows));
+        }
     }
-    let total = row_sum(t, rl.lane, p.lanes_p2, partial);
+    let total = row_sum(t, rl.lane, p.threads_per_row, partial);
     if (rl.lane == 0u && rl.row < p.n_pairs) {
         let s = total;
         let y = labels[rl.row];
@@ -47,15 +50,18 @@ fn score_bce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(64)
 fn score_bpr(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) t: u32) {
-    let rl = row_lane(linear_workgroup(wid, nwg), t, p.lanes_p2);
+    let rl = row_lane(linear_workgroup(wid, nwg), t, p.threads_per_row);
     var partial = 0.0;
-    if (rl.row < p.n_pairs && rl.lane < p.lanes) {
-        let eu = table_fetch(pair_u[rl.row], rl.lane, p.lanes, p.chunk_rows);
-        let ei = table_fetch(pair_i[rl.row], rl.lane, p.lanes, p.chunk_rows);
-        let ej = table_fetch(pair_j[rl.row], rl.lane, p.lanes, p.chunk_rows);
-        partial = dot(eu, ei - ej);
+    if (rl.row < p.n_pairs) {
+        let u = pair_u[rl.row];
+        let i = pair_i[rl.row];
+        let j = pair_j[rl.row];
+        for (var l = rl.lane; l < p.lanes; l = l + p.threads_per_row) {
+            let eu = table_fetch(u, l, p.lanes, p.chunk_rows);
+            partial = partial + dot(eu, table_fetch(i, l, p.lanes, p.chunk_rows) - table_fetch(j, l, p.lanes, p.chunk_rows));
+        }
     }
-    let total = row_sum(t, rl.lane, p.lanes_p2, partial);
+    let total = row_sum(t, rl.lane, p.threads_per_row, partial);
     if (rl.lane == 0u && rl.row < p.n_pairs) {
         let x = total;
         let c = -sigmoid(-x);

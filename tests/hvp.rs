@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{gpu, random_vec, rng};
+use common::{gpu, gpus_both_row_layouts, random_vec, rng};
 use ifru::data::Interactions;
 use ifru::gpu::{GpuBuffer, Record};
 use ifru::graph::{BipartiteGraph, csr_arrays, normalize};
@@ -57,13 +57,13 @@ fn kind_ref(kind: HessianKind) -> HessianRef {
 
 /// GPU `(H v)_P` and the reference's, for v supported on `kept`.
 fn both(
+    gpu: &ifru::gpu::Gpu,
     p: &Problem,
     spec: ModelSpec,
     kind: HessianKind,
     kept: &[u32],
     seed: u64,
 ) -> (Vec<f32>, Vec<f64>) {
-    let gpu = gpu();
     let n = p.n_users + p.n_items;
     let graph = BipartiteGraph::from_interactions(p.n_users, p.n_items, &p.rows).unwrap();
     let adj = normalize(&graph);
@@ -158,7 +158,7 @@ fn hvp_on_all_nodes_matches_reference_for_every_kind() {
             HessianKind::Full,
             HessianKind::Surrogate,
         ] {
-            let (got, want) = both(&p, spec, kind, &all, 2);
+            let (got, want) = both(gpu(), &p, spec, kind, &all, 2);
             assert_close(
                 &format!("{:?} K={} {kind:?}", spec.kind, spec.layers),
                 &got,
@@ -176,14 +176,17 @@ fn hvp_on_kept_nodes_equals_the_whole_graph_product_restricted() {
     let kept: Vec<u32> = (0..n)
         .filter(|v| v % 3 == 0 || *v == p.n_users - 1)
         .collect();
-    for spec in specs() {
-        for kind in [HessianKind::GaussNewton, HessianKind::Full] {
-            let (got, want) = both(&p, spec, kind, &kept, 4);
-            assert_close(
-                &format!("kept {:?} K={} {kind:?}", spec.kind, spec.layers),
-                &got,
-                &want,
-            );
+    // Both layouts of the row-coefficient kernel.
+    for gpu in gpus_both_row_layouts() {
+        for spec in specs() {
+            for kind in [HessianKind::GaussNewton, HessianKind::Full] {
+                let (got, want) = both(gpu, &p, spec, kind, &kept, 4);
+                assert_close(
+                    &format!("kept {:?} K={} {kind:?}", spec.kind, spec.layers),
+                    &got,
+                    &want,
+                );
+            }
         }
     }
 }

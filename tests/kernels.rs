@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{assert_matches, exact, gpu, random_csr, random_vec, rng};
+use common::{assert_matches, exact, gpu, gpus_both_row_layouts, random_csr, random_vec, rng};
 use ifru::gpu::{GpuBuffer, Record};
 use ifru::kernels::adam::{AdamConfig, AdamState, adam_rows_step, adam_step};
 use ifru::kernels::blas::{Scalar, axpby, copy, fill, scale};
@@ -278,8 +278,10 @@ fn assert_records(
 
 #[test]
 fn pair_scores_and_bce_match_reference_including_extreme_scores() {
-    let gpu = gpu();
-    for dim in DIMS {
+    for (gpu, dim) in gpus_both_row_layouts()
+        .into_iter()
+        .flat_map(|g| DIMS.map(|d| (g, d)))
+    {
         let d = dim as usize;
         let mut rng = rng(20 + dim as u64);
         let n_nodes = 300u32;
@@ -305,7 +307,8 @@ fn pair_scores_and_bce_match_reference_including_extreme_scores() {
         let pairs = DevicePairs::upload(gpu, n_nodes, &u, &i, &labels).unwrap();
         let t = DeviceTable::upload(gpu, n_nodes, dim, &table, "table").unwrap();
         let out = gpu.zeros::<f32>(n_pairs * RECORD as usize, "out").unwrap();
-        run(&score_bce(gpu, &pairs, &t, &out).unwrap());
+        let plan = score_bce(gpu, &pairs, &t, &out).unwrap();
+        gpu.run("test", |pass| plan.record(pass)).unwrap();
         let want = reference::score_bce(&u, &i, &labels, &table, d);
         assert!(
             want.iter().any(|w| w[0].abs() > 50.0),
@@ -429,8 +432,10 @@ fn adam_matches_pytorch_formulation() {
 
 #[test]
 fn bpr_records_match_reference() {
-    let gpu = gpu();
-    for dim in [4u32, 48, 256] {
+    for (gpu, dim) in gpus_both_row_layouts()
+        .into_iter()
+        .flat_map(|g| [4u32, 48, 256].map(|d| (g, d)))
+    {
         let d = dim as usize;
         let mut rng = rng(50 + dim as u64);
         let n_nodes = 200u32;
@@ -444,7 +449,8 @@ fn bpr_records_match_reference() {
         let triples = DeviceTriples::upload(gpu, n_nodes, &u, &i, &j).unwrap();
         let t = DeviceTable::upload(gpu, n_nodes, dim, &table, "table").unwrap();
         let out = gpu.zeros::<f32>(777 * RECORD as usize, "out").unwrap();
-        run(&score_bpr(gpu, &triples, &t, &out).unwrap());
+        let plan = score_bpr(gpu, &triples, &t, &out).unwrap();
+        gpu.run("test", |pass| plan.record(pass)).unwrap();
         let got = gpu.download(&out).unwrap();
         let want = reference::score_bpr(&u, &i, &j, &table, d);
         for (k, w) in want.iter().enumerate() {

@@ -26,6 +26,10 @@ pub struct GpuOptions {
     pub max_workgroups_per_dim: Option<u32>,
     /// Longest wait for the device before it is reported as hung.
     pub wait_timeout: Duration,
+    /// Row-dot kernels (pair scores, HVP coefficients): one thread per row instead of the
+    /// row's vec4 lanes spread over threads. `None`: one thread per row on software
+    /// adapters, where workgroup barriers cost more than the lost parallelism.
+    pub thread_per_row: Option<bool>,
 }
 
 impl Default for GpuOptions {
@@ -35,6 +39,7 @@ impl Default for GpuOptions {
             binding_cap: None,
             max_workgroups_per_dim: None,
             wait_timeout: Duration::from_secs(600),
+            thread_per_row: None,
         }
     }
 }
@@ -102,6 +107,7 @@ pub struct Gpu {
     binding_cap: u64,
     max_workgroups_per_dim: u32,
     wait_timeout: Duration,
+    thread_per_row: bool,
     pool: BufferPool,
     pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
     pub(crate) pipelines_compiled: std::sync::atomic::AtomicU64,
@@ -187,11 +193,14 @@ impl Gpu {
             device,
             queue,
             features: GrantedFeatures::of(required_features),
-            info,
             limits,
             binding_cap,
             max_workgroups_per_dim,
             wait_timeout: options.wait_timeout,
+            thread_per_row: options
+                .thread_per_row
+                .unwrap_or(info.device_type == wgpu::DeviceType::Cpu),
+            info,
             pool,
             pipelines: Mutex::new(HashMap::new()),
             pipelines_compiled: Default::default(),
@@ -204,6 +213,12 @@ impl Gpu {
     /// Name, backend, type and driver of the adapter.
     pub fn adapter(&self) -> AdapterSummary {
         AdapterSummary::from(&self.info)
+    }
+
+    /// Threads that share one row in row-dot kernels, for rows of `lanes_p2` padded lanes:
+    /// all of them (reduced in workgroup memory) on GPUs, one on software adapters.
+    pub fn threads_per_row(&self, lanes_p2: u32) -> u32 {
+        if self.thread_per_row { 1 } else { lanes_p2 }
     }
 
     /// True when the adapter is a software rasteriser (lavapipe, WARP).

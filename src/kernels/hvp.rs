@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::pair_loss::{D1, D2, RECORD};
 use super::plan::Plan;
 use super::shaders::HVP;
-use super::table::{TableView, fits_one_binding, params, table_b_slots, table_slots};
+use super::table::{TableView, WORKGROUP, fits_one_binding, params, table_b_slots, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// Storage buffers `row_coef` binds: rows (2), records, output and two tables of 4 slots.
@@ -17,7 +17,7 @@ pub const STORAGE_BINDINGS: u32 = 12;
 struct HvpParams {
     n_rows: u32,
     lanes: u32,
-    lanes_p2: u32,
+    threads_per_row: u32,
     chunk_rows: u32,
     chunk_rows_b: u32,
     d1: u32,
@@ -62,6 +62,7 @@ pub fn row_coef<'a>(
         fits_one_binding(gpu, buf, what)?;
     }
     let g = e.geometry();
+    let threads_per_row = gpu.threads_per_row(g.lanes_p2);
     let (chunk_rows, e_slots) = table_slots(gpu, e)?;
     let (chunk_rows_b, w_slots) = table_b_slots(gpu, w)?;
     let p = params(
@@ -69,7 +70,7 @@ pub fn row_coef<'a>(
         &HvpParams {
             n_rows: n as u32,
             lanes: g.lanes,
-            lanes_p2: g.lanes_p2,
+            threads_per_row,
             chunk_rows,
             chunk_rows_b,
             d1: D1,
@@ -90,6 +91,6 @@ pub fn row_coef<'a>(
         &HVP,
         "row_coef",
         &bindings,
-        g.workgroups(n as u32),
+        (n as u32).div_ceil(WORKGROUP / threads_per_row),
     )?]))
 }

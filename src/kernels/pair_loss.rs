@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::plan::Plan;
 use super::shaders::PAIR_LOSS;
-use super::table::{TableView, fits_one_binding, params, table_slots};
+use super::table::{TableView, WORKGROUP, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// Floats per pair in the output: score, loss, ℓ', ℓ''.
@@ -117,7 +117,7 @@ impl DevicePairs {
 struct PairParams {
     n_pairs: u32,
     lanes: u32,
-    lanes_p2: u32,
+    threads_per_row: u32,
     chunk_rows: u32,
 }
 
@@ -174,13 +174,14 @@ fn records<'a>(
     }
     fits_one_binding(gpu, out, "pair scores")?;
     let g = table.geometry();
+    let threads_per_row = gpu.threads_per_row(g.lanes_p2);
     let (chunk_rows, slots) = table_slots(gpu, table)?;
     let p = params(
         gpu,
         &PairParams {
             n_pairs: n,
             lanes: g.lanes,
-            lanes_p2: g.lanes_p2,
+            threads_per_row,
             chunk_rows,
         },
     )?;
@@ -191,6 +192,6 @@ fn records<'a>(
         &PAIR_LOSS,
         entry,
         &bindings,
-        g.workgroups(n),
+        n.div_ceil(WORKGROUP / threads_per_row),
     )?]))
 }

@@ -15,6 +15,27 @@ pub fn gpu() -> &'static Gpu {
     GPU.get_or_init(|| open(GpuOptions::default()))
 }
 
+/// Both layouts of the row-dot kernels (one thread per row; the row's lanes over threads
+/// reduced in workgroup memory), whatever this adapter's default: tests run each.
+pub fn gpus_both_row_layouts() -> [&'static Gpu; 2] {
+    static THREAD: OnceLock<Gpu> = OnceLock::new();
+    static LANES: OnceLock<Gpu> = OnceLock::new();
+    [
+        THREAD.get_or_init(|| {
+            open(GpuOptions {
+                thread_per_row: Some(true),
+                ..GpuOptions::default()
+            })
+        }),
+        LANES.get_or_init(|| {
+            open(GpuOptions {
+                thread_per_row: Some(false),
+                ..GpuOptions::default()
+            })
+        }),
+    ]
+}
+
 /// A device of its own, for tests that change options or break it.
 pub fn open(options: GpuOptions) -> Gpu {
     Gpu::new(options).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
