@@ -284,37 +284,54 @@ impl HvpOperator {
         for (p, &l) in self.kept_local.iter().enumerate() {
             slot[l as usize] = p;
         }
-        let mut blocks = vec![0.0f64; self.kept.len() * d * d];
-        for p in 0..self.kept.len() {
-            for k in 0..d {
-                blocks[p * d * d + k * d + k] = self.lambda as f64;
-            }
-        }
-        for r in 0..self.n_rows {
-            let h = records[r * RECORD as usize + D2 as usize] as f64;
-            for (node, other) in [(u[r], i[r]), (i[r], u[r])] {
-                let p = slot[node as usize];
-                if p == usize::MAX {
-                    continue;
-                }
-                let eo = &e[other as usize * d..(other as usize + 1) * d];
-                let block = &mut blocks[p * d * d..(p + 1) * d * d];
-                // Upper triangle only (the blocks are symmetric): half the work.
-                for a in 0..d {
-                    let ha = h * eo[a] as f64;
-                    for b in a..d {
-                        block[a * d + b] += ha * eo[b] as f64;
+        let per = d * d;
+        let mut blocks = vec![0.0f64; self.kept.len() * per];
+        // Kept nodes split into contiguous ranges, one thread each: a thread adds the rows'
+        // outer products to the blocks of its own nodes only.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .clamp(1, 8);
+        let per_thread = self.kept.len().div_ceil(threads).max(1);
+        let lambda = self.lambda as f64;
+        let (e, records, u, i, slot) = (&e, &records, &u, &i, &slot);
+        std::thread::scope(|scope| {
+            for (t, chunk) in blocks.chunks_mut(per_thread * per).enumerate() {
+                let first = t * per_thread;
+                scope.spawn(move || {
+                    let mine = first..first + chunk.len() / per;
+                    for block in chunk.chunks_mut(per) {
+                        for a in 0..d {
+                            block[a * d + a] = lambda;
+                        }
                     }
-                }
+                    for r in 0..u.len() {
+                        let h = records[r * RECORD as usize + D2 as usize] as f64;
+                        for (node, other) in [(u[r], i[r]), (i[r], u[r])] {
+                            let p = slot[node as usize];
+                            if !mine.contains(&p) {
+                                continue;
+                            }
+                            let eo = &e[other as usize * d..(other as usize + 1) * d];
+                            let block = &mut chunk[(p - first) * per..(p - first + 1) * per];
+                            // Upper triangle only (the blocks are symmetric): half the work.
+                            for a in 0..d {
+                                let ha = h * eo[a] as f64;
+                                for b in a..d {
+                                    block[a * d + b] += ha * eo[b] as f64;
+                                }
+                            }
+                        }
+                    }
+                    for block in chunk.chunks_mut(per) {
+                        for a in 0..d {
+                            for b in 0..a {
+                                block[a * d + b] = block[b * d + a];
+                            }
+                        }
+                    }
+                });
             }
-        }
-        for block in blocks.chunks_mut(d * d) {
-            for a in 0..d {
-                for b in 0..a {
-                    block[a * d + b] = block[b * d + a];
-                }
-            }
-        }
+        });
         Ok(blocks)
     }
 

@@ -118,6 +118,8 @@ pub struct InfluenceFigures {
     pub local_nodes: u32,
     pub local_rows: usize,
     pub spillover_rows: usize,
+    /// Wall seconds of each phase (pruning, right-hand side, operator, solve, checks).
+    pub phase_seconds: std::collections::BTreeMap<&'static str, f64>,
 }
 
 /// The update x on the kept nodes, with the nodes and figures.
@@ -158,6 +160,12 @@ pub fn influence_step(
     let spec = ctx.spec;
     let n = ctx.n_users + ctx.n_items;
     let mut warnings = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut phases = std::collections::BTreeMap::new();
+    let mut lap = |name: &'static str| {
+        phases.insert(name, clock.elapsed().as_secs_f64());
+        clock = std::time::Instant::now();
+    };
     let nodes = match opts.prune {
         Some(p) => {
             prune(
@@ -174,6 +182,7 @@ pub fn influence_step(
         }
         None => (0..n).collect(),
     };
+    lap("prune");
     let kept_users = nodes.partition_point(|&v| v < ctx.n_users);
     let kept = NodeSubset::new(gpu, n, &nodes)?;
     let mut figures = InfluenceFigures {
@@ -211,6 +220,7 @@ pub fn influence_step(
     let pick = kept.gather(gpu, &g_full, &g)?;
     gpu.run("g on P", |pass| pick.record(pass))?;
     drop(pick);
+    lap("rhs");
 
     // H at the old graph (θ̂, Â) or the new one (θ̂, Â'), whose final embeddings differ.
     let owned_new;
@@ -247,6 +257,7 @@ pub fn influence_step(
     let mut kind = opts.hessian;
     let report = loop {
         let op = HvpOperator::new(gpu, &inputs, kind, &nodes)?;
+        lap("operator");
         figures.local_nodes = op.local_nodes();
         figures.local_rows = op.local_rows();
         let report = solve_with(gpu, &op, &g, &x, opts.precond, &cg)?;
@@ -261,6 +272,7 @@ pub fn influence_step(
             _ => break report,
         }
     };
+    lap("solve");
     figures.hessian = Some(kind);
     figures.iterations = report.iterations;
     figures.residual = report.residual;
@@ -300,6 +312,8 @@ pub fn influence_step(
             opts.max_step
         ));
     }
+    lap("checks");
+    figures.phase_seconds = phases;
     Ok(InfluenceStep {
         kept,
         x,
