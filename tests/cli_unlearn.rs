@@ -164,3 +164,76 @@ fn influence_requests_stack_and_refusals_change_nothing() {
     assert!(copy.join("CURRENT").exists());
     ok(&ifru(&["eval", "--model", &s(&copy)]));
 }
+
+#[test]
+fn calibrated_step_searches_damping_and_falls_back_for_tiny_requests() {
+    let data = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    ok(&ifru(&[
+        "train",
+        "--data",
+        &s(&data),
+        "--model",
+        "mf",
+        "--dim",
+        "16",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.01",
+        "--out",
+        &s(&model),
+    ]));
+
+    let forget = forget_file(&data, dir.path(), "f.csv", 0, 200);
+    let report = dir.path().join("c.json");
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &s(&model),
+        "--forget",
+        &s(&forget),
+        "--method",
+        "ifru-calibrated",
+        "--report",
+        &s(&report),
+    ]));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let points = r["calibration"]
+        .as_array()
+        .expect("the tried damping values");
+    assert!(points.len() >= 2, "{r}");
+    let chosen = r["damping"].as_f64().unwrap();
+    assert!(
+        points
+            .iter()
+            .any(|p| (p["damping"].as_f64().unwrap() - chosen).abs() < 1e-6 * chosen.max(1.0))
+    );
+    // The rows are flipped rows of an IFRU folder: the target is 1 − validation AUC.
+    for p in points {
+        let (t, v) = (
+            p["target"].as_f64().unwrap(),
+            p["valid_auc"].as_f64().unwrap(),
+        );
+        assert!((t - (1.0 - v)).abs() < 1e-9);
+    }
+
+    // Ten rows: too few to calibrate on; the fixed rule is used and said.
+    let tiny = forget_file(&data, dir.path(), "t.csv", 300, 10);
+    let report = dir.path().join("t.json");
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &s(&model),
+        "--forget",
+        &s(&tiny),
+        "--method",
+        "ifru-calibrated",
+        "--report",
+        &s(&report),
+    ]));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("used the fixed rule"), "{warnings}");
+}

@@ -10,6 +10,7 @@ use ifru::data::forget::{
 };
 use ifru::eval::RankingOptions;
 use ifru::unlearn::bench::{BenchPlan, BenchRun, aggregate, run};
+use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
 use serde::Serialize;
 
@@ -43,6 +44,9 @@ pub struct BenchCommand {
     seeds: u64,
     #[arg(long, default_value_t = 2)]
     finetune_epochs: usize,
+    /// What the forgotten rows are; default: detected (flipped rows of an IFRU folder).
+    #[arg(long, value_enum)]
+    forget_rows: Option<ForgetRows>,
     #[command(flatten)]
     ifru: IfruArgs,
     /// BPR: users sampled for the ranking metrics (0: all).
@@ -116,7 +120,11 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         ("retrain".to_string(), Method::Retrain),
         ("finetune".to_string(), Method::Finetune),
         ("ifru".to_string(), Method::Ifru),
+        ("ifru_calibrated".to_string(), Method::IfruCalibrated),
     ];
+    let forget_kind = cmd
+        .forget_rows
+        .unwrap_or_else(|| ForgetRows::detect(&ds, &forget));
     let bar = Progress::new(cmd.seeds, "seed");
     let mut runs = Vec::new();
     for k in 0..cmd.seeds {
@@ -129,6 +137,7 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
             methods: methods.clone(),
             finetune_epochs: cmd.finetune_epochs,
             ifru: Some(ifru.clone()),
+            forget_rows: forget_kind,
             ranking: RankingOptions {
                 sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
                 ..RankingOptions::default()

@@ -7,6 +7,7 @@ use ifru::eval::{RankingOptions, RequestMetrics, request_metrics};
 use ifru::model::ModelSpec;
 use ifru::model::loaded::LoadedModel;
 use ifru::model::store::ModelDir;
+use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
 use ifru::unlearn::request::{RequestCounts, accept};
 use serde::Serialize;
@@ -29,6 +30,10 @@ pub struct UnlearnCommand {
     method: Method,
     #[command(flatten)]
     ifru: IfruArgs,
+    /// What the forgotten rows are (calibrated step); default: `flipped` when they are all
+    /// flipped rows of an IFRU-protocol folder, else `genuine`.
+    #[arg(long, value_enum)]
+    forget_rows: Option<ForgetRows>,
     /// Epochs of `--method finetune`.
     #[arg(long, default_value_t = 2)]
     finetune_epochs: usize,
@@ -83,8 +88,16 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     let gpu = open_gpu()?;
     let mut unlearner = Unlearner::new(&gpu, &loaded)?;
     let ifru = cmd.ifru.options(&loaded.state.meta.spec)?;
-    let mut outcome =
-        unlearner.apply(&request.rows, cmd.method, cmd.finetune_epochs, Some(&ifru))?;
+    let kind = cmd
+        .forget_rows
+        .unwrap_or_else(|| ForgetRows::detect(&loaded.data, &request.rows));
+    let mut outcome = unlearner.apply(
+        &request.file_order,
+        cmd.method,
+        cmd.finetune_epochs,
+        Some(&ifru),
+        kind,
+    )?;
     outcome.warnings.extend(request.warnings.iter().cloned());
     unlearner.refresh()?;
     let ranking = RankingOptions {

@@ -37,6 +37,8 @@ pub struct BenchPlan {
     /// Methods besides the original, by report name.
     pub methods: Vec<(String, Method)>,
     pub finetune_epochs: usize,
+    /// What kind of rows are forgotten (for the calibrated step).
+    pub forget_rows: super::calibrate::ForgetRows,
     /// Settings of the influence method (its defaults when `None`).
     pub ifru: Option<super::influence::IfruOptions>,
     pub ranking: RankingOptions,
@@ -115,8 +117,13 @@ pub fn run(
         )?;
         gpu.wait("setup")?;
         let setup_seconds = start.elapsed().as_secs_f64();
-        let outcome =
-            unlearner.apply(&sorted, *method, plan.finetune_epochs, plan.ifru.as_ref())?;
+        let outcome = unlearner.apply(
+            &plan.forget,
+            *method,
+            plan.finetune_epochs,
+            plan.ifru.as_ref(),
+            plan.forget_rows,
+        )?;
         unlearner.refresh()?;
         let metrics = request_metrics(
             gpu,

@@ -17,14 +17,19 @@ use crate::model::store::ModelState;
 use crate::model::{DeviceModel, ModelSpec, Params};
 use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
 
+use super::calibrate::{CalibrationPoint, ForgetRows, calibrated_step};
 use super::influence::{IfruOptions, InfluenceFigures, RequestContext, influence_step};
 
 /// How a request is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
-    /// The influence-function update (this crate's method).
+    /// The influence-function update (this crate's method) with the fixed damping rule.
     Ifru,
+    /// The influence update with the damping calibrated on the first half of the forget rows.
+    #[serde(rename = "ifru_calibrated")]
+    #[value(name = "ifru-calibrated")]
+    IfruCalibrated,
     /// Training from scratch on the remaining rows with the model's recipe and seed.
     Retrain,
     /// A few epochs of the recipe on the remaining rows, from the current model.
@@ -47,6 +52,9 @@ pub struct MethodOutcome {
     /// Training epochs (retrain, finetune).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<usize>,
+    /// The damping values the calibration tried (calibrated step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Vec<CalibrationPoint>>,
     /// Solver and pruning figures (influence methods).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub influence: Option<InfluenceFigures>,
@@ -160,11 +168,16 @@ impl<'g> Unlearner<'g> {
     /// on error nothing changed.
     pub fn apply(
         &mut self,
-        rows: &[u32],
+        file_order: &[u32],
         method: Method,
         finetune_epochs: usize,
         ifru: Option<&IfruOptions>,
+        forget_rows: ForgetRows,
     ) -> Result<MethodOutcome> {
+        let mut sorted = file_order.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let rows = &sorted[..];
         if let Some(&r) = rows
             .iter()
             .find(|&&r| r as usize >= self.data.train.len() || self.forgotten[r as usize])
@@ -234,7 +247,7 @@ impl<'g> Unlearner<'g> {
                 };
                 outcome.seconds = result.train_seconds;
             }
-            Method::Ifru => {
+            Method::Ifru | Method::IfruCalibrated => {
                 let opts = ifru
                     .cloned()
                     .unwrap_or_else(|| IfruOptions::default_for(&self.spec));
@@ -260,7 +273,25 @@ impl<'g> Unlearner<'g> {
                     remaining: &remaining,
                     reg_per_row: self.recipe.reg,
                 };
-                let step = influence_step(self.gpu, &ctx, &opts)?;
+                let step = if method == Method::IfruCalibrated {
+                    let floor = self.validation_auc()?;
+                    let half = &file_order[..file_order.len() / 2];
+                    let fit = self.data.train.select(half);
+                    let calibrated = calibrated_step(
+                        self.gpu,
+                        &ctx,
+                        &opts,
+                        &fit,
+                        &self.data.valid,
+                        forget_rows,
+                        floor,
+                    )?;
+                    outcome.warnings.extend(calibrated.warnings);
+                    outcome.calibration = Some(calibrated.points);
+                    calibrated.step
+                } else {
+                    influence_step(self.gpu, &ctx, &opts)?
+                };
                 let full =
                     DeviceTable::zeros(self.gpu, self.model.n_nodes(), self.spec.dim, "update")?;
                 let plan = step.kept.scatter(self.gpu, &step.x, &full)?.then(axpby(
@@ -284,6 +315,19 @@ impl<'g> Unlearner<'g> {
             outcome.seconds = start.elapsed().as_secs_f64();
         }
         Ok(outcome)
+    }
+
+    /// AUC of the current model over the validation rows.
+    fn validation_auc(&self) -> Result<f64> {
+        self.refresh()?;
+        let scores = crate::eval::score_rows(
+            self.gpu,
+            self.model.embeddings(),
+            self.data.n_users,
+            &self.data.valid,
+        )?;
+        crate::eval::auc(&scores, &self.data.valid.labels)
+            .ok_or_else(|| Error::Invalid("the validation rows need both labels".into()))
     }
 
     /// The graph and rows after removing `rows` (computed, not yet adopted).

@@ -2,6 +2,7 @@
 //! product operator and the conjugate-gradient solve (DESIGN §1, issue 5).
 
 pub mod bench;
+pub mod calibrate;
 pub mod cg;
 pub mod engine;
 pub mod hvp;
