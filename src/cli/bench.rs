@@ -121,6 +121,7 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         ("finetune".to_string(), Method::Finetune),
         ("ifru".to_string(), Method::Ifru),
         ("ifru_calibrated".to_string(), Method::IfruCalibrated),
+        ("ifru_adam".to_string(), Method::IfruAdam),
     ];
     let forget_kind = cmd
         .forget_rows

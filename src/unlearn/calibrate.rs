@@ -16,13 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Interactions;
 use crate::error::{Error, Result};
-use crate::eval::{auc, score_rows};
-use crate::gpu::{Gpu, Record};
-use crate::kernels::DeviceTable;
-use crate::kernels::blas::{Scalar, axpby};
-use crate::model::{DeviceModel, LossKind};
+use crate::gpu::Gpu;
+use crate::model::LossKind;
 
-use super::influence::{IfruOptions, InfluenceStep, RequestContext, auto_damping, influence_step};
+use super::influence::{
+    IfruOptions, InfluenceStep, Probe, RequestContext, auto_damping, influence_step,
+};
 
 /// What kind of rows a request forgets (how a model that never saw them would score them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -69,49 +68,6 @@ pub struct Calibrated {
     pub warnings: Vec<String>,
 }
 
-/// Scores of a candidate update: θ + x on a scratch copy of the model.
-struct Probe<'a> {
-    gpu: &'a Gpu,
-    ctx: &'a RequestContext<'a>,
-    fit: Interactions,
-    valid: &'a Interactions,
-    kind: ForgetRows,
-    scratch: DeviceModel,
-}
-
-impl Probe<'_> {
-    fn evaluate(&mut self, step: &InfluenceStep) -> Result<(f64, f64, f64)> {
-        let gpu = self.gpu;
-        self.scratch.set_params(gpu, self.ctx.params)?;
-        let n = self.ctx.n_users + self.ctx.n_items;
-        let full = DeviceTable::zeros(gpu, n, self.ctx.spec.dim, "probe update")?;
-        let plan = step.kept.scatter(gpu, &step.x, &full)?.then(axpby(
-            gpu,
-            Scalar::Host(1.0),
-            full.values(),
-            Scalar::Host(1.0),
-            self.scratch.theta().values(),
-            None,
-        )?);
-        let forward = self.scratch.forward(gpu)?;
-        gpu.run("probe", |pass| {
-            plan.record(pass);
-            forward.record(pass);
-        })?;
-        let emb = self.scratch.embeddings();
-        let nu = self.ctx.n_users;
-        let fit = auc(&score_rows(gpu, emb, nu, &self.fit)?, &self.fit.labels)
-            .ok_or_else(|| Error::Invalid("the fitting half has one label only".into()))?;
-        let valid = auc(&score_rows(gpu, emb, nu, self.valid)?, &self.valid.labels)
-            .ok_or_else(|| Error::Invalid("the validation rows have one label only".into()))?;
-        let target = match self.kind {
-            ForgetRows::Genuine => valid,
-            ForgetRows::Flipped => 1.0 - valid,
-        };
-        Ok((fit, target, valid))
-    }
-}
-
 /// The calibrated influence step for `ctx`: `fit_rows` are the first half of the forget rows
 /// in file order (as rows of the dataset), `valid` the validation rows, `valid_floor` the
 /// original model's validation AUC.
@@ -140,15 +96,7 @@ pub fn calibrated_step(
             warnings,
         });
     }
-    let arrays = ctx.new_adjacency.map(crate::graph::csr_arrays);
-    let mut probe = Probe {
-        gpu,
-        ctx,
-        fit: fit_rows.clone(),
-        valid,
-        kind,
-        scratch: DeviceModel::upload(gpu, ctx.spec, ctx.params, arrays.as_ref())?,
-    };
+    let mut probe = Probe::new(gpu, ctx, valid)?;
     let mut tried: Vec<(CalibrationPoint, InfluenceStep)> = Vec::new();
     let mut run =
         |delta: f32, tried: &mut Vec<(CalibrationPoint, InfluenceStep)>| -> Result<(f64, f64)> {
@@ -160,7 +108,13 @@ pub fn calibrated_step(
                     ..opts.clone()
                 },
             )?;
-            let (forget_auc_a, target, valid_auc) = probe.evaluate(&step)?;
+            probe.set(&step.kept, &step.x)?;
+            let forget_auc_a = probe.auc_of(fit_rows)?;
+            let valid_auc = probe.auc_of(valid)?;
+            let target = match kind {
+                ForgetRows::Genuine => valid_auc,
+                ForgetRows::Flipped => 1.0 - valid_auc,
+            };
             let point = CalibrationPoint {
                 damping: delta,
                 forget_auc_a,

@@ -30,6 +30,10 @@ pub enum Method {
     #[serde(rename = "ifru_calibrated")]
     #[value(name = "ifru-calibrated")]
     IfruCalibrated,
+    /// The original authors' configuration ([`IfruOptions::authors`]), for comparison.
+    #[serde(rename = "ifru_adam")]
+    #[value(name = "ifru-adam")]
+    IfruAdam,
     /// Training from scratch on the remaining rows with the model's recipe and seed.
     Retrain,
     /// A few epochs of the recipe on the remaining rows, from the current model.
@@ -247,10 +251,13 @@ impl<'g> Unlearner<'g> {
                 };
                 outcome.seconds = result.train_seconds;
             }
-            Method::Ifru | Method::IfruCalibrated => {
-                let opts = ifru
-                    .cloned()
-                    .unwrap_or_else(|| IfruOptions::default_for(&self.spec));
+            Method::Ifru | Method::IfruCalibrated | Method::IfruAdam => {
+                let opts = match method {
+                    Method::IfruAdam => IfruOptions::authors(&self.spec, self.recipe.adam.lr),
+                    _ => ifru
+                        .cloned()
+                        .unwrap_or_else(|| IfruOptions::default_for(&self.spec)),
+                };
                 let current_ids = self.remaining_row_ids();
                 let current = self.data.train.select(&current_ids);
                 let forget: Vec<u32> = rows
@@ -272,6 +279,7 @@ impl<'g> Unlearner<'g> {
                     new_adjacency: next.adjacency.as_ref(),
                     remaining: &remaining,
                     reg_per_row: self.recipe.reg,
+                    valid: Some(&self.data.valid),
                 };
                 let step = if method == Method::IfruCalibrated {
                     let floor = self.validation_auc()?;
