@@ -13,7 +13,7 @@ use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::reference::model::{Adjacency, HessianRef, LabelledRows, bce_hvp, bce_objective};
 use ifru::unlearn::hvp::HessianKind;
 use ifru::unlearn::influence::{
-    HessianAt, IfruOptions, Precond, RequestContext, Spillover, influence_step,
+    HessianAt, IfruOptions, Precond, RequestContext, Solver, Spillover, influence_step,
 };
 use rand::Rng;
 
@@ -98,6 +98,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind) {
         damping: Some(delta),
         max_step: 1e6,
         negative_seed: 0,
+        solver: Solver::Cg,
     };
     let ctx = RequestContext {
         spec,
@@ -111,6 +112,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind) {
         new_adjacency: Some(&new_adj),
         remaining: &remaining,
         reg_per_row: reg,
+        valid: None,
     };
     let step = influence_step(gpu, &ctx, &opts).unwrap();
     assert_eq!(step.kept.len() as u32, n, "nothing pruned");
