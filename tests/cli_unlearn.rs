@@ -237,3 +237,31 @@ fn calibrated_step_searches_damping_and_falls_back_for_tiny_requests() {
     let warnings = r["warnings"].to_string();
     assert!(warnings.contains("used the fixed rule"), "{warnings}");
 }
+
+#[test]
+fn bpr_models_refuse_the_influence_update_and_keep_their_bytes() {
+    let data = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    ok(&ifru(&[
+        "train",
+        "--data",
+        &s(&data),
+        "--model",
+        "mf",
+        "--loss",
+        "bpr",
+        "--dim",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        &s(&model),
+    ]));
+    let before = snapshot(&model);
+    let forget = forget_file(&data, dir.path(), "f.csv", 0, 30);
+    let out = ifru(&["unlearn", "--model", &s(&model), "--forget", &s(&forget)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BPR models are not supported yet"));
+    assert_eq!(snapshot(&model), before);
+}

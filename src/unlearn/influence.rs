@@ -203,6 +203,13 @@ pub fn influence_step(
     opts: &IfruOptions,
 ) -> Result<InfluenceStep> {
     let spec = ctx.spec;
+    if spec.loss == crate::model::LossKind::Bpr {
+        // The Hessian kernels model pointwise rows; BPR triples need their own coefficients.
+        return Err(Error::Invalid(
+            "influence updates of BPR models are not supported yet; use --method retrain or finetune"
+                .into(),
+        ));
+    }
     let n = ctx.n_users + ctx.n_items;
     let mut warnings = Vec::new();
     let mut clock = std::time::Instant::now();
