@@ -285,14 +285,16 @@ impl HvpOperator {
             slot[l as usize] = p;
         }
         let per = d * d;
-        let mut blocks = vec![0.0f64; self.kept.len() * per];
+        // Accumulated in f32 (a preconditioner needs no more; it halves the work per lane),
+        // returned in f64 for the factorisation.
+        let mut blocks = vec![0.0f32; self.kept.len() * per];
         // Kept nodes split into contiguous ranges, one thread each: a thread adds the rows'
         // outer products to the blocks of its own nodes only.
         let threads = std::thread::available_parallelism()
             .map_or(1, |t| t.get())
             .clamp(1, 8);
         let per_thread = self.kept.len().div_ceil(threads).max(1);
-        let lambda = self.lambda as f64;
+        let lambda = self.lambda;
         let (e, records, u, i, slot) = (&e, &records, &u, &i, &slot);
         std::thread::scope(|scope| {
             for (t, chunk) in blocks.chunks_mut(per_thread * per).enumerate() {
@@ -305,7 +307,7 @@ impl HvpOperator {
                         }
                     }
                     for r in 0..u.len() {
-                        let h = records[r * RECORD as usize + D2 as usize] as f64;
+                        let h = records[r * RECORD as usize + D2 as usize];
                         for (node, other) in [(u[r], i[r]), (i[r], u[r])] {
                             let p = slot[node as usize];
                             if !mine.contains(&p) {
@@ -315,9 +317,10 @@ impl HvpOperator {
                             let block = &mut chunk[(p - first) * per..(p - first + 1) * per];
                             // Upper triangle only (the blocks are symmetric): half the work.
                             for a in 0..d {
-                                let ha = h * eo[a] as f64;
-                                for b in a..d {
-                                    block[a * d + b] += ha * eo[b] as f64;
+                                let ha = h * eo[a];
+                                let row = &mut block[a * d + a..(a + 1) * d];
+                                for (x, &eb) in row.iter_mut().zip(&eo[a..]) {
+                                    *x += ha * eb;
                                 }
                             }
                         }
@@ -332,7 +335,7 @@ impl HvpOperator {
                 });
             }
         });
-        Ok(blocks)
+        Ok(blocks.into_iter().map(f64::from).collect())
     }
 
     /// The diagonal of [`HvpOperator::diagonal_blocks`] (a Jacobi preconditioner).
