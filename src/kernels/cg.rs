@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 use super::plan::Plan;
 use super::shaders::CG;
 use super::table::{WORKGROUP, element_binding, element_chunks, params};
-use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
+use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, RowChunk};
 
 /// Slots of the state buffer (`S_*` in `shaders/cg.wgsl`).
 pub mod slot {
@@ -221,6 +221,36 @@ fn same_len(what: &str, a: usize, b: usize) -> GpuResult<()> {
     Ok(())
 }
 
+/// One launch of element-wise entry `entry` per binding-sized chunk of `n` elements;
+/// `bind` gives the chunk's bindings (besides the parameter block at 0).
+fn per_chunk<'a>(
+    gpu: &Gpu,
+    entry: &'static str,
+    n: usize,
+    delta: f32,
+    bind: impl Fn(RowChunk) -> Vec<(u32, wgpu::BindingResource<'a>)>,
+) -> GpuResult<Plan<'a>> {
+    let mut launches = Vec::new();
+    for chunk in element_chunks(gpu, n)? {
+        let u = params(
+            gpu,
+            &CgParams {
+                n: chunk.count,
+                rz_old: 0,
+                rz_new: 0,
+                rr: 0,
+                rtol: 0.0,
+                delta,
+                _pad: [0; 2],
+            },
+        )?;
+        let mut bindings = vec![(0, u.as_entire_binding())];
+        bindings.extend(bind(chunk));
+        launches.push(gpu.launch(&CG, entry, &bindings, chunk.count.div_ceil(WORKGROUP))?);
+    }
+    Ok(Plan::new(launches))
+}
+
 /// `x += α p` and `r −= α q` with `α = state[ALPHA]`, skipped unless the status is running.
 pub fn update<'a>(
     gpu: &Gpu,
@@ -234,35 +264,15 @@ pub fn update<'a>(
     for v in [q, x, r] {
         same_len("CG update", p.len(), v.len())?;
     }
-    let mut launches = Vec::new();
-    for chunk in element_chunks(gpu, p.len())? {
-        let u = params(
-            gpu,
-            &CgParams {
-                n: chunk.count,
-                rz_old: 0,
-                rz_new: 0,
-                rr: 0,
-                rtol: 0.0,
-                delta: 0.0,
-                _pad: [0; 2],
-            },
-        )?;
-        launches.push(gpu.launch(
-            &CG,
-            "update",
-            &[
-                (0, u.as_entire_binding()),
-                (2, state.binding()),
-                (3, element_binding(p, chunk)),
-                (4, element_binding(q, chunk)),
-                (5, element_binding(x, chunk)),
-                (6, element_binding(r, chunk)),
-            ],
-            chunk.count.div_ceil(WORKGROUP),
-        )?);
-    }
-    Ok(Plan::new(launches))
+    per_chunk(gpu, "update", p.len(), 0.0, |chunk| {
+        vec![
+            (2, state.binding()),
+            (3, element_binding(p, chunk)),
+            (4, element_binding(q, chunk)),
+            (5, element_binding(x, chunk)),
+            (6, element_binding(r, chunk)),
+        ]
+    })
 }
 
 /// `inv[i] = 1 / (diag[i] + δ)` where that is positive and finite, else 1; `flags[i]` is 1
@@ -276,33 +286,13 @@ pub fn jacobi_prepare<'a>(
 ) -> GpuResult<Plan<'a>> {
     same_len("Jacobi", diag.len(), inv.len())?;
     same_len("Jacobi", diag.len(), flags.len())?;
-    let mut launches = Vec::new();
-    for chunk in element_chunks(gpu, diag.len())? {
-        let u = params(
-            gpu,
-            &CgParams {
-                n: chunk.count,
-                rz_old: 0,
-                rz_new: 0,
-                rr: 0,
-                rtol: 0.0,
-                delta,
-                _pad: [0; 2],
-            },
-        )?;
-        launches.push(gpu.launch(
-            &CG,
-            "jacobi_prepare",
-            &[
-                (0, u.as_entire_binding()),
-                (7, element_binding(diag, chunk)),
-                (8, element_binding(inv, chunk)),
-                (9, element_binding(flags, chunk)),
-            ],
-            chunk.count.div_ceil(WORKGROUP),
-        )?);
-    }
-    Ok(Plan::new(launches))
+    per_chunk(gpu, "jacobi_prepare", diag.len(), delta, |chunk| {
+        vec![
+            (7, element_binding(diag, chunk)),
+            (8, element_binding(inv, chunk)),
+            (9, element_binding(flags, chunk)),
+        ]
+    })
 }
 
 /// `z[i] = inv[i] · r[i]`.
@@ -314,31 +304,11 @@ pub fn jacobi_apply<'a>(
 ) -> GpuResult<Plan<'a>> {
     same_len("Jacobi", inv.len(), r.len())?;
     same_len("Jacobi", inv.len(), z.len())?;
-    let mut launches = Vec::new();
-    for chunk in element_chunks(gpu, r.len())? {
-        let u = params(
-            gpu,
-            &CgParams {
-                n: chunk.count,
-                rz_old: 0,
-                rz_new: 0,
-                rr: 0,
-                rtol: 0.0,
-                delta: 0.0,
-                _pad: [0; 2],
-            },
-        )?;
-        launches.push(gpu.launch(
-            &CG,
-            "jacobi_apply",
-            &[
-                (0, u.as_entire_binding()),
-                (9, element_binding(z, chunk)),
-                (10, element_binding(inv, chunk)),
-                (11, element_binding(r, chunk)),
-            ],
-            chunk.count.div_ceil(WORKGROUP),
-        )?);
-    }
-    Ok(Plan::new(launches))
+    per_chunk(gpu, "jacobi_apply", r.len(), 0.0, |chunk| {
+        vec![
+            (9, element_binding(z, chunk)),
+            (10, element_binding(inv, chunk)),
+            (11, element_binding(r, chunk)),
+        ]
+    })
 }
