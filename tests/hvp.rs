@@ -266,6 +266,15 @@ fn mf_diagonal_blocks_are_the_exact_gauss_newton_blocks() {
     let op = HvpOperator::new(gpu, &inputs, HessianKind::GaussNewton, &kept).unwrap();
     let blocks = op.diagonal_blocks(gpu).unwrap();
     let d = DIM as usize;
+    // The Jacobi diagonal is the blocks' diagonal (summed in another order: f32 rounding).
+    let diag = op.diagonal(gpu).unwrap();
+    for (k, &v) in diag.iter().enumerate() {
+        let want = blocks[(k / d) * d * d + (k % d) * d + k % d];
+        assert!(
+            (v as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()),
+            "diagonal {k}: {v} vs {want}"
+        );
+    }
     // Column j of node k's block: H e_{k,j} read on node k.
     for (k, _) in kept.iter().enumerate() {
         for j in 0..d {

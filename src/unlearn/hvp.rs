@@ -276,14 +276,13 @@ impl HvpOperator {
     /// Gauss–Newton matrix; for LightGCN it drops the propagation (a preconditioner).
     pub fn diagonal_blocks(&self, gpu: &Gpu) -> GpuResult<Vec<f64>> {
         let d = self.dim as usize;
-        let e = self.e_local.download(gpu)?;
-        let records = gpu.download_prefix(&self.records, self.n_rows * RECORD as usize)?;
-        let u = gpu.download(&self.rows_u)?;
-        let i = gpu.download(&self.rows_i)?;
-        let mut slot = vec![usize::MAX; self.n_local as usize];
-        for (p, &l) in self.kept_local.iter().enumerate() {
-            slot[l as usize] = p;
-        }
+        let RowData {
+            e,
+            records,
+            u,
+            i,
+            slot,
+        } = self.row_data(gpu)?;
         let per = d * d;
         // Accumulated in f32 (a preconditioner needs no more; it halves the work per lane),
         // returned in f64 for the factorisation.
@@ -338,15 +337,53 @@ impl HvpOperator {
         Ok(blocks.into_iter().map(f64::from).collect())
     }
 
-    /// The diagonal of [`HvpOperator::diagonal_blocks`] (a Jacobi preconditioner).
+    /// The diagonal of [`HvpOperator::diagonal_blocks`] (a Jacobi preconditioner), without
+    /// forming the blocks: `λ + Σ_{rows r of v} ℓ''_r E_o²`.
     pub fn diagonal(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
         let d = self.dim as usize;
-        let blocks = self.diagonal_blocks(gpu)?;
-        Ok(blocks
-            .chunks(d * d)
-            .flat_map(|b| (0..d).map(move |k| b[k * d + k] as f32))
-            .collect())
+        let data = self.row_data(gpu)?;
+        let mut diag = vec![self.lambda; self.kept.len() * d];
+        for r in 0..data.u.len() {
+            let h = data.records[r * RECORD as usize + D2 as usize];
+            for (node, other) in [(data.u[r], data.i[r]), (data.i[r], data.u[r])] {
+                let p = data.slot[node as usize];
+                if p == usize::MAX {
+                    continue;
+                }
+                let eo = &data.e[other as usize * d..(other as usize + 1) * d];
+                for (x, &eb) in diag[p * d..(p + 1) * d].iter_mut().zip(eo) {
+                    *x += h * eb * eb;
+                }
+            }
+        }
+        Ok(diag)
     }
+
+    /// What the preconditioners are built from, read back once: local E, the row records,
+    /// the rows' endpoints, and each local node's position among the kept ones.
+    fn row_data(&self, gpu: &Gpu) -> GpuResult<RowData> {
+        let mut slot = vec![usize::MAX; self.n_local as usize];
+        for (p, &l) in self.kept_local.iter().enumerate() {
+            slot[l as usize] = p;
+        }
+        Ok(RowData {
+            e: self.e_local.download(gpu)?,
+            records: gpu.download_prefix(&self.records, self.n_rows * RECORD as usize)?,
+            u: gpu.download(&self.rows_u)?,
+            i: gpu.download(&self.rows_i)?,
+            slot,
+        })
+    }
+}
+
+/// Host copies of the local problem (see [`HvpOperator::row_data`]).
+struct RowData {
+    e: Vec<f32>,
+    records: Vec<f32>,
+    u: Vec<u32>,
+    i: Vec<u32>,
+    /// Local node → kept position, `usize::MAX` when not kept.
+    slot: Vec<usize>,
 }
 
 fn internal(what: &str) -> crate::Error {
