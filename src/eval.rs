@@ -64,6 +64,80 @@ pub fn auc(scores: &[f32], labels: &[u8]) -> Option<f64> {
     Some(twice_correct as f64 / (2.0 * pos_total as f64 * neg_below as f64))
 }
 
+/// Rows uploaded once for scoring (in batches of at most 2²⁰), so a score pass repeated
+/// every epoch uploads nothing.
+pub struct RowScorer {
+    batches: Vec<(DevicePairs, crate::gpu::GpuBuffer<f32>)>,
+    n_nodes: u32,
+}
+
+impl RowScorer {
+    /// Uploads `rows` (dense ids) for a model with `n_users` users and `n_nodes` nodes.
+    pub fn new(gpu: &Gpu, n_users: u32, n_nodes: u32, rows: &Interactions) -> GpuResult<Self> {
+        let n = rows.len();
+        if rows.items.len() != n || rows.labels.len() != n {
+            return Err(GpuError::Invalid(format!(
+                "{n} users, {} items and {} labels",
+                rows.items.len(),
+                rows.labels.len()
+            )));
+        }
+        let mut nodes = Vec::with_capacity(n);
+        for (r, &i) in rows.items.iter().enumerate() {
+            match n_users.checked_add(i) {
+                Some(node) => nodes.push(node),
+                None => {
+                    return Err(GpuError::Invalid(format!(
+                        "row {r}: item {i} after {n_users} users overflows the node ids"
+                    )));
+                }
+            }
+        }
+        if let Some(r) = rows.users.iter().position(|&u| u >= n_users) {
+            return Err(GpuError::Invalid(format!(
+                "row {r}: user {} outside 0..{n_users}",
+                rows.users[r]
+            )));
+        }
+        let labels = vec![0.0f32; n.min(SCORE_BATCH)];
+        let mut batches = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let end = (start + SCORE_BATCH).min(n);
+            let pairs = DevicePairs::upload(
+                gpu,
+                n_nodes,
+                &rows.users[start..end],
+                &nodes[start..end],
+                &labels[..end - start],
+            )?;
+            let out = gpu.alloc::<f32>((end - start) * RECORD as usize, "row scores")?;
+            batches.push((pairs, out));
+            start = end;
+        }
+        Ok(RowScorer { batches, n_nodes })
+    }
+
+    /// The scores under final embeddings `emb` (users then items).
+    pub fn scores(&self, gpu: &Gpu, emb: &DeviceTable) -> GpuResult<Vec<f32>> {
+        if emb.rows() != self.n_nodes {
+            return Err(GpuError::Invalid(format!(
+                "rows prepared for {} nodes scored with a table of {}",
+                self.n_nodes,
+                emb.rows()
+            )));
+        }
+        let mut scores = Vec::new();
+        for (pairs, out) in &self.batches {
+            let plan = score_bce(gpu, pairs, emb, out)?;
+            gpu.run("scoring rows", |pass| plan.record(pass))?;
+            let records = gpu.download(out)?;
+            scores.extend(records.chunks_exact(RECORD as usize).map(|r| r[0]));
+        }
+        Ok(scores)
+    }
+}
+
 /// The score `⟨E_u, E_{n_users + i}⟩` of every row of `rows`, computed on the device by
 /// [`score_bce`] (field 0 of its records). `emb` holds the final embeddings, users then items.
 pub fn score_rows(
@@ -72,51 +146,7 @@ pub fn score_rows(
     n_users: u32,
     rows: &Interactions,
 ) -> GpuResult<Vec<f32>> {
-    let n = rows.len();
-    if rows.items.len() != n || rows.labels.len() != n {
-        return Err(GpuError::Invalid(format!(
-            "{n} users, {} items and {} labels",
-            rows.items.len(),
-            rows.labels.len()
-        )));
-    }
-    let mut nodes = Vec::with_capacity(n);
-    for (r, &i) in rows.items.iter().enumerate() {
-        match n_users.checked_add(i) {
-            Some(node) => nodes.push(node),
-            None => {
-                return Err(GpuError::Invalid(format!(
-                    "row {r}: item {i} after {n_users} users overflows the node ids"
-                )));
-            }
-        }
-    }
-    if let Some(r) = rows.users.iter().position(|&u| u >= n_users) {
-        return Err(GpuError::Invalid(format!(
-            "row {r}: user {} outside 0..{n_users}",
-            rows.users[r]
-        )));
-    }
-    let mut scores = Vec::with_capacity(n);
-    let labels = vec![0.0f32; n.min(SCORE_BATCH)];
-    let mut start = 0;
-    while start < n {
-        let end = (start + SCORE_BATCH).min(n);
-        let pairs = DevicePairs::upload(
-            gpu,
-            emb.rows(),
-            &rows.users[start..end],
-            &nodes[start..end],
-            &labels[..end - start],
-        )?;
-        let out = gpu.alloc::<f32>((end - start) * RECORD as usize, "row scores")?;
-        let plan = score_bce(gpu, &pairs, emb, &out)?;
-        gpu.run("scoring rows", |pass| plan.record(pass))?;
-        let records = gpu.download(&out)?;
-        scores.extend(records.chunks_exact(RECORD as usize).map(|r| r[0]));
-        start = end;
-    }
-    Ok(scores)
+    RowScorer::new(gpu, n_users, emb.rows(), rows)?.scores(gpu, emb)
 }
 
 /// AUCs of the IFRU protocol. Every AUC is `None` when its rows lack a class.
@@ -570,6 +600,7 @@ pub enum ValidationScore<'a> {
     Auc {
         valid: &'a Interactions,
         n_users: u32,
+        scorer: Option<RowScorer>,
     },
     Recall {
         excluded: UserItems,
@@ -593,6 +624,7 @@ impl<'a> ValidationScore<'a> {
             crate::model::LossKind::Bce => ValidationScore::Auc {
                 valid: &data.valid,
                 n_users: data.n_users,
+                scorer: None,
             },
             crate::model::LossKind::Bpr => ValidationScore::Recall {
                 excluded: UserItems::build(data.n_users, data.n_items, &[rows], false)?,
@@ -612,8 +644,17 @@ impl crate::train::Validator for ValidationScore<'_> {
     fn validate(&mut self, gpu: &Gpu, model: &crate::model::DeviceModel) -> GpuResult<f64> {
         let emb = model.embeddings();
         match self {
-            ValidationScore::Auc { valid, n_users } => {
-                let scores = score_rows(gpu, emb, *n_users, valid)?;
+            ValidationScore::Auc {
+                valid,
+                n_users,
+                scorer,
+            } => {
+                // Uploaded at the first validation, reused every epoch after.
+                let scorer = match scorer {
+                    Some(s) => s,
+                    None => scorer.insert(RowScorer::new(gpu, *n_users, emb.rows(), valid)?),
+                };
+                let scores = scorer.scores(gpu, emb)?;
                 auc(&scores, &valid.labels).ok_or_else(|| {
                     GpuError::Invalid("the validation rows need both labels for an AUC".into())
                 })
