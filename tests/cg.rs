@@ -1309,6 +1309,7 @@ mod with_hvp {
             emb: model.embeddings().view(),
             adjacency: Some(&adj),
             rows: &rows,
+            negatives: &[],
             lambda,
         };
         let all: Vec<u32> = (0..n).collect();

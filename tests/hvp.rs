@@ -11,9 +11,10 @@ use ifru::data::Interactions;
 use ifru::gpu::{GpuBuffer, Record};
 use ifru::graph::{BipartiteGraph, csr_arrays, normalize};
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
-use ifru::reference::model::{Adjacency, HessianRef, LabelledRows, bce_hvp};
+use ifru::reference::model::{Adjacency, HessianRef, LabelledRows, Triples, bce_hvp, bpr_hvp};
 use ifru::unlearn::LinearOperator;
 use ifru::unlearn::hvp::{HessianInputs, HessianKind, HvpOperator};
+use ifru::unlearn::rhs::bpr_negatives;
 use rand::Rng;
 
 const DIM: u32 = 8;
@@ -47,6 +48,21 @@ fn problem(seed: u64) -> Problem {
     }
 }
 
+/// The Hessian's rows for a loss: every row (BCE) or the positive ones with a negative each
+/// (BPR, drawn as the unlearner draws them).
+fn objective_rows(p: &Problem, loss: LossKind) -> (Interactions, Vec<u32>) {
+    match loss {
+        LossKind::Bce => (p.rows.clone(), Vec::new()),
+        LossKind::Bpr => {
+            let ids: Vec<u32> = (0..p.rows.len() as u32)
+                .filter(|&r| p.rows.labels[r as usize] == 1)
+                .collect();
+            let negatives = bpr_negatives(p.n_users, p.n_items, &p.rows, &ids, 11).unwrap();
+            (p.rows.select(&ids), negatives)
+        }
+    }
+}
+
 fn kind_ref(kind: HessianKind) -> HessianRef {
     match kind {
         HessianKind::GaussNewton => HessianRef::GaussNewton,
@@ -73,13 +89,15 @@ fn both(
     let forward = model.forward(gpu).unwrap();
     gpu.run("forward", |pass| forward.record(pass)).unwrap();
     let lambda = 0.05f32;
+    let (rows, negatives) = objective_rows(p, spec.loss);
     let inputs = HessianInputs {
         spec,
         n_users: p.n_users,
         n_items: p.n_items,
         emb: model.embeddings().view(),
         adjacency: Some(&adj),
-        rows: &p.rows,
+        rows: &rows,
+        negatives: &negatives,
         lambda,
     };
     let op = HvpOperator::new(gpu, &inputs, kind, kept).unwrap();
@@ -97,14 +115,9 @@ fn both(
             v[node as usize * d + j] = v_kept[k * d + j] as f64;
         }
     }
-    let users: Vec<u32> = p.rows.users.clone();
-    let items: Vec<u32> = p.rows.items.iter().map(|i| i + p.n_users).collect();
-    let labels = p.rows.labels_f32();
-    let rows = LabelledRows {
-        user_nodes: &users,
-        item_nodes: &items,
-        labels: &labels,
-    };
+    let users: Vec<u32> = rows.users.clone();
+    let items: Vec<u32> = rows.items.iter().map(|i| i + p.n_users).collect();
+    let labels = rows.labels_f32();
     let a = Adjacency {
         row_ptr: &arrays.row_ptr,
         cols: &arrays.col_idx,
@@ -112,16 +125,36 @@ fn both(
     };
     let weights: Vec<f64> = spec.layer_weights().iter().map(|&w| w as f64).collect();
     let theta: Vec<f64> = p.theta.iter().map(|&t| t as f64).collect();
-    let hv = bce_hvp(
-        a,
-        &weights,
-        rows,
-        lambda as f64,
-        &theta,
-        &v,
-        d,
-        kind_ref(kind),
-    );
+    let hv = match spec.loss {
+        LossKind::Bce => bce_hvp(
+            a,
+            &weights,
+            LabelledRows {
+                user_nodes: &users,
+                item_nodes: &items,
+                labels: &labels,
+            },
+            lambda as f64,
+            &theta,
+            &v,
+            d,
+            kind_ref(kind),
+        ),
+        LossKind::Bpr => bpr_hvp(
+            a,
+            &weights,
+            Triples {
+                user_nodes: &users,
+                pos_nodes: &items,
+                neg_nodes: &negatives,
+            },
+            lambda as f64,
+            &theta,
+            &v,
+            d,
+            kind_ref(kind),
+        ),
+    };
     let want: Vec<f64> = op
         .kept()
         .iter()
@@ -141,11 +174,13 @@ fn assert_close(what: &str, got: &[f32], want: &[f64]) {
 }
 
 fn specs() -> Vec<ModelSpec> {
-    vec![
-        ModelSpec::new(ModelKind::Mf, 0, DIM, LossKind::Bce).unwrap(),
-        ModelSpec::new(ModelKind::Lightgcn, 1, DIM, LossKind::Bce).unwrap(),
-        ModelSpec::new(ModelKind::Lightgcn, 2, DIM, LossKind::Bce).unwrap(),
-    ]
+    let mut specs = Vec::new();
+    for loss in [LossKind::Bce, LossKind::Bpr] {
+        specs.push(ModelSpec::new(ModelKind::Mf, 0, DIM, loss).unwrap());
+        specs.push(ModelSpec::new(ModelKind::Lightgcn, 1, DIM, loss).unwrap());
+        specs.push(ModelSpec::new(ModelKind::Lightgcn, 2, DIM, loss).unwrap());
+    }
+    specs
 }
 
 #[test]
@@ -160,7 +195,7 @@ fn hvp_on_all_nodes_matches_reference_for_every_kind() {
         ] {
             let (got, want) = both(gpu(), &p, spec, kind, &all, 2);
             assert_close(
-                &format!("{:?} K={} {kind:?}", spec.kind, spec.layers),
+                &format!("{:?} {:?} K={} {kind:?}", spec.loss, spec.kind, spec.layers),
                 &got,
                 &want,
             );
@@ -182,7 +217,10 @@ fn hvp_on_kept_nodes_equals_the_whole_graph_product_restricted() {
             for kind in [HessianKind::GaussNewton, HessianKind::Full] {
                 let (got, want) = both(gpu, &p, spec, kind, &kept, 4);
                 assert_close(
-                    &format!("kept {:?} K={} {kind:?}", spec.kind, spec.layers),
+                    &format!(
+                        "kept {:?} {:?} K={} {kind:?}",
+                        spec.loss, spec.kind, spec.layers
+                    ),
                     &got,
                     &want,
                 );
@@ -193,9 +231,15 @@ fn hvp_on_kept_nodes_equals_the_whole_graph_product_restricted() {
 
 #[test]
 fn hvp_is_symmetric() {
+    for loss in [LossKind::Bce, LossKind::Bpr] {
+        symmetric_for(loss);
+    }
+}
+
+fn symmetric_for(loss: LossKind) {
     let gpu = gpu();
     let p = problem(5);
-    let spec = ModelSpec::new(ModelKind::Lightgcn, 2, DIM, LossKind::Bce).unwrap();
+    let spec = ModelSpec::new(ModelKind::Lightgcn, 2, DIM, loss).unwrap();
     let graph = BipartiteGraph::from_interactions(p.n_users, p.n_items, &p.rows).unwrap();
     let adj = normalize(&graph);
     let arrays = csr_arrays(&adj);
@@ -204,13 +248,15 @@ fn hvp_is_symmetric() {
     let forward = model.forward(gpu).unwrap();
     gpu.run("forward", |pass| forward.record(pass)).unwrap();
     let kept: Vec<u32> = (0..p.n_users + p.n_items).filter(|v| v % 2 == 1).collect();
+    let (rows, negatives) = objective_rows(&p, loss);
     let inputs = HessianInputs {
         spec,
         n_users: p.n_users,
         n_items: p.n_items,
         emb: model.embeddings().view(),
         adjacency: Some(&adj),
-        rows: &p.rows,
+        rows: &rows,
+        negatives: &negatives,
         lambda: 0.0,
     };
     for kind in [HessianKind::GaussNewton, HessianKind::Full] {
@@ -241,26 +287,34 @@ fn hvp_is_symmetric() {
         // f32 products: agreement to 1e-5 of the Cauchy–Schwarz bound.
         assert!(
             (a - b).abs() <= 1e-5 * scale,
-            "{kind:?}: <u,Hv> {a} vs <Hu,v> {b}"
+            "{loss:?} {kind:?}: <u,Hv> {a} vs <Hu,v> {b}"
         );
     }
 }
 
 #[test]
 fn mf_diagonal_blocks_are_the_exact_gauss_newton_blocks() {
+    for loss in [LossKind::Bce, LossKind::Bpr] {
+        diagonal_blocks_for(loss);
+    }
+}
+
+fn diagonal_blocks_for(loss: LossKind) {
     let gpu = gpu();
     let p = problem(8);
-    let spec = ModelSpec::new(ModelKind::Mf, 0, DIM, LossKind::Bce).unwrap();
+    let spec = ModelSpec::new(ModelKind::Mf, 0, DIM, loss).unwrap();
     let params = Params::from_nodes(p.n_users, p.n_items, DIM, &p.theta).unwrap();
     let model = DeviceModel::upload(gpu, spec, &params, None).unwrap();
     let kept = [0u32, 5, p.n_users + 2];
+    let (rows, negatives) = objective_rows(&p, loss);
     let inputs = HessianInputs {
         spec,
         n_users: p.n_users,
         n_items: p.n_items,
         emb: model.embeddings().view(),
         adjacency: None,
-        rows: &p.rows,
+        rows: &rows,
+        negatives: &negatives,
         lambda: 0.3,
     };
     let op = HvpOperator::new(gpu, &inputs, HessianKind::GaussNewton, &kept).unwrap();

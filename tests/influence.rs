@@ -10,22 +10,30 @@ use common::{gpu, random_vec, rng};
 use ifru::data::Interactions;
 use ifru::graph::{BipartiteGraph, csr_arrays, normalize};
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
-use ifru::reference::model::{Adjacency, HessianRef, LabelledRows, bce_hvp, bce_objective};
+use ifru::reference::model::{
+    Adjacency, HessianRef, LabelledRows, Triples, bce_hvp, bce_objective, bpr_hvp, bpr_objective,
+};
 use ifru::unlearn::hvp::HessianKind;
 use ifru::unlearn::influence::{
     HessianAt, IfruOptions, Precond, RequestContext, Solver, Spillover, influence_step,
 };
+use ifru::unlearn::rhs::bpr_negatives;
 use rand::Rng;
 
 const DIM: u32 = 4;
 
-fn rows(seed: u64, n_users: u32, n_items: u32) -> Interactions {
+/// Random rows; BPR data holds positive rows only.
+fn rows(seed: u64, n_users: u32, n_items: u32, loss: LossKind) -> Interactions {
     let mut rng = rng(seed);
     let mut t = Interactions::default();
     for u in 0..n_users {
         for i in 0..n_items {
             if rng.random_bool(0.35) {
-                t.push(u, i, rng.random_range(0..2u8));
+                let label = match loss {
+                    LossKind::Bce => rng.random_range(0..2u8),
+                    LossKind::Bpr => 1,
+                };
+                t.push(u, i, label);
             }
         }
     }
@@ -59,12 +67,13 @@ fn solve_dense(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Vec<f64> {
     x
 }
 
-fn check(kind: ModelKind, layers: u32, hessian: HessianKind) {
+fn check(kind: ModelKind, layers: u32, hessian: HessianKind, loss: LossKind) {
     let gpu = gpu();
     let (n_users, n_items) = (9u32, 7u32);
     let n = n_users + n_items;
-    let t = rows(11 + layers as u64, n_users, n_items);
-    let spec = ModelSpec::new(kind, layers, DIM, LossKind::Bce).unwrap();
+    let t = rows(11 + layers as u64, n_users, n_items, loss);
+    let spec = ModelSpec::new(kind, layers, DIM, loss).unwrap();
+    let negative_seed = 5;
     let theta32: Vec<f32> = random_vec(&mut rng(12), (n * DIM) as usize)
         .iter()
         .map(|v| v * 0.8)
@@ -97,7 +106,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind) {
         max_iter: 500,
         damping: Some(delta),
         max_step: 1e6,
-        negative_seed: 0,
+        negative_seed,
         solver: Solver::Cg,
     };
     let ctx = RequestContext {
@@ -156,8 +165,36 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind) {
         labels: &nl,
     };
     let d = DIM as usize;
-    let (_, g_old) = bce_objective(a_old, &weights, old_rows, 0.0, &theta, d);
-    let (_, g_new) = bce_objective(a_new, &weights, new_rows, 0.0, &theta, d);
+    // BPR: every row's negative, drawn from its id in D, for g (old and new) and H.
+    let all_ids: Vec<u32> = (0..t.len() as u32).collect();
+    let negatives = match loss {
+        LossKind::Bce => Vec::new(),
+        LossKind::Bpr => bpr_negatives(n_users, n_items, &t, &all_ids, negative_seed).unwrap(),
+    };
+    let kept_negatives: Vec<u32> = keep
+        .iter()
+        .filter_map(|&r| negatives.get(r as usize).copied())
+        .collect();
+    let old_triples = Triples {
+        user_nodes: &ou,
+        pos_nodes: &oi,
+        neg_nodes: &negatives,
+    };
+    let new_triples = Triples {
+        user_nodes: &nu,
+        pos_nodes: &ni,
+        neg_nodes: &kept_negatives,
+    };
+    let (g_old, g_new) = match loss {
+        LossKind::Bce => (
+            bce_objective(a_old, &weights, old_rows, 0.0, &theta, d).1,
+            bce_objective(a_new, &weights, new_rows, 0.0, &theta, d).1,
+        ),
+        LossKind::Bpr => (
+            bpr_objective(a_old, &weights, old_triples, 0.0, &theta, d).1,
+            bpr_objective(a_new, &weights, new_triples, 0.0, &theta, d).1,
+        ),
+    };
     let g: Vec<f64> = g_old.iter().zip(&g_new).map(|(a, b)| a - b).collect();
     let size = (n * DIM) as usize;
     let href = match hessian {
@@ -169,7 +206,10 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind) {
     for j in 0..size {
         let mut e = vec![0.0; size];
         e[j] = 1.0;
-        let col = bce_hvp(a_old, &weights, old_rows, lambda, &theta, &e, d, href);
+        let col = match loss {
+            LossKind::Bce => bce_hvp(a_old, &weights, old_rows, lambda, &theta, &e, d, href),
+            LossKind::Bpr => bpr_hvp(a_old, &weights, old_triples, lambda, &theta, &e, d, href),
+        };
         for i in 0..size {
             h[i * size + j] = col[i] + if i == j { delta as f64 } else { 0.0 };
         }
@@ -179,7 +219,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind) {
     for k in 0..size {
         assert!(
             (x[k] as f64 - want[k]).abs() <= 1e-4 * scale,
-            "{kind:?} K={layers} {hessian:?}: x[{k}] = {} vs {}",
+            "{loss:?} {kind:?} K={layers} {hessian:?}: x[{k}] = {} vs {}",
             x[k],
             want[k]
         );
@@ -188,8 +228,10 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind) {
 
 #[test]
 fn mf_update_equals_the_dense_solve() {
-    check(ModelKind::Mf, 0, HessianKind::GaussNewton);
-    check(ModelKind::Mf, 0, HessianKind::Full);
+    for loss in [LossKind::Bce, LossKind::Bpr] {
+        check(ModelKind::Mf, 0, HessianKind::GaussNewton, loss);
+        check(ModelKind::Mf, 0, HessianKind::Full, loss);
+    }
 }
 
 #[test]
@@ -199,7 +241,20 @@ fn lightgcn_update_equals_the_dense_solve_for_every_hessian() {
         HessianKind::Full,
         HessianKind::Surrogate,
     ] {
-        check(ModelKind::Lightgcn, 1, hessian);
+        for loss in [LossKind::Bce, LossKind::Bpr] {
+            check(ModelKind::Lightgcn, 1, hessian, loss);
+        }
     }
-    check(ModelKind::Lightgcn, 2, HessianKind::GaussNewton);
+    check(
+        ModelKind::Lightgcn,
+        2,
+        HessianKind::GaussNewton,
+        LossKind::Bce,
+    );
+    check(
+        ModelKind::Lightgcn,
+        2,
+        HessianKind::GaussNewton,
+        LossKind::Bpr,
+    );
 }

@@ -1,9 +1,11 @@
 //! The per-row coefficients of the loss Hessian-vector product (`shaders/hvp.wgsl`):
-//! `c_r = ℓ''_r (⟨E_i, W_u⟩ + ⟨E_u, W_i⟩)` and `ℓ'_r`, packed `(c, ℓ')` per row.
+//! `c_r = ℓ''_r (⟨E_i, W_u⟩ + ⟨E_u, W_i⟩)` and `ℓ'_r`, packed `(c, ℓ')` per row. BPR triples
+//! are laid out as two pseudo-rows each, (u, i) and (u, j), whose coefficients are the
+//! triple's with opposite signs, so the same gathers apply to both losses.
 
 use bytemuck::{Pod, Zeroable};
 
-use super::pair_loss::{D1, D2, RECORD};
+use super::pair_loss::{BPR_X, D1, D2, RECORD};
 use super::plan::Plan;
 use super::shaders::HVP;
 use super::table::{TableView, WORKGROUP, fits_one_binding, params, table_b_slots, table_slots};
@@ -25,10 +27,24 @@ struct HvpParams {
     _pad: u32,
 }
 
+/// Which loss's records [`row_coef`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLoss {
+    /// One record per row from `pair_loss::score_bce` (ℓ′, ℓ″).
+    Bce,
+    /// One record per triple from `pair_loss::score_bpr` (x); rows come in pairs
+    /// `(u, i), (u, j)`.
+    Bpr,
+}
+
 /// `coef[2r..2r + 2] = (ℓ''_r (⟨E_i, W_u⟩ + ⟨E_u, W_i⟩), ℓ'_r)` for rows `(row_u[r], row_i[r])`
 /// (node indices of `e` and `w`), with ℓ′ and ℓ″ from BCE `records` (`pair_loss::score_bce`).
+/// For [`RowLoss::Bpr`], pseudo-rows `2t, 2t + 1` are triple t's `(u, i), (u, j)` and get
+/// `±(ℓ''_t ⟨∇x_t, W⟩, ℓ'_t)` from the triple's record.
+#[allow(clippy::too_many_arguments)]
 pub fn row_coef<'a>(
     gpu: &Gpu,
+    loss: RowLoss,
     row_u: &'a GpuBuffer<u32>,
     row_i: &'a GpuBuffer<u32>,
     records: &'a GpuBuffer<f32>,
@@ -37,7 +53,16 @@ pub fn row_coef<'a>(
     coef: &'a GpuBuffer<f32>,
 ) -> GpuResult<Plan<'a>> {
     let n = row_u.len();
-    if row_i.len() != n || records.len() < n * RECORD as usize || coef.len() < 2 * n {
+    let (entry, records_needed, d2) = match loss {
+        RowLoss::Bce => ("row_coef", n, D2),
+        RowLoss::Bpr => ("row_coef_bpr", n / 2, BPR_X),
+    };
+    if loss == RowLoss::Bpr && !n.is_multiple_of(2) {
+        return Err(GpuError::Invalid(format!(
+            "{n} BPR pseudo-rows: they come in (u, i), (u, j) pairs"
+        )));
+    }
+    if row_i.len() != n || records.len() < records_needed * RECORD as usize || coef.len() < 2 * n {
         return Err(GpuError::Invalid(format!(
             "{n} rows with {} items, {} record values and {} coefficients",
             row_i.len(),
@@ -68,13 +93,13 @@ pub fn row_coef<'a>(
     let p = params(
         gpu,
         &HvpParams {
-            n_rows: n as u32,
+            n_rows: records_needed as u32,
             lanes: g.lanes,
             threads_per_row,
             chunk_rows,
             chunk_rows_b,
             d1: D1,
-            d2: D2,
+            d2,
             _pad: 0,
         },
     )?;
@@ -89,8 +114,8 @@ pub fn row_coef<'a>(
     bindings.extend(w_slots);
     Ok(Plan::new(vec![gpu.launch(
         &HVP,
-        "row_coef",
+        entry,
         &bindings,
-        (n as u32).div_ceil(WORKGROUP / threads_per_row),
+        (records_needed as u32).div_ceil(WORKGROUP / threads_per_row),
     )?]))
 }

@@ -26,6 +26,8 @@ pub struct DevicePairs {
 /// positive side (E_i for u, E_u for i) and for the negative side (E_j for u, E_u for j).
 pub const BPR_POS: u32 = 0;
 pub const BPR_NEG: u32 = 1;
+/// Offset of the score difference x = s_ui − s_uj in a BPR record.
+pub const BPR_X: u32 = 2;
 
 /// (u, i, j) triples on the device: a positive item i and a sampled negative j per user u.
 pub struct DeviceTriples {

@@ -144,27 +144,90 @@ pub fn bce_hvp(
     dim: usize,
     kind: HessianRef,
 ) -> Vec<f64> {
+    hvp_through(adj, weights, reg, theta, v, dim, kind, |e, w, r| {
+        for ((&u, &i), &y) in rows.user_nodes.iter().zip(rows.item_nodes).zip(rows.labels) {
+            let (u, i, y) = (u as usize, i as usize, y as f64);
+            let s: f64 = (0..dim).map(|k| e[u * dim + k] * e[i * dim + k]).sum();
+            let q = sigmoid(s);
+            let (d1, d2) = (q - y, q * (1.0 - q));
+            let ds: f64 = (0..dim)
+                .map(|k| e[i * dim + k] * w[u * dim + k] + e[u * dim + k] * w[i * dim + k])
+                .sum();
+            let c = d2 * ds;
+            let first = if kind == HessianRef::Full { d1 } else { 0.0 };
+            for k in 0..dim {
+                r[u * dim + k] += c * e[i * dim + k] + first * w[i * dim + k];
+                r[i * dim + k] += c * e[u * dim + k] + first * w[u * dim + k];
+            }
+        }
+    })
+}
+
+/// `H v` for the BPR objective of [`bpr_objective`], in f64. With x = ⟨E_u, E_i − E_j⟩ and
+/// ℓ = softplus(−x): Gauss–Newton is ℓ″ ∇x ∇xᵀ; the full Hessian adds ℓ′ ∇²x, whose only
+/// blocks are ±I between u and i (+), u and j (−).
+#[allow(clippy::too_many_arguments)]
+pub fn bpr_hvp(
+    adj: Adjacency<'_>,
+    weights: &[f64],
+    triples: Triples<'_>,
+    reg: f64,
+    theta: &[f64],
+    v: &[f64],
+    dim: usize,
+    kind: HessianRef,
+) -> Vec<f64> {
+    hvp_through(adj, weights, reg, theta, v, dim, kind, |e, w, r| {
+        for t in 0..triples.user_nodes.len() {
+            let (u, i, j) = (
+                triples.user_nodes[t] as usize,
+                triples.pos_nodes[t] as usize,
+                triples.neg_nodes[t] as usize,
+            );
+            let x: f64 = (0..dim)
+                .map(|k| e[u * dim + k] * (e[i * dim + k] - e[j * dim + k]))
+                .sum();
+            let (d1, d2) = (-sigmoid(-x), sigmoid(x) * sigmoid(-x));
+            // ∇x · w
+            let dx: f64 = (0..dim)
+                .map(|k| {
+                    (e[i * dim + k] - e[j * dim + k]) * w[u * dim + k]
+                        + e[u * dim + k] * (w[i * dim + k] - w[j * dim + k])
+                })
+                .sum();
+            let c = d2 * dx;
+            let first = if kind == HessianRef::Full { d1 } else { 0.0 };
+            for k in 0..dim {
+                r[u * dim + k] += c * (e[i * dim + k] - e[j * dim + k])
+                    + first * (w[i * dim + k] - w[j * dim + k]);
+                r[i * dim + k] += c * e[u * dim + k] + first * w[u * dim + k];
+                r[j * dim + k] -= c * e[u * dim + k] + first * w[u * dim + k];
+            }
+        }
+    })
+}
+
+/// The shared frame of the Hessian-vector products: E = P θ and W = P v (P the propagation,
+/// the identity for the surrogate), the loss's rows add their terms into R, and
+/// Hv = Pᵀ R + λv (P is symmetric).
+#[allow(clippy::too_many_arguments)]
+fn hvp_through(
+    adj: Adjacency<'_>,
+    weights: &[f64],
+    reg: f64,
+    theta: &[f64],
+    v: &[f64],
+    dim: usize,
+    kind: HessianRef,
+    rows: impl FnOnce(&[f64], &[f64], &mut [f64]),
+) -> Vec<f64> {
     let e = adj.propagate(weights, theta, dim);
     let w = match kind {
         HessianRef::Surrogate => v.to_vec(),
         _ => adj.propagate(weights, v, dim),
     };
     let mut r = vec![0.0; theta.len()];
-    for ((&u, &i), &y) in rows.user_nodes.iter().zip(rows.item_nodes).zip(rows.labels) {
-        let (u, i, y) = (u as usize, i as usize, y as f64);
-        let s: f64 = (0..dim).map(|k| e[u * dim + k] * e[i * dim + k]).sum();
-        let q = sigmoid(s);
-        let (d1, d2) = (q - y, q * (1.0 - q));
-        let ds: f64 = (0..dim)
-            .map(|k| e[i * dim + k] * w[u * dim + k] + e[u * dim + k] * w[i * dim + k])
-            .sum();
-        let c = d2 * ds;
-        let first = if kind == HessianRef::Full { d1 } else { 0.0 };
-        for k in 0..dim {
-            r[u * dim + k] += c * e[i * dim + k] + first * w[i * dim + k];
-            r[i * dim + k] += c * e[u * dim + k] + first * w[u * dim + k];
-        }
-    }
+    rows(&e, &w, &mut r);
     let mut hv = match kind {
         HessianRef::Surrogate => r,
         _ => adj.propagate(weights, &r, dim),
@@ -253,31 +316,81 @@ mod tests {
         let v: Vec<f64> = (0..12).map(|k| ((k * 13 % 7) as f64 - 3.0) / 5.0).collect();
         for weights in [vec![1.0], vec![0.5, 0.5], vec![0.25; 4]] {
             let hv = bce_hvp(adj, &weights, rows, 0.3, &theta, &v, dim, HessianRef::Full);
-            let h = 1e-5;
-            let shifted = |sign: f64| -> Vec<f64> {
-                let t: Vec<f64> = theta
-                    .iter()
-                    .zip(&v)
-                    .map(|(t, v)| t + sign * h * v)
-                    .collect();
-                bce_objective(adj, &weights, rows, 0.3, &t, dim).1
-            };
-            let (plus, minus) = (shifted(1.0), shifted(-1.0));
-            for k in 0..12 {
-                let fd = (plus[k] - minus[k]) / (2.0 * h);
-                // Central differences: O(h²) truncation ~1e-10, O(ε/h) cancellation ~1e-11.
-                assert!(
-                    (fd - hv[k]).abs() <= 1e-6,
-                    "K={}: {k}: fd {fd} vs {}",
-                    weights.len() - 1,
-                    hv[k]
-                );
-            }
+            assert_hvp_is_gradient_difference(&hv, &theta, &v, |t| {
+                bce_objective(adj, &weights, rows, 0.3, t, dim).1
+            });
             // Gauss–Newton is positive semi-definite: vᵀ(H_GN − λI)v ≥ 0.
             let gn = bce_hvp(
                 adj,
                 &weights,
                 rows,
+                0.0,
+                &theta,
+                &v,
+                dim,
+                HessianRef::GaussNewton,
+            );
+            assert!(gn.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>() >= -1e-12);
+        }
+    }
+
+    /// Full `hv` equals the central difference of the gradient along v.
+    fn assert_hvp_is_gradient_difference(
+        hv: &[f64],
+        theta: &[f64],
+        v: &[f64],
+        gradient: impl Fn(&[f64]) -> Vec<f64>,
+    ) {
+        let h = 1e-5;
+        let shifted = |sign: f64| -> Vec<f64> {
+            let t: Vec<f64> = theta.iter().zip(v).map(|(t, v)| t + sign * h * v).collect();
+            gradient(&t)
+        };
+        let (plus, minus) = (shifted(1.0), shifted(-1.0));
+        for k in 0..theta.len() {
+            let fd = (plus[k] - minus[k]) / (2.0 * h);
+            // Central differences: O(h²) truncation ~1e-10, O(ε/h) cancellation ~1e-11.
+            assert!((fd - hv[k]).abs() <= 1e-6, "{k}: fd {fd} vs {}", hv[k]);
+        }
+    }
+
+    #[test]
+    fn bpr_full_hvp_equals_central_differences_and_gauss_newton_is_psd() {
+        let (ptr, cols, vals) = tiny();
+        let adj = Adjacency {
+            row_ptr: &ptr,
+            cols: &cols,
+            vals: &vals,
+        };
+        // (u, i, j): positives i, negatives j (nodes u0=0, u1=1, i0=2, i1=3).
+        let triples = Triples {
+            user_nodes: &[0, 1, 1],
+            pos_nodes: &[2, 2, 3],
+            neg_nodes: &[3, 3, 2],
+        };
+        let dim = 3;
+        let theta: Vec<f64> = (0..12)
+            .map(|k| ((k * 37 % 11) as f64 - 5.0) / 7.0)
+            .collect();
+        let v: Vec<f64> = (0..12).map(|k| ((k * 13 % 7) as f64 - 3.0) / 5.0).collect();
+        for weights in [vec![1.0], vec![0.5, 0.5], vec![0.25; 4]] {
+            let hv = bpr_hvp(
+                adj,
+                &weights,
+                triples,
+                0.3,
+                &theta,
+                &v,
+                dim,
+                HessianRef::Full,
+            );
+            assert_hvp_is_gradient_difference(&hv, &theta, &v, |t| {
+                bpr_objective(adj, &weights, triples, 0.3, t, dim).1
+            });
+            let gn = bpr_hvp(
+                adj,
+                &weights,
+                triples,
                 0.0,
                 &theta,
                 &v,

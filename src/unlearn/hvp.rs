@@ -18,13 +18,15 @@ use crate::data::Interactions;
 use crate::gpu::{Gpu, GpuBuffer, GpuResult};
 use crate::graph::{Csr, csr_arrays, induced_subgraph, k_hop_nodes};
 use crate::kernels::blas::{Scalar, axpby};
-use crate::kernels::hvp::row_coef;
-use crate::kernels::pair_loss::{D2, DevicePairs, RECORD, score_bce};
+use crate::kernels::hvp::{RowLoss, row_coef};
+use crate::kernels::pair_loss::{
+    BPR_X, D2, DevicePairs, DeviceTriples, RECORD, score_bce, score_bpr,
+};
 use crate::kernels::propagate::{PropagationScratch, propagate};
 use crate::kernels::spmm::{DeviceCsr, DeviceRowIndex, RowValues, gather, spmm};
 use crate::kernels::{DeviceTable, Plan, TableView};
-use crate::model::ModelSpec;
 use crate::model::objective::{GradientLayout, node_index};
+use crate::model::{LossKind, ModelSpec};
 
 use super::LinearOperator;
 
@@ -40,8 +42,9 @@ pub enum HessianKind {
     Surrogate,
 }
 
-/// What the Hessian is taken of: the BCE objective over `rows`, propagated over `adjacency`,
-/// at final embeddings `emb` (users then items), plus λ‖θ‖²/2 in sum units.
+/// What the Hessian is taken of: the model's loss over `rows` (BCE; or BPR, with one fixed
+/// negative per row), propagated over `adjacency`, at final embeddings `emb` (users then
+/// items), plus λ‖θ‖²/2 in sum units.
 pub struct HessianInputs<'a> {
     pub spec: ModelSpec,
     pub n_users: u32,
@@ -50,8 +53,11 @@ pub struct HessianInputs<'a> {
     pub emb: TableView<'a>,
     /// The normalised adjacency (LightGCN); `None` for MF.
     pub adjacency: Option<&'a Csr<f32>>,
-    /// The objective's rows (dense user and item ids, labels).
+    /// The objective's rows (dense user and item ids, labels; BPR: the positive rows).
     pub rows: &'a Interactions,
+    /// BPR: each row's negative as an item **node** (`rhs::bpr_negatives`, the seed g used);
+    /// empty for BCE.
+    pub negatives: &'a [u32],
     /// λ in sum units.
     pub lambda: f32,
 }
@@ -71,7 +77,9 @@ pub struct HvpOperator {
     /// Each kept node's index in the local node set.
     kept_local: Vec<u32>,
     n_local: u32,
+    /// Rows of the objective (BPR: triples) in the local problem.
     n_rows: usize,
+    loss: RowLoss,
     graph: Option<LocalGraph>,
     e_local: DeviceTable,
     place: DeviceCsr,
@@ -147,19 +155,43 @@ impl HvpOperator {
         let mut is_near = vec![false; n as usize];
         near.iter().for_each(|&v| is_near[v as usize] = true);
         let nu = inputs.n_users;
+        let loss = match inputs.spec.loss {
+            LossKind::Bce => RowLoss::Bce,
+            LossKind::Bpr => RowLoss::Bpr,
+        };
+        let expected_negatives = match loss {
+            RowLoss::Bce => 0,
+            RowLoss::Bpr => inputs.rows.len(),
+        };
+        if inputs.negatives.len() != expected_negatives {
+            return Err(crate::Error::Invalid(format!(
+                "{} negatives for {} rows of a {:?} objective",
+                inputs.negatives.len(),
+                inputs.rows.len(),
+                inputs.spec.loss
+            )));
+        }
+        if let Some(&j) = inputs.negatives.iter().find(|&&j| j < nu || j >= n) {
+            return Err(crate::Error::Invalid(format!(
+                "negative node {j} is not an item node"
+            )));
+        }
+        // A row's nodes: (u, i) or (u, i, j).
+        let row_nodes = |r: usize| {
+            let j = inputs.negatives.get(r).copied();
+            (inputs.rows.users[r], nu + inputs.rows.items[r], j)
+        };
         let rows: Vec<u32> = (0..inputs.rows.len() as u32)
             .filter(|&r| {
-                let (u, i) = (
-                    inputs.rows.users[r as usize],
-                    nu + inputs.rows.items[r as usize],
-                );
-                is_near[u as usize] || is_near[i as usize]
+                let (u, i, j) = row_nodes(r as usize);
+                is_near[u as usize] || is_near[i as usize] || j.is_some_and(|j| is_near[j as usize])
             })
             .collect();
         let mut local: Vec<u32> = near.clone();
         for &r in &rows {
-            local.push(inputs.rows.users[r as usize]);
-            local.push(nu + inputs.rows.items[r as usize]);
+            let (u, i, j) = row_nodes(r as usize);
+            local.extend([u, i]);
+            local.extend(j);
         }
         local.sort_unstable();
         local.dedup();
@@ -194,27 +226,52 @@ impl HvpOperator {
         })?;
         drop(copy);
 
-        let mut u_local = Vec::with_capacity(rows.len());
-        let mut i_local = Vec::with_capacity(rows.len());
+        // Pseudo-rows (u, i) — for BPR, (u, i) and (u, j) per triple — in local indices.
+        let mut u_local = Vec::with_capacity(2 * rows.len());
+        let mut i_local = Vec::with_capacity(2 * rows.len());
         let mut labels = Vec::with_capacity(rows.len());
-        let mut entries = Vec::with_capacity(2 * rows.len());
-        for (k, &r) in rows.iter().enumerate() {
-            let u = at(inputs.rows.users[r as usize]).map_err(|_| internal("row user"))?;
-            let i = at(nu + inputs.rows.items[r as usize]).map_err(|_| internal("row item"))?;
+        let mut negatives = Vec::new();
+        for &r in &rows {
+            let (u, i, j) = row_nodes(r as usize);
+            let u = at(u).map_err(|_| internal("row user"))?;
+            let i = at(i).map_err(|_| internal("row item"))?;
             u_local.push(u);
             i_local.push(i);
             labels.push(inputs.rows.labels[r as usize] as f32);
-            entries.push((u, i, k as u32));
-            entries.push((i, u, k as u32));
+            if let Some(j) = j {
+                let j = at(j).map_err(|_| internal("row negative"))?;
+                negatives.push(j);
+                u_local.push(u);
+                i_local.push(j);
+            }
         }
+        let entries: Vec<(u32, u32, u32)> = u_local
+            .iter()
+            .zip(&i_local)
+            .enumerate()
+            .flat_map(|(k, (&u, &i))| [(u, i, k as u32), (i, u, k as u32)])
+            .collect();
         let ix = node_index(n_local, &entries, GradientLayout::Dense);
-        let pairs = DevicePairs::upload(gpu, n_local, &u_local, &i_local, &labels)?;
         let records = gpu.zeros::<f32>(rows.len().max(1) * RECORD as usize, "hvp records")?;
-        let score = score_bce(gpu, &pairs, &e_local, &records)?;
-        gpu.run("hvp row derivatives", |pass| {
-            crate::gpu::Record::record(&score, pass)
-        })?;
-        drop(score);
+        let score = match loss {
+            RowLoss::Bce => {
+                let pairs = DevicePairs::upload(gpu, n_local, &u_local, &i_local, &labels)?;
+                let plan = score_bce(gpu, &pairs, &e_local, &records)?;
+                gpu.run("hvp row derivatives", |pass| {
+                    crate::gpu::Record::record(&plan, pass)
+                })
+            }
+            RowLoss::Bpr => {
+                let positives: Vec<u32> = i_local.iter().step_by(2).copied().collect();
+                let users: Vec<u32> = u_local.iter().step_by(2).copied().collect();
+                let triples = DeviceTriples::upload(gpu, n_local, &users, &positives, &negatives)?;
+                let plan = score_bpr(gpu, &triples, &e_local, &records)?;
+                gpu.run("hvp triple derivatives", |pass| {
+                    crate::gpu::Record::record(&plan, pass)
+                })
+            }
+        };
+        score?;
 
         // Kept nodes are near, hence local.
         let kept_local: Vec<u32> = kept
@@ -233,6 +290,7 @@ impl HvpOperator {
             lambda: inputs.lambda,
             n_local,
             n_rows: rows.len(),
+            loss,
             graph,
             place: selection(gpu, kept.len() as u32, &placed)?,
             select: selection(gpu, n_local, &picks)?,
@@ -242,7 +300,7 @@ impl HvpOperator {
             rows_u: gpu.upload(&u_local, "hvp rows u")?,
             rows_i: gpu.upload(&i_local, "hvp rows i")?,
             records,
-            coef: gpu.zeros(2 * rows.len().max(1), "hvp coefficients")?,
+            coef: gpu.zeros(2 * u_local.len().max(1), "hvp coefficients")?,
             index: DeviceRowIndex::upload(gpu, n_local, &ix.ptr, &ix.other, &ix.slot)?,
             v: table("hvp v")?,
             w: table("hvp W")?,
@@ -272,17 +330,12 @@ impl HvpOperator {
     }
 
     /// The d×d diagonal blocks of the kept nodes, row-major, in f64:
-    /// `λI + Σ_{rows r of v} ℓ''_r E_o E_oᵀ` (o the row's other endpoint). Exact for MF's
-    /// Gauss–Newton matrix; for LightGCN it drops the propagation (a preconditioner).
+    /// `λI + Σ_{rows r of v} ℓ''_r o_r o_rᵀ` (o the row's other endpoint's E; for a BPR
+    /// triple's user, E_i − E_j). Exact for MF's Gauss–Newton matrix; for LightGCN it drops
+    /// the propagation (a preconditioner).
     pub fn diagonal_blocks(&self, gpu: &Gpu) -> GpuResult<Vec<f64>> {
         let d = self.dim as usize;
-        let RowData {
-            e,
-            records,
-            u,
-            i,
-            slot,
-        } = self.row_data(gpu)?;
+        let data = self.row_data(gpu)?;
         let per = d * d;
         // Accumulated in f32 (a preconditioner needs no more; it halves the work per lane),
         // returned in f64 for the factorisation.
@@ -294,7 +347,7 @@ impl HvpOperator {
             .clamp(1, 8);
         let per_thread = self.kept.len().div_ceil(threads).max(1);
         let lambda = self.lambda;
-        let (e, records, u, i, slot) = (&e, &records, &u, &i, &slot);
+        let data = &data;
         std::thread::scope(|scope| {
             for (t, chunk) in blocks.chunks_mut(per_thread * per).enumerate() {
                 let first = t * per_thread;
@@ -305,25 +358,20 @@ impl HvpOperator {
                             block[a * d + a] = lambda;
                         }
                     }
-                    for r in 0..u.len() {
-                        let h = records[r * RECORD as usize + D2 as usize];
-                        for (node, other) in [(u[r], i[r]), (i[r], u[r])] {
-                            let p = slot[node as usize];
-                            if !mine.contains(&p) {
-                                continue;
-                            }
-                            let eo = &e[other as usize * d..(other as usize + 1) * d];
-                            let block = &mut chunk[(p - first) * per..(p - first + 1) * per];
-                            // Upper triangle only (the blocks are symmetric): half the work.
-                            for a in 0..d {
-                                let ha = h * eo[a];
-                                let row = &mut block[a * d + a..(a + 1) * d];
-                                for (x, &eb) in row.iter_mut().zip(&eo[a..]) {
-                                    *x += ha * eb;
-                                }
+                    data.for_each_term(d, |p, h, eo| {
+                        if !mine.contains(&p) {
+                            return;
+                        }
+                        let block = &mut chunk[(p - first) * per..(p - first + 1) * per];
+                        // Upper triangle only (the blocks are symmetric): half the work.
+                        for a in 0..d {
+                            let ha = h * eo[a];
+                            let row = &mut block[a * d + a..(a + 1) * d];
+                            for (x, &eb) in row.iter_mut().zip(&eo[a..]) {
+                                *x += ha * eb;
                             }
                         }
-                    }
+                    });
                     for block in chunk.chunks_mut(per) {
                         for a in 0..d {
                             for b in 0..a {
@@ -338,24 +386,16 @@ impl HvpOperator {
     }
 
     /// The diagonal of [`HvpOperator::diagonal_blocks`] (a Jacobi preconditioner), without
-    /// forming the blocks: `λ + Σ_{rows r of v} ℓ''_r E_o²`.
+    /// forming the blocks: `λ + Σ_{rows r of v} ℓ''_r o_r²`.
     pub fn diagonal(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
         let d = self.dim as usize;
         let data = self.row_data(gpu)?;
         let mut diag = vec![self.lambda; self.kept.len() * d];
-        for r in 0..data.u.len() {
-            let h = data.records[r * RECORD as usize + D2 as usize];
-            for (node, other) in [(data.u[r], data.i[r]), (data.i[r], data.u[r])] {
-                let p = data.slot[node as usize];
-                if p == usize::MAX {
-                    continue;
-                }
-                let eo = &data.e[other as usize * d..(other as usize + 1) * d];
-                for (x, &eb) in diag[p * d..(p + 1) * d].iter_mut().zip(eo) {
-                    *x += h * eb * eb;
-                }
+        data.for_each_term(d, |p, h, eo| {
+            for (x, &eb) in diag[p * d..(p + 1) * d].iter_mut().zip(eo) {
+                *x += h * eb * eb;
             }
-        }
+        });
         Ok(diag)
     }
 
@@ -367,6 +407,7 @@ impl HvpOperator {
             slot[l as usize] = p;
         }
         Ok(RowData {
+            loss: self.loss,
             e: self.e_local.download(gpu)?,
             records: gpu.download_prefix(&self.records, self.n_rows * RECORD as usize)?,
             u: gpu.download(&self.rows_u)?,
@@ -378,12 +419,55 @@ impl HvpOperator {
 
 /// Host copies of the local problem (see [`HvpOperator::row_data`]).
 struct RowData {
+    loss: RowLoss,
     e: Vec<f32>,
     records: Vec<f32>,
     u: Vec<u32>,
     i: Vec<u32>,
     /// Local node → kept position, `usize::MAX` when not kept.
     slot: Vec<usize>,
+}
+
+impl RowData {
+    /// Calls `f(kept position, h, o)` for every Gauss–Newton term `h o oᵀ` a row adds to the
+    /// diagonal block of a kept node. BCE row (u, i): (u, ℓ″, E_i) and (i, ℓ″, E_u). BPR
+    /// triple (u, i, j): (u, ℓ″, E_i − E_j), (i, ℓ″, E_u), (j, ℓ″, E_u).
+    fn for_each_term(&self, d: usize, mut f: impl FnMut(usize, f32, &[f32])) {
+        let e = |n: u32| &self.e[n as usize * d..(n as usize + 1) * d];
+        let slot = |n: u32| Some(self.slot[n as usize]).filter(|&p| p != usize::MAX);
+        match self.loss {
+            RowLoss::Bce => {
+                for r in 0..self.u.len() {
+                    let h = self.records[r * RECORD as usize + D2 as usize];
+                    for (node, other) in [(self.u[r], self.i[r]), (self.i[r], self.u[r])] {
+                        if let Some(p) = slot(node) {
+                            f(p, h, e(other));
+                        }
+                    }
+                }
+            }
+            RowLoss::Bpr => {
+                let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
+                let mut diff = vec![0.0f32; d];
+                for t in 0..self.u.len() / 2 {
+                    let (u, i, j) = (self.u[2 * t], self.i[2 * t], self.i[2 * t + 1]);
+                    let x = self.records[t * RECORD as usize + BPR_X as usize];
+                    let h = sigmoid(x) * sigmoid(-x);
+                    if let Some(p) = slot(u) {
+                        diff.iter_mut()
+                            .zip(e(i).iter().zip(e(j)))
+                            .for_each(|(o, (a, b))| *o = a - b);
+                        f(p, h, &diff);
+                    }
+                    for node in [i, j] {
+                        if let Some(p) = slot(node) {
+                            f(p, h, e(u));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn internal(what: &str) -> crate::Error {
@@ -416,6 +500,7 @@ impl LinearOperator for HvpOperator {
         };
         plan = plan.then(row_coef(
             gpu,
+            self.loss,
             &self.rows_u,
             &self.rows_i,
             &self.records,

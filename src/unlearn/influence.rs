@@ -203,13 +203,6 @@ pub fn influence_step(
     opts: &IfruOptions,
 ) -> Result<InfluenceStep> {
     let spec = ctx.spec;
-    if spec.loss == crate::model::LossKind::Bpr {
-        // The Hessian kernels model pointwise rows; BPR triples need their own coefficients.
-        return Err(Error::Invalid(
-            "influence updates of BPR models are not supported yet; use --method retrain or finetune"
-                .into(),
-        ));
-    }
     let n = ctx.n_users + ctx.n_items;
     let mut warnings = Vec::new();
     let mut clock = std::time::Instant::now();
@@ -276,15 +269,17 @@ pub fn influence_step(
 
     // H at the old graph (θ̂, Â) or the new one (θ̂, Â'), whose final embeddings differ.
     let owned_new;
-    let (emb_model, adjacency, rows) = match (opts.hessian_at, &new_model) {
-        (HessianAt::Old, _) => (ctx.model, ctx.old_adjacency, ctx.rows),
-        (HessianAt::New, Some(m)) => (m, ctx.new_adjacency, ctx.remaining),
+    let (emb_model, adjacency) = match (opts.hessian_at, &new_model) {
+        (HessianAt::Old, _) => (ctx.model, ctx.old_adjacency),
+        (HessianAt::New, Some(m)) => (m, ctx.new_adjacency),
         (HessianAt::New, None) => {
             owned_new = plan.new_model(gpu, ctx.params)?;
             let m = owned_new.as_ref().unwrap_or(ctx.model);
-            (m, ctx.new_adjacency, ctx.remaining)
+            (m, ctx.new_adjacency)
         }
     };
+    let (rows, negatives) = hessian_rows(ctx, opts.hessian_at, opts.negative_seed)?;
+    let rows = rows.as_ref();
     let forward = emb_model.forward(gpu)?;
     gpu.run("forward for H", |pass| forward.record(pass))?;
     drop(forward);
@@ -296,6 +291,7 @@ pub fn influence_step(
         emb: emb_model.embeddings().view(),
         adjacency,
         rows,
+        negatives: &negatives,
         lambda,
     };
     let damping = opts.damping.unwrap_or_else(auto_damping);
@@ -387,6 +383,40 @@ pub fn influence_step(
         figures,
         warnings,
     })
+}
+
+/// The Hessian's rows at the old or the new state: for BCE every row; for BPR the positive
+/// rows, each with the negative g gives it (drawn from its id in D, so the Hessian at the new
+/// state keeps the same negatives for the rows that remain).
+fn hessian_rows<'a>(
+    ctx: &RequestContext<'a>,
+    at: HessianAt,
+    negative_seed: u64,
+) -> Result<(std::borrow::Cow<'a, Interactions>, Vec<u32>)> {
+    use std::borrow::Cow;
+    match (ctx.spec.loss, at) {
+        (crate::model::LossKind::Bce, HessianAt::Old) => Ok((Cow::Borrowed(ctx.rows), Vec::new())),
+        (crate::model::LossKind::Bce, HessianAt::New) => {
+            Ok((Cow::Borrowed(ctx.remaining), Vec::new()))
+        }
+        (crate::model::LossKind::Bpr, _) => {
+            let mut forgotten = vec![false; ctx.rows.len()];
+            for &r in ctx.forget {
+                if let Some(f) = forgotten.get_mut(r as usize) {
+                    *f = true;
+                }
+            }
+            let ids: Vec<u32> = (0..ctx.rows.len() as u32)
+                .filter(|&r| {
+                    ctx.rows.labels[r as usize] == 1
+                        && (at == HessianAt::Old || !forgotten[r as usize])
+                })
+                .collect();
+            let negatives =
+                super::rhs::bpr_negatives(ctx.n_users, ctx.n_items, ctx.rows, &ids, negative_seed)?;
+            Ok((Cow::Owned(ctx.rows.select(&ids)), negatives))
+        }
+    }
 }
 
 fn solve_with(
