@@ -7,7 +7,8 @@ struct Params {
     a_den: u32,
     b_num: u32,
     b_den: u32,
-    _pad0: u32,
+    // Row size of `add_rows` (unused by the element-wise kernels).
+    row_dim: u32,
     alpha: f32,
     beta: f32,
 }
@@ -16,6 +17,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read> scalars: array<f32>;
+@group(0) @binding(4) var<storage, read> rows: array<u32>;
 
 // c * scalars[num] / scalars[den]; NONE stands for 1. A zero denominator gives 0, never
 // inf or NaN: the solver sees the breakdown in its residual instead.
@@ -80,5 +82,19 @@ fn axpby(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         } else {
             y[i] = a * x[i] + b * y[i];
         }
+    }
+}
+
+// y[rows[t]] += alpha * x[t] for the rows of a compact table x (|rows| × row_dim) into a
+// row-major table y: an update on a few nodes touches those rows only, not the whole table.
+// The rows are distinct, so no two threads write one element.
+@compute @workgroup_size(64)
+fn add_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) t: u32) {
+    let e = element(wid, nwg, t);
+    if (e < p.n) {
+        let r = e / p.row_dim;
+        let i = rows[r] * p.row_dim + e % p.row_dim;
+        y[i] = y[i] + p.alpha * x[e];
     }
 }

@@ -199,6 +199,66 @@ pub fn forget_auc(
     ))
 }
 
+/// The mean place of the items of training rows `rows` (typically forgotten positives) in
+/// their users' lists, as a fraction of each user's candidates — the items the user has no
+/// row with in `remaining`, so a forgotten item is a candidate again. 0 is the top of the
+/// list and about 0.5 a random place; tied candidates count half. `None` when `rows` is
+/// empty. Scores every item for each user of `rows` on the device (cost: users × items).
+pub fn forget_rank(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    n_users: u32,
+    n_items: u32,
+    train: &Interactions,
+    remaining: &Interactions,
+    rows: &[u32],
+) -> GpuResult<Option<f64>> {
+    check_rows(train, rows)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let seen = UserItems::build(n_users, n_items, &[remaining], false)?;
+    let mut users: Vec<u32> = rows.iter().map(|&r| train.users[r as usize]).collect();
+    users.sort_unstable();
+    users.dedup();
+    let per_batch = (SCORE_BATCH / n_items.max(1) as usize).max(1);
+    let mut total = 0.0f64;
+    for batch in users.chunks(per_batch) {
+        let mut all = Interactions::with_capacity(batch.len() * n_items as usize);
+        for &u in batch {
+            (0..n_items).for_each(|i| all.push(u, i, 0));
+        }
+        let scores = score_rows(gpu, emb, n_users, &all)?;
+        for &r in rows {
+            let (u, i) = (train.users[r as usize], train.items[r as usize]);
+            let Ok(b) = batch.binary_search(&u) else {
+                continue;
+            };
+            let list = &scores[b * n_items as usize..(b + 1) * n_items as usize];
+            let own = list[i as usize];
+            let excluded = seen.items_of(u);
+            let (mut above, mut ties, mut candidates) = (0u64, 0u64, 0u64);
+            for (j, &s) in list.iter().enumerate() {
+                if j as u32 == i || excluded.binary_search(&(j as u32)).is_ok() {
+                    continue;
+                }
+                candidates += 1;
+                if s > own {
+                    above += 1;
+                } else if s == own {
+                    ties += 1;
+                }
+            }
+            total += if candidates == 0 {
+                0.0
+            } else {
+                (above as f64 + 0.5 * ties as f64) / candidates as f64
+            };
+        }
+    }
+    Ok(Some(total / rows.len() as f64))
+}
+
 /// The second half of a forget set in file order: `rows[len / 2..]` (the larger half when
 /// `len` is odd).
 pub fn second_half(rows: &[u32]) -> &[u32] {
@@ -677,6 +737,11 @@ pub struct RequestMetrics {
     pub metrics: Metrics,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forget_auc_b: Option<f64>,
+    /// BPR: [`forget_rank`] of the request's rows, and of their second half in file order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_rank: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_rank_b: Option<f64>,
 }
 
 /// Evaluates a model after (or before) a request forgetting `forget_in_file_order`.
@@ -708,11 +773,36 @@ pub fn request_metrics(
             Ok(RequestMetrics {
                 metrics,
                 forget_auc_b,
+                ..RequestMetrics::default()
             })
         }
-        crate::model::LossKind::Bpr => Ok(RequestMetrics {
-            metrics: evaluate(gpu, emb, data, &MetricsPlan::Ranking(ranking.clone()))?,
-            forget_auc_b: None,
-        }),
+        crate::model::LossKind::Bpr => {
+            let mut gone = vec![false; data.train.len()];
+            check_rows(&data.train, forget_in_file_order)?;
+            forget_in_file_order
+                .iter()
+                .for_each(|&r| gone[r as usize] = true);
+            let kept: Vec<u32> = (0..data.train.len() as u32)
+                .filter(|&r| !gone[r as usize])
+                .collect();
+            let remaining = data.train.select(&kept);
+            let rank = |rows: &[u32]| {
+                forget_rank(
+                    gpu,
+                    emb,
+                    data.n_users,
+                    data.n_items,
+                    &data.train,
+                    &remaining,
+                    rows,
+                )
+            };
+            Ok(RequestMetrics {
+                metrics: evaluate(gpu, emb, data, &MetricsPlan::Ranking(ranking.clone()))?,
+                forget_rank: rank(forget_in_file_order)?,
+                forget_rank_b: rank(second_half(forget_in_file_order))?,
+                ..RequestMetrics::default()
+            })
+        }
     }
 }

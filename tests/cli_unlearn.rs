@@ -239,29 +239,65 @@ fn calibrated_step_searches_damping_and_falls_back_for_tiny_requests() {
 }
 
 #[test]
-fn bpr_models_refuse_the_influence_update_and_keep_their_bytes() {
+fn bpr_models_unlearn_by_influence_and_a_user_stream_reports_ranks() {
     let data = ifru::require_data!().join("ml-100k-ifru/0.02");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
-    ok(&ifru(&[
-        "train",
-        "--data",
-        &s(&data),
-        "--model",
-        "mf",
-        "--loss",
-        "bpr",
-        "--dim",
-        "8",
-        "--epochs",
-        "1",
-        "--out",
-        &s(&model),
-    ]));
-    let before = snapshot(&model);
+    let bpr = [
+        "--model", "mf", "--loss", "bpr", "--dim", "8", "--epochs", "2",
+    ];
+    let mut train = vec!["train", "--data"];
+    let data_s = s(&data);
+    let model_s = s(&model);
+    train.extend([data_s.as_str()]);
+    train.extend(bpr);
+    train.extend(["--out", model_s.as_str()]);
+    ok(&ifru(&train));
     let forget = forget_file(&data, dir.path(), "f.csv", 0, 30);
-    let out = ifru(&["unlearn", "--model", &s(&model), "--forget", &s(&forget)]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("BPR models are not supported yet"));
-    assert_eq!(snapshot(&model), before);
+    let report = dir.path().join("u.json");
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &model_s,
+        "--forget",
+        &s(&forget),
+        "--report",
+        &s(&report),
+    ]));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["version"], "v0002");
+    assert!(r["iterations"].as_u64().unwrap() >= 1, "{r}");
+    let rank = r["forget_rank"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&rank), "{r}");
+
+    // A stream of three single-user requests through one unlearner, then one retrain.
+    let stream = dir.path().join("stream.json");
+    let mut bench = vec!["bench", "--data", data_s.as_str()];
+    bench.extend(bpr);
+    let stream_s = s(&stream);
+    bench.extend([
+        "--stream",
+        "3",
+        "--retrain-max-epochs",
+        "1",
+        "--report",
+        stream_s.as_str(),
+    ]);
+    let printed = ok(&ifru(&bench));
+    assert!(printed.contains("requests/s"), "{printed}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&stream).unwrap()).unwrap();
+    let st = &r["stream"];
+    assert_eq!(st["requests"].as_array().unwrap().len(), 3);
+    assert!(
+        st["latency"]["p99_seconds"].as_f64().unwrap()
+            >= st["latency"]["p50_seconds"].as_f64().unwrap()
+    );
+    assert_eq!(st["retrain"]["epochs"], 1);
+    assert_eq!(st["retrain_capped"], true);
+    for which in ["original", "after_stream", "retrain"] {
+        let rank = st[which]["forget_rank"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&rank), "{which}: {st}");
+    }
+    // Forgetting every row of a user leaves it isolated: still finite everywhere.
+    assert!(st["speedup_per_request"].as_f64().unwrap().is_finite());
 }

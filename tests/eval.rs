@@ -10,8 +10,8 @@ use std::time::Instant;
 use common::{gpu, open, random_vec, rng};
 use ifru::data::{self, Dataset, Format, IdMap, Interactions, LoadOptions, Loaded};
 use ifru::eval::{
-    self, AucReport, RankingOptions, UserItems, auc, auc_report, eval_users, list_recall_ndcg,
-    recall_ndcg, score_rows, second_half,
+    self, AucReport, RankingOptions, UserItems, auc, auc_report, eval_users, forget_rank,
+    list_recall_ndcg, recall_ndcg, score_rows, second_half,
 };
 use ifru::gpu::{Gpu, GpuOptions};
 use ifru::kernels::DeviceTable;
@@ -596,4 +596,42 @@ fn gowalla_recall_of_a_random_model() {
     assert_eq!(report.sample_seed, Some(3));
     assert!(report.recall > 0.0 && report.recall < 0.01, "{report:?}");
     assert!(report.ndcg < 0.01, "{report:?}");
+}
+
+#[test]
+fn forget_rank_counts_places_among_the_remaining_candidates() {
+    let gpu = gpu();
+    // One user (node 0) and five items whose scores are 5, 4, 3, 2, 1 (dimension 4, the
+    // score carried by the first coordinate).
+    let (n_users, n_items, dim) = (1u32, 5u32, 4u32);
+    let mut host = vec![0.0f32; ((n_users + n_items) * dim) as usize];
+    host[0] = 1.0;
+    for (i, s) in [5.0f32, 4.0, 3.0, 2.0, 1.0].iter().enumerate() {
+        host[(1 + i) * dim as usize] = *s;
+    }
+    let emb = DeviceTable::upload(gpu, n_users + n_items, dim, &host, "emb").unwrap();
+    let mut train = Interactions::default();
+    for i in [0, 1, 3] {
+        train.push(0, i, 1);
+    }
+    // Rows 0 (item 0) and 2 (item 3) are forgotten; item 1 remains and is no candidate.
+    let remaining = train.select(&[1]);
+    // Item 0 is first of {0, 2, 3, 4}: 0 of 3 others above. Item 3 has items 0 and 2 above.
+    let rank = forget_rank(gpu, &emb, n_users, n_items, &train, &remaining, &[0, 2])
+        .unwrap()
+        .unwrap();
+    assert!((rank - (0.0 + 2.0 / 3.0) / 2.0).abs() < 1e-12, "{rank}");
+    // Ties count half: item 3 and an equal item 4.
+    let mut tied = host.clone();
+    tied[5 * dim as usize] = 2.0;
+    let emb = DeviceTable::upload(gpu, n_users + n_items, dim, &tied, "emb").unwrap();
+    let rank = forget_rank(gpu, &emb, n_users, n_items, &train, &remaining, &[2])
+        .unwrap()
+        .unwrap();
+    assert!((rank - 2.5 / 3.0).abs() < 1e-12, "{rank}");
+    assert!(
+        forget_rank(gpu, &emb, n_users, n_items, &train, &remaining, &[])
+            .unwrap()
+            .is_none()
+    );
 }

@@ -116,6 +116,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind, loss: LossKind) {
         params: &params,
         model: &model,
         rows: &t,
+        graph: None,
         forget: &forget,
         old_adjacency: Some(&old_adj),
         new_adjacency: Some(&new_adj),

@@ -11,7 +11,7 @@ mod common;
 use common::{assert_matches, exact, gpu, gpus_both_row_layouts, random_csr, random_vec, rng};
 use ifru::gpu::{GpuBuffer, Record};
 use ifru::kernels::adam::{AdamConfig, AdamState, adam_rows_step, adam_step};
-use ifru::kernels::blas::{Scalar, axpby, copy, fill, scale};
+use ifru::kernels::blas::{Scalar, add_rows, axpby, copy, fill, scale};
 use ifru::kernels::pair_loss::{D1, DevicePairs, DeviceTriples, RECORD, score_bce, score_bpr};
 use ifru::kernels::propagate::{PropagationScratch, propagate, uniform_weights};
 use ifru::kernels::reduce::{dot, dot_value, squared_norm, sum, sum_value};
@@ -192,6 +192,30 @@ fn blas_ops_match_reference_with_host_and_device_scalars() {
             &want,
         );
     }
+}
+
+#[test]
+fn add_rows_updates_the_listed_rows_only() {
+    let gpu = gpu();
+    let (n, d) = (40usize, 7u32);
+    let y_host = random_vec(&mut rng(21), n * d as usize);
+    let rows = [2u32, 5, 39, 0];
+    let x_host = random_vec(&mut rng(22), rows.len() * d as usize);
+    let y = gpu.upload(&y_host, "y").unwrap();
+    let x = gpu.upload(&x_host, "x").unwrap();
+    let r = gpu.upload(&rows, "rows").unwrap();
+    run(&add_rows(gpu, -0.5, &x, &r, d, &y).unwrap());
+    // CPU reference: one f32 multiply-add per element, so the results agree exactly.
+    let mut want = y_host.clone();
+    for (t, &row) in rows.iter().enumerate() {
+        for k in 0..d as usize {
+            want[row as usize * d as usize + k] += -0.5 * x_host[t * d as usize + k];
+        }
+    }
+    assert_eq!(gpu.download(&y).unwrap(), want);
+    // Mismatched shapes are errors.
+    assert!(add_rows(gpu, 1.0, &x, &r, d + 1, &y).is_err());
+    assert!(add_rows(gpu, 1.0, &x, &r, 0, &y).is_err());
 }
 
 #[test]

@@ -21,6 +21,7 @@ use ifru::reference::model::{Adjacency, LabelledRows, Triples, bce_objective, bp
 use ifru::unlearn::prune::{NodeSubset, PruneOptions, importance_scores, prune};
 use ifru::unlearn::rhs::{
     InfluenceRows, RhsOptions, SpilloverRule, bpr_negatives, node_rows, right_hand_side,
+    right_hand_side_on,
 };
 use rand::Rng;
 
@@ -511,6 +512,64 @@ fn node_subset_gathers_and_scatters_exactly() {
     assert!(NodeSubset::new(gpu, n, &[n]).is_err());
     let wrong = DeviceTable::zeros(gpu, 5, d as u32, "wrong").unwrap();
     assert!(subset.gather(gpu, &full, &wrong).is_err());
+    assert!(subset.add_to(gpu, &wrong, &full).is_err());
+
+    // add_to: full[nodes[t]] += kept[t], every other row untouched (exact: one f32 add).
+    let kept_vals = random_vec(&mut rng(3), nodes.len() * d);
+    let kept = DeviceTable::upload(gpu, nodes.len() as u32, d as u32, &kept_vals, "k").unwrap();
+    let plan = subset.add_to(gpu, &kept, &full).unwrap();
+    gpu.run("add", |pass| plan.record(pass)).unwrap();
+    drop(plan);
+    let after = full.download(gpu).unwrap();
+    let mut want = full_vals.clone();
+    for (t, &v) in nodes.iter().enumerate() {
+        for k in 0..d {
+            want[v as usize * d + k] += kept_vals[t * d + k];
+        }
+    }
+    assert_eq!(after, want);
+}
+
+#[test]
+fn right_hand_side_on_kept_nodes_equals_the_full_one_picked() {
+    let gpu = gpu();
+    let p = problem(9, 6);
+    let n = p.n_users + p.n_items;
+    // Every node, and a scattered subset (some touched by the forget rows, some not).
+    let all: Vec<u32> = (0..n).collect();
+    let some: Vec<u32> = (0..n).filter(|v| v % 3 != 1).collect();
+    for spec in [
+        ModelSpec::new(ModelKind::Mf, 0, 8, LossKind::Bce).unwrap(),
+        ModelSpec::new(ModelKind::Mf, 0, 8, LossKind::Bpr).unwrap(),
+        ModelSpec::new(ModelKind::Lightgcn, 1, 8, LossKind::Bce).unwrap(),
+    ] {
+        let full = run(&p, spec, RhsOptions::default());
+        let theta = random_vec(&mut rng(77), (n * spec.dim) as usize);
+        let params = Params::from_nodes(p.n_users, p.n_items, spec.dim, &theta).unwrap();
+        let old_adj = ifru::model::loaded::adjacency_for(&spec, p.n_users, p.n_items, &p.train)
+            .unwrap()
+            .unwrap_or_else(|| identity(n));
+        let old = DeviceModel::upload(gpu, spec, &params, Some(&old_adj)).unwrap();
+        let new = full.plan.new_model(gpu, &params).unwrap();
+        for nodes in [&all, &some] {
+            let subset = NodeSubset::new(gpu, n, nodes).unwrap();
+            let g = right_hand_side_on(gpu, &old, new.as_ref(), &full.plan, &subset)
+                .unwrap()
+                .download(gpu)
+                .unwrap();
+            let d = spec.dim as usize;
+            for (t, &v) in nodes.iter().enumerate() {
+                let want = &full.got[v as usize * d..(v as usize + 1) * d];
+                // The same sums in the same order per row: equal to rounding.
+                for (a, b) in g[t * d..(t + 1) * d].iter().zip(want) {
+                    assert!(
+                        (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
+                        "{spec:?} node {v}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

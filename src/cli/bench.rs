@@ -12,6 +12,7 @@ use ifru::eval::RankingOptions;
 use ifru::unlearn::bench::{BenchPlan, BenchRun, aggregate, run};
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
+use ifru::unlearn::stream::{StreamPlan, StreamReport};
 use serde::Serialize;
 
 use super::CliResult;
@@ -52,6 +53,20 @@ pub struct BenchCommand {
     /// BPR: users sampled for the ranking metrics (0: all).
     #[arg(long, default_value_t = 0)]
     eval_users: usize,
+    /// Instead of one forget set: a stream of this many requests, each forgetting every
+    /// training row of one random user, through one resident unlearner, then one retrain
+    /// on what remains (the `stream` report).
+    #[arg(long)]
+    stream: Option<usize>,
+    /// Users per request in a stream.
+    #[arg(long, default_value_t = 1)]
+    stream_group: usize,
+    /// The method a stream applies.
+    #[arg(long, value_enum, default_value_t = Method::Ifru)]
+    stream_method: Method,
+    /// Caps the stream's reference retrain (default: the original's epoch count).
+    #[arg(long)]
+    retrain_max_epochs: Option<usize>,
     #[arg(long)]
     report: Option<PathBuf>,
 }
@@ -103,6 +118,9 @@ fn forget_rows(cmd: &BenchCommand, ds: &Dataset) -> Result<Vec<u32>, Box<dyn std
 pub fn run_bench(cmd: BenchCommand) -> CliResult {
     let spec = cmd.training.spec()?;
     let (ds, source) = load_training_data(&cmd.data, &cmd.raw, Some(cmd.split_seed))?;
+    if let Some(users) = cmd.stream {
+        return run_stream(&cmd, &ds, &source.path, users);
+    }
     let forget = forget_rows(&cmd, &ds)?;
     if forget.is_empty() {
         return Err("the forget set is empty".into());
@@ -174,6 +192,104 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         runs: if single { Vec::new() } else { runs },
     };
     println!("{}", summary_table(&report.methods));
+    write_report(cmd.report.as_deref(), &report)
+}
+
+#[derive(Serialize)]
+struct StreamBenchReport {
+    schema: u32,
+    dataset: PathBuf,
+    model: ifru::model::ModelKind,
+    layers: u32,
+    dim: u32,
+    loss: ifru::model::LossKind,
+    train_rows: usize,
+    seed: u64,
+    adapter: ReportAdapter,
+    stream: StreamReport,
+}
+
+fn run_stream(
+    cmd: &BenchCommand,
+    ds: &Dataset,
+    dataset: &std::path::Path,
+    users: usize,
+) -> CliResult {
+    let spec = cmd.training.spec()?;
+    let gpu = open_gpu()?;
+    let recipe = cmd.training.config();
+    let plan = StreamPlan {
+        spec,
+        recipe: recipe.clone(),
+        users,
+        group: cmd.stream_group,
+        method: cmd.stream_method,
+        ifru: Some(cmd.ifru.options(&spec)?),
+        forget_rows: cmd.forget_rows.unwrap_or(ForgetRows::Genuine),
+        seed: cmd.split_seed,
+        ranking: RankingOptions {
+            sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
+            ..RankingOptions::default()
+        },
+        valid_users: cmd.training.valid_users,
+        retrain_max_epochs: cmd.retrain_max_epochs,
+    };
+    let bar = Progress::new(users.div_ceil(cmd.stream_group.max(1)) as u64, "request");
+    let stream =
+        ifru::unlearn::stream::run(&gpu, ds, &plan, &mut |step| bar.message(step.to_string()))?;
+    bar.finish();
+    let l = &stream.latency;
+    println!(
+        "{} requests of {} user(s), {} rows: mean {:.4} s, p50 {:.4} s, p99 {:.4} s, {:.1} requests/s",
+        stream.requests.len(),
+        stream.users_per_request,
+        stream.forgotten_rows,
+        l.mean_seconds,
+        l.p50_seconds,
+        l.p99_seconds,
+        l.requests_per_second
+    );
+    println!(
+        "retrain: {:.2} s ({} epochs{}); one retrain / mean request: {:.0}x",
+        stream.retrain.seconds,
+        stream.retrain.epochs,
+        if stream.retrain_capped {
+            ", capped"
+        } else {
+            ""
+        },
+        stream.speedup_per_request
+    );
+    let show = |name: &str, m: &ifru::eval::RequestMetrics| {
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        println!(
+            "{name:<13} test_auc {} recall@20 {} forget_auc_b {} forget_rank {} forget_rank_b {}",
+            f(m.metrics.test_auc),
+            f(m.metrics.recall_at_20),
+            f(m.forget_auc_b),
+            f(m.forget_rank),
+            f(m.forget_rank_b)
+        );
+    };
+    show("original", &stream.original.metrics);
+    show("after stream", &stream.after_stream);
+    show("retrain", &stream.retrain.metrics);
+    match stream.forget_gap_error {
+        Some(e) => println!("forget-gap error: {e:.3}"),
+        None => println!("forget-gap error: the gap is too small to judge"),
+    }
+    let report = StreamBenchReport {
+        schema: 1,
+        dataset: dataset.to_path_buf(),
+        model: spec.kind,
+        layers: spec.layers,
+        dim: spec.dim,
+        loss: spec.loss,
+        train_rows: ds.train.len(),
+        seed: recipe.seed,
+        adapter: gpu.adapter().into(),
+        stream,
+    };
     write_report(cmd.report.as_deref(), &report)
 }
 

@@ -7,7 +7,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::plan::Plan;
 use super::shaders::BLAS;
-use super::table::{WORKGROUP, element_binding, element_chunks, params};
+use super::table::{WORKGROUP, element_binding, element_chunks, fits_one_binding, params};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// A scalar factor of a BLAS-1 kernel.
@@ -43,7 +43,7 @@ struct BlasParams {
     a_den: u32,
     b_num: u32,
     b_den: u32,
-    _pad0: u32,
+    row_dim: u32,
     alpha: f32,
     beta: f32,
 }
@@ -57,7 +57,7 @@ fn blas_params(n: u32, a: Scalar, b: Scalar) -> BlasParams {
         a_den,
         b_num,
         b_den,
-        _pad0: 0,
+        row_dim: 0,
         alpha,
         beta,
     }
@@ -146,4 +146,47 @@ pub fn axpby<'a>(
 ) -> GpuResult<Plan<'a>> {
     check_len(x, y)?;
     elementwise(gpu, "axpby", Some(x), y, a, b, scalars)
+}
+
+/// `y[rows[t]] += alpha · x[t]` for row-major tables with rows of `dim` values: `x` holds
+/// one row per entry of `rows` (distinct row indices of `y`). Touches those rows only.
+/// Both vectors must fit one binding ([`GpuError::Limit`] otherwise; the caller then takes
+/// a whole-table pass).
+pub fn add_rows<'a>(
+    gpu: &Gpu,
+    alpha: f32,
+    x: &'a GpuBuffer<f32>,
+    rows: &'a GpuBuffer<u32>,
+    dim: u32,
+    y: &'a GpuBuffer<f32>,
+) -> GpuResult<Plan<'a>> {
+    let n = rows.len() * dim as usize;
+    if dim == 0 || x.len() != n || !y.len().is_multiple_of(dim as usize) {
+        return Err(GpuError::Invalid(format!(
+            "add_rows: {} values for {} rows of {dim}, into a table of {}",
+            x.len(),
+            rows.len(),
+            y.len()
+        )));
+    }
+    if n == 0 {
+        return Ok(Plan::new(Vec::new()));
+    }
+    fits_one_binding(gpu, y, "the updated table")?;
+    fits_one_binding(gpu, x, "the row update")?;
+    let mut p = blas_params(n as u32, Scalar::Host(alpha), Scalar::Host(1.0));
+    p.row_dim = dim;
+    let p = params(gpu, &p)?;
+    let launch = gpu.launch(
+        &BLAS,
+        "add_rows",
+        &[
+            (0, p.as_entire_binding()),
+            (1, x.binding()),
+            (2, y.binding()),
+            (4, rows.binding()),
+        ],
+        (n as u32).div_ceil(WORKGROUP),
+    )?;
+    Ok(Plan::new(vec![launch]))
 }

@@ -274,6 +274,7 @@ impl<'g> Unlearner<'g> {
                     params: &params,
                     model: &self.model,
                     rows: &current,
+                    graph: Some(&self.graph),
                     forget: &forget,
                     old_adjacency: self.adjacency.as_ref(),
                     new_adjacency: next.adjacency.as_ref(),
@@ -282,7 +283,12 @@ impl<'g> Unlearner<'g> {
                     valid: Some(&self.data.valid),
                 };
                 let step = if method == Method::IfruCalibrated {
-                    let floor = self.validation_auc()?;
+                    // The calibration's guard (validation AUC) exists for BCE models only;
+                    // the calibration itself falls back to the fixed rule for BPR.
+                    let floor = match self.spec.loss {
+                        crate::model::LossKind::Bce => self.validation_auc()?,
+                        crate::model::LossKind::Bpr => f64::NEG_INFINITY,
+                    };
                     let half = &file_order[..file_order.len() / 2];
                     let fit = self.data.train.select(half);
                     let calibrated = calibrated_step(
@@ -300,19 +306,35 @@ impl<'g> Unlearner<'g> {
                 } else {
                     influence_step(self.gpu, &ctx, &opts)?
                 };
-                let full =
-                    DeviceTable::zeros(self.gpu, self.model.n_nodes(), self.spec.dim, "update")?;
-                let plan = step.kept.scatter(self.gpu, &step.x, &full)?.then(axpby(
-                    self.gpu,
-                    Scalar::Host(1.0),
-                    full.values(),
-                    Scalar::Host(1.0),
-                    self.model.theta().values(),
-                    None,
-                )?);
-                self.gpu.run("apply update", |pass| {
-                    crate::gpu::Record::record(&plan, pass)
-                })?;
+                let update = match step.kept.add_to(self.gpu, &step.x, self.model.theta()) {
+                    Err(crate::gpu::GpuError::Limit { .. }) => None,
+                    other => Some(other?),
+                };
+                match update {
+                    Some(plan) => self.gpu.run("apply update", |pass| {
+                        crate::gpu::Record::record(&plan, pass)
+                    })?,
+                    // θ too large for one binding: scatter into a whole table, then add.
+                    None => {
+                        let full = DeviceTable::zeros(
+                            self.gpu,
+                            self.model.n_nodes(),
+                            self.spec.dim,
+                            "update",
+                        )?;
+                        let plan = step.kept.scatter(self.gpu, &step.x, &full)?.then(axpby(
+                            self.gpu,
+                            Scalar::Host(1.0),
+                            full.values(),
+                            Scalar::Host(1.0),
+                            self.model.theta().values(),
+                            None,
+                        )?);
+                        self.gpu.run("apply update", |pass| {
+                            crate::gpu::Record::record(&plan, pass)
+                        })?;
+                    }
+                }
                 outcome.warnings.extend(step.warnings);
                 outcome.influence = Some(step.figures);
             }

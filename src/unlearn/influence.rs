@@ -19,7 +19,7 @@ use super::cg::{CgOptions, CgOutcome, CgReport, solve};
 use super::hvp::{HessianInputs, HessianKind, HvpOperator};
 use super::precond::Preconditioner;
 use super::prune::{NodeSubset, PruneOptions, prune};
-use super::rhs::{InfluenceRows, RhsOptions, SpilloverRule, right_hand_side};
+use super::rhs::{InfluenceRows, RhsOptions, SpilloverRule, right_hand_side_on};
 
 /// Where the Hessian is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -183,6 +183,8 @@ pub struct RequestContext<'a> {
     pub model: &'a DeviceModel,
     /// The model's rows before the request (D).
     pub rows: &'a Interactions,
+    /// The graph of `rows` when the caller keeps it resident (built from `rows` otherwise).
+    pub graph: Option<&'a crate::graph::BipartiteGraph>,
     /// D_r as positions in `rows`.
     pub forget: &'a [u32],
     /// Â and Â' (LightGCN).
@@ -245,26 +247,25 @@ pub fn influence_step(
         },
         negative_seed: opts.negative_seed,
     };
-    let plan = InfluenceRows::plan(
-        spec,
-        ctx.n_users,
-        ctx.n_items,
-        ctx.rows,
-        ctx.forget,
-        rhs_options,
-    )?;
+    let plan = match ctx.graph {
+        Some(graph) => InfluenceRows::plan_on(spec, graph, ctx.rows, ctx.forget, rhs_options)?,
+        None => InfluenceRows::plan(
+            spec,
+            ctx.n_users,
+            ctx.n_items,
+            ctx.rows,
+            ctx.forget,
+            rhs_options,
+        )?,
+    };
     figures.spillover_rows = plan.spillover.len();
     let new_model = if plan.spillover.is_empty() {
         None
     } else {
         plan.new_model(gpu, ctx.params)?
     };
-    let g_full = right_hand_side(gpu, ctx.model, new_model.as_ref(), &plan)?;
-    let g = DeviceTable::zeros(gpu, nodes.len() as u32, spec.dim, "g on P")?;
+    let g = right_hand_side_on(gpu, ctx.model, new_model.as_ref(), &plan, &kept)?;
     let x = DeviceTable::zeros(gpu, nodes.len() as u32, spec.dim, "x on P")?;
-    let pick = kept.gather(gpu, &g_full, &g)?;
-    gpu.run("g on P", |pass| pick.record(pass))?;
-    drop(pick);
     lap("rhs");
 
     // H at the old graph (θ̂, Â) or the new one (θ̂, Â'), whose final embeddings differ.

@@ -12,6 +12,7 @@ pub mod precond;
 pub mod prune;
 pub mod request;
 pub mod rhs;
+pub mod stream;
 
 pub use cg::{CgOptions, CgOutcome, CgReport, solve};
 pub use operator::LinearOperator;

@@ -24,6 +24,7 @@ use crate::data::Interactions;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 use crate::graph::BipartiteGraph;
+use crate::kernels::blas::add_rows;
 use crate::kernels::spmm::{DeviceRowIndex, RowValues, gather};
 use crate::kernels::{DeviceTable, Plan};
 use crate::model::ModelKind;
@@ -200,6 +201,8 @@ pub struct NodeSubset {
     /// Target v (any node) ← row t of the kept table when v = `nodes[t]`; empty otherwise.
     place: DeviceRowIndex,
     one: GpuBuffer<f32>,
+    /// `nodes` on the device (row-wise updates).
+    rows: GpuBuffer<u32>,
 }
 
 impl NodeSubset {
@@ -239,6 +242,7 @@ impl NodeSubset {
             pick,
             place,
             one: gpu.upload(&[1.0f32], "one")?,
+            rows: gpu.upload(nodes, "kept nodes")?,
         })
     }
 
@@ -290,6 +294,27 @@ impl NodeSubset {
     ) -> GpuResult<Plan<'a>> {
         self.check(out, self.n_nodes as usize, "full")?;
         gather(gpu, &self.place, self.coefficient(), kept, out, 0)
+    }
+
+    /// Records `full[nodes[t]] += kept[t]`, touching the |P| kept rows only. Fails with
+    /// [`GpuError::Limit`] when `full` does not fit one binding (then [`NodeSubset::scatter`]
+    /// into a scratch table and a whole-table add do the same).
+    pub fn add_to<'a>(
+        &'a self,
+        gpu: &Gpu,
+        kept: &'a DeviceTable,
+        full: &'a DeviceTable,
+    ) -> GpuResult<Plan<'a>> {
+        self.check(kept, self.len(), "kept")?;
+        self.check(full, self.n_nodes as usize, "full")?;
+        add_rows(
+            gpu,
+            1.0,
+            kept.values(),
+            &self.rows,
+            kept.dim(),
+            full.values(),
+        )
     }
 
     fn check(&self, out: &DeviceTable, rows: usize, what: &str) -> GpuResult<()> {

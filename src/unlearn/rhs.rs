@@ -44,7 +44,12 @@ use crate::gpu::{Gpu, GpuResult, Record};
 use crate::graph::{BipartiteGraph, CsrArrays, csr_arrays, k_hop_nodes, normalize};
 use crate::kernels::DeviceTable;
 use crate::kernels::blas::{Scalar, axpby, copy};
-use crate::model::objective::{DeviceBatch, GradientLayout, GradientWorkspace, gradient};
+use crate::kernels::spmm::{DeviceCsr, spmm};
+use crate::model::objective::{
+    DeviceBatch, GradientLayout, GradientWorkspace, gradient, touched_gradient,
+};
+
+use super::prune::NodeSubset;
 use crate::model::{DeviceModel, LossKind, ModelSpec, Params};
 
 /// Which remaining rows make up the spillover term.
@@ -123,11 +128,21 @@ impl NodeRows {
 
     /// The rows on the device, for a dense gradient over `n_nodes` nodes.
     pub fn upload(&self, gpu: &Gpu, n_nodes: u32, loss: LossKind) -> GpuResult<DeviceBatch> {
+        self.upload_as(gpu, n_nodes, loss, GradientLayout::Dense)
+    }
+
+    fn upload_as(
+        &self,
+        gpu: &Gpu,
+        n_nodes: u32,
+        loss: LossKind,
+        layout: GradientLayout,
+    ) -> GpuResult<DeviceBatch> {
         match loss {
             LossKind::Bce => DeviceBatch::bce(
                 gpu,
                 n_nodes,
-                GradientLayout::Dense,
+                layout,
                 &self.user_nodes,
                 &self.item_nodes,
                 &self.labels,
@@ -135,7 +150,7 @@ impl NodeRows {
             LossKind::Bpr => DeviceBatch::bpr(
                 gpu,
                 n_nodes,
-                GradientLayout::Dense,
+                layout,
                 &self.user_nodes,
                 &self.item_nodes,
                 &self.neg_nodes,
@@ -289,11 +304,24 @@ impl InfluenceRows {
         forget: &[u32],
         options: RhsOptions,
     ) -> Result<Self> {
+        let old = BipartiteGraph::from_interactions(n_users, n_items, train)?;
+        Self::plan_on(spec, &old, train, forget, options)
+    }
+
+    /// [`InfluenceRows::plan`] with the graph of `train` given (a resident unlearner keeps
+    /// it, so a request does not rebuild it from every row).
+    pub fn plan_on(
+        spec: ModelSpec,
+        old: &BipartiteGraph,
+        train: &Interactions,
+        forget: &[u32],
+        options: RhsOptions,
+    ) -> Result<Self> {
         check_rows(train, forget)?;
+        let (n_users, n_items) = (old.n_users(), old.n_items());
         let mut forget = forget.to_vec();
         forget.sort_unstable();
         forget.dedup();
-        let old = BipartiteGraph::from_interactions(n_users, n_items, train)?;
         let removed = train.select(&forget);
         let removal = old.remove_rows(&removed.users, &removed.items, &removed.labels)?;
         let layers = spec.propagation_layers() as usize;
@@ -402,6 +430,57 @@ impl InfluenceRows {
             .map(|a| DeviceModel::upload(gpu, self.spec, params, Some(a)))
             .transpose()
     }
+}
+
+/// g on the kept nodes P only (|P| × d, in the order of `kept`). For MF without spillover,
+/// g is the direct term's gradient, non-zero only on the nodes its rows touch, so it is
+/// computed on those rows and picked for P without any pass over all N nodes; otherwise
+/// through [`right_hand_side`].
+pub fn right_hand_side_on(
+    gpu: &Gpu,
+    old: &DeviceModel,
+    new: Option<&DeviceModel>,
+    plan: &InfluenceRows,
+    kept: &NodeSubset,
+) -> Result<DeviceTable> {
+    let dim = plan.spec.dim;
+    let g = DeviceTable::zeros(gpu, kept.len() as u32, dim, "g on P")?;
+    let local = plan.spec.propagation_layers() == 0 && plan.spillover.is_empty();
+    if !local || plan.direct.is_empty() {
+        if !plan.direct.is_empty() || !plan.spillover.is_empty() {
+            let full = right_hand_side(gpu, old, new, plan)?;
+            let pick = kept.gather(gpu, &full, &g)?;
+            gpu.run("g on P", |pass| pick.record(pass))?;
+        }
+        return Ok(g);
+    }
+    let batch = plan.direct.upload_as(
+        gpu,
+        plan.n_nodes(),
+        plan.spec.loss,
+        GradientLayout::Touched { dim },
+    )?;
+    let (work, targets, grad) = touched_gradient(gpu, old, &batch)?;
+    gpu.run("influence right-hand side (touched rows)", |pass| {
+        work.record(pass)
+    })?;
+    drop(work);
+    // Row t of g ← the touched row of node kept[t], if any.
+    let touched = gpu.download(targets)?;
+    let mut ptr = Vec::with_capacity(kept.len() + 1);
+    let mut cols = Vec::new();
+    ptr.push(0u32);
+    for v in kept.nodes() {
+        if let Ok(k) = touched.binary_search(v) {
+            cols.push(k as u32);
+        }
+        ptr.push(cols.len() as u32);
+    }
+    let ones = vec![1.0f32; cols.len()];
+    let select = DeviceCsr::upload(gpu, touched.len() as u32, &ptr, &cols, &ones)?;
+    let pick = spmm(gpu, &select, grad, &g)?;
+    gpu.run("g on P", |pass| pick.record(pass))?;
+    Ok(g)
 }
 
 /// Computes g on the device, node-major N × d.

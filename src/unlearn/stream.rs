@@ -1,0 +1,340 @@
+//! A stream of small requests through one long-lived unlearner: each request forgets every
+//! training row of one user, requests are applied in sequence (or grouped), and the run is
+//! judged against a single retrain on the rows that remain after the whole stream.
+//!
+//! This is the pipeline use ifru is built for: the device, pipelines, model and graph stay
+//! resident, so a request pays for its own neighbourhood only.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::Dataset;
+use crate::data::rng::Rng;
+use crate::error::{Error, Result};
+use crate::eval::{RankingOptions, RequestMetrics, ValidationScore, request_metrics};
+use crate::gpu::Gpu;
+use crate::model::loaded::adjacency_for;
+use crate::model::{DeviceModel, ModelSpec, Params};
+use crate::train::{LastEpoch, TrainConfig, TrainData, train};
+
+use super::calibrate::ForgetRows;
+use super::engine::{Method, Unlearner};
+use super::influence::IfruOptions;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct StreamPlan {
+    pub spec: ModelSpec,
+    pub recipe: TrainConfig,
+    /// Number of users forgotten, one request each (or `group` per request).
+    pub users: usize,
+    /// Users per request (1: one user at a time).
+    pub group: usize,
+    pub method: Method,
+    pub ifru: Option<IfruOptions>,
+    pub forget_rows: ForgetRows,
+    /// Seed of the choice of users.
+    pub seed: u64,
+    pub ranking: RankingOptions,
+    /// BPR: users sampled for the validation recall of the original's training.
+    pub valid_users: usize,
+    /// Caps the reference retrain's epochs (it otherwise runs the original's epoch count).
+    pub retrain_max_epochs: Option<usize>,
+}
+
+/// One request's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamRequest {
+    pub users: Vec<u32>,
+    pub rows: usize,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_nodes: Option<usize>,
+    /// Wall seconds of the influence update's phases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase_seconds: Option<std::collections::BTreeMap<&'static str, f64>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Quantiles and rates of the request times.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub mean_seconds: f64,
+    pub p50_seconds: f64,
+    pub p99_seconds: f64,
+    pub max_seconds: f64,
+    /// Requests per second over the summed request times.
+    pub requests_per_second: f64,
+}
+
+impl Latency {
+    fn of(seconds: &[f64]) -> Latency {
+        let mut sorted = seconds.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            if sorted.is_empty() {
+                return f64::NAN;
+            }
+            // Nearest rank.
+            let k = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+            sorted[k - 1]
+        };
+        let total: f64 = sorted.iter().sum();
+        Latency {
+            mean_seconds: total / sorted.len().max(1) as f64,
+            p50_seconds: q(0.5),
+            p99_seconds: q(0.99),
+            max_seconds: sorted.last().copied().unwrap_or(f64::NAN),
+            requests_per_second: sorted.len() as f64 / total,
+        }
+    }
+}
+
+/// A reference model's metrics and training time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reference {
+    #[serde(flatten)]
+    pub metrics: RequestMetrics,
+    /// Training without validation passes, on a warm device.
+    pub seconds: f64,
+    pub epochs: usize,
+}
+
+/// The stream's report. The metrics are over every row the stream forgot (`forget_rank`
+/// and `forget_auc` with their second half, `_b`, in request order).
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    pub method: Method,
+    pub users_per_request: usize,
+    pub requests: Vec<StreamRequest>,
+    pub latency: Latency,
+    pub forgotten_rows: usize,
+    pub original: Reference,
+    pub after_stream: RequestMetrics,
+    pub retrain: Reference,
+    /// Whether the retrain's epochs were capped below the original's.
+    pub retrain_capped: bool,
+    /// One retrain's seconds ÷ the mean request's seconds.
+    pub speedup_per_request: f64,
+    /// |after − retrain| ÷ |original − retrain| of `forget_rank_b` (BPR) or `forget_auc_b`
+    /// (BCE); `None` when the gap is below 0.02 (too small to judge).
+    pub forget_gap_error: Option<f64>,
+    pub setup_seconds: f64,
+}
+
+/// `count` distinct users with at least one training row, in a seeded random order.
+pub fn pick_users(data: &Dataset, count: usize, seed: u64) -> Result<Vec<u32>> {
+    let mut has_rows = vec![false; data.n_users as usize];
+    for &u in &data.train.users {
+        if let Some(h) = has_rows.get_mut(u as usize) {
+            *h = true;
+        }
+    }
+    let mut users: Vec<u32> = (0..data.n_users)
+        .filter(|&u| has_rows[u as usize])
+        .collect();
+    if users.len() < count {
+        return Err(Error::Invalid(format!(
+            "{count} users requested, {} have training rows",
+            users.len()
+        )));
+    }
+    Rng::new(seed).shuffle(&mut users);
+    users.truncate(count);
+    Ok(users)
+}
+
+/// Trains the original, streams the requests through one unlearner, then retrains once on
+/// what remains.
+pub fn run(
+    gpu: &Gpu,
+    data: &Dataset,
+    plan: &StreamPlan,
+    progress: &mut dyn FnMut(&str),
+) -> Result<StreamReport> {
+    let spec = plan.spec;
+    if plan.group == 0 {
+        return Err(Error::Invalid("a request needs at least one user".into()));
+    }
+    let users = pick_users(data, plan.users, plan.seed)?;
+    let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); data.n_users as usize];
+    for (r, &u) in data.train.users.iter().enumerate() {
+        rows_of[u as usize].push(r as u32);
+    }
+    let forgotten: Vec<u32> = users
+        .iter()
+        .flat_map(|&u| rows_of[u as usize].iter().copied())
+        .collect();
+
+    progress("original: training");
+    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &data.train)?;
+    let mut validator = ValidationScore::new(
+        spec.loss,
+        data,
+        &data.train,
+        plan.valid_users,
+        plan.recipe.seed,
+    )?;
+    let original = train(
+        gpu,
+        spec,
+        &plan.recipe,
+        &TrainData {
+            n_users: data.n_users,
+            n_items: data.n_items,
+            rows: &data.train,
+            adjacency: adjacency.as_ref(),
+        },
+        &mut validator,
+        &mut |_| {},
+    )?;
+    let original_ref = Reference {
+        metrics: metrics_of(gpu, data, plan, &original.params, &data.train, &forgotten)?,
+        seconds: original.train_seconds,
+        epochs: original.epochs,
+    };
+
+    let start = Instant::now();
+    let mut unlearner = Unlearner::from_parts(
+        gpu,
+        spec,
+        plan.recipe.clone(),
+        data.clone(),
+        &original.params,
+        vec![false; data.train.len()],
+    )?;
+    gpu.wait("setup")?;
+    let setup_seconds = start.elapsed().as_secs_f64();
+    let mut requests = Vec::new();
+    for (k, group) in users.chunks(plan.group).enumerate() {
+        progress(&format!(
+            "request {} of {}",
+            k + 1,
+            users.len().div_ceil(plan.group)
+        ));
+        let rows: Vec<u32> = group
+            .iter()
+            .flat_map(|&u| rows_of[u as usize].iter().copied())
+            .collect();
+        let outcome =
+            unlearner.apply(&rows, plan.method, 0, plan.ifru.as_ref(), plan.forget_rows)?;
+        requests.push(StreamRequest {
+            users: group.to_vec(),
+            rows: rows.len(),
+            seconds: outcome.seconds,
+            iterations: outcome.influence.as_ref().map(|f| f.iterations),
+            kept_nodes: outcome
+                .influence
+                .as_ref()
+                .map(|f| f.kept_users + f.kept_items),
+            phase_seconds: outcome.influence.as_ref().map(|f| f.phase_seconds.clone()),
+            warnings: outcome.warnings,
+        });
+    }
+    unlearner.refresh()?;
+    let after_stream = request_metrics(
+        gpu,
+        unlearner.model().embeddings(),
+        data,
+        spec.loss,
+        &forgotten,
+        &plan.ranking,
+    )?;
+
+    progress("retrain: training");
+    let remaining = unlearner.remaining_rows();
+    let retrain_epochs = plan
+        .retrain_max_epochs
+        .map_or(original.epochs, |cap| cap.min(original.epochs));
+    let config = TrainConfig {
+        max_epochs: retrain_epochs,
+        patience: retrain_epochs + 1,
+        ..plan.recipe.clone()
+    };
+    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &remaining)?;
+    let retrained = train(
+        gpu,
+        spec,
+        &config,
+        &TrainData {
+            n_users: data.n_users,
+            n_items: data.n_items,
+            rows: &remaining,
+            adjacency: adjacency.as_ref(),
+        },
+        &mut LastEpoch(0),
+        &mut |_| {},
+    )?;
+    let retrain = Reference {
+        metrics: metrics_of(gpu, data, plan, &retrained.params, &remaining, &forgotten)?,
+        seconds: retrained.train_seconds,
+        epochs: retrained.epochs,
+    };
+    let seconds: Vec<f64> = requests.iter().map(|r| r.seconds).collect();
+    let latency = Latency::of(&seconds);
+    let judged = |m: &RequestMetrics| m.forget_rank_b.or(m.forget_auc_b);
+    let forget_gap_error = match (
+        judged(&original_ref.metrics),
+        judged(&after_stream),
+        judged(&retrain.metrics),
+    ) {
+        (Some(o), Some(a), Some(r)) if (o - r).abs() >= 0.02 => Some((a - r).abs() / (o - r).abs()),
+        _ => None,
+    };
+    Ok(StreamReport {
+        method: plan.method,
+        users_per_request: plan.group,
+        speedup_per_request: retrain.seconds / latency.mean_seconds,
+        latency,
+        requests,
+        forgotten_rows: forgotten.len(),
+        original: original_ref,
+        after_stream,
+        retrain_capped: retrain_epochs < original.epochs,
+        retrain,
+        forget_gap_error,
+        setup_seconds,
+    })
+}
+
+/// Metrics of parameters trained on `rows` (their graph), over the forgotten rows.
+fn metrics_of(
+    gpu: &Gpu,
+    data: &Dataset,
+    plan: &StreamPlan,
+    params: &Params,
+    rows: &crate::data::Interactions,
+    forgotten: &[u32],
+) -> Result<RequestMetrics> {
+    let adjacency = adjacency_for(&plan.spec, data.n_users, data.n_items, rows)?;
+    let model = DeviceModel::upload(gpu, plan.spec, params, adjacency.as_ref())?;
+    let forward = model.forward(gpu)?;
+    gpu.run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
+    Ok(request_metrics(
+        gpu,
+        model.embeddings(),
+        data,
+        plan.spec.loss,
+        forgotten,
+        &plan.ranking,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_quantiles_use_nearest_rank() {
+        let l = Latency::of(&[0.4, 0.1, 0.2, 0.3]);
+        assert_eq!(l.p50_seconds, 0.2);
+        assert_eq!(l.p99_seconds, 0.4);
+        assert_eq!(l.max_seconds, 0.4);
+        assert!((l.mean_seconds - 0.25).abs() < 1e-12);
+        assert!((l.requests_per_second - 4.0).abs() < 1e-12);
+    }
+}
