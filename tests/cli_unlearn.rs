@@ -107,7 +107,7 @@ fn influence_requests_stack_and_refusals_change_nothing() {
     assert_eq!(r["version"], "v0002");
     assert_eq!(r["request"]["rows"], 60);
     assert!(r["iterations"].as_u64().unwrap() >= 1);
-    assert!(r["residual"].as_f64().unwrap() <= 1e-2 + 1e-9);
+    assert!(r["residual"].as_f64().unwrap() <= 5e-2 + 1e-9);
     assert!(r["kept_users"].as_u64().unwrap() > 0 && r["kept_items"].as_u64().unwrap() > 0);
     assert!(r["forget_auc_b"].as_f64().is_some());
     let version = std::fs::read_to_string(model.join("CURRENT")).unwrap();

@@ -53,6 +53,17 @@ pub struct BenchCommand {
     /// BPR: users sampled for the ranking metrics (0: all).
     #[arg(long, default_value_t = 0)]
     eval_users: usize,
+    /// Methods to compare (the original is always trained).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "retrain,finetune,ifru,ifru-calibrated,ifru-adam"
+    )]
+    methods: Vec<Method>,
+    /// Also run `ifru` with each of these fixed dampings (reported as `ifru_delta_<δ>`).
+    #[arg(long, value_delimiter = ',')]
+    damping_sweep: Vec<f32>,
     /// Instead of one forget set: a stream of this many requests, each forgetting every
     /// training row of one random user, through one resident unlearner, then one retrain
     /// on what remains (the `stream` report).
@@ -134,13 +145,11 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
     );
     let gpu = open_gpu()?;
     let ifru = cmd.ifru.options(&spec)?;
-    let methods = vec![
-        ("retrain".to_string(), Method::Retrain),
-        ("finetune".to_string(), Method::Finetune),
-        ("ifru".to_string(), Method::Ifru),
-        ("ifru_calibrated".to_string(), Method::IfruCalibrated),
-        ("ifru_adam".to_string(), Method::IfruAdam),
-    ];
+    let methods: Vec<(String, Method)> = cmd
+        .methods
+        .iter()
+        .map(|&m| (m.report_name().to_string(), m))
+        .collect();
     let forget_kind = cmd
         .forget_rows
         .unwrap_or_else(|| ForgetRows::detect(&ds, &forget));
@@ -162,6 +171,7 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
                 ..RankingOptions::default()
             },
             valid_users: cmd.training.valid_users,
+            damping_sweep: cmd.damping_sweep.clone(),
         };
         let result = run(&gpu, &ds, &plan, &mut |step| {
             bar.message(format!("seed {}: {step}", plan.recipe.seed))

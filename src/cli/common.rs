@@ -281,8 +281,9 @@ pub struct IfruArgs {
     pub no_prune: bool,
     #[arg(long, value_enum, default_value_t = Precond::BlockJacobi)]
     pub precond: Precond,
-    /// Stop when ‖r‖ ≤ rtol·‖g‖.
-    #[arg(long, default_value_t = 1e-2)]
+    /// Stop when ‖r‖ ≤ rtol·‖g‖ (5e-2: on ml-100k-ifru MF, 1e-2 took 5 iterations against
+    /// 3 and moved forget AUC by 4e-4 of a 0.18 gap).
+    #[arg(long, default_value_t = 5e-2)]
     pub rtol: f32,
     #[arg(long, default_value_t = 100)]
     pub max_iter: usize,

@@ -44,6 +44,9 @@ pub struct BenchPlan {
     pub ranking: RankingOptions,
     /// BPR: users sampled for the validation recall.
     pub valid_users: usize,
+    /// Extra `ifru` runs with these fixed dampings, reported as `ifru_delta_<δ>` (the
+    /// cross-dataset study behind `--damping auto`).
+    pub damping_sweep: Vec<f32>,
 }
 
 /// One seed's results.
@@ -101,10 +104,27 @@ pub fn run(
             setup_seconds: 0.0,
         },
     );
-    let mut sorted = plan.forget.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    for (name, method) in &plan.methods {
+    let base = plan
+        .ifru
+        .clone()
+        .unwrap_or_else(|| super::influence::IfruOptions::default_for(&spec));
+    let sweep: Vec<(String, Method, Option<super::influence::IfruOptions>)> = plan
+        .damping_sweep
+        .iter()
+        .map(|&delta| {
+            let opts = super::influence::IfruOptions {
+                damping: Some(delta),
+                ..base.clone()
+            };
+            (format!("ifru_delta_{delta}"), Method::Ifru, Some(opts))
+        })
+        .collect();
+    let runs = plan
+        .methods
+        .iter()
+        .map(|(name, method)| (name.clone(), *method, plan.ifru.clone()))
+        .chain(sweep);
+    for (name, method, ifru) in runs {
         progress(&format!("{name}: applying"));
         let start = Instant::now();
         let mut unlearner = Unlearner::from_parts(
@@ -119,9 +139,9 @@ pub fn run(
         let setup_seconds = start.elapsed().as_secs_f64();
         let outcome = unlearner.apply(
             &plan.forget,
-            *method,
+            method,
             plan.finetune_epochs,
-            plan.ifru.as_ref(),
+            ifru.as_ref(),
             plan.forget_rows,
         )?;
         unlearner.refresh()?;
@@ -134,7 +154,7 @@ pub fn run(
             &plan.ranking,
         )?;
         methods.insert(
-            name.clone(),
+            name,
             MethodReport {
                 metrics,
                 outcome,

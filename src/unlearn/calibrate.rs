@@ -9,8 +9,9 @@
 //!
 //! Search: δ moves by factors of 10 from the `auto` value until the sign of
 //! f(δ) = forget_auc_a(δ) − target(δ) changes, then secant steps in log δ (about 4–5 solves).
-//! Each evaluation reruns the whole influence step (pruning, g, H, preconditioner, solve);
-//! reusing them across δ (or a multi-shift CG) is the next saving.
+//! Pruning, g, the Hessian operator and the preconditioner's blocks are built once
+//! ([`PreparedStep`]); each evaluation is a solve and a scoring pass. Warm starts or a
+//! multi-shift CG would be the next saving.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,7 @@ use crate::gpu::Gpu;
 use crate::model::LossKind;
 
 use super::influence::{
-    IfruOptions, InfluenceStep, Probe, RequestContext, auto_damping, influence_step,
+    IfruOptions, InfluenceStep, PreparedStep, Probe, RequestContext, auto_damping, influence_step,
 };
 
 /// What kind of rows a request forgets (how a model that never saw them would score them).
@@ -97,17 +98,12 @@ pub fn calibrated_step(
         });
     }
     let mut probe = Probe::new(gpu, ctx, valid)?;
+    // Pruning, g, the operator and the preconditioner's blocks do not depend on δ: built once.
+    let mut prepared = PreparedStep::new(gpu, ctx, opts)?;
     let mut tried: Vec<(CalibrationPoint, InfluenceStep)> = Vec::new();
     let mut run =
         |delta: f32, tried: &mut Vec<(CalibrationPoint, InfluenceStep)>| -> Result<(f64, f64)> {
-            let step = influence_step(
-                gpu,
-                ctx,
-                &IfruOptions {
-                    damping: Some(delta),
-                    ..opts.clone()
-                },
-            )?;
+            let step = prepared.solve(gpu, ctx, delta)?;
             probe.set(&step.kept, &step.x)?;
             let forget_auc_a = probe.auc_of(fit_rows)?;
             let valid_auc = probe.auc_of(valid)?;

@@ -42,6 +42,20 @@ pub enum Method {
     None,
 }
 
+impl Method {
+    /// The method's name in reports (`ifru_calibrated`, `retrain`, ...).
+    pub fn report_name(self) -> &'static str {
+        match self {
+            Method::Ifru => "ifru",
+            Method::IfruCalibrated => "ifru_calibrated",
+            Method::IfruAdam => "ifru_adam",
+            Method::Retrain => "retrain",
+            Method::Finetune => "finetune",
+            Method::None => "none",
+        }
+    }
+}
+
 /// Timing and solver figures of one applied request (the `M` fields of a report, less the
 /// metrics, which the caller adds).
 #[derive(Debug, Clone, Default, Serialize)]

@@ -108,7 +108,7 @@ impl IfruOptions {
                 keep: p.keep,
             }),
             precond: Precond::BlockJacobi,
-            rtol: 1e-2,
+            rtol: 5e-2,
             max_iter: 100,
             damping: None,
             max_step: 1.0,
@@ -167,7 +167,7 @@ pub struct InfluenceFigures {
 
 /// The update x on the kept nodes, with the nodes and figures.
 pub struct InfluenceStep {
-    pub kept: NodeSubset,
+    pub kept: std::sync::Arc<NodeSubset>,
     pub x: DeviceTable,
     pub figures: InfluenceFigures,
     pub warnings: Vec<String>,
@@ -204,186 +204,311 @@ pub fn influence_step(
     ctx: &RequestContext<'_>,
     opts: &IfruOptions,
 ) -> Result<InfluenceStep> {
-    let spec = ctx.spec;
-    let n = ctx.n_users + ctx.n_items;
-    let mut warnings = Vec::new();
-    let mut clock = std::time::Instant::now();
-    let mut phases = std::collections::BTreeMap::new();
-    let mut lap = |name: &'static str| {
-        phases.insert(name, clock.elapsed().as_secs_f64());
-        clock = std::time::Instant::now();
-    };
-    let nodes = match opts.prune {
-        Some(p) => {
-            prune(
+    let mut prepared = PreparedStep::new(gpu, ctx, opts)?;
+    prepared.solve(gpu, ctx, opts.damping.unwrap_or_else(auto_damping))
+}
+
+/// A request made ready to solve: the kept nodes P, g on P and the Hessian operator, with
+/// the preconditioner's data once built. Solves with different dampings reuse all of it
+/// (the calibrated step tries 4–5 of them).
+pub struct PreparedStep<'a> {
+    opts: IfruOptions,
+    kept: std::sync::Arc<NodeSubset>,
+    g: DeviceTable,
+    /// θ̂ with Â' when the Hessian is taken at the new state (`None`: the context's model).
+    hessian_model: Option<DeviceModel>,
+    rows: std::borrow::Cow<'a, Interactions>,
+    negatives: Vec<u32>,
+    lambda: f32,
+    kind: HessianKind,
+    op: HvpOperator,
+    precond: Option<BuiltPrecond>,
+    theta_norm: f32,
+    figures: InfluenceFigures,
+    warnings: Vec<String>,
+}
+
+/// Wall-clock phases, each the time since the previous lap.
+struct Laps {
+    clock: std::time::Instant,
+    phases: std::collections::BTreeMap<&'static str, f64>,
+}
+
+impl Laps {
+    fn new() -> Self {
+        Laps {
+            clock: std::time::Instant::now(),
+            phases: std::collections::BTreeMap::new(),
+        }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        *self.phases.entry(name).or_insert(0.0) += self.clock.elapsed().as_secs_f64();
+        self.clock = std::time::Instant::now();
+    }
+}
+
+impl<'a> PreparedStep<'a> {
+    /// Prunes, builds g on P and the Hessian operator (`opts.hessian`).
+    pub fn new(gpu: &Gpu, ctx: &RequestContext<'a>, opts: &IfruOptions) -> Result<Self> {
+        let spec = ctx.spec;
+        let n = ctx.n_users + ctx.n_items;
+        let mut laps = Laps::new();
+        let nodes = match opts.prune {
+            Some(p) => {
+                prune(
+                    ctx.n_users,
+                    ctx.n_items,
+                    ctx.rows,
+                    ctx.forget,
+                    PruneOptions {
+                        hops: p.hops,
+                        keep: p.keep,
+                    },
+                )?
+                .nodes
+            }
+            None => (0..n).collect(),
+        };
+        laps.lap("prune");
+        let kept_users = nodes.partition_point(|&v| v < ctx.n_users);
+        let kept = NodeSubset::new(gpu, n, &nodes)?;
+        let mut figures = InfluenceFigures {
+            kept_users,
+            kept_items: nodes.len() - kept_users,
+            ..InfluenceFigures::default()
+        };
+
+        let rhs_options = RhsOptions {
+            spillover: match opts.spillover {
+                Spillover::Exact => SpilloverRule::Exact,
+                Spillover::Authors => SpilloverRule::AUTHORS,
+                Spillover::None => SpilloverRule::DirectOnly,
+            },
+            negative_seed: opts.negative_seed,
+        };
+        let plan = match ctx.graph {
+            Some(graph) => InfluenceRows::plan_on(spec, graph, ctx.rows, ctx.forget, rhs_options)?,
+            None => InfluenceRows::plan(
+                spec,
                 ctx.n_users,
                 ctx.n_items,
                 ctx.rows,
                 ctx.forget,
-                PruneOptions {
-                    hops: p.hops,
-                    keep: p.keep,
-                },
-            )?
-            .nodes
-        }
-        None => (0..n).collect(),
-    };
-    lap("prune");
-    let kept_users = nodes.partition_point(|&v| v < ctx.n_users);
-    let kept = NodeSubset::new(gpu, n, &nodes)?;
-    let mut figures = InfluenceFigures {
-        kept_users,
-        kept_items: nodes.len() - kept_users,
-        ..InfluenceFigures::default()
-    };
+                rhs_options,
+            )?,
+        };
+        figures.spillover_rows = plan.spillover.len();
+        let new_model = if plan.spillover.is_empty() {
+            None
+        } else {
+            plan.new_model(gpu, ctx.params)?
+        };
+        let g = right_hand_side_on(gpu, ctx.model, new_model.as_ref(), &plan, &kept)?;
+        laps.lap("rhs");
 
-    // g on all nodes, then on P.
-    let rhs_options = RhsOptions {
-        spillover: match opts.spillover {
-            Spillover::Exact => SpilloverRule::Exact,
-            Spillover::Authors => SpilloverRule::AUTHORS,
-            Spillover::None => SpilloverRule::DirectOnly,
-        },
-        negative_seed: opts.negative_seed,
-    };
-    let plan = match ctx.graph {
-        Some(graph) => InfluenceRows::plan_on(spec, graph, ctx.rows, ctx.forget, rhs_options)?,
-        None => InfluenceRows::plan(
-            spec,
-            ctx.n_users,
-            ctx.n_items,
-            ctx.rows,
-            ctx.forget,
-            rhs_options,
-        )?,
-    };
-    figures.spillover_rows = plan.spillover.len();
-    let new_model = if plan.spillover.is_empty() {
-        None
-    } else {
-        plan.new_model(gpu, ctx.params)?
-    };
-    let g = right_hand_side_on(gpu, ctx.model, new_model.as_ref(), &plan, &kept)?;
-    let x = DeviceTable::zeros(gpu, nodes.len() as u32, spec.dim, "x on P")?;
-    lap("rhs");
+        // H at the old graph (θ̂, Â) or the new one (θ̂, Â'), whose final embeddings differ.
+        let hessian_model = match (opts.hessian_at, new_model) {
+            (HessianAt::Old, _) => None,
+            (HessianAt::New, Some(m)) => Some(m),
+            (HessianAt::New, None) => plan.new_model(gpu, ctx.params)?,
+        };
+        let forward = hessian_model.as_ref().unwrap_or(ctx.model).forward(gpu)?;
+        gpu.run("forward for H", |pass| forward.record(pass))?;
+        drop(forward);
+        let (rows, negatives) = hessian_rows(ctx, opts.hessian_at, opts.negative_seed)?;
+        let lambda = (ctx.reg_per_row * rows.len() as f64) as f32;
+        let theta_p = DeviceTable::zeros(gpu, nodes.len() as u32, spec.dim, "theta on P")?;
+        let pick = kept.gather(gpu, ctx.model.theta(), &theta_p)?;
+        gpu.run("theta on P", |pass| pick.record(pass))?;
+        drop(pick);
+        let theta_norm = dot_value(gpu, theta_p.values(), theta_p.values())?.sqrt();
+        let op = operator(
+            gpu,
+            ctx,
+            hessian_model.as_ref(),
+            &rows,
+            &negatives,
+            lambda,
+            opts.hessian,
+            &nodes,
+        )?;
+        laps.lap("operator");
+        figures.local_nodes = op.local_nodes();
+        figures.local_rows = op.local_rows();
+        figures.phase_seconds = laps.phases;
+        Ok(PreparedStep {
+            opts: opts.clone(),
+            kept: std::sync::Arc::new(kept),
+            g,
+            hessian_model,
+            rows,
+            negatives,
+            lambda,
+            kind: opts.hessian,
+            op,
+            precond: None,
+            theta_norm,
+            figures,
+            warnings: Vec::new(),
+        })
+    }
 
-    // H at the old graph (θ̂, Â) or the new one (θ̂, Â'), whose final embeddings differ.
-    let owned_new;
-    let (emb_model, adjacency) = match (opts.hessian_at, &new_model) {
-        (HessianAt::Old, _) => (ctx.model, ctx.old_adjacency),
-        (HessianAt::New, Some(m)) => (m, ctx.new_adjacency),
-        (HessianAt::New, None) => {
-            owned_new = plan.new_model(gpu, ctx.params)?;
-            let m = owned_new.as_ref().unwrap_or(ctx.model);
-            (m, ctx.new_adjacency)
+    /// Solves (H_PP + δI) x = g_P with damping δ (the prepared options otherwise); falls back
+    /// to Gauss–Newton for good on non-positive curvature. θ is not changed.
+    pub fn solve(
+        &mut self,
+        gpu: &Gpu,
+        ctx: &RequestContext<'_>,
+        damping: f32,
+    ) -> Result<InfluenceStep> {
+        let spec = ctx.spec;
+        let opts = self.opts.clone();
+        let mut laps = Laps::new();
+        let mut figures = self.figures.clone();
+        let mut warnings = self.warnings.clone();
+        figures.damping = damping;
+        let cg = CgOptions {
+            rtol: opts.rtol,
+            max_iter: opts.max_iter,
+            damping,
+            ..CgOptions::default()
+        };
+        let x = DeviceTable::zeros(gpu, self.kept.len() as u32, spec.dim, "x on P")?;
+        let report = loop {
+            let report = match opts.solver {
+                Solver::Cg => {
+                    if self.precond.is_none() {
+                        self.precond = Some(BuiltPrecond::new(gpu, &self.op, opts.precond)?);
+                        laps.lap("precond");
+                    }
+                    let pre = self.precond.as_ref().map_or(Preconditioner::None, |p| {
+                        p.preconditioner(spec.dim as usize)
+                    });
+                    solve(gpu, &self.op, self.g.values(), x.values(), &pre, &cg)?
+                }
+                Solver::Adam {
+                    lr,
+                    max_iter,
+                    patience,
+                } => {
+                    let valid = ctx.valid.ok_or_else(|| {
+                        Error::Invalid("the Adam solver needs validation rows".into())
+                    })?;
+                    let mut probe = Probe::new(gpu, ctx, valid)?;
+                    adam_solve(
+                        gpu, &self.op, &self.g, &x, &self.kept, &mut probe, damping, lr, max_iter,
+                        patience,
+                    )?
+                }
+            };
+            match report.outcome {
+                CgOutcome::NonPositiveCurvature { iteration }
+                    if self.kind != HessianKind::GaussNewton =>
+                {
+                    let message = format!(
+                        "the {:?} Hessian showed non-positive curvature at iteration {iteration}; fell back to Gauss-Newton",
+                        self.kind
+                    );
+                    warnings.push(message.clone());
+                    self.warnings.push(message);
+                    self.kind = HessianKind::GaussNewton;
+                    self.op = operator(
+                        gpu,
+                        ctx,
+                        self.hessian_model.as_ref(),
+                        &self.rows,
+                        &self.negatives,
+                        self.lambda,
+                        self.kind,
+                        self.kept.nodes(),
+                    )?;
+                    self.precond = None;
+                    laps.lap("operator");
+                    let fill = crate::kernels::blas::fill(gpu, x.values(), 0.0)?;
+                    gpu.run("x = 0", |pass| fill.record(pass))?;
+                    continue;
+                }
+                _ => break report,
+            }
+        };
+        laps.lap("solve");
+        figures.hessian = Some(self.kind);
+        figures.local_nodes = self.op.local_nodes();
+        figures.local_rows = self.op.local_rows();
+        figures.iterations = report.iterations;
+        figures.residual = report.residual;
+        figures.residual_trace = report.residual_trace.clone();
+        warnings.extend(report.warnings.iter().cloned());
+        match report.outcome {
+            CgOutcome::Converged | CgOutcome::MaxIter => {}
+            other => {
+                return Err(Error::Invalid(format!(
+                    "the solve failed ({other:?}); the model is unchanged"
+                )));
+            }
         }
+        // Never write a non-finite or runaway step.
+        let x_norm = dot_value(gpu, x.values(), x.values())?.sqrt();
+        if !x_norm.is_finite() {
+            return Err(Error::Invalid(
+                "the update is not finite; the model is unchanged".into(),
+            ));
+        }
+        let bound = opts.max_step * self.theta_norm.max(f32::MIN_POSITIVE);
+        if x_norm > bound {
+            let scale = crate::kernels::blas::scale(
+                gpu,
+                x.values(),
+                crate::kernels::blas::Scalar::Host(bound / x_norm),
+                None,
+            )?;
+            gpu.run("clamp step", |pass| scale.record(pass))?;
+            warnings.push(format!(
+                "the step ‖x‖ = {x_norm:.3e} exceeded {} × ‖θ_P‖ = {bound:.3e}; scaled down",
+                opts.max_step
+            ));
+        }
+        laps.lap("checks");
+        for (name, seconds) in laps.phases {
+            *figures.phase_seconds.entry(name).or_insert(0.0) += seconds;
+        }
+        Ok(InfluenceStep {
+            kept: self.kept.clone(),
+            x,
+            figures,
+            warnings,
+        })
+    }
+}
+
+/// The Hessian operator on `nodes` at the context's model (or `hessian_model`).
+#[allow(clippy::too_many_arguments)]
+fn operator(
+    gpu: &Gpu,
+    ctx: &RequestContext<'_>,
+    hessian_model: Option<&DeviceModel>,
+    rows: &Interactions,
+    negatives: &[u32],
+    lambda: f32,
+    kind: HessianKind,
+    nodes: &[u32],
+) -> Result<HvpOperator> {
+    let (emb_model, adjacency) = match hessian_model {
+        None => (ctx.model, ctx.old_adjacency),
+        Some(m) => (m, ctx.new_adjacency),
     };
-    let (rows, negatives) = hessian_rows(ctx, opts.hessian_at, opts.negative_seed)?;
-    let rows = rows.as_ref();
-    let forward = emb_model.forward(gpu)?;
-    gpu.run("forward for H", |pass| forward.record(pass))?;
-    drop(forward);
-    let lambda = (ctx.reg_per_row * rows.len() as f64) as f32;
     let inputs = HessianInputs {
-        spec,
+        spec: ctx.spec,
         n_users: ctx.n_users,
         n_items: ctx.n_items,
         emb: emb_model.embeddings().view(),
         adjacency,
         rows,
-        negatives: &negatives,
+        negatives,
         lambda,
     };
-    let damping = opts.damping.unwrap_or_else(auto_damping);
-    figures.damping = damping;
-    let cg = CgOptions {
-        rtol: opts.rtol,
-        max_iter: opts.max_iter,
-        damping,
-        ..CgOptions::default()
-    };
-    let mut kind = opts.hessian;
-    let report = loop {
-        let op = HvpOperator::new(gpu, &inputs, kind, &nodes)?;
-        lap("operator");
-        figures.local_nodes = op.local_nodes();
-        figures.local_rows = op.local_rows();
-        let report = match opts.solver {
-            Solver::Cg => solve_with(gpu, &op, &g, &x, opts.precond, &cg)?,
-            Solver::Adam {
-                lr,
-                max_iter,
-                patience,
-            } => {
-                let valid = ctx.valid.ok_or_else(|| {
-                    Error::Invalid("the Adam solver needs validation rows".into())
-                })?;
-                let mut probe = Probe::new(gpu, ctx, valid)?;
-                adam_solve(
-                    gpu, &op, &g, &x, &kept, &mut probe, damping, lr, max_iter, patience,
-                )?
-            }
-        };
-        match report.outcome {
-            CgOutcome::NonPositiveCurvature { iteration } if kind != HessianKind::GaussNewton => {
-                warnings.push(format!(
-                    "the {kind:?} Hessian showed non-positive curvature at iteration {iteration}; fell back to Gauss-Newton"
-                ));
-                kind = HessianKind::GaussNewton;
-                continue;
-            }
-            _ => break report,
-        }
-    };
-    lap("solve");
-    figures.hessian = Some(kind);
-    figures.iterations = report.iterations;
-    figures.residual = report.residual;
-    figures.residual_trace = report.residual_trace.clone();
-    warnings.extend(report.warnings.iter().cloned());
-    match report.outcome {
-        CgOutcome::Converged | CgOutcome::MaxIter => {}
-        other => {
-            return Err(Error::Invalid(format!(
-                "the solve failed ({other:?}); the model is unchanged"
-            )));
-        }
-    }
-    // Never write a non-finite or runaway step.
-    let x_norm = dot_value(gpu, x.values(), x.values())?.sqrt();
-    if !x_norm.is_finite() {
-        return Err(Error::Invalid(
-            "the update is not finite; the model is unchanged".into(),
-        ));
-    }
-    let theta_p = DeviceTable::zeros(gpu, nodes.len() as u32, spec.dim, "theta on P")?;
-    let pick = kept.gather(gpu, ctx.model.theta(), &theta_p)?;
-    gpu.run("theta on P", |pass| pick.record(pass))?;
-    drop(pick);
-    let theta_norm = dot_value(gpu, theta_p.values(), theta_p.values())?.sqrt();
-    let bound = opts.max_step * theta_norm.max(f32::MIN_POSITIVE);
-    if x_norm > bound {
-        let scale = crate::kernels::blas::scale(
-            gpu,
-            x.values(),
-            crate::kernels::blas::Scalar::Host(bound / x_norm),
-            None,
-        )?;
-        gpu.run("clamp step", |pass| scale.record(pass))?;
-        warnings.push(format!(
-            "the step ‖x‖ = {x_norm:.3e} exceeded {} × ‖θ_P‖ = {bound:.3e}; scaled down",
-            opts.max_step
-        ));
-    }
-    lap("checks");
-    figures.phase_seconds = phases;
-    Ok(InfluenceStep {
-        kept,
-        x,
-        figures,
-        warnings,
-    })
+    HvpOperator::new(gpu, &inputs, kind, nodes)
 }
 
 /// The Hessian's rows at the old or the new state: for BCE every row; for BPR the positive
@@ -420,47 +545,31 @@ fn hessian_rows<'a>(
     }
 }
 
-fn solve_with(
-    gpu: &Gpu,
-    op: &HvpOperator,
-    g: &DeviceTable,
-    x: &DeviceTable,
-    precond: Precond,
-    cg: &CgOptions,
-) -> Result<CgReport> {
-    let fill = crate::kernels::blas::fill(gpu, x.values(), 0.0)?;
-    gpu.run("x = 0", |pass| fill.record(pass))?;
-    drop(fill);
-    let report = match precond {
-        Precond::None => solve(gpu, op, g.values(), x.values(), &Preconditioner::None, cg)?,
-        Precond::Jacobi => {
-            let diag = gpu.upload(&op.diagonal(gpu)?, "jacobi diagonal")?;
-            solve(
-                gpu,
-                op,
-                g.values(),
-                x.values(),
-                &Preconditioner::Jacobi { diag: &diag },
-                cg,
-            )?
+/// A preconditioner's data, built once per operator.
+enum BuiltPrecond {
+    None,
+    Jacobi(crate::gpu::GpuBuffer<f32>),
+    BlockJacobi(Vec<f64>),
+}
+
+impl BuiltPrecond {
+    fn new(gpu: &Gpu, op: &HvpOperator, kind: Precond) -> Result<Self> {
+        Ok(match kind {
+            Precond::None => BuiltPrecond::None,
+            Precond::Jacobi => {
+                BuiltPrecond::Jacobi(gpu.upload(&op.diagonal(gpu)?, "jacobi diagonal")?)
+            }
+            Precond::BlockJacobi => BuiltPrecond::BlockJacobi(op.diagonal_blocks(gpu)?),
+        })
+    }
+
+    fn preconditioner(&self, dim: usize) -> Preconditioner<'_> {
+        match self {
+            BuiltPrecond::None => Preconditioner::None,
+            BuiltPrecond::Jacobi(diag) => Preconditioner::Jacobi { diag },
+            BuiltPrecond::BlockJacobi(blocks) => Preconditioner::BlockJacobi { blocks, dim },
         }
-        Precond::BlockJacobi => {
-            let blocks = op.diagonal_blocks(gpu)?;
-            let dim = g.dim() as usize;
-            solve(
-                gpu,
-                op,
-                g.values(),
-                x.values(),
-                &Preconditioner::BlockJacobi {
-                    blocks: &blocks,
-                    dim,
-                },
-                cg,
-            )?
-        }
-    };
-    Ok(report)
+    }
 }
 
 /// Scores a candidate update: θ + x (x on the kept nodes) on a scratch copy of the model,
