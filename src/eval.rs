@@ -214,11 +214,32 @@ pub fn forget_rank(
     rows: &[u32],
 ) -> GpuResult<Option<f64>> {
     check_rows(train, rows)?;
-    if rows.is_empty() {
+    let seen = UserItems::build(n_users, n_items, &[remaining], false)?;
+    mean_rank(gpu, emb, n_users, n_items, &train.select(rows), &seen)
+}
+
+/// The mean place of each pair's item among its user's candidates (the items not in
+/// `seen` for that user, the pair's own item always included), as in [`forget_rank`].
+pub fn mean_rank(
+    gpu: &Gpu,
+    emb: &DeviceTable,
+    n_users: u32,
+    n_items: u32,
+    pairs: &Interactions,
+    seen: &UserItems,
+) -> GpuResult<Option<f64>> {
+    if pairs.is_empty() {
         return Ok(None);
     }
-    let seen = UserItems::build(n_users, n_items, &[remaining], false)?;
-    let mut users: Vec<u32> = rows.iter().map(|&r| train.users[r as usize]).collect();
+    if let Some(r) =
+        (0..pairs.len()).find(|&r| pairs.users[r] >= n_users || pairs.items[r] >= n_items)
+    {
+        return Err(GpuError::Invalid(format!(
+            "pair {r}: user {} / item {} outside {n_users} x {n_items}",
+            pairs.users[r], pairs.items[r]
+        )));
+    }
+    let mut users = pairs.users.clone();
     users.sort_unstable();
     users.dedup();
     let per_batch = (SCORE_BATCH / n_items.max(1) as usize).max(1);
@@ -229,8 +250,7 @@ pub fn forget_rank(
             (0..n_items).for_each(|i| all.push(u, i, 0));
         }
         let scores = score_rows(gpu, emb, n_users, &all)?;
-        for &r in rows {
-            let (u, i) = (train.users[r as usize], train.items[r as usize]);
+        for (&u, &i) in pairs.users.iter().zip(&pairs.items) {
             let Ok(b) = batch.binary_search(&u) else {
                 continue;
             };
@@ -256,7 +276,7 @@ pub fn forget_rank(
             };
         }
     }
-    Ok(Some(total / rows.len() as f64))
+    Ok(Some(total / pairs.len() as f64))
 }
 
 /// The second half of a forget set in file order: `rows[len / 2..]` (the larger half when

@@ -270,6 +270,40 @@ fn bpr_models_unlearn_by_influence_and_a_user_stream_reports_ranks() {
     let rank = r["forget_rank"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&rank), "{r}");
 
+    // The calibrated step matches the fitting half's place in its users' lists to their
+    // held-out items' place.
+    let text = std::fs::read_to_string(data.join("train_normal.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let positives: Vec<&str> = lines.filter(|l| l.ends_with(",1")).take(200).collect();
+    let genuine = dir.path().join("genuine.csv");
+    std::fs::write(&genuine, format!("{header}\n{}\n", positives.join("\n"))).unwrap();
+    let report = dir.path().join("c.json");
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &model_s,
+        "--forget",
+        &s(&genuine),
+        "--method",
+        "ifru-calibrated",
+        "--report",
+        &s(&report),
+    ]));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let points = r["calibration"].as_array().expect("calibration points");
+    assert!(points.len() >= 2, "{r}");
+    for p in points {
+        let (rank, target) = (
+            p["forget_rank_a"].as_f64().unwrap(),
+            p["target"].as_f64().unwrap(),
+        );
+        assert!(
+            (0.0..=1.0).contains(&rank) && (0.0..=1.0).contains(&target),
+            "{p}"
+        );
+    }
+
     // A stream of three single-user requests through one unlearner, then one retrain.
     let stream = dir.path().join("stream.json");
     let mut bench = vec!["bench", "--data", data_s.as_str()];

@@ -56,10 +56,124 @@ const DELTA_RANGE: (f32, f32) = (1e-4, 1e5);
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationPoint {
     pub damping: f32,
-    pub forget_auc_a: f64,
+    /// BCE: the AUC of the fitting half with its training labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_auc_a: Option<f64>,
+    /// BPR: the fitting half's mean place among its users' candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_rank_a: Option<f64>,
+    /// What the statistic should equal: the validation AUC (flipped for flipped rows), or
+    /// the held-out items' mean place for the same users.
     pub target: f64,
-    pub valid_auc: f64,
+    /// BCE: the guard (validation AUC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_auc: Option<f64>,
     pub iterations: usize,
+}
+
+/// The membership statistic a calibration matches.
+enum Membership {
+    /// BCE: forget AUC of the fitting half against the validation AUC (flipped for flipped
+    /// rows).
+    Auc {
+        fit: Interactions,
+        valid: Interactions,
+        kind: ForgetRows,
+    },
+    /// BPR: the fitting half's items' mean place in their users' lists against the place of
+    /// the same users' held-out (validation) items.
+    Rank {
+        fit: Interactions,
+        held_out: Interactions,
+        seen: crate::eval::UserItems,
+    },
+}
+
+impl Membership {
+    /// The statistic for the model, or why it cannot be computed for this request.
+    fn new(
+        ctx: &RequestContext<'_>,
+        fit_rows: &Interactions,
+        valid: &Interactions,
+        kind: ForgetRows,
+    ) -> std::result::Result<Self, String> {
+        match ctx.spec.loss {
+            LossKind::Bce => {
+                let one_label = fit_rows.labels.iter().all(|&l| l == fit_rows.labels[0]);
+                if fit_rows.len() < MIN_FIT_ROWS || one_label {
+                    return Err(format!(
+                        "calibration needs at least {MIN_FIT_ROWS} fitting rows with both labels ({} rows here)",
+                        fit_rows.len()
+                    ));
+                }
+                Ok(Membership::Auc {
+                    fit: fit_rows.clone(),
+                    valid: valid.clone(),
+                    kind,
+                })
+            }
+            LossKind::Bpr => {
+                let positives = |t: &Interactions, keep: &dyn Fn(u32) -> bool| {
+                    let ids: Vec<u32> = (0..t.len() as u32)
+                        .filter(|&r| t.labels[r as usize] == 1 && keep(t.users[r as usize]))
+                        .collect();
+                    t.select(&ids)
+                };
+                let fit = positives(fit_rows, &|_| true);
+                let mut users = fit.users.clone();
+                users.sort_unstable();
+                users.dedup();
+                let held_out = positives(valid, &|u| users.binary_search(&u).is_ok());
+                if fit.len() < MIN_FIT_ROWS || held_out.len() < MIN_FIT_ROWS {
+                    return Err(format!(
+                        "calibration needs at least {MIN_FIT_ROWS} fitting rows and as many held-out                          rows of their users ({} and {} here)",
+                        fit.len(),
+                        held_out.len()
+                    ));
+                }
+                let seen = crate::eval::UserItems::build(
+                    ctx.n_users,
+                    ctx.n_items,
+                    &[ctx.remaining],
+                    false,
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(Membership::Rank {
+                    fit,
+                    held_out,
+                    seen,
+                })
+            }
+        }
+    }
+
+    /// Evaluates the probe's model: the point's statistic fields, and f(δ), which is positive
+    /// while the model still remembers the rows (shrinking δ lowers it).
+    fn evaluate(&self, probe: &Probe<'_>, point: &mut CalibrationPoint) -> Result<f64> {
+        match self {
+            Membership::Auc { fit, valid, kind } => {
+                let forget = probe.auc_of(fit)?;
+                let valid_auc = probe.auc_of(valid)?;
+                point.target = match kind {
+                    ForgetRows::Genuine => valid_auc,
+                    ForgetRows::Flipped => 1.0 - valid_auc,
+                };
+                point.forget_auc_a = Some(forget);
+                point.valid_auc = Some(valid_auc);
+                Ok(forget - point.target)
+            }
+            Membership::Rank {
+                fit,
+                held_out,
+                seen,
+            } => {
+                let rank = probe.mean_rank(fit, seen)?;
+                point.target = probe.mean_rank(held_out, seen)?;
+                point.forget_rank_a = Some(rank);
+                Ok(point.target - rank)
+            }
+        }
+    }
 }
 
 /// The chosen step and how it was found.
@@ -82,21 +196,21 @@ pub fn calibrated_step(
     valid_floor: f64,
 ) -> Result<Calibrated> {
     let mut warnings = Vec::new();
-    let one_label = fit_rows.labels.iter().all(|&l| l == fit_rows.labels[0]);
-    if ctx.spec.loss != LossKind::Bce || fit_rows.len() < MIN_FIT_ROWS || one_label {
-        warnings.push(format!(
-            "calibration needs a BCE model and at least {MIN_FIT_ROWS} fitting rows with both labels \
-             ({} rows here); used the fixed rule (δ = {})",
-            fit_rows.len(),
-            opts.damping.unwrap_or_else(auto_damping)
-        ));
-        let step = influence_step(gpu, ctx, opts)?;
-        return Ok(Calibrated {
-            step,
-            points: Vec::new(),
-            warnings,
-        });
-    }
+    let membership = match Membership::new(ctx, fit_rows, valid, kind) {
+        Ok(m) => m,
+        Err(why) => {
+            warnings.push(format!(
+                "{why}; used the fixed rule (δ = {})",
+                opts.damping.unwrap_or_else(auto_damping)
+            ));
+            let step = influence_step(gpu, ctx, opts)?;
+            return Ok(Calibrated {
+                step,
+                points: Vec::new(),
+                warnings,
+            });
+        }
+    };
     let mut probe = Probe::new(gpu, ctx, valid)?;
     // Pruning, g, the operator and the preconditioner's blocks do not depend on δ: built once.
     let mut prepared = PreparedStep::new(gpu, ctx, opts)?;
@@ -105,21 +219,19 @@ pub fn calibrated_step(
         |delta: f32, tried: &mut Vec<(CalibrationPoint, InfluenceStep)>| -> Result<(f64, f64)> {
             let step = prepared.solve(gpu, ctx, delta)?;
             probe.set(&step.kept, &step.x)?;
-            let forget_auc_a = probe.auc_of(fit_rows)?;
-            let valid_auc = probe.auc_of(valid)?;
-            let target = match kind {
-                ForgetRows::Genuine => valid_auc,
-                ForgetRows::Flipped => 1.0 - valid_auc,
-            };
-            let point = CalibrationPoint {
+            let mut point = CalibrationPoint {
                 damping: delta,
-                forget_auc_a,
-                target,
-                valid_auc,
+                forget_auc_a: None,
+                forget_rank_a: None,
+                target: f64::NAN,
+                valid_auc: None,
                 iterations: step.figures.iterations,
             };
+            let f = membership.evaluate(&probe, &mut point)?;
+            // No guard without a validation AUC (BPR): NaN never compares below the floor.
+            let guard = point.valid_auc.unwrap_or(f64::NAN);
             tried.push((point, step));
-            Ok((forget_auc_a - target, valid_auc))
+            Ok((f, guard))
         };
     // Bracket the root: f decreases as δ shrinks (a larger step forgets more).
     let mut delta = opts.damping.unwrap_or_else(auto_damping);
@@ -167,11 +279,13 @@ pub fn calibrated_step(
     }
     // The closest point whose validation AUC holds; else the mildest step tried.
     let floor = valid_floor - 1e-3;
-    let gap = |p: &CalibrationPoint| (p.forget_auc_a - p.target).abs();
+    let gap = |p: &CalibrationPoint| {
+        (p.forget_auc_a.or(p.forget_rank_a).unwrap_or(f64::INFINITY) - p.target).abs()
+    };
     let best = tried
         .iter()
         .enumerate()
-        .filter(|(_, (p, _))| p.valid_auc >= floor)
+        .filter(|(_, (p, _))| p.valid_auc.is_none_or(|v| v >= floor))
         .min_by(|a, b| gap(&a.1.0).total_cmp(&gap(&b.1.0)))
         .or_else(|| {
             tried

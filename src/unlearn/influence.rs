@@ -631,6 +631,24 @@ impl<'a> Probe<'a> {
             .ok_or_else(|| Error::Invalid("AUC over rows of one label only".into()))
     }
 
+    /// Mean place of `pairs`' items among their users' candidates (not in `seen`) under the
+    /// model last [`Probe::set`].
+    pub(crate) fn mean_rank(
+        &self,
+        pairs: &Interactions,
+        seen: &crate::eval::UserItems,
+    ) -> Result<f64> {
+        crate::eval::mean_rank(
+            self.gpu,
+            self.scratch.embeddings(),
+            self.ctx.n_users,
+            self.ctx.n_items,
+            pairs,
+            seen,
+        )?
+        .ok_or_else(|| Error::Invalid("a mean place over no rows".into()))
+    }
+
     /// Validation AUC of θ + x.
     pub(crate) fn valid_auc(&mut self, kept: &NodeSubset, x: &DeviceTable) -> Result<f64> {
         self.set(kept, x)?;
