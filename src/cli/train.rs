@@ -6,7 +6,9 @@ use std::time::Instant;
 use clap::Args;
 use ifru::eval::{Metrics, MetricsPlan, RankingOptions, ValidationScore, evaluate};
 use ifru::model::loaded::adjacency_for;
-use ifru::model::store::{ModelDir, ModelMeta, ModelState, Regularization, Seeds};
+use ifru::model::store::{
+    AuditLog, AuditRecord, ModelDir, ModelMeta, ModelState, Regularization, Seeds,
+};
 use ifru::model::{DeviceModel, LossKind, ModelSpec};
 use ifru::train::{EpochLog, Progress as TrainProgress, TrainConfig, TrainData, train};
 use serde::Serialize;
@@ -143,7 +145,23 @@ pub fn run(cmd: TrainCommand) -> CliResult {
     let training = serde_json::to_value(&config)?;
     let meta = ModelMeta::new(spec, reg, seeds, training, source, &ds);
     let state = ModelState::new(meta, outcome.params.clone(), &ds)?;
-    ModelDir::create(&cmd.out, &state)?;
+    let record = AuditRecord::new("train")
+        .with("spec", spec)?
+        .with("settings", &config)?
+        .with("seeds", seeds)?
+        .with(
+            "data",
+            serde_json::json!({
+                "path": &state.meta.data.path,
+                "fingerprint": &state.meta.data.fingerprint,
+                "train_rows": ds.train.len(),
+            }),
+        )?
+        .with("adapter", ReportAdapter::from(gpu.adapter()))?
+        .with("epochs", outcome.epochs)?
+        .with("train_seconds", outcome.train_seconds)?
+        .with("metrics", &metrics)?;
+    ModelDir::create_with(&cmd.out, &state, &record, &AuditLog::default())?;
     println!(
         "trained {:?} in {} epochs (best {}), {:.1} s; {}; model: {}",
         spec.kind,

@@ -76,6 +76,27 @@ pub enum StoreError {
         /// Why the removal failed.
         source: io::Error,
     },
+    /// Another process holds the model directory's lock (it is writing a new version).
+    #[error(
+        "{}: another process is writing this model (it holds {}); gave up after {:.0} s: \
+         try again when it is done, or wait longer (--lock-timeout)",
+        dir.display(), dir.join(super::LOCK).display(), waited.as_secs_f64()
+    )]
+    Locked {
+        /// The model directory.
+        dir: PathBuf,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
+    /// A commit through a handle opened for reading only.
+    #[error(
+        "{}: opened for reading only; open it for writing (which takes its lock) to commit",
+        dir.display()
+    )]
+    ReadOnly {
+        /// The model directory.
+        dir: PathBuf,
+    },
     /// The operating system's random source failed.
     #[error("cannot draw a random salt: {0}")]
     Random(String),
