@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::CliResult;
 use super::common::{
-    Progress, RawDataOptions, ReportAdapter, TrainingOptions, load_training_data, open_gpu,
-    write_report,
+    Progress, RawDataOptions, ReportAdapter, TrainingOptions, check_report_path,
+    load_training_data, open_gpu, write_report,
 };
 
 #[derive(Args)]
@@ -70,6 +70,7 @@ struct TrainReport {
 
 pub fn run(cmd: TrainCommand) -> CliResult {
     let spec = cmd.training.spec()?;
+    check_report_path(cmd.report.as_deref())?;
     let (ds, source) = load_training_data(&cmd.data, &cmd.raw, Some(cmd.split_seed))?;
     eprintln!(
         "data: {} users, {} items, {} training rows ({} valid, {} test)",

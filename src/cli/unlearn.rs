@@ -14,7 +14,7 @@ use ifru::unlearn::request::{RequestCounts, accept};
 use serde::Serialize;
 
 use super::CliResult;
-use super::common::{IfruArgs, ReportAdapter, open_gpu, write_report};
+use super::common::{IfruArgs, ReportAdapter, check_report_path, open_gpu, write_report};
 
 #[derive(Args)]
 pub struct UnlearnCommand {
@@ -79,6 +79,7 @@ struct MethodResult {
 }
 
 pub fn run(cmd: UnlearnCommand) -> CliResult {
+    check_report_path(cmd.report.as_deref())?;
     let loaded = open_model(&cmd)?;
     let matched = loaded.match_forget_files(&cmd.forget)?;
     let request = accept(&matched, cmd.skip_missing)?;
@@ -129,7 +130,10 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     let state = unlearner.state_after(&loaded.state, &request.rows)?;
     // Nothing is written unless the result is a valid model (finite, right shapes).
     state.check().map_err(|e| {
-        format!("the {:?} update did not give a valid model ({e}); nothing was changed", cmd.method)
+        format!(
+            "the {:?} update did not give a valid model ({e}); nothing was changed",
+            cmd.method
+        )
     })?;
     let mut report = UnlearnReport {
         schema: 1,
@@ -194,7 +198,14 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
         serde_json::to_string(&report.result.metrics)?,
         report.model_dir.display()
     );
-    write_report(cmd.report.as_deref(), &report)
+    write_report(cmd.report.as_deref(), &report).map_err(|e| {
+        format!(
+            "the request was applied ({version} of {} is live), but the report could not be \
+             written: {e}",
+            report.model_dir.display()
+        )
+        .into()
+    })
 }
 
 /// Opens the model: for writing (its lock held until the commit) when the new version goes

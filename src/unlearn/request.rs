@@ -50,8 +50,12 @@ fn describe(lines: &[&(PathBuf, ForgetMatch)]) -> String {
             m.row.line
         );
         let why = match &m.status {
-            ForgetStatus::NotInTraining(Missing::UnknownUser) => format!("no user {u:?} in the data"),
-            ForgetStatus::NotInTraining(Missing::UnknownItem) => format!("no item {i:?} in the data"),
+            ForgetStatus::NotInTraining(Missing::UnknownUser) => {
+                format!("no user {u:?} in the data")
+            }
+            ForgetStatus::NotInTraining(Missing::UnknownItem) => {
+                format!("no item {i:?} in the data")
+            }
             ForgetStatus::NotInTraining(Missing::UnknownIds) => {
                 format!("no user {u:?} and no item {i:?} in the data")
             }

@@ -48,8 +48,13 @@ impl AuditRecord {
 
     /// Adds `key: value` (anything serialisable).
     pub fn with(mut self, key: &str, value: impl serde::Serialize) -> StoreResult<Self> {
-        let v = serde_json::to_value(value)
-            .map_err(|e| StoreError::State(format!("cannot record {key:?} in the audit log: {e}")))?;
+        let fail = |e: serde_json::Error| {
+            StoreError::State(format!("cannot record {key:?} in the audit log: {e}"))
+        };
+        // Through text rather than `to_value`, which widens an f32 to f64 digits
+        // (0.006202556 would become 0.0062025561928749084 and differ from the report).
+        let text = serde_json::to_string(&value).map_err(fail)?;
+        let v = serde_json::from_str(&text).map_err(fail)?;
         self.details.insert(key.to_string(), v);
         Ok(self)
     }
@@ -170,7 +175,8 @@ pub(crate) fn reconcile(dir: &Path, live_path: &Path, live: &AuditLog) -> StoreR
     if found == live.as_bytes() {
         return Ok(());
     }
-    let prefix = live.as_bytes().starts_with(&found) && (found.is_empty() || found.ends_with(b"\n"));
+    let prefix =
+        live.as_bytes().starts_with(&found) && (found.is_empty() || found.ends_with(b"\n"));
     if !prefix {
         return Err(StoreError::invalid(
             &root,
@@ -202,8 +208,14 @@ mod tests {
             .unwrap()
             .with("version", "forged")
             .unwrap();
-        log.push(VersionId(2), Some(VersionId(1)), &rec, Some("sha256:x".into()), b"abc")
-            .unwrap();
+        log.push(
+            VersionId(2),
+            Some(VersionId(1)),
+            &rec,
+            Some("sha256:x".into()),
+            b"abc",
+        )
+        .unwrap();
         let e = &log.entries()[0];
         assert_eq!(e["version"], "v0002", "the store's keys win");
         assert_eq!(e["parent"], "v0001");
@@ -215,7 +227,12 @@ mod tests {
         let p = Path::new("a.jsonl");
         assert_eq!(AuditLog::parse(p, log.as_bytes()).unwrap(), log);
         let torn = &log.as_bytes()[..log.as_bytes().len() - 3];
-        assert!(AuditLog::parse(p, torn).unwrap_err().to_string().contains("incomplete"));
+        assert!(
+            AuditLog::parse(p, torn)
+                .unwrap_err()
+                .to_string()
+                .contains("incomplete")
+        );
         let e = AuditLog::parse(p, b"{\"a\":1}\n").unwrap_err().to_string();
         assert!(e.contains("a.jsonl") && e.contains("line 1"), "{e}");
     }
@@ -231,13 +248,21 @@ mod tests {
         let root = dir.path().join(AUDIT);
         assert_eq!(std::fs::read(&root).unwrap(), log.as_bytes());
         let old = log.clone();
-        log.push(VersionId(2), Some(VersionId(1)), &AuditRecord::new("unlearn"), None, b"2")
-            .unwrap();
+        log.push(
+            VersionId(2),
+            Some(VersionId(1)),
+            &AuditRecord::new("unlearn"),
+            None,
+            b"2",
+        )
+        .unwrap();
         reconcile(dir.path(), live, &log).unwrap();
         assert_eq!(std::fs::read(&root).unwrap(), log.as_bytes());
         // A log that is not a prefix of the live one is refused and kept.
         let mut other = old.clone();
-        other.push(VersionId(2), None, &AuditRecord::new("x"), None, b"3").unwrap();
+        other
+            .push(VersionId(2), None, &AuditRecord::new("x"), None, b"3")
+            .unwrap();
         std::fs::write(&root, other.as_bytes()).unwrap();
         let e = reconcile(dir.path(), live, &log).unwrap_err().to_string();
         assert!(e.contains("does not agree"), "{e}");

@@ -26,7 +26,10 @@ pub const COMMIT_POINTS: [&str; 7] = [
 
 /// Aborts the process if `IFRU_FAULT_COMMIT` names `point`.
 pub(crate) fn point(point: &str) {
-    debug_assert!(COMMIT_POINTS.contains(&point), "unknown fault point {point}");
+    debug_assert!(
+        COMMIT_POINTS.contains(&point),
+        "unknown fault point {point}"
+    );
     if std::env::var_os(FAULT_ENV).is_some_and(|v| v == point) {
         eprintln!("{FAULT_ENV}={point}: aborting the process");
         std::process::abort();

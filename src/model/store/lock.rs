@@ -67,7 +67,10 @@ mod tests {
         let e = DirLock::acquire(dir.path(), Duration::from_millis(200)).unwrap_err();
         assert!(start.elapsed() >= Duration::from_millis(200));
         assert!(matches!(e, StoreError::Locked { .. }), "{e}");
-        assert!(e.to_string().contains(&dir.path().display().to_string()), "{e}");
+        assert!(
+            e.to_string().contains(&dir.path().display().to_string()),
+            "{e}"
+        );
         drop(first);
         DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
         assert_eq!(std::fs::read(dir.path().join(LOCK)).unwrap(), b"");

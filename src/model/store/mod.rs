@@ -57,8 +57,8 @@ use std::time::Duration;
 pub use audit::{AUDIT, AuditLog, AuditRecord};
 pub use error::{StoreError, StoreResult};
 pub use fingerprint::data_fingerprint;
-pub use lock::LOCK;
 pub use forgotten::{ForgottenSet, HASH_SCHEME, SALT_LEN, remaining_rows};
+pub use lock::LOCK;
 pub use meta::{
     DataSource, ModelMeta, Regularization, SCHEMA, Seeds, import_model, load_model_data,
     split_dataset, verify_data,
@@ -229,7 +229,12 @@ impl ModelDir {
     /// Makes a model directory at `path` holding `state` as `v0001`, with a minimal audit entry
     /// (see [`ModelDir::create_with`]).
     pub fn create(path: &Path, state: &ModelState) -> StoreResult<ModelDir> {
-        Self::create_with(path, state, &AuditRecord::new("create"), &AuditLog::default())
+        Self::create_with(
+            path,
+            state,
+            &AuditRecord::new("create"),
+            &AuditLog::default(),
+        )
     }
 
     /// Makes a model directory at `path` holding `state` as `v0001`, its audit log `history`
@@ -417,7 +422,11 @@ impl ModelDir {
     /// or when `CURRENT` no longer names the version this handle opened (a writer that ignored
     /// the lock committed). If the new version is live but an older one cannot be removed, the
     /// error is [`StoreError::StaleVersions`].
-    pub fn commit_with(&mut self, state: &ModelState, record: &AuditRecord) -> StoreResult<VersionId> {
+    pub fn commit_with(
+        &mut self,
+        state: &ModelState,
+        record: &AuditRecord,
+    ) -> StoreResult<VersionId> {
         if self.lock.is_none() {
             return Err(StoreError::ReadOnly {
                 dir: self.path.clone(),
