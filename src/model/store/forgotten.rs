@@ -160,6 +160,13 @@ impl ForgottenSet {
         }
     }
 
+    /// Parses the bytes of a `forgotten.json` (`path` only names it in errors).
+    pub fn parse(path: &Path, bytes: &[u8]) -> StoreResult<Self> {
+        let file = serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::invalid(path, format!("line {}: {e}", e.line())))?;
+        Self::from_file(path, file)
+    }
+
     /// Reads what [`ForgottenSet::to_file`] wrote; `path` names the file in errors.
     pub(crate) fn from_file(path: &Path, f: ForgottenFile) -> StoreResult<Self> {
         if f.schema != 1 {

@@ -397,9 +397,7 @@ impl ModelDir {
         let item_ids = read_ids(&vdir.join(ITEM_IDS), meta.n_items)?;
         let fp = vdir.join(FORGOTTEN);
         let bytes = fs::read(&fp).map_err(|e| StoreError::io(&fp, e))?;
-        let file = serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::invalid(&fp, format!("line {}: {e}", e.line())))?;
-        let forgotten = ForgottenSet::from_file(&fp, file)?;
+        let forgotten = ForgottenSet::parse(&fp, &bytes)?;
         Ok(ModelState {
             meta,
             params,
