@@ -586,6 +586,12 @@ fn duplicate_lines_count_once_with_a_warning_naming_them() {
     assert!(r["warnings"].to_string().contains("duplicate"), "{r}");
     let state = ModelDir::open(&fx.model).unwrap().load().unwrap();
     assert_eq!(state.forgotten.len(), 2);
+    // The audit log counts the repeats but names no line (the lines are rows in clear).
+    let log = fs::read_to_string(fx.model.join("audit.jsonl")).unwrap();
+    assert!(
+        log.contains("\"duplicate\":2") && !log.contains("dup.csv"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -641,6 +647,12 @@ fn skip_missing_applies_the_rest_and_reports_what_it_skipped() {
             .forgotten
             .len(),
         2
+    );
+    let log = fs::read_to_string(fx.model.join("audit.jsonl")).unwrap();
+    assert!(log.contains("\"not_in_training\":3"), "{log}");
+    assert!(
+        !log.contains("nobody") && !log.contains("mixed.csv"),
+        "ids in clear: {log}"
     );
     // Nothing left once the missing lines are skipped: exit 0, nothing changes.
     let only_missing = fx.forget("missing.csv", &[(7, never)]);

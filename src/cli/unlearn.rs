@@ -105,14 +105,13 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     let kind = cmd
         .forget_rows
         .unwrap_or_else(|| ForgetRows::detect(&loaded.data, &request.rows));
-    let mut outcome = unlearner.apply(
+    let outcome = unlearner.apply(
         &request.file_order,
         cmd.method,
         cmd.finetune_epochs,
         Some(&ifru),
         kind,
     )?;
-    outcome.warnings.extend(request.warnings.iter().cloned());
     unlearner.refresh()?;
     let ranking = RankingOptions {
         sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
@@ -172,6 +171,13 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
         .with("request", &report.request)?
         .with("adapter", &report.adapter)?
         .with("report", &report.result)?;
+    // The report also says which lines were skipped or repeated; the audit log does not, since
+    // those lines name rows in clear (its counts by class say how many).
+    report
+        .result
+        .outcome
+        .warnings
+        .extend(request.warnings.iter().cloned());
     let version = match &cmd.out {
         Some(out) => {
             record = record.with(
