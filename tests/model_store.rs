@@ -2,14 +2,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ifru::data::ifru_folder::write_table;
 use ifru::data::split::{SplitArgs, make_split};
 use ifru::data::{self, Dataset, Format, Interactions, LoadOptions, Loaded};
 use ifru::model::store::{
-    DataSource, ForgottenSet, ModelDir, ModelMeta, ModelState, Regularization, Seeds, StoreError,
-    VersionId, load_model_data, params_from_safetensors, params_to_safetensors, remaining_rows,
-    split_dataset, verify_data,
+    AuditRecord, DataSource, ForgottenSet, ModelDir, ModelMeta, ModelState, Regularization, Seeds,
+    StoreError, VersionId, load_model_data, params_from_safetensors, params_to_safetensors,
+    remaining_rows, split_dataset, verify_data,
 };
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -127,7 +128,7 @@ fn create_open_load_roundtrip_is_bitwise() {
     let f = fixture();
     let dir = ModelDir::create(&f.model, &f.state).unwrap();
     assert_eq!(dir.current_version(), VersionId(1));
-    assert_eq!(names(&f.model), ["CURRENT", "v0001"]);
+    assert_eq!(names(&f.model), ["CURRENT", "LOCK", "audit.jsonl", "v0001"]);
     assert_eq!(
         fs::read_to_string(f.model.join("CURRENT")).unwrap(),
         "v0001\n"
@@ -135,6 +136,7 @@ fn create_open_load_roundtrip_is_bitwise() {
     assert_eq!(
         names(&f.model.join("v0001")),
         [
+            "audit.jsonl",
             "forgotten.json",
             "item_ids.csv",
             "model.json",
@@ -190,24 +192,63 @@ fn commit_makes_a_new_version_live_and_deletes_the_old() {
         fs::read_to_string(f.model.join("CURRENT")).unwrap(),
         "v0002\n"
     );
-    assert_eq!(names(&f.model), ["CURRENT", "v0002"]);
+    assert_eq!(names(&f.model), ["CURRENT", "LOCK", "audit.jsonl", "v0002"]);
     let back = ModelDir::open(&f.model).unwrap().load().unwrap();
     assert_eq!(back.params.user_emb[0], 42.0);
     assert_eq!(back.forgotten.len(), 1);
     let v = dir.commit(&f.state).unwrap();
     assert_eq!(v, VersionId(3));
-    assert_eq!(names(&f.model), ["CURRENT", "v0003"]);
+    assert_eq!(names(&f.model), ["CURRENT", "LOCK", "audit.jsonl", "v0003"]);
+    // The log: one entry per version, each naming its parent and the model hashes that chain.
+    let log = dir.audit_log().unwrap();
+    assert_eq!(
+        fs::read(f.model.join("audit.jsonl")).unwrap(),
+        log.as_bytes()
+    );
+    let e = log.entries();
+    let versions: Vec<_> = e.iter().map(|x| x["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["v0001", "v0002", "v0003"]);
+    assert_eq!(e[0]["parent"], serde_json::Value::Null);
+    assert_eq!(e[2]["parent"], "v0002");
+    assert_eq!(e[1]["model_before"], e[0]["model_after"]);
+    assert_eq!(e[2]["model_before"], e[1]["model_after"]);
+    assert_eq!(
+        e[2]["model_after"], e[0]["model_after"],
+        "v0003 has v0001's parameters"
+    );
+    assert_eq!(
+        e[2]["model_after"].as_str().unwrap(),
+        dir.model_hash().unwrap()
+    );
 }
 
 #[test]
-fn a_stale_handle_cannot_commit() {
+fn one_writer_at_a_time_and_readers_cannot_commit() {
     let f = fixture();
-    let mut a = ModelDir::create(&f.model, &f.state).unwrap();
-    let mut b = ModelDir::open(&f.model).unwrap();
-    a.commit(&f.state).unwrap();
+    let a = ModelDir::create(&f.model, &f.state).unwrap();
+    // The creating handle holds the lock: a second writer waits, then gives up.
+    let e = ModelDir::open_for_write(&f.model, Duration::from_millis(100)).unwrap_err();
+    assert!(matches!(e, StoreError::Locked { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&f.model.display().to_string()) && msg.contains("LOCK"),
+        "{msg}"
+    );
+    // A reader is not held back, and cannot commit.
+    let mut r = ModelDir::open(&f.model).unwrap();
+    let e = r.commit(&f.state).unwrap_err();
+    assert!(matches!(e, StoreError::ReadOnly { .. }), "{e}");
+    drop(a);
+    let mut b = ModelDir::open_for_write(&f.model, Duration::ZERO).unwrap();
+    // A writer that ignored the lock (an older build) committed meanwhile: refused.
+    copy_dir(&f.model.join("v0001"), &f.model.join("v0002"));
+    fs::write(f.model.join("CURRENT"), "v0002\n").unwrap();
     let e = b.commit(&f.state).unwrap_err();
     assert!(e.to_string().contains("another writer"), "{e}");
-    assert_eq!(names(&f.model), ["CURRENT", "v0002"]);
+    assert_eq!(
+        names(&f.model),
+        ["CURRENT", "LOCK", "audit.jsonl", "v0001", "v0002"]
+    );
 }
 
 #[test]
@@ -218,11 +259,19 @@ fn open_removes_temporary_version_folders() {
     fs::create_dir(&stray).unwrap();
     fs::write(stray.join("model.safetensors"), b"half").unwrap();
     fs::write(f.model.join(".CURRENT.tmp.1.2"), b"v0002").unwrap();
+    fs::write(f.model.join(".audit.jsonl.tmp.1.3"), b"{").unwrap();
     // Files that are not ours are left alone.
     fs::write(f.model.join("notes.txt"), b"mine").unwrap();
-    let dir = ModelDir::open(&f.model).unwrap();
+    // Opening for reading changes nothing (a writer may be at work).
+    let before = names(&f.model);
+    ModelDir::open(&f.model).unwrap().load().unwrap();
+    assert_eq!(names(&f.model), before);
+    let dir = ModelDir::open_for_write(&f.model, Duration::ZERO).unwrap();
     assert_eq!(dir.current_version(), VersionId(1));
-    assert_eq!(names(&f.model), ["CURRENT", "notes.txt", "v0001"]);
+    assert_eq!(
+        names(&f.model),
+        ["CURRENT", "LOCK", "audit.jsonl", "notes.txt", "v0001"]
+    );
     dir.load().unwrap();
 }
 
@@ -232,15 +281,15 @@ fn a_version_not_named_by_current_is_removed_on_open() {
     let f = fixture();
     ModelDir::create(&f.model, &f.state).unwrap();
     copy_dir(&f.model.join("v0001"), &f.model.join("v0002"));
-    let dir = ModelDir::open(&f.model).unwrap();
+    let mut dir = ModelDir::open_for_write(&f.model, Duration::ZERO).unwrap();
     assert_eq!(dir.current_version(), VersionId(1));
-    assert_eq!(names(&f.model), ["CURRENT", "v0001"]);
+    assert_eq!(names(&f.model), ["CURRENT", "LOCK", "audit.jsonl", "v0001"]);
     // An old version whose deletion failed goes too.
-    let mut dir = dir;
     dir.commit(&f.state).unwrap();
+    drop(dir);
     copy_dir(&f.model.join("v0002"), &f.model.join("v0001"));
-    ModelDir::open(&f.model).unwrap();
-    assert_eq!(names(&f.model), ["CURRENT", "v0002"]);
+    ModelDir::open_for_write(&f.model, Duration::ZERO).unwrap();
+    assert_eq!(names(&f.model), ["CURRENT", "LOCK", "audit.jsonl", "v0002"]);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -262,11 +311,15 @@ fn create_refuses_folders_that_are_not_empty_or_already_models() {
     ModelDir::create(&f.model, &f.state).unwrap();
     let e = ModelDir::create(&f.model, &f.state).unwrap_err();
     assert!(e.to_string().contains("already holds a model"), "{e}");
-    // Leftovers of an interrupted create (a version, no CURRENT) do not block a new create.
+    // Leftovers of an interrupted create (a version, no CURRENT) do not block a new create; a
+    // log does (an interrupted create never leaves one without CURRENT).
     fs::remove_file(f.model.join("CURRENT")).unwrap();
     fs::create_dir(f.model.join("v0002.tmp-1-1")).unwrap();
+    let e = ModelDir::create(&f.model, &f.state).unwrap_err();
+    assert!(e.to_string().contains("audit.jsonl"), "{e}");
+    fs::remove_file(f.model.join("audit.jsonl")).unwrap();
     ModelDir::create(&f.model, &f.state).unwrap();
-    assert_eq!(names(&f.model), ["CURRENT", "v0001"]);
+    assert_eq!(names(&f.model), ["CURRENT", "LOCK", "audit.jsonl", "v0001"]);
 }
 
 #[test]
@@ -332,12 +385,25 @@ fn non_finite_or_misshapen_tensors_are_refused() {
     );
 
     // Committing a non-finite state is refused before anything is written.
-    let mut dir = ModelDir::open(&f.model).unwrap();
+    replace_tensors(&f.model, &f.state.params);
+    drop(dir);
+    let mut dir = ModelDir::open_for_write(&f.model, Duration::ZERO).unwrap();
+    let before = all_bytes_under(&f.model, &[]);
     let mut bad = f.state.clone();
     bad.params.user_emb[5] = f32::INFINITY;
     let e = dir.commit(&bad).unwrap_err();
     assert!(matches!(e, StoreError::State(_)), "{e}");
-    assert_eq!(names(&f.model), ["CURRENT", "v0001"]);
+    assert!(
+        e.to_string().contains("user_emb[0, 5] is not finite"),
+        "{e}"
+    );
+    let mut bad = f.state.clone();
+    bad.params.item_emb.pop();
+    assert!(matches!(
+        dir.commit(&bad).unwrap_err(),
+        StoreError::State(_)
+    ));
+    assert_eq!(all_bytes_under(&f.model, &[]), before);
 }
 
 #[test]
@@ -482,6 +548,7 @@ fn all_bytes_under(dir: &Path, skip: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
             out.push((p.clone(), fs::read(&p).unwrap()));
         }
     }
+    out.sort();
     out
 }
 
@@ -502,13 +569,25 @@ fn forgotten_pairs_are_never_stored_in_clear() {
     state.forgotten.insert(&user, &item);
     let model = tmp.path().join("model");
     let mut dir = ModelDir::create(&model, &state).unwrap();
-    dir.commit(&state).unwrap();
-    // The id maps list every raw id (requests name rows by them); no other file names either
-    // id of the forgotten pair, and the pair's dense ids are not in forgotten.json.
+    let (digest, pairs) = state.forgotten.digest_rows(&d, &[r as u32]);
+    let record = AuditRecord::new("unlearn")
+        .with(
+            "forget",
+            serde_json::json!({"digest": digest, "pairs": pairs}),
+        )
+        .unwrap();
+    dir.commit_with(&state, &record).unwrap();
+    assert_eq!(
+        dir.audit_log().unwrap().entries()[1]["forget"]["digest"],
+        digest
+    );
+    // The id maps list every raw id (requests name rows by them); no other file (the audit logs
+    // included) names either id of the forgotten pair, and the pair's dense ids are not in
+    // forgotten.json.
     let files = all_bytes_under(&model, &["user_ids.csv", "item_ids.csv"]);
     assert_eq!(
         files.len(),
-        4,
+        7,
         "{:?}",
         files.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
@@ -529,6 +608,60 @@ fn forgotten_pairs_are_never_stored_in_clear() {
     assert_eq!(again.train, d.train);
     let mask = back.forgotten_mask(&again);
     assert!(mask[r]);
+}
+
+#[test]
+fn the_root_log_is_repaired_when_behind_and_refused_when_edited() {
+    let f = fixture();
+    let mut dir = ModelDir::create(&f.model, &f.state).unwrap();
+    dir.commit(&f.state).unwrap();
+    drop(dir);
+    let root = f.model.join("audit.jsonl");
+    let full = fs::read(&root).unwrap();
+    // A crash after CURRENT named v0002 but before the root log listed it.
+    let first_line = full.iter().position(|&b| b == b'\n').unwrap() + 1;
+    fs::write(&root, &full[..first_line]).unwrap();
+    let dir = ModelDir::open_for_write(&f.model, Duration::ZERO).unwrap();
+    assert_eq!(fs::read(&root).unwrap(), full);
+    drop(dir);
+    // Missing altogether: rebuilt from the live version's copy.
+    fs::remove_file(&root).unwrap();
+    drop(ModelDir::open_for_write(&f.model, Duration::ZERO).unwrap());
+    assert_eq!(fs::read(&root).unwrap(), full);
+    // Edited: refused, and left as found.
+    let edited = String::from_utf8(full.clone())
+        .unwrap()
+        .replace("v0001", "v0009");
+    fs::write(&root, &edited).unwrap();
+    let before = all_bytes_under(&f.model, &[]);
+    let e = ModelDir::open_for_write(&f.model, Duration::ZERO).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("audit.jsonl") && msg.contains("does not agree"),
+        "{msg}"
+    );
+    assert_eq!(all_bytes_under(&f.model, &[]), before);
+    // Reading is still possible.
+    ModelDir::open(&f.model).unwrap().load().unwrap();
+}
+
+#[test]
+fn request_digests_depend_on_the_set_of_pairs_and_the_salt() {
+    let f = fixture();
+    let s = &f.state.forgotten;
+    let d = &f.dataset;
+    let (a, n) = s.digest_rows(d, &[1, 2]);
+    assert_eq!(n, 2);
+    assert!(a.starts_with("sha256:") && a.len() == 71, "{a}");
+    assert_eq!(
+        s.digest_rows(d, &[2, 1, 1]).0,
+        a,
+        "order and repeats do not matter"
+    );
+    assert_ne!(s.digest_rows(d, &[1]).0, a);
+    assert_ne!(s.digest_rows(d, &[1, 3]).0, a);
+    let other = ForgottenSet::with_salt([7; 32]);
+    assert_ne!(other.digest_rows(d, &[1, 2]).0, a, "another model's salt");
 }
 
 #[test]

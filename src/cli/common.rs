@@ -136,6 +136,26 @@ impl From<AdapterSummary> for ReportAdapter {
     }
 }
 
+/// Refuses a report path whose folder does not exist, before any work is done (a report that
+/// cannot be written would otherwise fail the command after its result was committed).
+pub fn check_report_path(path: Option<&Path>) -> CliResult {
+    if let Some(path) = path {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(format!(
+                "--report {}: the folder {} does not exist",
+                path.display(),
+                dir.display()
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Writes a JSON report (atomically) when a path was given.
 pub fn write_report<T: Serialize>(path: Option<&Path>, report: &T) -> CliResult {
     if let Some(path) = path {

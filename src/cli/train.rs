@@ -6,15 +6,17 @@ use std::time::Instant;
 use clap::Args;
 use ifru::eval::{Metrics, MetricsPlan, RankingOptions, ValidationScore, evaluate};
 use ifru::model::loaded::adjacency_for;
-use ifru::model::store::{ModelDir, ModelMeta, ModelState, Regularization, Seeds};
+use ifru::model::store::{
+    AuditLog, AuditRecord, ModelDir, ModelMeta, ModelState, Regularization, Seeds,
+};
 use ifru::model::{DeviceModel, LossKind, ModelSpec};
 use ifru::train::{EpochLog, Progress as TrainProgress, TrainConfig, TrainData, train};
 use serde::Serialize;
 
 use super::CliResult;
 use super::common::{
-    Progress, RawDataOptions, ReportAdapter, TrainingOptions, load_training_data, open_gpu,
-    write_report,
+    Progress, RawDataOptions, ReportAdapter, TrainingOptions, check_report_path,
+    load_training_data, open_gpu, write_report,
 };
 
 #[derive(Args)]
@@ -68,6 +70,7 @@ struct TrainReport {
 
 pub fn run(cmd: TrainCommand) -> CliResult {
     let spec = cmd.training.spec()?;
+    check_report_path(cmd.report.as_deref())?;
     let (ds, source) = load_training_data(&cmd.data, &cmd.raw, Some(cmd.split_seed))?;
     eprintln!(
         "data: {} users, {} items, {} training rows ({} valid, {} test)",
@@ -143,7 +146,23 @@ pub fn run(cmd: TrainCommand) -> CliResult {
     let training = serde_json::to_value(&config)?;
     let meta = ModelMeta::new(spec, reg, seeds, training, source, &ds);
     let state = ModelState::new(meta, outcome.params.clone(), &ds)?;
-    ModelDir::create(&cmd.out, &state)?;
+    let record = AuditRecord::new("train")
+        .with("spec", spec)?
+        .with("settings", &config)?
+        .with("seeds", seeds)?
+        .with(
+            "data",
+            serde_json::json!({
+                "path": &state.meta.data.path,
+                "fingerprint": &state.meta.data.fingerprint,
+                "train_rows": ds.train.len(),
+            }),
+        )?
+        .with("adapter", ReportAdapter::from(gpu.adapter()))?
+        .with("epochs", outcome.epochs)?
+        .with("train_seconds", outcome.train_seconds)?
+        .with("metrics", &metrics)?;
+    ModelDir::create_with(&cmd.out, &state, &record, &AuditLog::default())?;
     println!(
         "trained {:?} in {} epochs (best {}), {:.1} s; {}; model: {}",
         spec.kind,

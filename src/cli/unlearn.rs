@@ -1,19 +1,20 @@
 //! `ifru unlearn`: forget the rows of forget files and commit a new model version.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use ifru::eval::{RankingOptions, RequestMetrics, request_metrics};
 use ifru::model::ModelSpec;
 use ifru::model::loaded::LoadedModel;
-use ifru::model::store::ModelDir;
+use ifru::model::store::{AuditRecord, DEFAULT_LOCK_TIMEOUT, ModelDir, StoreError};
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
 use ifru::unlearn::request::{RequestCounts, accept};
 use serde::Serialize;
 
 use super::CliResult;
-use super::common::{IfruArgs, ReportAdapter, open_gpu, write_report};
+use super::common::{IfruArgs, ReportAdapter, check_report_path, open_gpu, write_report};
 
 #[derive(Args)]
 pub struct UnlearnCommand {
@@ -43,6 +44,9 @@ pub struct UnlearnCommand {
     /// Write the new model here instead of committing a new version in place.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Seconds to wait for another process writing the same model to finish.
+    #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT.as_secs_f64())]
+    lock_timeout: f64,
     /// BPR: users sampled for the ranking metrics (0: all).
     #[arg(long, default_value_t = 0)]
     eval_users: usize,
@@ -62,13 +66,21 @@ struct UnlearnReport {
     adapter: ReportAdapter,
     request: RequestCounts,
     #[serde(flatten)]
+    result: MethodResult,
+}
+
+/// The method's report fields: what the audit log records of a request too.
+#[derive(Serialize)]
+struct MethodResult {
+    #[serde(flatten)]
     outcome: MethodOutcome,
     #[serde(flatten)]
     metrics: RequestMetrics,
 }
 
 pub fn run(cmd: UnlearnCommand) -> CliResult {
-    let loaded = LoadedModel::open(&cmd.model, cmd.data.as_deref())?;
+    check_report_path(cmd.report.as_deref())?;
+    let loaded = open_model(&cmd)?;
     let matched = loaded.match_forget_files(&cmd.forget)?;
     let request = accept(&matched, cmd.skip_missing)?;
     for w in &request.warnings {
@@ -81,7 +93,9 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     );
     if request.rows.is_empty() {
         println!(
-            "nothing to forget: every row of the request is already forgotten; the model is unchanged"
+            "nothing to forget: of {} lines, {} name rows already forgotten and {} were skipped; \
+             the model is unchanged",
+            c.lines, c.already_forgotten, c.not_in_training
         );
         return Ok(());
     }
@@ -91,14 +105,13 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     let kind = cmd
         .forget_rows
         .unwrap_or_else(|| ForgetRows::detect(&loaded.data, &request.rows));
-    let mut outcome = unlearner.apply(
+    let outcome = unlearner.apply(
         &request.file_order,
         cmd.method,
         cmd.finetune_epochs,
         Some(&ifru),
         kind,
     )?;
-    outcome.warnings.extend(request.warnings.iter().cloned());
     unlearner.refresh()?;
     let ranking = RankingOptions {
         sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
@@ -114,37 +127,115 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
         &ranking,
     )?;
     let state = unlearner.state_after(&loaded.state, &request.rows)?;
-    let (dir, version) = match &cmd.out {
+    // Nothing is written unless the result is a valid model (finite, right shapes).
+    state.check().map_err(|e| {
+        format!(
+            "the {:?} update did not give a valid model ({e}); nothing was changed",
+            cmd.method
+        )
+    })?;
+    let mut report = UnlearnReport {
+        schema: 1,
+        command: "unlearn",
+        model_dir: cmd.out.clone().unwrap_or_else(|| cmd.model.clone()),
+        version: String::new(),
+        spec,
+        method: cmd.method,
+        adapter: gpu.adapter().into(),
+        request: request.counts.clone(),
+        result: MethodResult { outcome, metrics },
+    };
+    let (digest, pairs) = loaded
+        .state
+        .forgotten
+        .digest_rows(&loaded.data, &request.rows);
+    let mut record = AuditRecord::new("unlearn")
+        .with("method", cmd.method)?
+        .with(
+            "settings",
+            serde_json::json!({
+                "forget_rows": kind,
+                "skip_missing": cmd.skip_missing,
+                "finetune_epochs": (cmd.method == Method::Finetune).then_some(cmd.finetune_epochs),
+            }),
+        )?
+        .with(
+            "forget",
+            serde_json::json!({
+                "digest": digest,
+                "pairs": pairs,
+                "rows": request.rows.len(),
+                "scheme": "sha256 over the sorted salted pair hashes of forgotten.json",
+            }),
+        )?
+        .with("request", &report.request)?
+        .with("adapter", &report.adapter)?
+        .with("report", &report.result)?;
+    // The report also says which lines were skipped or repeated; the audit log does not, since
+    // those lines name rows in clear (its counts by class say how many).
+    report
+        .result
+        .outcome
+        .warnings
+        .extend(request.warnings.iter().cloned());
+    let version = match &cmd.out {
         Some(out) => {
-            let dir = ModelDir::create(out, &state)?;
-            let v = dir.current_version();
-            (out.clone(), v)
+            record = record.with(
+                "source",
+                serde_json::json!({
+                    "model_dir": loaded.dir.path(),
+                    "version": loaded.dir.current_version().name(),
+                }),
+            )?;
+            let history = loaded.dir.audit_log()?;
+            ModelDir::create_with(out, &state, &record, &history)?.current_version()
         }
         None => {
             let mut dir = loaded.dir;
-            let v = dir.commit(&state)?;
-            (cmd.model.clone(), v)
+            dir.commit_with(&state, &record)?
         }
     };
+    report.version = version.to_string();
     println!(
         "forgot {} rows by {:?} in {:.3} s; {}; model: {} ({version})",
         request.rows.len(),
         cmd.method,
-        outcome.seconds,
-        serde_json::to_string(&metrics)?,
-        dir.display()
+        report.result.outcome.seconds,
+        serde_json::to_string(&report.result.metrics)?,
+        report.model_dir.display()
     );
-    let report = UnlearnReport {
-        schema: 1,
-        command: "unlearn",
-        model_dir: dir,
-        version: version.to_string(),
-        spec,
-        method: cmd.method,
-        adapter: gpu.adapter().into(),
-        request: request.counts,
-        outcome,
-        metrics,
-    };
-    write_report(cmd.report.as_deref(), &report)
+    write_report(cmd.report.as_deref(), &report).map_err(|e| {
+        format!(
+            "the request was applied ({version} of {} is live), but the report could not be \
+             written: {e}",
+            report.model_dir.display()
+        )
+        .into()
+    })
+}
+
+/// Opens the model: for writing (its lock held until the commit) when the new version goes
+/// into it, for reading when `--out` writes elsewhere. Says so when it has to wait.
+fn open_model(cmd: &UnlearnCommand) -> Result<LoadedModel, Box<dyn std::error::Error>> {
+    if cmd.out.is_some() {
+        return Ok(LoadedModel::open(&cmd.model, cmd.data.as_deref())?);
+    }
+    let timeout = Duration::try_from_secs_f64(cmd.lock_timeout).map_err(|_| {
+        format!(
+            "--lock-timeout {}: expected a number of seconds ≥ 0",
+            cmd.lock_timeout
+        )
+    })?;
+    let open = |t| LoadedModel::open_for_write(&cmd.model, cmd.data.as_deref(), t);
+    match open(Duration::ZERO) {
+        Err(ifru::Error::Store(StoreError::Locked { .. })) if !timeout.is_zero() => {
+            eprintln!(
+                "waiting up to {:.0} s for another process writing {} to finish",
+                timeout.as_secs_f64(),
+                cmd.model.display()
+            );
+            Ok(open(timeout)?)
+        }
+        other => Ok(other?),
+    }
 }

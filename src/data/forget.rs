@@ -159,8 +159,8 @@ pub enum ForgetStatus {
     Matched(Vec<u32>),
     /// Every training row with this pair is already forgotten (the rows, ascending).
     AlreadyForgotten(Vec<u32>),
-    /// No training row has this pair (including ids the dataset does not know).
-    NotInTraining,
+    /// No training row has this pair; says why.
+    NotInTraining(Missing),
     /// The same pair as an earlier line.
     Duplicate {
         /// That line.
@@ -173,6 +173,19 @@ pub enum ForgetStatus {
         /// Their training labels.
         training_labels: Vec<u8>,
     },
+}
+
+/// Why a forget line names no training row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// The user id is not one of the data's.
+    UnknownUser,
+    /// The item id is not one of the data's.
+    UnknownItem,
+    /// Neither id is one of the data's.
+    UnknownIds,
+    /// Both ids are known, but no training row pairs them.
+    NoRow,
 }
 
 /// The classification of one forget line.
@@ -212,7 +225,7 @@ impl ForgetSummary {
                     s.rows.extend_from_slice(rows);
                 }
                 ForgetStatus::AlreadyForgotten(_) => s.already_forgotten += 1,
-                ForgetStatus::NotInTraining => s.not_in_training += 1,
+                ForgetStatus::NotInTraining(_) => s.not_in_training += 1,
                 ForgetStatus::Duplicate { .. } => s.duplicate += 1,
                 ForgetStatus::LabelMismatch { .. } => s.label_mismatch += 1,
             }
@@ -238,27 +251,17 @@ pub fn match_forget(
         std::collections::HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        // Duplicates are keyed by the dense pair when known, else by the raw strings.
-        let dense = user_ids.get(&row.user).zip(item_ids.get(&row.item));
-        let key = match dense {
-            Some((u, i)) => (format!("#{u}"), format!("#{i}")),
-            None => (format!("${}", row.user), row.item.clone()),
-        };
-        if let Some(&first) = first_line.get(&key) {
-            out.push(ForgetMatch {
-                row: row.clone(),
-                status: ForgetStatus::Duplicate { first_line: first },
-            });
-            continue;
-        }
-        first_line.insert(key, row.line);
-        let status = match dense {
-            None => ForgetStatus::NotInTraining,
-            Some((u, i)) => {
+        let u = user_ids.get(&row.user);
+        let i = item_ids.get(&row.item);
+        let status = match (u, i) {
+            (None, None) => ForgetStatus::NotInTraining(Missing::UnknownIds),
+            (None, Some(_)) => ForgetStatus::NotInTraining(Missing::UnknownUser),
+            (Some(_), None) => ForgetStatus::NotInTraining(Missing::UnknownItem),
+            (Some(u), Some(i)) => {
                 let all: Vec<u32> = index.rows(u, i).collect();
                 let labels: Vec<u8> = all.iter().map(|&r| train.labels[r as usize]).collect();
                 if all.is_empty() {
-                    ForgetStatus::NotInTraining
+                    ForgetStatus::NotInTraining(Missing::NoRow)
                 } else if row.label.is_some_and(|l| labels.iter().any(|&t| t != l)) {
                     ForgetStatus::LabelMismatch {
                         rows: all,
@@ -274,6 +277,21 @@ pub fn match_forget(
                         ForgetStatus::Matched(left)
                     }
                 }
+            }
+        };
+        // Duplicates are keyed by the dense pair when known, else by the raw strings. A repeat
+        // whose label disagrees with the training data stays a label mismatch: a repeat must not
+        // hide a wrong label.
+        let key = match u.zip(i) {
+            Some((u, i)) => (format!("#{u}"), format!("#{i}")),
+            None => (format!("${}", row.user), row.item.clone()),
+        };
+        let status = match (first_line.get(&key), status) {
+            (_, s @ ForgetStatus::LabelMismatch { .. }) => s,
+            (Some(&first), _) => ForgetStatus::Duplicate { first_line: first },
+            (None, s) => {
+                first_line.insert(key, row.line);
+                s
             }
         };
         out.push(ForgetMatch {
@@ -526,8 +544,8 @@ mod tests {
         assert_eq!(st[1], ForgetStatus::Matched(vec![5, 6]));
         assert_eq!(st[2], ForgetStatus::AlreadyForgotten(vec![2]));
         assert_eq!(st[3], ForgetStatus::Duplicate { first_line: 2 });
-        assert_eq!(st[4], ForgetStatus::NotInTraining);
-        assert_eq!(st[5], ForgetStatus::NotInTraining);
+        assert_eq!(st[4], ForgetStatus::NotInTraining(Missing::UnknownUser));
+        assert_eq!(st[5], ForgetStatus::NotInTraining(Missing::NoRow));
         assert!(matches!(st[6], ForgetStatus::LabelMismatch { .. }));
         let s = ForgetSummary::of(&m);
         assert_eq!(s.rows, [0, 3, 5, 6]);

@@ -195,8 +195,12 @@ impl Recipe {
 
     /// Reads a `recipe.json`.
     pub fn read(path: &Path) -> Result<Recipe, DataError> {
-        let bytes = parse::read(path)?;
-        serde_json::from_slice(&bytes)
+        Self::parse(path, &parse::read(path)?)
+    }
+
+    /// Parses the content of a `recipe.json` (`path` only names it in errors).
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Recipe, DataError> {
+        serde_json::from_slice(bytes)
             .map_err(|e| DataError::malformed(path, e.line().max(1), e.to_string()))
     }
 }
@@ -290,8 +294,12 @@ pub fn write_id_map(path: &Path, map: &IdMap) -> Result<(), DataError> {
 
 /// Reads an id map written by [`write_id_map`]; dense ids must be `0, 1, 2, ...` in order.
 pub fn read_id_map(path: &Path) -> Result<IdMap, DataError> {
-    let bytes = parse::read(path)?;
-    let mut lines = Lines::new(&bytes);
+    parse_id_map(path, &parse::read(path)?)
+}
+
+/// Parses the content of an id map file (`path` only names it in errors).
+pub fn parse_id_map(path: &Path, bytes: &[u8]) -> Result<IdMap, DataError> {
+    let mut lines = Lines::new(bytes);
     let delim = parse::Delim::Char(',');
     let mut fields = Vec::new();
     match lines.next_nonblank(path) {
@@ -339,8 +347,12 @@ pub fn read_id_map(path: &Path) -> Result<IdMap, DataError> {
 
 /// Reads a permutation file (one 0-based index per line) that must permute `0..n`.
 pub fn read_permutation(path: &Path, n: usize) -> Result<Vec<u32>, DataError> {
-    let bytes = parse::read(path)?;
-    let mut lines = Lines::new(&bytes);
+    parse_permutation(path, &parse::read(path)?, n)
+}
+
+/// Parses the content of a permutation file of `0..n` (`path` only names it in errors).
+pub fn parse_permutation(path: &Path, bytes: &[u8], n: usize) -> Result<Vec<u32>, DataError> {
+    let mut lines = Lines::new(bytes);
     let mut perm = Vec::with_capacity(n);
     let mut seen = vec![false; n];
     while let Some(next) = lines.next_nonblank(path) {

@@ -2,13 +2,14 @@
 //! (for LightGCN) the graph of their positives — what every command that uses a model needs.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::data::{Dataset, Interactions};
 use crate::error::Result;
 use crate::gpu::{Gpu, Record};
 use crate::graph::{BipartiteGraph, CsrArrays, csr_arrays, normalize};
 
-use super::store::{ModelDir, ModelState, load_model_data};
+use super::store::{ModelDir, ModelState};
 use super::{DeviceModel, ModelSpec};
 
 /// The normalised adjacency LightGCN propagates over, built from the positives of `rows`;
@@ -40,12 +41,25 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// Opens `path`, loads its live version and its data (from `data_override` when the data
-    /// moved), checking the data's fingerprint.
+    /// Opens `path` for reading, loads its live version and its data (from `data_override`
+    /// when the data moved), checking the data's fingerprint.
     pub fn open(path: &Path, data_override: Option<&Path>) -> Result<Self> {
-        let dir = ModelDir::open(path)?;
+        Self::load(ModelDir::open(path)?, data_override)
+    }
+
+    /// [`LoadedModel::open`] for a read-modify-commit: the directory is opened for writing
+    /// (its lock taken, waiting up to `lock_timeout`) before anything is read.
+    pub fn open_for_write(
+        path: &Path,
+        data_override: Option<&Path>,
+        lock_timeout: Duration,
+    ) -> Result<Self> {
+        Self::load(ModelDir::open_for_write(path, lock_timeout)?, data_override)
+    }
+
+    fn load(dir: ModelDir, data_override: Option<&Path>) -> Result<Self> {
         let state = dir.load()?;
-        let data = load_model_data(&state.meta, data_override)?;
+        let data = dir.load_data(&state.meta, data_override)?;
         let row_ids = state.rows(&data);
         let rows = data.train.select(&row_ids);
         let adjacency = adjacency_for(&state.meta.spec, data.n_users, data.n_items, &rows)?;
@@ -103,13 +117,20 @@ impl MatchedRequest {
 
 impl LoadedModel {
     /// Reads forget files and classifies their lines against this model's training rows
-    /// (duplicates across files count once).
+    /// (duplicates across files count once). A file with no line after its header is refused:
+    /// it is more likely the wrong file than a request to forget nothing.
     pub fn match_forget_files(&self, files: &[std::path::PathBuf]) -> Result<MatchedRequest> {
         use crate::data::forget::{ForgetSummary, PairIndex, match_forget, read_forget_file};
         let mut lines = Vec::new();
         let mut origin = Vec::new();
         for file in files {
             let rows = read_forget_file(file)?;
+            if rows.is_empty() {
+                return Err(crate::Error::Invalid(format!(
+                    "{}: no forget lines after the header; nothing was changed",
+                    file.display()
+                )));
+            }
             origin.extend(std::iter::repeat_n(file.clone(), rows.len()));
             lines.extend(rows);
         }

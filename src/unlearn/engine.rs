@@ -70,6 +70,9 @@ pub struct MethodOutcome {
     /// Training epochs (retrain, finetune).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<usize>,
+    /// The settings of the influence update (influence methods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<IfruOptions>,
     /// The damping values the calibration tried (calibrated step).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Vec<CalibrationPoint>>,
@@ -351,6 +354,7 @@ impl<'g> Unlearner<'g> {
                 }
                 outcome.warnings.extend(step.warnings);
                 outcome.influence = Some(step.figures);
+                outcome.options = Some(opts);
             }
         }
         self.commit_removal(rows, next)?;

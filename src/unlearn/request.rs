@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::data::forget::{ForgetMatch, ForgetStatus};
+use crate::data::forget::{ForgetMatch, ForgetStatus, Missing};
 use crate::model::loaded::MatchedRequest;
 
 /// Lines of a request by class, and the rows it will forget.
@@ -42,14 +42,41 @@ const SHOWN: usize = 5;
 fn describe(lines: &[&(PathBuf, ForgetMatch)]) -> String {
     let mut out = String::new();
     for (file, m) in lines.iter().take(SHOWN) {
+        let (u, i) = (&m.row.user, &m.row.item);
         let _ = write!(
             out,
-            "\n  {}:{}: user {}, item {}",
+            "\n  {}:{}: user {u:?}, item {i:?}",
             file.display(),
-            m.row.line,
-            m.row.user,
-            m.row.item
+            m.row.line
         );
+        let why = match &m.status {
+            ForgetStatus::NotInTraining(Missing::UnknownUser) => {
+                format!("no user {u:?} in the data")
+            }
+            ForgetStatus::NotInTraining(Missing::UnknownItem) => {
+                format!("no item {i:?} in the data")
+            }
+            ForgetStatus::NotInTraining(Missing::UnknownIds) => {
+                format!("no user {u:?} and no item {i:?} in the data")
+            }
+            ForgetStatus::NotInTraining(Missing::NoRow) => "no training row pairs them".into(),
+            ForgetStatus::LabelMismatch {
+                training_labels, ..
+            } => format!(
+                "label {}, but the training label is {}",
+                m.row.label.map_or("-".into(), |l| l.to_string()),
+                training_labels
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ),
+            ForgetStatus::Duplicate { first_line } => format!("repeats line {first_line}"),
+            ForgetStatus::Matched(_) | ForgetStatus::AlreadyForgotten(_) => String::new(),
+        };
+        if !why.is_empty() {
+            let _ = write!(out, " ({why})");
+        }
     }
     if lines.len() > SHOWN {
         let _ = write!(out, "\n  ... and {} more", lines.len() - SHOWN);
@@ -85,7 +112,7 @@ pub fn accept(request: &MatchedRequest, skip_missing: bool) -> crate::Result<Acc
             describe(&mismatched)
         )));
     }
-    let missing = of(|s| matches!(s, ForgetStatus::NotInTraining));
+    let missing = of(|s| matches!(s, ForgetStatus::NotInTraining(_)));
     let mut warnings = Vec::new();
     if !missing.is_empty() {
         if !skip_missing {

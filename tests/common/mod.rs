@@ -2,6 +2,8 @@
 //! random inputs, and comparison with the f64 references.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::sync::OnceLock;
 
 use ifru::gpu::{Gpu, GpuOptions};

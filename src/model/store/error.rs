@@ -50,8 +50,9 @@ pub enum StoreError {
         expected: String,
     },
     /// The model's data could not be loaded.
-    #[error("cannot load the data of the model{}: {source}; pass --data PATH if the data moved",
-        model.as_ref().map(|m| format!(" at {}", m.display())).unwrap_or_default())]
+    #[error("cannot load the data of the model{}: {source}{}",
+        model.as_ref().map(|m| format!(" at {}", m.display())).unwrap_or_default(),
+        moved_hint(source))]
     Data {
         /// The model directory, when known.
         model: Option<PathBuf>,
@@ -76,9 +77,45 @@ pub enum StoreError {
         /// Why the removal failed.
         source: io::Error,
     },
+    /// Another process holds the model directory's lock (it is writing a new version).
+    #[error(
+        "{}: another process is writing this model (it holds {}); gave up after {:.0} s: \
+         try again when it is done, or wait longer (--lock-timeout)",
+        dir.display(), dir.join(super::LOCK).display(), waited.as_secs_f64()
+    )]
+    Locked {
+        /// The model directory.
+        dir: PathBuf,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
+    /// A commit through a handle opened for reading only.
+    #[error(
+        "{}: opened for reading only; open it for writing (which takes its lock) to commit",
+        dir.display()
+    )]
+    ReadOnly {
+        /// The model directory.
+        dir: PathBuf,
+    },
     /// The operating system's random source failed.
     #[error("cannot draw a random salt: {0}")]
     Random(String),
+}
+
+/// The hint for data that is not where the model says: only when a file is missing (data that
+/// is there but malformed did not move).
+fn moved_hint(e: &DataError) -> &'static str {
+    let missing = match e {
+        DataError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
+        DataError::Invalid { msg, .. } => msg.contains("no such file"),
+        _ => false,
+    };
+    if missing {
+        "; pass --data PATH if the data moved"
+    } else {
+        ""
+    }
 }
 
 fn mismatch_message(data: &Path, model: Option<&Path>, found: &str, expected: &str) -> String {

@@ -49,6 +49,11 @@ fn hash_id_map(h: &mut Sha256, m: &IdMap) {
     }
 }
 
+/// `"sha256:"` and the 64 hex digits of the SHA-256 of `bytes`.
+pub(crate) fn sha256_tag(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -105,6 +105,26 @@ impl ForgottenSet {
         new
     }
 
+    /// A digest of the pairs of the training rows `rows` of `d` for the audit log: SHA-256 over
+    /// their salted hashes (those `forgotten.json` keeps), sorted and without repeats, so it
+    /// depends on the set of pairs only, not on order or repeats. Returns it as `sha256:` hex,
+    /// with the number of distinct pairs. Someone with the data and the salt can check which
+    /// pairs a request named; the digest alone shows nothing. Panics if a row id is out of
+    /// range.
+    pub fn digest_rows(&self, d: &Dataset, rows: &[u32]) -> (String, usize) {
+        let base = self.salted();
+        let pairs: BTreeSet<[u8; 32]> = rows
+            .iter()
+            .map(|&r| {
+                let (u, i) = raw_pair(d, r as usize);
+                Self::finish(base.clone(), &u, &i)
+            })
+            .collect();
+        let mut h = Sha256::new();
+        pairs.iter().for_each(|p| h.update(p));
+        (format!("sha256:{}", hex(&h.finalize())), pairs.len())
+    }
+
     /// Number of forgotten pairs.
     pub fn len(&self) -> usize {
         self.hashes.len()
@@ -138,6 +158,13 @@ impl ForgottenSet {
             salt: hex(&self.salt),
             pairs: self.hashes.iter().map(|h| hex(h)).collect(),
         }
+    }
+
+    /// Parses the bytes of a `forgotten.json` (`path` only names it in errors).
+    pub fn parse(path: &Path, bytes: &[u8]) -> StoreResult<Self> {
+        let file = serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::invalid(path, format!("line {}: {e}", e.line())))?;
+        Self::from_file(path, file)
     }
 
     /// Reads what [`ForgottenSet::to_file`] wrote; `path` names the file in errors.

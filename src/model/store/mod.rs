@@ -4,44 +4,61 @@
 //! ```text
 //! MODEL/
 //!   CURRENT              the live version's name and a newline, e.g. "v0002\n"
+//!   LOCK                 empty; the advisory lock of the one writer ([`ModelDir::open_for_write`])
+//!   audit.jsonl          the audit log: a copy of the live version's (see [`audit`])
 //!   v0002/               the live version
 //!     model.json         ModelMeta: schema, spec, λ, seeds, training recipe, data source
 //!     model.safetensors  user_emb [n_users, d], item_emb [n_items, d], F32 little-endian
 //!     user_ids.csv       id,raw — dense id → the dataset's own id (as the forget matcher uses)
 //!     item_ids.csv       id,raw
 //!     forgotten.json     the forgotten (user, item) pairs as salted SHA-256 hashes
+//!     audit.jsonl        the audit log up to and including this version's entry
 //! ```
+//!
+//! # Commits
 //! A new state is written as a new version folder under a temporary name
-//! (`v0003.tmp-<pid>-<n>`), every file fsynced, renamed to `v0003`, and made live by replacing
-//! `CURRENT` atomically ([`crate::fsio`]); then older versions are deleted, since their
-//! parameters still encode the rows forgotten since. `CURRENT` is the commit point: on
-//! [`ModelDir::open`], every version folder it does not name (a complete one whose commit did not
-//! reach `CURRENT`, an old one whose deletion failed) and every temporary one is removed. Other
-//! files in the folder are left alone (room for a lock file and an audit log).
+//! (`v0003.tmp-<pid>-<n>`), every file fsynced (`model.json` last), renamed to `v0003`, and made
+//! live by replacing `CURRENT` atomically ([`crate::fsio`]). `CURRENT` is the commit point: the
+//! version and its audit entry (inside the folder) become live together. Then the root
+//! `audit.jsonl` is replaced by the version's log and older versions are deleted, since their
+//! parameters still encode the rows forgotten since.
+//!
+//! One writer at a time: [`ModelDir::open_for_write`] takes the directory's lock (waiting up to
+//! a timeout) and holds it until the handle is dropped, so a read-modify-commit sees the result
+//! of the writer before it. Opening for writing also repairs what a crash left: every version
+//! folder `CURRENT` does not name (a complete one whose commit did not reach `CURRENT`, an old
+//! one whose deletion failed), every temporary folder or file is removed, and the root log is
+//! brought up to the live version's. [`ModelDir::open`] only reads and changes nothing. Other
+//! files in the folder are left alone. `IFRU_FAULT_COMMIT` aborts a commit at a chosen point,
+//! for tests ([`fault`]).
 //!
 //! # Rows
 //! A model's rows are the training rows of its data minus the forgotten ones
 //! ([`remaining_rows`]); LightGCN's graph is built from their positives. The data is found
 //! through `model.json` ([`load_model_data`], an override path when it moved) and refused when
 //! its fingerprint differs from the recorded one.
-//!
-//! All writes go through [`ModelDir::create`] and [`ModelDir::commit`]; there is no lock yet, so
-//! the caller must make sure only one process writes (or opens for cleanup) at a time.
 
+pub mod audit;
 mod error;
+pub mod fault;
 mod fingerprint;
 mod forgotten;
+mod lock;
 mod meta;
 mod tensors;
 
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+pub use audit::{AUDIT, AuditLog, AuditRecord};
 pub use error::{StoreError, StoreResult};
 pub use fingerprint::data_fingerprint;
 pub use forgotten::{ForgottenSet, HASH_SCHEME, SALT_LEN, remaining_rows};
+pub use lock::LOCK;
 pub use meta::{
     DataSource, ModelMeta, Regularization, SCHEMA, Seeds, import_model, load_model_data,
     split_dataset, verify_data,
@@ -101,11 +118,12 @@ fn is_temp_version(name: &str) -> bool {
 }
 
 /// Is `name` something a model directory's writes leave behind (a version, a temporary
-/// version, `CURRENT`'s temporary file)?
+/// version, a temporary file of `CURRENT` or of the root log)?
 fn is_own_debris(name: &str) -> bool {
     VersionId::parse(name).is_some()
         || is_temp_version(name)
         || name.starts_with(&format!(".{CURRENT}.tmp."))
+        || name.starts_with(&format!(".{AUDIT}.tmp."))
 }
 
 /// One state of a model: everything a version folder holds.
@@ -198,17 +216,42 @@ impl ModelState {
 pub struct ModelDir {
     path: PathBuf,
     current: VersionId,
+    /// Held by a handle opened for writing (shared by its clones).
+    lock: Option<Arc<lock::DirLock>>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// How long a writer waits for the lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl ModelDir {
-    /// Makes a model directory at `path` holding `state` as `v0001`. `path` may be missing or
-    /// an empty folder (or one holding only the leftovers of an interrupted create); a folder
-    /// that already holds a model, or other files, is refused.
+    /// Makes a model directory at `path` holding `state` as `v0001`, with a minimal audit entry
+    /// (see [`ModelDir::create_with`]).
     pub fn create(path: &Path, state: &ModelState) -> StoreResult<ModelDir> {
+        Self::create_with(
+            path,
+            state,
+            &AuditRecord::new("create"),
+            &AuditLog::default(),
+        )
+    }
+
+    /// Makes a model directory at `path` holding `state` as `v0001`, its audit log `history`
+    /// (empty for a new model; the log of the model it was derived from otherwise) followed by
+    /// `record`'s entry. `path` may be missing or an empty folder (or one holding only the
+    /// leftovers of an interrupted create); a folder that already holds a model, or other
+    /// files, is refused. The handle returned holds the lock.
+    pub fn create_with(
+        path: &Path,
+        state: &ModelState,
+        record: &AuditRecord,
+        history: &AuditLog,
+    ) -> StoreResult<ModelDir> {
         state.check()?;
-        if path.exists() {
+        // Checked before and after taking the lock: before, so a foreign folder is refused
+        // without a LOCK file dropped in it; after, against a create that finished meanwhile.
+        let check_folder = || -> StoreResult<Vec<String>> {
             if !path.is_dir() {
                 return Err(StoreError::invalid(path, "exists and is not a folder"));
             }
@@ -220,7 +263,7 @@ impl ModelDir {
                 ));
             }
             let names = list(path)?;
-            if let Some(other) = names.iter().find(|n| !is_own_debris(n)) {
+            if let Some(other) = names.iter().find(|n| !is_own_debris(n) && *n != LOCK) {
                 return Err(StoreError::invalid(
                     path,
                     format!(
@@ -229,42 +272,81 @@ impl ModelDir {
                     ),
                 ));
             }
-            // Leftovers of an interrupted create: no CURRENT means nothing was ever live.
-            for n in &names {
-                remove_entry(&path.join(n))?;
-            }
+            Ok(names)
+        };
+        if path.exists() {
+            check_folder()?;
         } else {
             fs::create_dir_all(path).map_err(|e| StoreError::io(path, e))?;
         }
+        let held = lock::DirLock::acquire(path, Duration::ZERO)?;
+        // Leftovers of an interrupted create: no CURRENT means nothing was ever live.
+        for n in check_folder()? {
+            if n != LOCK {
+                remove_entry(&path.join(n))?;
+            }
+        }
+        fault::point("start");
         let v = VersionId(1);
-        write_version(path, v, state)?;
+        let tensors = params_to_safetensors(&state.params)?;
+        let mut log = history.clone();
+        log.push(v, None, record, history.last_model(), &tensors)?;
+        write_version(path, v, state, &tensors, &log)?;
         write_current(path, v)?;
+        fault::point("current-flipped");
+        audit::write_root(path, &log)?;
+        fault::point("log-written");
+        fault::point("done");
         Ok(ModelDir {
             path: path.to_path_buf(),
             current: v,
+            lock: Some(Arc::new(held)),
         })
     }
 
-    /// Opens the model directory at `path`: reads `CURRENT` and removes every version folder it
-    /// does not name and every temporary version folder (see the module documentation).
+    /// Opens the model directory at `path` for reading: reads `CURRENT` and changes nothing.
+    /// Such a handle cannot commit.
     pub fn open(path: &Path) -> StoreResult<ModelDir> {
+        let current = Self::live_version(path)?;
+        Ok(ModelDir {
+            path: path.to_path_buf(),
+            current,
+            lock: None,
+        })
+    }
+
+    /// Opens the model directory at `path` for writing: takes its lock, waiting up to
+    /// `timeout` for another writer, then repairs what a crash may have left (see the module
+    /// documentation). The lock is held until the handle (and its clones) are dropped.
+    pub fn open_for_write(path: &Path, timeout: Duration) -> StoreResult<ModelDir> {
+        // Not a model directory: refused before a LOCK file is made in it.
+        Self::live_version(path)?;
+        let held = lock::DirLock::acquire(path, timeout)?;
+        let current = Self::live_version(path)?;
+        let dir = ModelDir {
+            path: path.to_path_buf(),
+            current,
+            lock: Some(Arc::new(held)),
+        };
+        dir.remove_others()?;
+        let live = dir.version_path().join(AUDIT);
+        audit::reconcile(path, &live, &AuditLog::read(&live)?)?;
+        Ok(dir)
+    }
+
+    /// The version `CURRENT` names, checking that its folder exists.
+    fn live_version(path: &Path) -> StoreResult<VersionId> {
         if !path.is_dir() {
             return Err(StoreError::invalid(path, "no such model directory"));
         }
         let current = read_current(path)?;
-        let vdir = path.join(current.name());
-        if !vdir.is_dir() {
+        if !path.join(current.name()).is_dir() {
             return Err(StoreError::invalid(
                 &path.join(CURRENT),
                 format!("names {current}, but there is no such version folder"),
             ));
         }
-        let dir = ModelDir {
-            path: path.to_path_buf(),
-            current,
-        };
-        dir.remove_others()?;
-        Ok(dir)
+        Ok(current)
     }
 
     /// The folder.
@@ -289,6 +371,18 @@ impl ModelDir {
         ModelMeta::from_json(&p, &bytes)
     }
 
+    /// The live version's audit log (empty for a version written before logs existed).
+    pub fn audit_log(&self) -> StoreResult<AuditLog> {
+        AuditLog::read(&self.version_path().join(AUDIT))
+    }
+
+    /// `sha256:` of the live version's `model.safetensors` (what audit entries record).
+    pub fn model_hash(&self) -> StoreResult<String> {
+        let p = self.version_path().join(MODEL_TENSORS);
+        let bytes = fs::read(&p).map_err(|e| StoreError::io(&p, e))?;
+        Ok(fingerprint::sha256_tag(&bytes))
+    }
+
     /// Reads the live version.
     pub fn load(&self) -> StoreResult<ModelState> {
         let vdir = self.version_path();
@@ -303,9 +397,7 @@ impl ModelDir {
         let item_ids = read_ids(&vdir.join(ITEM_IDS), meta.n_items)?;
         let fp = vdir.join(FORGOTTEN);
         let bytes = fs::read(&fp).map_err(|e| StoreError::io(&fp, e))?;
-        let file = serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::invalid(&fp, format!("line {}: {e}", e.line())))?;
-        let forgotten = ForgottenSet::from_file(&fp, file)?;
+        let forgotten = ForgottenSet::parse(&fp, &bytes)?;
         Ok(ModelState {
             meta,
             params,
@@ -315,13 +407,29 @@ impl ModelDir {
         })
     }
 
-    /// Makes `state` the live version: writes it as the next version folder, replaces
-    /// `CURRENT`, then deletes the older versions. The single write path of a model.
-    ///
-    /// Fails without changing anything when `CURRENT` no longer names the version this handle
-    /// opened (another writer committed). If the new version is live but an older one cannot
-    /// be removed, the error is [`StoreError::StaleVersions`].
+    /// Makes `state` the live version with a minimal audit entry (see [`ModelDir::commit_with`]).
     pub fn commit(&mut self, state: &ModelState) -> StoreResult<VersionId> {
+        self.commit_with(state, &AuditRecord::new("commit"))
+    }
+
+    /// Makes `state` the live version, with `record`'s entry appended to the audit log: writes
+    /// the next version folder, replaces `CURRENT`, updates the root log, then deletes the
+    /// older versions. The single write path of a model; needs a handle opened for writing.
+    ///
+    /// Fails without changing anything when the state is invalid (shapes, non-finite values)
+    /// or when `CURRENT` no longer names the version this handle opened (a writer that ignored
+    /// the lock committed). If the new version is live but an older one cannot be removed, the
+    /// error is [`StoreError::StaleVersions`].
+    pub fn commit_with(
+        &mut self,
+        state: &ModelState,
+        record: &AuditRecord,
+    ) -> StoreResult<VersionId> {
+        if self.lock.is_none() {
+            return Err(StoreError::ReadOnly {
+                dir: self.path.clone(),
+            });
+        }
         state.check()?;
         let on_disk = read_current(&self.path)?;
         if on_disk != self.current {
@@ -345,9 +453,22 @@ impl ModelDir {
             .checked_add(1)
             .map(VersionId)
             .ok_or_else(|| StoreError::invalid(&self.path, "no version numbers left"))?;
-        write_version(&self.path, next, state)?;
+        let tensors = params_to_safetensors(&state.params)?;
+        let mut log = self.audit_log()?;
+        log.push(
+            next,
+            Some(self.current),
+            record,
+            Some(self.model_hash()?),
+            &tensors,
+        )?;
+        fault::point("start");
+        write_version(&self.path, next, state, &tensors, &log)?;
         write_current(&self.path, next)?;
+        fault::point("current-flipped");
         self.current = next;
+        audit::write_root(&self.path, &log)?;
+        fault::point("log-written");
         self.remove_others()
             .map_err(|e| StoreError::StaleVersions {
                 dir: self.path.clone(),
@@ -357,6 +478,7 @@ impl ModelDir {
                     other => std::io::Error::other(other.to_string()),
                 },
             })?;
+        fault::point("done");
         Ok(next)
     }
 
@@ -375,7 +497,7 @@ impl ModelDir {
         meta::verify_for(meta, d, Some(&self.path))
     }
 
-    /// Removes every version folder but the live one, and every temporary one.
+    /// Removes every version folder but the live one, and every temporary folder or file.
     fn remove_others(&self) -> StoreResult<()> {
         let live = self.current.name();
         let mut removed = false;
@@ -440,9 +562,16 @@ fn write_current(dir: &Path, v: VersionId) -> StoreResult<()> {
     crate::fsio::write_atomic(&p, format!("{v}\n").as_bytes()).map_err(|e| StoreError::io(&p, e))
 }
 
-/// Writes `state` as version `v` of the model at `dir`: into a temporary folder, every file
-/// fsynced, then renamed into place. The temporary folder is removed if anything fails.
-fn write_version(dir: &Path, v: VersionId, state: &ModelState) -> StoreResult<()> {
+/// Writes `state` (its parameters serialised as `tensors`) and the audit log `log` as version
+/// `v` of the model at `dir`: into a temporary folder, every file fsynced, then renamed into
+/// place. The temporary folder is removed if anything fails.
+fn write_version(
+    dir: &Path,
+    v: VersionId,
+    state: &ModelState,
+    tensors: &[u8],
+    log: &AuditLog,
+) -> StoreResult<()> {
     let tmp = dir.join(format!(
         "{v}.tmp-{}-{}",
         std::process::id(),
@@ -450,11 +579,14 @@ fn write_version(dir: &Path, v: VersionId, state: &ModelState) -> StoreResult<()
     ));
     fs::create_dir(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
     let result = (|| {
-        write_version_files(&tmp, state)?;
+        write_version_files(&tmp, state, tensors, log)?;
         sync_dir(&tmp)?;
+        fault::point("version-written");
         let dst = dir.join(v.name());
         fs::rename(&tmp, &dst).map_err(|e| StoreError::io(&dst, e))?;
-        sync_dir(dir)
+        sync_dir(dir)?;
+        fault::point("version-renamed");
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_dir_all(&tmp);
@@ -462,18 +594,25 @@ fn write_version(dir: &Path, v: VersionId, state: &ModelState) -> StoreResult<()
     result
 }
 
-fn write_version_files(vdir: &Path, state: &ModelState) -> StoreResult<()> {
+fn write_version_files(
+    vdir: &Path,
+    state: &ModelState,
+    tensors: &[u8],
+    log: &AuditLog,
+) -> StoreResult<()> {
     let write = |name: &str, bytes: &[u8]| {
         let p = vdir.join(name);
         crate::fsio::write_atomic(&p, bytes).map_err(|e| StoreError::io(&p, e))
     };
-    write(MODEL_TENSORS, &params_to_safetensors(&state.params)?)?;
+    write(MODEL_TENSORS, tensors)?;
+    fault::point("version-partial");
     write_id_map(&vdir.join(USER_IDS), &state.user_ids).map_err(id_map_error)?;
     write_id_map(&vdir.join(ITEM_IDS), &state.item_ids).map_err(id_map_error)?;
     let mut forgotten = serde_json::to_vec_pretty(&state.forgotten.to_file())
         .map_err(|e| StoreError::State(format!("cannot serialise the forgotten set: {e}")))?;
     forgotten.push(b'\n');
     write(FORGOTTEN, &forgotten)?;
+    write(AUDIT, log.as_bytes())?;
     // model.json last: a version folder with a model.json is complete.
     write(MODEL_JSON, &state.meta.to_json()?)
 }
