@@ -127,14 +127,27 @@ pub struct TrainOutcome {
     pub history: Vec<EpochLog>,
 }
 
-/// Seeded N(0, std²) parameters (Irwin–Hall approximation, bitwise portable).
+/// Seeded N(0, std²) parameters (Irwin–Hall approximation, bitwise portable). Each node's
+/// row comes from its own random stream, so [`init_rows`] recomputes any node's initial
+/// value alone.
 pub fn init_params(n_users: u32, n_items: u32, dim: u32, std: f32, seed: u64) -> Params {
-    let mut rng = Rng::derive(seed, 0x1417);
-    let n = (n_users + n_items) as usize * dim as usize;
-    let nodes: Vec<f32> = (0..n)
-        .map(|_| (rng.normal_approx() * std as f64) as f32)
-        .collect();
-    Params::from_nodes(n_users, n_items, dim, &nodes).expect("sizes agree by construction")
+    let nodes: Vec<u32> = (0..n_users + n_items).collect();
+    Params::from_nodes(n_users, n_items, dim, &init_rows(&nodes, dim, std, seed))
+        .expect("sizes agree by construction")
+}
+
+/// The initial rows of `nodes` (row-major), as [`init_params`] draws them. A node without
+/// training rows never receives a gradient (no loss term, no edge; regularisation zero or
+/// lazy), so this is also the value a retrain leaves it.
+pub fn init_rows(nodes: &[u32], dim: u32, std: f32, seed: u64) -> Vec<f32> {
+    let base = Rng::derive(seed, 0x1417).next_u64();
+    nodes
+        .iter()
+        .flat_map(|&v| {
+            let mut rng = Rng::derive(base, u64::from(v));
+            (0..dim).map(move |_| (rng.normal_approx() * std as f64) as f32)
+        })
+        .collect()
 }
 
 /// Items of each user, sorted, for negative sampling.

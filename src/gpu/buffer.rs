@@ -195,11 +195,23 @@ impl<T: Pod> GpuBuffer<T> {
 
     /// Replaces the first `data.len()` values; `data` may not be longer than the buffer.
     pub fn write(&self, queue: &wgpu::Queue, data: &[T]) -> GpuResult<()> {
-        if data.len() > self.len {
+        self.write_at(queue, 0, data)
+    }
+
+    /// Replaces values `at..at + data.len()`, which must lie in the buffer; `at` must fall on
+    /// a 4-byte boundary (any index of a 4-byte type). Ordered after work already submitted.
+    pub fn write_at(&self, queue: &wgpu::Queue, at: usize, data: &[T]) -> GpuResult<()> {
+        if at.checked_add(data.len()).is_none_or(|end| end > self.len) {
             return Err(GpuError::Invalid(format!(
-                "writing {} values into a buffer of {}",
+                "writing {} values at {at} into a buffer of {}",
                 data.len(),
                 self.len
+            )));
+        }
+        let offset = byte_len::<T>(at);
+        if !offset.is_multiple_of(4) {
+            return Err(GpuError::Invalid(format!(
+                "a write at byte {offset} is not 4-byte aligned"
             )));
         }
         let bytes: &[u8] = bytemuck::cast_slice(data);
@@ -207,12 +219,19 @@ impl<T: Pod> GpuBuffer<T> {
             return Ok(());
         }
         if bytes.len().is_multiple_of(4) {
-            queue.write_buffer(self.raw(), 0, bytes);
+            queue.write_buffer(self.raw(), offset, bytes);
         } else {
-            // Copies must be multiples of 4 bytes (odd counts of f16 values, say).
+            // Copies must be multiples of 4 bytes (odd counts of f16 values, say): the
+            // padding may only land past the buffer's last value, never on a neighbour.
+            if at + data.len() != self.len {
+                return Err(GpuError::Invalid(format!(
+                    "a write of {} bytes that is not a multiple of 4 must end the buffer",
+                    bytes.len()
+                )));
+            }
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len().next_multiple_of(4), 0);
-            queue.write_buffer(self.raw(), 0, &padded);
+            queue.write_buffer(self.raw(), offset, &padded);
         }
         Ok(())
     }

@@ -91,6 +91,8 @@ pub struct Unlearner<'g> {
     graph: BipartiteGraph,
     adjacency: Option<Csr<f32>>,
     model: DeviceModel,
+    /// Remaining training rows (any label) per node, users then items.
+    rows_per_node: Vec<u32>,
 }
 
 impl<'g> Unlearner<'g> {
@@ -134,6 +136,11 @@ impl<'g> Unlearner<'g> {
         let adjacency = (spec.propagation_layers() > 0).then(|| normalize(&graph));
         let arrays = adjacency.as_ref().map(csr_arrays);
         let model = DeviceModel::upload(gpu, spec, params, arrays.as_ref())?;
+        let mut rows_per_node = vec![0u32; (data.n_users + data.n_items) as usize];
+        for (&u, &i) in rows.users.iter().zip(&rows.items) {
+            rows_per_node[u as usize] += 1;
+            rows_per_node[(data.n_users + i) as usize] += 1;
+        }
         Ok(Unlearner {
             gpu,
             spec,
@@ -143,6 +150,7 @@ impl<'g> Unlearner<'g> {
             graph,
             adjacency,
             model,
+            rows_per_node,
         })
     }
 
@@ -354,6 +362,15 @@ impl<'g> Unlearner<'g> {
                 }
                 outcome.warnings.extend(step.warnings);
                 outcome.influence = Some(step.figures);
+                let isolated = self.isolated_by(rows);
+                if !isolated.is_empty() {
+                    self.reset_to_init(&isolated)?;
+                    outcome.warnings.push(format!(
+                        "{} node(s) lost every training row and were reset to their initial \
+                         values (what a retrain leaves a node without rows)",
+                        isolated.len()
+                    ));
+                }
                 outcome.options = Some(opts);
             }
         }
@@ -404,9 +421,48 @@ impl<'g> Unlearner<'g> {
         })
     }
 
+    /// Nodes whose every remaining training row is among `rows` (ascending).
+    fn isolated_by(&self, rows: &[u32]) -> Vec<u32> {
+        let nu = self.data.n_users;
+        let mut touched: Vec<u32> = rows
+            .iter()
+            .flat_map(|&r| {
+                let r = r as usize;
+                [self.data.train.users[r], nu + self.data.train.items[r]]
+            })
+            .collect();
+        touched.sort_unstable();
+        touched
+            .chunk_by(|a, b| a == b)
+            .filter(|run| self.rows_per_node[run[0] as usize] as usize == run.len())
+            .map(|run| run[0])
+            .collect()
+    }
+
+    /// θ of `nodes` ← their initial values: exact retrain behaviour for a node with no rows
+    /// left (it receives no gradient) when the recipe's regularisation is zero or lazy.
+    fn reset_to_init(&self, nodes: &[u32]) -> Result<()> {
+        let d = self.spec.dim as usize;
+        let init =
+            crate::train::init_rows(nodes, self.spec.dim, self.recipe.init_std, self.recipe.seed);
+        let theta = self.model.theta().values();
+        for (k, &v) in nodes.iter().enumerate() {
+            theta.write_at(self.gpu.queue(), v as usize * d, &init[k * d..(k + 1) * d])?;
+        }
+        Ok(())
+    }
+
     fn commit_removal(&mut self, rows: &[u32], next: NextState) -> Result<()> {
         if let Some(a) = &next.adjacency {
             self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
+        }
+        let nu = self.data.n_users;
+        for &r in rows {
+            let r = r as usize;
+            for v in [self.data.train.users[r], nu + self.data.train.items[r]] {
+                let count = &mut self.rows_per_node[v as usize];
+                *count = count.saturating_sub(1);
+            }
         }
         rows.iter().for_each(|&r| self.forgotten[r as usize] = true);
         self.graph = next.graph;

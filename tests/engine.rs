@@ -1,0 +1,86 @@
+//! The resident unlearner: a request that takes every training row of a node leaves that
+//! node as a retrain leaves it — at its seeded initial value — and changes no other node's
+//! row by that rule.
+
+mod common;
+
+use common::gpu;
+use ifru::data::synthetic::synthetic_dataset;
+use ifru::model::{LossKind, ModelKind, ModelSpec};
+use ifru::train::{TrainConfig, init_params, init_rows};
+use ifru::unlearn::calibrate::ForgetRows;
+use ifru::unlearn::engine::{Method, Unlearner};
+
+#[test]
+fn init_rows_recompute_init_params() {
+    let all = init_params(7, 5, 8, 0.1, 42);
+    let nodes = [0u32, 3, 11];
+    let rows = init_rows(&nodes, 8, 0.1, 42);
+    let table = all.nodes();
+    for (k, &v) in nodes.iter().enumerate() {
+        assert_eq!(
+            &rows[k * 8..(k + 1) * 8],
+            &table[v as usize * 8..(v as usize + 1) * 8]
+        );
+    }
+    assert_ne!(init_rows(&nodes, 8, 0.1, 43), rows, "the seed matters");
+}
+
+#[test]
+fn a_node_that_loses_every_row_is_reset_to_its_initial_value() {
+    let gpu = gpu();
+    let data = synthetic_dataset(4000, 3, 0.01).expect("synthetic data");
+    for (kind, layers) in [(ModelKind::Mf, 0), (ModelKind::Lightgcn, 1)] {
+        let spec = ModelSpec::new(kind, layers, 8, LossKind::Bce).unwrap();
+        let recipe = TrainConfig {
+            init_std: 0.1,
+            seed: 9,
+            ..TrainConfig::default()
+        };
+        // Trained parameters stand-in: the init, moved, so a reset is visible.
+        let start = init_params(data.n_users, data.n_items, 8, 0.1, recipe.seed);
+        let moved: Vec<f32> = start.nodes().iter().map(|v| v + 0.5).collect();
+        let params =
+            ifru::model::Params::from_nodes(data.n_users, data.n_items, 8, &moved).unwrap();
+        let mut unlearner = Unlearner::from_parts(
+            gpu,
+            spec,
+            recipe.clone(),
+            data.clone(),
+            &params,
+            vec![false; data.train.len()],
+        )
+        .unwrap();
+        // Every training row of the first user with rows.
+        let user = data.train.users[0];
+        let rows: Vec<u32> = (0..data.train.len() as u32)
+            .filter(|&r| data.train.users[r as usize] == user)
+            .collect();
+        let outcome = unlearner
+            .apply(&rows, Method::Ifru, 0, None, ForgetRows::Genuine)
+            .unwrap();
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.contains("reset to their initial")),
+            "{:?}",
+            outcome.warnings
+        );
+        let after = unlearner.params().unwrap().nodes();
+        let d = 8usize;
+        let want = init_rows(&[user], 8, 0.1, recipe.seed);
+        assert_eq!(
+            &after[user as usize * d..(user as usize + 1) * d],
+            &want[..]
+        );
+        assert!(after.iter().all(|v| v.is_finite()));
+        // Another user keeps a value that is not its initial one.
+        let other = (user + 1) % data.n_users;
+        let other_init = init_rows(&[other], 8, 0.1, recipe.seed);
+        assert_ne!(
+            &after[other as usize * d..(other as usize + 1) * d],
+            &other_init[..]
+        );
+    }
+}
