@@ -34,6 +34,11 @@ fn reduced_demo_writes_report_and_plots() {
         .map(|l| l.split_whitespace().next().unwrap_or(""))
         .collect();
     assert_eq!(rows, methods, "stdout: {stdout}");
+    // The summary in words: one line per method that is not a reference.
+    let summary = stdout
+        .matches("of the way from the original to retrain")
+        .count();
+    assert_eq!(summary, 3, "stdout: {stdout}");
     // Progress lines, one per stage (plain lines when stderr is not a terminal).
     assert!(
         stderr.contains("[5/5] ifru_calibrated: applying"),

@@ -33,8 +33,8 @@ const FORGET_FRACTION: f64 = 0.01;
 #[command(mut_arg("ratio", |a| a.default_value("0.01")))]
 pub struct DemoCommand {
     /// Run on this dataset instead of the built-in synthetic data: an IFRU-protocol folder or
-    /// raw ratings (split here, --ratio flipped) forget their flipped rows, data without
-    /// labels (a LightGCN folder) a random 1% of its training rows.
+    /// raw ratings (split here as `ifru train` splits them, --ratio flipped) forget their
+    /// flipped rows, data without labels (a LightGCN folder) a random 1% of its training rows.
     #[arg(long)]
     data: Option<PathBuf>,
     #[command(flatten)]
