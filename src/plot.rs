@@ -442,10 +442,12 @@ impl BarPanel<'_> {
                 continue;
             }
             let y = n - 1 - k as u32;
+            // A value below the axis (0 s on a log axis) gets an empty bar, not a stray one.
+            let end = v.max(base);
             let mut bar = Rectangle::new(
                 [
                     (base, SegmentValue::Exact(y)),
-                    (*v, SegmentValue::Exact(y + 1)),
+                    (end, SegmentValue::Exact(y + 1)),
                 ],
                 color.filled(),
             );
@@ -453,7 +455,7 @@ impl BarPanel<'_> {
             chart.draw_series(std::iter::once(bar))?;
             chart.draw_series(std::iter::once(Text::new(
                 format!(" {}", self.format.text(*v)),
-                (*v, SegmentValue::CenterOf(y)),
+                (end, SegmentValue::CenterOf(y)),
                 text_style.clone(),
             )))?;
         }
@@ -868,6 +870,22 @@ mod tests {
         assert!(f.title.contains("ml-100k-ifru/0.01"), "{}", f.title);
         let e = BenchFigures::from_report(&serde_json::json!({"methods": {"x": {}}})).unwrap_err();
         assert!(e.to_string().contains("methods.x"), "{e}");
+    }
+
+    #[test]
+    fn odd_values_are_drawn_without_failing() {
+        // No AUCs at all (a BPR report), a method that took 0 s, a single method.
+        let dir = tempfile::tempdir().unwrap();
+        let report = serde_json::json!({
+            "methods": {"original": {"seconds": 0.0, "test_auc": null}}
+        });
+        let files = bench_plot(&report, &dir.path().join("odd")).unwrap();
+        let svg = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(
+            svg.contains("no values"),
+            "the AUC panels say why they are empty"
+        );
+        assert!(svg.contains("no conjugate-gradient traces"));
     }
 
     #[test]
