@@ -94,6 +94,22 @@ fn demo_refuses_bad_settings() {
     let out = run(&["--dim", "30"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("30"));
+    // Implicit data (every row a positive) has no AUC to compare.
+    let implicit = dir.path().join("implicit.csv");
+    let mut text = String::from("user,item\n");
+    for u in 0..40 {
+        for i in 0..12 {
+            text.push_str(&format!("u{u},i{}\n", (u + i) % 30));
+        }
+    }
+    std::fs::write(&implicit, text).unwrap();
+    let out = run(&["--data", implicit.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("implicit.csv") && err.contains("implicit data"),
+        "{err}"
+    );
     let out = run(&["--data", "/nonexistent/data"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/data"));

@@ -32,9 +32,9 @@ const FORGET_FRACTION: f64 = 0.01;
 #[derive(Args)]
 #[command(mut_arg("ratio", |a| a.default_value("0.01")))]
 pub struct DemoCommand {
-    /// Run on this dataset instead of the built-in synthetic data: an IFRU-protocol folder or
-    /// raw ratings (split here as `ifru train` splits them, --ratio flipped) forget their
-    /// flipped rows, data without labels (a LightGCN folder) a random 1% of its training rows.
+    /// Run on this dataset instead of the built-in synthetic data: labelled data (an
+    /// IFRU-protocol folder, or ratings split here as `ifru train` splits them, --ratio
+    /// flipped) forgets its flipped rows, or a random 1% of its training rows if it has none.
     #[arg(long)]
     data: Option<PathBuf>,
     #[command(flatten)]
@@ -100,6 +100,15 @@ fn load(cmd: &DemoCommand) -> Result<DemoData, Box<dyn std::error::Error>> {
     match &cmd.data {
         Some(path) => {
             let (ds, source) = load_training_data(path, &cmd.raw, Some(1024))?;
+            if ds.implicit {
+                // Every row is a positive: AUCs (the demo's measure) need both labels.
+                return Err(format!(
+                    "{}: implicit data (every row a positive); the demo compares AUCs of a \
+                     labelled model: use `ifru bench --loss bpr` for ranking metrics",
+                    path.display()
+                )
+                .into());
+            }
             let spec = ForgetSpec::new(ForgetKind::Random, FORGET_FRACTION, cmd.seed);
             let forget = forget_rows(None, &spec, &ds)?;
             Ok((ds, source.path, forget, None))
