@@ -12,7 +12,9 @@ pub mod gpu;
 pub mod graph;
 pub mod kernels;
 pub mod model;
+pub mod plot;
 pub mod reference;
+pub mod serve;
 pub mod train;
 pub mod unlearn;
 

@@ -16,6 +16,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train LightGCN on built-in data, forget poisoned rows by influence, retraining and
+    /// fine-tuning, and compare them: a table, report.json and a plot.
+    Demo(Box<cli::demo::DemoCommand>),
     /// Print the GPU adapter, its limits and the optional features granted.
     Info(cli::info::InfoArgs),
     /// Write an IFRU-protocol folder (train/valid/test, flipped D_r, id maps) from raw data.
@@ -28,17 +31,24 @@ enum Command {
     Unlearn(Box<cli::unlearn::UnlearnCommand>),
     /// Train the original model and compare every unlearning method on one forget set.
     Bench(Box<cli::bench::BenchCommand>),
+    /// Print a user's top items, leaving out its training items, on the model's current graph.
+    Recommend(cli::recommend::RecommendCommand),
+    /// Write the final user and item embeddings as safetensors for serving systems.
+    Export(cli::export::ExportCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => cli::demo::run_demo(*args),
         Command::Info(args) => cli::info::run(args),
         Command::Split(args) => cli::split::run(args),
         Command::Train(args) => cli::train::run(*args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Unlearn(args) => cli::unlearn::run(*args),
         Command::Bench(args) => cli::bench::run_bench(*args),
+        Command::Recommend(args) => cli::recommend::run(args),
+        Command::Export(args) => cli::export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,15 +1,17 @@
 //! `ifru bench`: train the original, apply every method to the same forget set on one
 //! adapter, and report each method's quality and time (mean and spread over seeds).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ifru::data::Dataset;
 use ifru::data::forget::{
     ForgetKind, ForgetSpec, PairIndex, generate, match_forget, read_forget_file,
 };
+use ifru::data::synthetic::SyntheticConfig;
 use ifru::eval::RankingOptions;
-use ifru::unlearn::bench::{BenchPlan, BenchRun, aggregate, run};
+use ifru::model::ModelSpec;
+use ifru::unlearn::bench::{BenchPlan, BenchRun, aggregate, display_order, run};
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
 use ifru::unlearn::stream::{StreamPlan, StreamReport};
@@ -80,10 +82,15 @@ pub struct BenchCommand {
     retrain_max_epochs: Option<usize>,
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Draw the results: FILE.svg or FILE.png as named, any other name both (FILE.svg and
+    /// FILE.png).
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
+/// The report of `ifru bench` (schema 1), also written by `ifru demo`.
 #[derive(Serialize)]
-struct BenchReport {
+pub struct BenchReport {
     schema: u32,
     dataset: PathBuf,
     model: ifru::model::ModelKind,
@@ -99,11 +106,78 @@ struct BenchReport {
     methods_std: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     runs: Vec<BenchRun>,
+    /// The generator's settings, when the data is the built-in synthetic data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    synthetic: Option<SyntheticConfig>,
 }
 
-/// The forget set as training rows in file order.
-fn forget_rows(cmd: &BenchCommand, ds: &Dataset) -> Result<Vec<u32>, Box<dyn std::error::Error>> {
-    if let Some(file) = &cmd.forget {
+impl BenchReport {
+    /// The report of `runs` (one per seed) of `spec` on `ds`, forgetting `forget_rows` rows:
+    /// one run's figures as they are, several runs' as means with standard deviations.
+    pub fn new(
+        dataset: PathBuf,
+        spec: ModelSpec,
+        ds: &Dataset,
+        forget_rows: usize,
+        adapter: ReportAdapter,
+        runs: Vec<BenchRun>,
+    ) -> Result<Self, serde_json::Error> {
+        let (means, stds) = aggregate(&runs);
+        let single = runs.len() == 1;
+        Ok(BenchReport {
+            schema: 1,
+            dataset,
+            model: spec.kind,
+            layers: spec.layers,
+            dim: spec.dim,
+            loss: spec.loss,
+            train_rows: ds.train.len(),
+            forget_rows,
+            seeds: runs.iter().map(|r| r.seed).collect(),
+            adapter,
+            methods: match runs.first() {
+                Some(r) if single => serde_json::to_value(&r.methods)?,
+                _ => means,
+            },
+            methods_std: (!single).then_some(stds),
+            runs: if single { Vec::new() } else { runs },
+            synthetic: None,
+        })
+    }
+
+    /// Records the generator's settings of built-in synthetic data.
+    pub fn with_synthetic(mut self, cfg: SyntheticConfig) -> Self {
+        self.synthetic = Some(cfg);
+        self
+    }
+
+    /// The per-method figures (means over seeds for several runs).
+    pub fn methods(&self) -> &serde_json::Value {
+        &self.methods
+    }
+
+    /// Prints the summary table, writes the report (when `path` is given) and the plot (when
+    /// `plot` is given).
+    pub fn finish(&self, path: Option<&Path>, plot: Option<&Path>) -> CliResult {
+        println!("{}", summary_table(&self.methods));
+        write_report(path, self)?;
+        if let Some(file) = plot {
+            for written in ifru::plot::bench_plot(&serde_json::to_value(self)?, file)? {
+                eprintln!("plot: {}", written.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The forget set as training rows in file order: the rows of `file`, else an IFRU folder's
+/// flipped rows, else rows drawn by `spec`.
+pub fn forget_rows(
+    file: Option<&Path>,
+    spec: &ForgetSpec,
+    ds: &Dataset,
+) -> Result<Vec<u32>, Box<dyn std::error::Error>> {
+    if let Some(file) = file {
         let lines = read_forget_file(file)?;
         let index = PairIndex::new(&ds.train);
         let matches = match_forget(&lines, &ds.train, &ds.user_ids, &ds.item_ids, &index, &[]);
@@ -122,8 +196,7 @@ fn forget_rows(cmd: &BenchCommand, ds: &Dataset) -> Result<Vec<u32>, Box<dyn std
     if !ds.flipped_rows().is_empty() {
         return Ok(ds.flipped_rows().collect());
     }
-    let spec = ForgetSpec::new(cmd.forget_kind, cmd.forget_fraction, cmd.split_seed);
-    Ok(generate(ds, &spec)?)
+    Ok(generate(ds, spec)?)
 }
 
 pub fn run_bench(cmd: BenchCommand) -> CliResult {
@@ -132,7 +205,8 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
     if let Some(users) = cmd.stream {
         return run_stream(&cmd, &ds, &source.path, users);
     }
-    let forget = forget_rows(&cmd, &ds)?;
+    let forget_spec = ForgetSpec::new(cmd.forget_kind, cmd.forget_fraction, cmd.split_seed);
+    let forget = forget_rows(cmd.forget.as_deref(), &forget_spec, &ds)?;
     if forget.is_empty() {
         return Err("the forget set is empty".into());
     }
@@ -180,29 +254,15 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         runs.push(result);
     }
     bar.finish();
-    let (means, stds) = aggregate(&runs);
-    let single = runs.len() == 1;
-    let report = BenchReport {
-        schema: 1,
-        dataset: source.path.clone(),
-        model: spec.kind,
-        layers: spec.layers,
-        dim: spec.dim,
-        loss: spec.loss,
-        train_rows: ds.train.len(),
-        forget_rows: forget.len(),
-        seeds: runs.iter().map(|r| r.seed).collect(),
-        adapter: gpu.adapter().into(),
-        methods: if single {
-            serde_json::to_value(&runs[0].methods)?
-        } else {
-            means
-        },
-        methods_std: (!single).then_some(stds),
-        runs: if single { Vec::new() } else { runs },
-    };
-    println!("{}", summary_table(&report.methods));
-    write_report(cmd.report.as_deref(), &report)
+    let report = BenchReport::new(
+        source.path.clone(),
+        spec,
+        &ds,
+        forget.len(),
+        gpu.adapter().into(),
+        runs,
+    )?;
+    report.finish(cmd.report.as_deref(), cmd.plot.as_deref())
 }
 
 #[derive(Serialize)]
@@ -303,7 +363,7 @@ fn run_stream(
     write_report(cmd.report.as_deref(), &report)
 }
 
-/// A plain-text table of the main figures per method.
+/// A plain-text table of the main figures per method, references first.
 fn summary_table(methods: &serde_json::Value) -> String {
     let mut out = format!(
         "{:<16} {:>9} {:>10} {:>12} {:>10} {:>10}",
@@ -311,7 +371,9 @@ fn summary_table(methods: &serde_json::Value) -> String {
     );
     let retrain = methods["retrain"]["seconds"].as_f64();
     if let Some(obj) = methods.as_object() {
-        for (name, m) in obj {
+        let names: Vec<&str> = obj.keys().map(String::as_str).collect();
+        for name in display_order(&names) {
+            let m = &obj[name];
             let f = |k: &str| m[k].as_f64().map_or("-".to_string(), |v| format!("{v:.4}"));
             let speedup = match (retrain, m["seconds"].as_f64()) {
                 (Some(r), Some(s)) if s > 0.0 && name != "original" => format!("{:.1}x", r / s),

@@ -186,6 +186,22 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
+    /// A bar over `len` steps of very different lengths (training, then quick updates): it
+    /// shows the time spent rather than an estimate, and redraws by itself so the clock moves
+    /// during a long step.
+    pub fn stages(len: u64, what: &str) -> Self {
+        let progress = Progress::new(len, what);
+        if let Some(bar) = &progress.bar {
+            // The caller's message names the step ("[2/5] retrain"), so no position here.
+            let template = format!("{what} [{{bar:20}}] {{elapsed:>4}} {{msg}}");
+            if let Ok(style) = ProgressStyle::with_template(&template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        }
+        progress
+    }
+
     /// Updates the message in place (terminal only: plain output stays quiet between lines).
     pub fn message(&self, msg: String) {
         if let Some(bar) = &self.bar {

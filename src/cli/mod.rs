@@ -2,8 +2,11 @@
 
 pub mod bench;
 pub mod common;
+pub mod demo;
 pub mod eval;
+pub mod export;
 pub mod info;
+pub mod recommend;
 pub mod split;
 pub mod train;
 pub mod unlearn;

@@ -12,7 +12,7 @@ use crate::eval::{RankingOptions, RequestMetrics, ValidationScore, request_metri
 use crate::gpu::Gpu;
 use crate::model::loaded::adjacency_for;
 use crate::model::{DeviceModel, ModelSpec, Params};
-use crate::train::{TrainConfig, TrainData, train};
+use crate::train::{EpochLog, Progress, TrainConfig, TrainData, train};
 
 use super::engine::{Method, MethodOutcome, Unlearner};
 
@@ -58,12 +58,40 @@ pub struct BenchRun {
     pub methods: BTreeMap<String, MethodReport>,
 }
 
+/// What [`run`] is doing, for display (`Display` gives a one-line message).
+#[derive(Debug, Clone, Copy)]
+pub enum BenchProgress<'a> {
+    /// Stage `index` of `total` starts: 0 trains the original, the others apply
+    /// `plan.methods` in order.
+    Stage {
+        index: usize,
+        total: usize,
+        name: &'a str,
+    },
+    /// An epoch of the original's training ended.
+    Epoch(&'a EpochLog),
+}
+
+impl std::fmt::Display for BenchProgress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BenchProgress::Stage { index: 0, name, .. } => write!(f, "{name}: training"),
+            BenchProgress::Stage { name, .. } => write!(f, "{name}: applying"),
+            BenchProgress::Epoch(log) => write!(
+                f,
+                "original: epoch {} valid {:.4} ({:.1} s)",
+                log.epoch, log.valid, log.train_seconds
+            ),
+        }
+    }
+}
+
 /// Trains the original on every training row and applies each method to `plan.forget`.
 pub fn run(
     gpu: &Gpu,
     data: &Dataset,
     plan: &BenchPlan,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(BenchProgress<'_>),
 ) -> Result<BenchRun> {
     let spec = plan.spec;
     let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &data.train)?;
@@ -73,7 +101,12 @@ pub fn run(
         rows: &data.train,
         adjacency: adjacency.as_ref(),
     };
-    progress("original: training");
+    let total = 1 + plan.methods.len() + plan.damping_sweep.len();
+    progress(BenchProgress::Stage {
+        index: 0,
+        total,
+        name: "original",
+    });
     let mut validator = ValidationScore::new(
         spec.loss,
         data,
@@ -87,7 +120,11 @@ pub fn run(
         &plan.recipe,
         &train_data,
         &mut validator,
-        &mut |_| {},
+        &mut |p| {
+            if let Progress::Epoch(log) = &p {
+                progress(BenchProgress::Epoch(log));
+            }
+        },
     )?;
     let mut methods = BTreeMap::new();
     let metrics = evaluate_params(gpu, data, plan, &original.params, adjacency.as_ref())?;
@@ -124,8 +161,12 @@ pub fn run(
         .iter()
         .map(|(name, method)| (name.clone(), *method, plan.ifru.clone()))
         .chain(sweep);
-    for (name, method, ifru) in runs {
-        progress(&format!("{name}: applying"));
+    for (k, (name, method, ifru)) in runs.enumerate() {
+        progress(BenchProgress::Stage {
+            index: k + 1,
+            total,
+            name: &name,
+        });
         let start = Instant::now();
         let mut unlearner = Unlearner::from_parts(
             gpu,
@@ -188,6 +229,18 @@ fn evaluate_params(
         &plan.forget,
         &plan.ranking,
     )?)
+}
+
+/// The order reports list methods in: `original`, `retrain` (the two references), then the
+/// others as given.
+pub fn display_order<'a>(names: &[&'a str]) -> Vec<&'a str> {
+    let reference = ["original", "retrain"];
+    let mut out: Vec<&str> = reference
+        .iter()
+        .filter_map(|r| names.iter().find(|n| *n == r).copied())
+        .collect();
+    out.extend(names.iter().filter(|n| !reference.contains(n)));
+    out
 }
 
 /// Means and standard deviations over runs of every numeric field of every method.

@@ -64,7 +64,8 @@ pub use meta::{
     split_dataset, verify_data,
 };
 pub use tensors::{
-    ITEM_EMB, USER_EMB, params_from_safetensors, params_to_safetensors, read_params, write_params,
+    ITEM_EMB, USER_EMB, f32_tables_to_safetensors, params_from_safetensors, params_to_safetensors,
+    read_params, write_params,
 };
 
 use crate::data::split::{read_id_map, write_id_map};

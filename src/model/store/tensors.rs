@@ -56,24 +56,36 @@ pub fn params_to_safetensors(p: &Params) -> StoreResult<Vec<u8>> {
             p.item_emb.len()
         )));
     }
-    let tensors = [
-        (
-            USER_EMB,
-            F32Table {
-                shape: [nu, d],
-                values: &p.user_emb,
-            },
-        ),
-        (
-            ITEM_EMB,
-            F32Table {
-                shape: [ni, d],
-                values: &p.item_emb,
-            },
-        ),
-    ];
-    safetensors::serialize(tensors, None)
-        .map_err(|e| StoreError::State(format!("cannot serialise the parameters: {e}")))
+    f32_tables_to_safetensors(
+        &[
+            (USER_EMB, [nu, d], &p.user_emb),
+            (ITEM_EMB, [ni, d], &p.item_emb),
+        ],
+        None,
+    )
+}
+
+/// The safetensors bytes of named row-major F32 tables `(name, [rows, cols], values)`, with
+/// optional string metadata (the format's `__metadata__`). Fails when a table's length does
+/// not match its shape.
+pub fn f32_tables_to_safetensors(
+    tables: &[(&str, [usize; 2], &[f32])],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> StoreResult<Vec<u8>> {
+    if let Some((name, shape, values)) = tables
+        .iter()
+        .find(|(_, [r, c], v)| r.checked_mul(*c) != Some(v.len()))
+    {
+        return Err(StoreError::State(format!(
+            "tensor {name}: {} values for shape {shape:?}",
+            values.len()
+        )));
+    }
+    let views = tables
+        .iter()
+        .map(|&(name, shape, values)| (name, F32Table { shape, values }));
+    safetensors::serialize(views, metadata)
+        .map_err(|e| StoreError::State(format!("cannot serialise the tensors: {e}")))
 }
 
 /// Writes `p` to `path` (atomically).

@@ -1,0 +1,44 @@
+//! `ifru export`: the final embeddings of a model directory's live version as safetensors,
+//! for serving systems (tensor names and metadata: [`ifru::serve`]).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ifru::model::loaded::LoadedModel;
+use ifru::serve::export_final;
+
+use super::CliResult;
+use super::common::open_gpu;
+
+/// Options of `ifru export`.
+#[derive(Args)]
+pub struct ExportCommand {
+    /// The model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// The safetensors file to write: `user_final` [users, d] and `item_final` [items, d]
+    /// (F32, after LightGCN's propagation on the model's current graph; MF: its embeddings),
+    /// and the data's own ids in the metadata (`user_ids`, `item_ids`, JSON arrays).
+    #[arg(long)]
+    out: PathBuf,
+    /// The model's data, when it moved from where `model.json` says.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+pub fn run(cmd: ExportCommand) -> CliResult {
+    let loaded = LoadedModel::open(&cmd.model, cmd.data.as_deref())?;
+    let gpu = open_gpu()?;
+    let bytes = export_final(&gpu, &loaded)?;
+    ifru::fsio::write_atomic(&cmd.out, &bytes)
+        .map_err(|e| format!("{}: {e}", cmd.out.display()))?;
+    eprintln!(
+        "exported {} users and {} items of size {} ({}) to {}",
+        loaded.data.n_users,
+        loaded.data.n_items,
+        loaded.state.meta.spec.dim,
+        loaded.dir.current_version(),
+        cmd.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Serving a model directory: a user's top items, and the final embeddings exported for
+//! serving systems. Both use the model's current graph, built from the training rows it was
+//! left with, so a forgotten row neither counts as a training item nor feeds LightGCN's
+//! propagation.
+//!
+//! The export is a safetensors file:
+//! - `user_final` F32 `[n_users, d]` and `item_final` F32 `[n_items, d]`: the final
+//!   embeddings E (for LightGCN, E = Σ_k a_k Â^k θ on the current graph; for MF, θ). A score is
+//!   `user_final[u] · item_final[i]`, as in training and evaluation.
+//! - metadata (strings): `format` = [`EXPORT_FORMAT`], `model` (`mf` or `lightgcn`),
+//!   `layers`, `dim`, `version` (the model directory's live version), `score` (the formula),
+//!   and `user_ids` / `item_ids`: JSON arrays of the data's own ids, row `r` of a table being
+//!   the id at position `r`.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::eval::{UserItems, top_k_lists};
+use crate::gpu::Gpu;
+use crate::kernels::topk::{DeviceUserItems, NO_ITEM, check_k};
+use crate::model::DeviceModel;
+use crate::model::loaded::LoadedModel;
+use crate::model::store::f32_tables_to_safetensors;
+
+/// Name of the exported user table.
+pub const USER_FINAL: &str = "user_final";
+/// Name of the exported item table.
+pub const ITEM_FINAL: &str = "item_final";
+/// The `format` metadata of an export.
+pub const EXPORT_FORMAT: &str = "ifru-final-embeddings/1";
+
+/// A model on the device with its final embeddings computed, and each user's training items
+/// (the rows it was left with, either label) to leave out of recommendations.
+pub struct Recommender<'g> {
+    gpu: &'g Gpu,
+    model: DeviceModel,
+    excluded: DeviceUserItems,
+}
+
+/// One recommended item: the dense id, the data's own id, and the score.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    pub item: u32,
+    pub item_id: String,
+    pub score: f32,
+}
+
+impl<'g> Recommender<'g> {
+    /// Uploads `loaded` (θ and its current graph), computes the final embeddings and each
+    /// user's training items.
+    pub fn new(gpu: &'g Gpu, loaded: &LoadedModel) -> Result<Self> {
+        let model = loaded.upload(gpu)?;
+        let (nu, ni) = (loaded.data.n_users, loaded.data.n_items);
+        let seen = UserItems::build(nu, ni, &[&loaded.rows], false)?;
+        let excluded = DeviceUserItems::upload(gpu, ni, &seen.row_ptr, &seen.items)?;
+        Ok(Recommender {
+            gpu,
+            model,
+            excluded,
+        })
+    }
+
+    /// The model on the device (final embeddings current).
+    pub fn model(&self) -> &DeviceModel {
+        &self.model
+    }
+
+    /// The `k` best-scored items of dense user `user` among those not in its training rows,
+    /// best first (ties to the lower item id); fewer when fewer items are left.
+    pub fn top_k(&self, loaded: &LoadedModel, user: u32, k: u32) -> Result<Vec<Recommendation>> {
+        check_k(k)?;
+        if user >= self.model.n_users() {
+            return Err(Error::Invalid(format!(
+                "user {user} is outside the model's {} users",
+                self.model.n_users()
+            )));
+        }
+        let lists = top_k_lists(
+            self.gpu,
+            self.model.embeddings(),
+            &self.excluded,
+            &[user],
+            k,
+            1,
+        )?;
+        Ok(lists
+            .items_of(0)
+            .iter()
+            .zip(lists.scores_of(0))
+            .filter(|(item, _)| **item != NO_ITEM)
+            .map(|(&item, &score)| Recommendation {
+                item,
+                item_id: raw_id(&loaded.state.item_ids, item),
+                score,
+            })
+            .collect())
+    }
+}
+
+fn raw_id(map: &crate::data::IdMap, dense: u32) -> String {
+    map.raw(dense)
+        .map_or_else(|| dense.to_string(), |c| c.into_owned())
+}
+
+/// The dense id of user `raw` (the data's own id), or an error naming it.
+pub fn user_index(loaded: &LoadedModel, raw: &str) -> Result<u32> {
+    loaded.state.user_ids.get(raw).ok_or_else(|| {
+        Error::Invalid(format!(
+            "user {raw:?} is not one of the model's {} users",
+            loaded.data.n_users
+        ))
+    })
+}
+
+/// The bytes of the export of `loaded` (see the module documentation): final embeddings on
+/// its current graph, computed on `gpu`.
+pub fn export_final(gpu: &Gpu, loaded: &LoadedModel) -> Result<Vec<u8>> {
+    let model = loaded.upload(gpu)?;
+    let emb = model.final_embeddings(gpu)?;
+    let spec = loaded.state.meta.spec;
+    let (nu, ni, d) = (
+        loaded.data.n_users as usize,
+        loaded.data.n_items as usize,
+        spec.dim as usize,
+    );
+    if emb.len() < (nu + ni) * d {
+        return Err(Error::Invalid(format!(
+            "the device returned {} values for {} nodes of size {d}",
+            emb.len(),
+            nu + ni
+        )));
+    }
+    let ids = |map: &crate::data::IdMap, n: usize| -> Result<String> {
+        let list: Vec<String> = (0..n as u32).map(|i| raw_id(map, i)).collect();
+        serde_json::to_string(&list).map_err(|e| Error::Invalid(format!("id map: {e}")))
+    };
+    let kind = serde_json::to_value(spec.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let metadata = HashMap::from([
+        ("format".to_string(), EXPORT_FORMAT.to_string()),
+        ("model".to_string(), kind),
+        ("layers".to_string(), spec.layers.to_string()),
+        ("dim".to_string(), spec.dim.to_string()),
+        (
+            "version".to_string(),
+            loaded.dir.current_version().to_string(),
+        ),
+        (
+            "score".to_string(),
+            format!("dot({USER_FINAL}[u], {ITEM_FINAL}[i])"),
+        ),
+        ("user_ids".to_string(), ids(&loaded.state.user_ids, nu)?),
+        ("item_ids".to_string(), ids(&loaded.state.item_ids, ni)?),
+    ]);
+    Ok(f32_tables_to_safetensors(
+        &[
+            (USER_FINAL, [nu, d], &emb[..nu * d]),
+            (ITEM_FINAL, [ni, d], &emb[nu * d..(nu + ni) * d]),
+        ],
+        Some(metadata),
+    )?)
+}
