@@ -25,9 +25,10 @@ use super::common::{
 
 #[derive(Args)]
 pub struct BenchCommand {
-    /// Data: an IFRU-protocol folder, a LightGCN folder, or raw data to split.
-    #[arg(long)]
-    data: PathBuf,
+    /// Data: an IFRU-protocol folder, a LightGCN folder, or raw data to split (not needed
+    /// with --sweep, which generates its own).
+    #[arg(long, required_unless_present = "sweep")]
+    data: Option<PathBuf>,
     #[command(flatten)]
     raw: RawDataOptions,
     #[arg(long, default_value_t = 1024)]
@@ -80,6 +81,23 @@ pub struct BenchCommand {
     /// Caps the stream's reference retrain (default: the original's epoch count).
     #[arg(long)]
     retrain_max_epochs: Option<usize>,
+    /// Instead of one forget set: scaling runs on synthetic data, over graph sizes
+    /// (--sweep-rows, fixed --sweep-forget-rows) and forget sizes (--sweep-forget on
+    /// --sweep-base-rows); writes the `sweep` report and, with --plot, two scaling plots.
+    #[arg(long)]
+    sweep: bool,
+    #[arg(long, value_delimiter = ',', default_value = "20000,200000")]
+    sweep_rows: Vec<usize>,
+    #[arg(long, default_value_t = 100)]
+    sweep_forget_rows: usize,
+    #[arg(long, default_value_t = 100000)]
+    sweep_base_rows: usize,
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.05")]
+    sweep_forget: Vec<f64>,
+    /// Largest training set whose retrain a sweep measures (above: the original's training
+    /// time stands in, marked `retrain_estimated`).
+    #[arg(long, default_value_t = 200000)]
+    sweep_retrain_max_rows: usize,
     #[arg(long)]
     report: Option<PathBuf>,
     /// Draw the results: FILE.svg or FILE.png as named, any other name both (FILE.svg and
@@ -201,7 +219,11 @@ pub fn forget_rows(
 
 pub fn run_bench(cmd: BenchCommand) -> CliResult {
     let spec = cmd.training.spec()?;
-    let (ds, source) = load_training_data(&cmd.data, &cmd.raw, Some(cmd.split_seed))?;
+    if cmd.sweep {
+        return run_sweep(&cmd, spec);
+    }
+    let data = cmd.data.as_deref().ok_or("--data is required")?;
+    let (ds, source) = load_training_data(data, &cmd.raw, Some(cmd.split_seed))?;
     if let Some(users) = cmd.stream {
         return run_stream(&cmd, &ds, &source.path, users);
     }
@@ -263,6 +285,112 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         runs,
     )?;
     report.finish(cmd.report.as_deref(), cmd.plot.as_deref())
+}
+
+#[derive(Serialize)]
+struct SweepBenchReport {
+    schema: u32,
+    model: ifru::model::ModelKind,
+    layers: u32,
+    dim: u32,
+    loss: ifru::model::LossKind,
+    seed: u64,
+    adapter: ReportAdapter,
+    sweep: ifru::unlearn::sweep::SweepReport,
+}
+
+fn run_sweep(cmd: &BenchCommand, spec: ModelSpec) -> CliResult {
+    let gpu = open_gpu()?;
+    let recipe = cmd.training.config();
+    let plan = ifru::unlearn::sweep::SweepPlan {
+        spec,
+        recipe: recipe.clone(),
+        ifru: Some(cmd.ifru.options(&spec)?),
+        graph_rows: cmd.sweep_rows.clone(),
+        forget_rows: cmd.sweep_forget_rows,
+        base_rows: cmd.sweep_base_rows,
+        forget_fractions: cmd.sweep_forget.clone(),
+        retrain_max_rows: cmd.sweep_retrain_max_rows,
+        seed: cmd.split_seed,
+    };
+    let bar = Progress::new(
+        (plan.graph_rows.len() + plan.forget_fractions.len()) as u64,
+        "point",
+    );
+    let mut done = 0u64;
+    let sweep = ifru::unlearn::sweep::sweep(&gpu, &plan, &mut |step| {
+        bar.step(done, step.to_string());
+        done += 1;
+    })?;
+    bar.finish();
+    println!(
+        "{:<8} {:>10} {:>8} {:>12} {:>12} {:>10} {:>8}",
+        "sweep", "train_rows", "forget", "ifru_s", "retrain_s", "ratio", "kept"
+    );
+    for (name, points) in [("graph", &sweep.by_graph), ("forget", &sweep.by_forget)] {
+        for p in points {
+            println!(
+                "{name:<8} {:>10} {:>8} {:>12.3} {:>11.2}{} {:>9.0}x {:>8}",
+                p.train_rows,
+                p.forget_rows,
+                p.ifru_seconds,
+                p.retrain_seconds,
+                if p.retrain_estimated { "*" } else { " " },
+                p.retrain_seconds / p.ifru_seconds,
+                p.kept_nodes
+            );
+        }
+    }
+    println!("* estimated: the original's training time stands in for the retrain");
+    if let Some(file) = &cmd.plot {
+        use ifru::plot::{Series, scaling_plot};
+        let series = |points: &[ifru::unlearn::sweep::SweepPoint],
+                      x: &dyn Fn(&ifru::unlearn::sweep::SweepPoint) -> f64| {
+            vec![
+                Series {
+                    label: "ifru (unlearn)".into(),
+                    points: points.iter().map(|p| (x(p), p.ifru_seconds)).collect(),
+                },
+                Series {
+                    label: "retrain (* estimated above the measured sizes)".into(),
+                    points: points.iter().map(|p| (x(p), p.retrain_seconds)).collect(),
+                },
+            ]
+        };
+        let stem = file.with_extension("");
+        let name = stem.file_name().and_then(|n| n.to_str()).unwrap_or("sweep");
+        let graph_file = stem.with_file_name(format!("{name}-graph"));
+        let forget_file = stem.with_file_name(format!("{name}-forget"));
+        let mut written = scaling_plot(
+            &series(&sweep.by_graph, &|p| p.train_rows as f64),
+            "training rows",
+            &format!("Unlearning {} rows as the graph grows", plan.forget_rows),
+            &graph_file,
+        )?;
+        written.extend(scaling_plot(
+            &series(&sweep.by_forget, &|p| p.forget_rows as f64),
+            "forgotten rows",
+            &format!(
+                "Unlearning on a {}-row graph as the request grows",
+                plan.base_rows
+            ),
+            &forget_file,
+        )?);
+        for w in written {
+            eprintln!("plot: {}", w.display());
+        }
+    }
+    let report = SweepBenchReport {
+        schema: 1,
+        model: spec.kind,
+        layers: spec.layers,
+        dim: spec.dim,
+        loss: spec.loss,
+        seed: recipe.seed,
+        adapter: gpu.adapter().into(),
+        sweep,
+    };
+    write_report(cmd.report.as_deref(), &report)
 }
 
 #[derive(Serialize)]

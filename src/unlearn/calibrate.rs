@@ -21,7 +21,7 @@ use crate::gpu::Gpu;
 use crate::model::LossKind;
 
 use super::influence::{
-    IfruOptions, InfluenceStep, PreparedStep, Probe, RequestContext, auto_damping, influence_step,
+    IfruOptions, InfluenceStep, PreparedStep, Probe, RequestContext, influence_step,
 };
 
 /// What kind of rows a request forgets (how a model that never saw them would score them).
@@ -199,11 +199,11 @@ pub fn calibrated_step(
     let membership = match Membership::new(ctx, fit_rows, valid, kind) {
         Ok(m) => m,
         Err(why) => {
+            let step = influence_step(gpu, ctx, opts)?;
             warnings.push(format!(
                 "{why}; used the fixed rule (δ = {})",
-                opts.damping.unwrap_or_else(auto_damping)
+                step.figures.damping
             ));
-            let step = influence_step(gpu, ctx, opts)?;
             return Ok(Calibrated {
                 step,
                 points: Vec::new(),
@@ -214,6 +214,7 @@ pub fn calibrated_step(
     let mut probe = Probe::new(gpu, ctx, valid)?;
     // Pruning, g, the operator and the preconditioner's blocks do not depend on δ: built once.
     let mut prepared = PreparedStep::new(gpu, ctx, opts)?;
+    let start = prepared.damping();
     let mut tried: Vec<(CalibrationPoint, InfluenceStep)> = Vec::new();
     let mut run =
         |delta: f32, tried: &mut Vec<(CalibrationPoint, InfluenceStep)>| -> Result<(f64, f64)> {
@@ -234,7 +235,7 @@ pub fn calibrated_step(
             Ok((f, guard))
         };
     // Bracket the root: f decreases as δ shrinks (a larger step forgets more).
-    let mut delta = opts.damping.unwrap_or_else(auto_damping);
+    let mut delta = start;
     let (mut f, mut v) = run(delta, &mut tried)?;
     let mut bracket = None;
     for _ in 0..6 {

@@ -13,6 +13,7 @@ pub mod prune;
 pub mod request;
 pub mod rhs;
 pub mod stream;
+pub mod sweep;
 
 pub use cg::{CgOptions, CgOutcome, CgReport, solve};
 pub use operator::LinearOperator;
