@@ -1,6 +1,6 @@
-//! The resident unlearner: a request that takes every training row of a node leaves that
-//! node as a retrain leaves it — at its seeded initial value — and changes no other node's
-//! row by that rule.
+//! The resident unlearner: a request that takes every training row of a node sets that node
+//! to zero (the minimiser of what remains of its objective) and no other node by that rule;
+//! the seeded initialisation can be recomputed node by node.
 
 mod common;
 
@@ -27,7 +27,7 @@ fn init_rows_recompute_init_params() {
 }
 
 #[test]
-fn a_node_that_loses_every_row_is_reset_to_its_initial_value() {
+fn a_node_that_loses_every_row_is_set_to_zero() {
     let gpu = gpu();
     let data = synthetic_dataset(4000, 3, 0.01).expect("synthetic data");
     for (kind, layers) in [(ModelKind::Mf, 0), (ModelKind::Lightgcn, 1)] {
@@ -37,7 +37,7 @@ fn a_node_that_loses_every_row_is_reset_to_its_initial_value() {
             seed: 9,
             ..TrainConfig::default()
         };
-        // Trained parameters stand-in: the init, moved, so a reset is visible.
+        // Trained parameters stand-in: the init, moved, so no row starts at zero.
         let start = init_params(data.n_users, data.n_items, 8, 0.1, recipe.seed);
         let moved: Vec<f32> = start.nodes().iter().map(|v| v + 0.5).collect();
         let params =
@@ -60,27 +60,24 @@ fn a_node_that_loses_every_row_is_reset_to_its_initial_value() {
             .apply(&rows, Method::Ifru, 0, None, ForgetRows::Genuine)
             .unwrap();
         assert!(
-            outcome
-                .warnings
-                .iter()
-                .any(|w| w.contains("reset to their initial")),
+            outcome.warnings.iter().any(|w| w.contains("set to zero")),
             "{:?}",
             outcome.warnings
         );
         let after = unlearner.params().unwrap().nodes();
         let d = 8usize;
-        let want = init_rows(&[user], 8, 0.1, recipe.seed);
-        assert_eq!(
-            &after[user as usize * d..(user as usize + 1) * d],
-            &want[..]
+        assert!(
+            after[user as usize * d..(user as usize + 1) * d]
+                .iter()
+                .all(|&v| v == 0.0)
         );
         assert!(after.iter().all(|v| v.is_finite()));
-        // Another user keeps a value that is not its initial one.
+        // Another user keeps a non-zero row.
         let other = (user + 1) % data.n_users;
-        let other_init = init_rows(&[other], 8, 0.1, recipe.seed);
-        assert_ne!(
-            &after[other as usize * d..(other as usize + 1) * d],
-            &other_init[..]
+        assert!(
+            after[other as usize * d..(other as usize + 1) * d]
+                .iter()
+                .any(|&v| v != 0.0)
         );
     }
 }
