@@ -472,10 +472,12 @@ fn run_stream(
     show("original", &stream.original.metrics);
     show("after stream", &stream.after_stream);
     show("retrain", &stream.retrain.metrics);
-    match stream.forget_gap_error {
-        Some(e) => println!("forget-gap error: {e:.3}"),
-        None => println!("forget-gap error: the gap is too small to judge"),
-    }
+    let show_error = |what: &str, e: Option<f64>| match e {
+        Some(e) => println!("forget-gap error ({what}): {e:.3}"),
+        None => println!("forget-gap error ({what}): the gap is too small to judge"),
+    };
+    show_error("all forgotten rows", stream.forget_gap_error);
+    show_error("second half", stream.forget_gap_error_b);
     let report = StreamBenchReport {
         schema: 1,
         dataset: dataset.to_path_buf(),

@@ -120,9 +120,12 @@ pub struct StreamReport {
     pub retrain_capped: bool,
     /// One retrain's seconds ÷ the mean request's seconds.
     pub speedup_per_request: f64,
-    /// |after − retrain| ÷ |original − retrain| of `forget_rank_b` (BPR) or `forget_auc_b`
-    /// (BCE); `None` when the gap is below 0.02 (too small to judge).
+    /// |after − retrain| ÷ |original − retrain| of `forget_rank` (BPR) or `forget_auc`
+    /// (BCE) over every forgotten row (no calibration fits on a stream's rows); `None` when
+    /// the gap is below 0.02 (too small to judge).
     pub forget_gap_error: Option<f64>,
+    /// The same over the second half of the rows (`_b`), for comparison with `ifru bench`.
+    pub forget_gap_error_b: Option<f64>,
     pub setup_seconds: f64,
 }
 
@@ -276,8 +279,7 @@ pub fn run(
     };
     let seconds: Vec<f64> = requests.iter().map(|r| r.seconds).collect();
     let latency = Latency::of(&seconds);
-    let judged = |m: &RequestMetrics| m.forget_rank_b.or(m.forget_auc_b);
-    let forget_gap_error = match (
+    let gap_error = |judged: &dyn Fn(&RequestMetrics) -> Option<f64>| match (
         judged(&original_ref.metrics),
         judged(&after_stream),
         judged(&retrain.metrics),
@@ -285,6 +287,8 @@ pub fn run(
         (Some(o), Some(a), Some(r)) if (o - r).abs() >= 0.02 => Some((a - r).abs() / (o - r).abs()),
         _ => None,
     };
+    let forget_gap_error = gap_error(&|m| m.forget_rank.or(m.metrics.forget_auc));
+    let forget_gap_error_b = gap_error(&|m| m.forget_rank_b.or(m.forget_auc_b));
     Ok(StreamReport {
         method: plan.method,
         users_per_request: plan.group,
@@ -297,6 +301,7 @@ pub fn run(
         retrain_capped: retrain_epochs < original.epochs,
         retrain,
         forget_gap_error,
+        forget_gap_error_b,
         setup_seconds,
     })
 }
