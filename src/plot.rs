@@ -414,7 +414,7 @@ impl BarPanel<'_> {
                 .y_label_style(label_style.clone())
                 .x_label_style(label_style.clone())
                 .x_labels(6)
-                .x_label_formatter(&|v| format!("{v:.2}"))
+                .x_label_formatter(&|v| format!("{v:.*}", linear_decimals(hi - lo, 6)))
                 .x_desc(self.axis)
                 .axis_desc_style((FONT, 16))
                 .draw()?;
@@ -728,6 +728,16 @@ impl Figure for ScalingFigure<'_> {
     }
 }
 
+/// Decimals that tell apart `ticks` evenly spaced labels over `span` (2 to 4): 0.005-spaced
+/// AUC ticks need three, not two that print the same label twice.
+fn linear_decimals(span: f64, ticks: usize) -> usize {
+    let step = span / ticks.max(1) as f64;
+    if !(step.is_finite() && step > 0.0) {
+        return 2;
+    }
+    ((-step.log10()).ceil().max(0.0) as usize).clamp(2, 4)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -899,5 +909,13 @@ mod tests {
         let (w, h, dark) = ink(&files[1]);
         assert_eq!((w, h), (1400, 1000));
         assert!(dark > 10_000, "{dark} dark pixels");
+    }
+
+    #[test]
+    fn linear_ticks_get_enough_decimals() {
+        assert_eq!(super::linear_decimals(0.03, 6), 3);
+        assert_eq!(super::linear_decimals(0.6, 6), 2);
+        assert_eq!(super::linear_decimals(1e-6, 6), 4);
+        assert_eq!(super::linear_decimals(0.0, 6), 2);
     }
 }
