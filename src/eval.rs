@@ -231,52 +231,109 @@ pub fn mean_rank(
     if pairs.is_empty() {
         return Ok(None);
     }
-    if let Some(r) =
-        (0..pairs.len()).find(|&r| pairs.users[r] >= n_users || pairs.items[r] >= n_items)
-    {
-        return Err(GpuError::Invalid(format!(
-            "pair {r}: user {} / item {} outside {n_users} x {n_items}",
-            pairs.users[r], pairs.items[r]
-        )));
-    }
-    let mut users = pairs.users.clone();
-    users.sort_unstable();
-    users.dedup();
-    let per_batch = (SCORE_BATCH / n_items.max(1) as usize).max(1);
-    let mut total = 0.0f64;
-    for batch in users.chunks(per_batch) {
-        let mut all = Interactions::with_capacity(batch.len() * n_items as usize);
-        for &u in batch {
-            (0..n_items).for_each(|i| all.push(u, i, 0));
+    Ok(Some(
+        RankScorer::new(gpu, n_users, n_items, pairs, seen)?.mean_rank(gpu, emb)?,
+    ))
+}
+
+/// (user, item) pairs prepared for [`mean_rank`]: every item of each pair's user is
+/// uploaded once, so the mean place under new embeddings (a calibration's every step)
+/// costs a scoring pass and no upload.
+pub struct RankScorer {
+    n_items: u32,
+    /// The pairs' users (ascending, distinct) in batches, each with its uploaded rows
+    /// (every item of each of its users, user-major).
+    batches: Vec<(Vec<u32>, RowScorer)>,
+    pairs: Vec<(u32, u32)>,
+    /// Each user's excluded items (the `seen` of [`mean_rank`]), aligned with the users.
+    users: Vec<u32>,
+    excluded: Vec<Vec<u32>>,
+}
+
+impl RankScorer {
+    /// Prepares `pairs` (non-empty) for a model of `n_users` users and `n_items` items.
+    pub fn new(
+        gpu: &Gpu,
+        n_users: u32,
+        n_items: u32,
+        pairs: &Interactions,
+        seen: &UserItems,
+    ) -> GpuResult<Self> {
+        if pairs.is_empty() {
+            return Err(GpuError::Invalid("a mean place over no pairs".into()));
         }
-        let scores = score_rows(gpu, emb, n_users, &all)?;
-        for (&u, &i) in pairs.users.iter().zip(&pairs.items) {
-            let Ok(b) = batch.binary_search(&u) else {
-                continue;
-            };
-            let list = &scores[b * n_items as usize..(b + 1) * n_items as usize];
-            let own = list[i as usize];
-            let excluded = seen.items_of(u);
-            let (mut above, mut ties, mut candidates) = (0u64, 0u64, 0u64);
-            for (j, &s) in list.iter().enumerate() {
-                if j as u32 == i || excluded.binary_search(&(j as u32)).is_ok() {
-                    continue;
-                }
-                candidates += 1;
-                if s > own {
-                    above += 1;
-                } else if s == own {
-                    ties += 1;
-                }
+        if let Some(r) =
+            (0..pairs.len()).find(|&r| pairs.users[r] >= n_users || pairs.items[r] >= n_items)
+        {
+            return Err(GpuError::Invalid(format!(
+                "pair {r}: user {} / item {} outside {n_users} x {n_items}",
+                pairs.users[r], pairs.items[r]
+            )));
+        }
+        let mut users = pairs.users.clone();
+        users.sort_unstable();
+        users.dedup();
+        let per_batch = (SCORE_BATCH / n_items.max(1) as usize).max(1);
+        let mut batches = Vec::new();
+        for batch in users.chunks(per_batch) {
+            let mut all = Interactions::with_capacity(batch.len() * n_items as usize);
+            for &u in batch {
+                (0..n_items).for_each(|i| all.push(u, i, 0));
             }
-            total += if candidates == 0 {
-                0.0
-            } else {
-                (above as f64 + 0.5 * ties as f64) / candidates as f64
-            };
+            let scorer = RowScorer::new(gpu, n_users, n_users + n_items, &all)?;
+            batches.push((batch.to_vec(), scorer));
         }
+        Ok(RankScorer {
+            n_items,
+            batches,
+            pairs: pairs
+                .users
+                .iter()
+                .copied()
+                .zip(pairs.items.iter().copied())
+                .collect(),
+            excluded: users.iter().map(|&u| seen.items_of(u).to_vec()).collect(),
+            users,
+        })
     }
-    Ok(Some(total / pairs.len() as f64))
+
+    /// The mean place under final embeddings `emb`.
+    pub fn mean_rank(&self, gpu: &Gpu, emb: &DeviceTable) -> GpuResult<f64> {
+        let n_items = self.n_items as usize;
+        let mut total = 0.0f64;
+        for (batch, scorer) in &self.batches {
+            let scores = scorer.scores(gpu, emb)?;
+            for &(u, i) in &self.pairs {
+                let Ok(b) = batch.binary_search(&u) else {
+                    continue;
+                };
+                let list = &scores[b * n_items..(b + 1) * n_items];
+                let own = list[i as usize];
+                let excluded = self
+                    .users
+                    .binary_search(&u)
+                    .map_or(&[][..], |k| &self.excluded[k][..]);
+                let (mut above, mut ties, mut candidates) = (0u64, 0u64, 0u64);
+                for (j, &s) in list.iter().enumerate() {
+                    if j as u32 == i || excluded.binary_search(&(j as u32)).is_ok() {
+                        continue;
+                    }
+                    candidates += 1;
+                    if s > own {
+                        above += 1;
+                    } else if s == own {
+                        ties += 1;
+                    }
+                }
+                total += if candidates == 0 {
+                    0.0
+                } else {
+                    (above as f64 + 0.5 * ties as f64) / candidates as f64
+                };
+            }
+        }
+        Ok(total / self.pairs.len() as f64)
+    }
 }
 
 /// The second half of a forget set in file order: `rows[len / 2..]` (the larger half when
@@ -805,17 +862,16 @@ pub fn request_metrics(
             let kept: Vec<u32> = (0..data.train.len() as u32)
                 .filter(|&r| !gone[r as usize])
                 .collect();
-            let remaining = data.train.select(&kept);
+            // Candidates: the items a user has no remaining row with ([`forget_rank`]).
+            let seen = UserItems::build(
+                data.n_users,
+                data.n_items,
+                &[&data.train.select(&kept)],
+                false,
+            )?;
             let rank = |rows: &[u32]| {
-                forget_rank(
-                    gpu,
-                    emb,
-                    data.n_users,
-                    data.n_items,
-                    &data.train,
-                    &remaining,
-                    rows,
-                )
+                let pairs = data.train.select(rows);
+                mean_rank(gpu, emb, data.n_users, data.n_items, &pairs, &seen)
             };
             Ok(RequestMetrics {
                 metrics: evaluate(gpu, emb, data, &MetricsPlan::Ranking(ranking.clone()))?,

@@ -127,19 +127,17 @@ pub struct TrainOutcome {
     pub history: Vec<EpochLog>,
 }
 
-/// Seeded N(0, std²) parameters (Irwin–Hall approximation, bitwise portable). Each node's
-/// row comes from its own random stream, so [`init_rows`] recomputes any node's initial
-/// value alone.
+/// Seeded N(0, std²) parameters (Irwin–Hall approximation, bitwise portable), each node's
+/// row from its own random stream (so a node's initial value depends on its id only, not on
+/// how many nodes come before it).
 pub fn init_params(n_users: u32, n_items: u32, dim: u32, std: f32, seed: u64) -> Params {
     let nodes: Vec<u32> = (0..n_users + n_items).collect();
     Params::from_nodes(n_users, n_items, dim, &init_rows(&nodes, dim, std, seed))
         .expect("sizes agree by construction")
 }
 
-/// The initial rows of `nodes` (row-major), as [`init_params`] draws them. A node without
-/// training rows never receives a gradient (no loss term, no edge; regularisation zero or
-/// lazy), so this is also the value a retrain leaves it.
-pub fn init_rows(nodes: &[u32], dim: u32, std: f32, seed: u64) -> Vec<f32> {
+/// The initial rows of `nodes` (row-major), as [`init_params`] draws them.
+fn init_rows(nodes: &[u32], dim: u32, std: f32, seed: u64) -> Vec<f32> {
     let base = Rng::derive(seed, 0x1417).next_u64();
     nodes
         .iter()
@@ -388,4 +386,24 @@ pub fn train_from(
         valid_seconds,
         history,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{init_params, init_rows};
+
+    #[test]
+    fn init_rows_recompute_init_params() {
+        let all = init_params(7, 5, 8, 0.1, 42);
+        let nodes = [0u32, 3, 11];
+        let rows = init_rows(&nodes, 8, 0.1, 42);
+        let table = all.nodes();
+        for (k, &v) in nodes.iter().enumerate() {
+            assert_eq!(
+                &rows[k * 8..(k + 1) * 8],
+                &table[v as usize * 8..(v as usize + 1) * 8]
+            );
+        }
+        assert_ne!(init_rows(&nodes, 8, 0.1, 43), rows, "the seed matters");
+    }
 }

@@ -1,30 +1,14 @@
 //! The resident unlearner: a request that takes every training row of a node sets that node
-//! to zero (the minimiser of what remains of its objective) and no other node by that rule;
-//! the seeded initialisation can be recomputed node by node.
+//! to zero (the minimiser of what remains of its objective) and no other node by that rule.
 
 mod common;
 
 use common::gpu;
 use ifru::data::synthetic::synthetic_dataset;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
-use ifru::train::{TrainConfig, init_params, init_rows};
+use ifru::train::{TrainConfig, init_params};
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, Unlearner};
-
-#[test]
-fn init_rows_recompute_init_params() {
-    let all = init_params(7, 5, 8, 0.1, 42);
-    let nodes = [0u32, 3, 11];
-    let rows = init_rows(&nodes, 8, 0.1, 42);
-    let table = all.nodes();
-    for (k, &v) in nodes.iter().enumerate() {
-        assert_eq!(
-            &rows[k * 8..(k + 1) * 8],
-            &table[v as usize * 8..(v as usize + 1) * 8]
-        );
-    }
-    assert_ne!(init_rows(&nodes, 8, 0.1, 43), rows, "the seed matters");
-}
 
 #[test]
 fn a_node_that_loses_every_row_is_set_to_zero() {

@@ -106,15 +106,34 @@ pub struct BenchCommand {
     plot: Option<PathBuf>,
 }
 
-/// The report of `ifru bench` (schema 1), also written by `ifru demo`.
+/// The fields every `ifru bench` report starts with: the schema and the model.
 #[derive(Serialize)]
-pub struct BenchReport {
+struct ModelHeader {
     schema: u32,
-    dataset: PathBuf,
     model: ifru::model::ModelKind,
     layers: u32,
     dim: u32,
     loss: ifru::model::LossKind,
+}
+
+impl ModelHeader {
+    fn of(spec: ModelSpec) -> Self {
+        ModelHeader {
+            schema: 1,
+            model: spec.kind,
+            layers: spec.layers,
+            dim: spec.dim,
+            loss: spec.loss,
+        }
+    }
+}
+
+/// The report of `ifru bench` (schema 1), also written by `ifru demo`.
+#[derive(Serialize)]
+pub struct BenchReport {
+    #[serde(flatten)]
+    header: ModelHeader,
+    dataset: PathBuf,
     train_rows: usize,
     forget_rows: usize,
     seeds: Vec<u64>,
@@ -143,12 +162,8 @@ impl BenchReport {
         let (means, stds) = aggregate(&runs);
         let single = runs.len() == 1;
         Ok(BenchReport {
-            schema: 1,
+            header: ModelHeader::of(spec),
             dataset,
-            model: spec.kind,
-            layers: spec.layers,
-            dim: spec.dim,
-            loss: spec.loss,
             train_rows: ds.train.len(),
             forget_rows,
             seeds: runs.iter().map(|r| r.seed).collect(),
@@ -289,11 +304,8 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
 
 #[derive(Serialize)]
 struct SweepBenchReport {
-    schema: u32,
-    model: ifru::model::ModelKind,
-    layers: u32,
-    dim: u32,
-    loss: ifru::model::LossKind,
+    #[serde(flatten)]
+    header: ModelHeader,
     seed: u64,
     adapter: ReportAdapter,
     sweep: ifru::unlearn::sweep::SweepReport,
@@ -381,11 +393,7 @@ fn run_sweep(cmd: &BenchCommand, spec: ModelSpec) -> CliResult {
         }
     }
     let report = SweepBenchReport {
-        schema: 1,
-        model: spec.kind,
-        layers: spec.layers,
-        dim: spec.dim,
-        loss: spec.loss,
+        header: ModelHeader::of(spec),
         seed: recipe.seed,
         adapter: gpu.adapter().into(),
         sweep,
@@ -395,12 +403,9 @@ fn run_sweep(cmd: &BenchCommand, spec: ModelSpec) -> CliResult {
 
 #[derive(Serialize)]
 struct StreamBenchReport {
-    schema: u32,
+    #[serde(flatten)]
+    header: ModelHeader,
     dataset: PathBuf,
-    model: ifru::model::ModelKind,
-    layers: u32,
-    dim: u32,
-    loss: ifru::model::LossKind,
     train_rows: usize,
     seed: u64,
     adapter: ReportAdapter,
@@ -479,12 +484,8 @@ fn run_stream(
     show_error("all forgotten rows", stream.forget_gap_error);
     show_error("second half", stream.forget_gap_error_b);
     let report = StreamBenchReport {
-        schema: 1,
+        header: ModelHeader::of(spec),
         dataset: dataset.to_path_buf(),
-        model: spec.kind,
-        layers: spec.layers,
-        dim: spec.dim,
-        loss: spec.loss,
         train_rows: ds.train.len(),
         seed: recipe.seed,
         adapter: gpu.adapter().into(),

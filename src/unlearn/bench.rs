@@ -12,7 +12,7 @@ use crate::eval::{RankingOptions, RequestMetrics, ValidationScore, request_metri
 use crate::gpu::Gpu;
 use crate::model::loaded::adjacency_for;
 use crate::model::{DeviceModel, ModelSpec, Params};
-use crate::train::{EpochLog, Progress, TrainConfig, TrainData, train};
+use crate::train::{EpochLog, Progress, TrainConfig, TrainData, TrainOutcome, train};
 
 use super::engine::{Method, MethodOutcome, Unlearner};
 
@@ -94,40 +94,30 @@ pub fn run(
     progress: &mut dyn FnMut(BenchProgress<'_>),
 ) -> Result<BenchRun> {
     let spec = plan.spec;
-    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &data.train)?;
-    let train_data = TrainData {
-        n_users: data.n_users,
-        n_items: data.n_items,
-        rows: &data.train,
-        adjacency: adjacency.as_ref(),
-    };
     let total = 1 + plan.methods.len() + plan.damping_sweep.len();
     progress(BenchProgress::Stage {
         index: 0,
         total,
         name: "original",
     });
-    let mut validator = ValidationScore::new(
-        spec.loss,
-        data,
-        &data.train,
-        plan.valid_users,
-        plan.recipe.seed,
-    )?;
-    let original = train(
+    let original = train_original(
         gpu,
+        data,
         spec,
         &plan.recipe,
-        &train_data,
-        &mut validator,
-        &mut |p| {
-            if let Progress::Epoch(log) = &p {
-                progress(BenchProgress::Epoch(log));
-            }
-        },
+        plan.valid_users,
+        &mut |log| progress(BenchProgress::Epoch(log)),
     )?;
     let mut methods = BTreeMap::new();
-    let metrics = evaluate_params(gpu, data, plan, &original.params, adjacency.as_ref())?;
+    let metrics = metrics_of(
+        gpu,
+        data,
+        spec,
+        &original.params,
+        &data.train,
+        &plan.forget,
+        &plan.ranking,
+    )?;
     methods.insert(
         "original".to_string(),
         MethodReport {
@@ -211,23 +201,60 @@ pub fn run(
     })
 }
 
-fn evaluate_params(
+/// Trains the original model on every training row of `data`, with validation early
+/// stopping (`valid_users` sampled for a BPR model's recall); `on_epoch` sees each epoch.
+pub(crate) fn train_original(
     gpu: &Gpu,
     data: &Dataset,
-    plan: &BenchPlan,
+    spec: ModelSpec,
+    recipe: &TrainConfig,
+    valid_users: usize,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> Result<TrainOutcome> {
+    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &data.train)?;
+    let mut validator =
+        ValidationScore::new(spec.loss, data, &data.train, valid_users, recipe.seed)?;
+    Ok(train(
+        gpu,
+        spec,
+        recipe,
+        &TrainData {
+            n_users: data.n_users,
+            n_items: data.n_items,
+            rows: &data.train,
+            adjacency: adjacency.as_ref(),
+        },
+        &mut validator,
+        &mut |p| {
+            if let Progress::Epoch(log) = &p {
+                on_epoch(log);
+            }
+        },
+    )?)
+}
+
+/// The request metrics of `params` trained on `rows` (predicting over their graph), for the
+/// forget set `forget` in file order.
+pub(crate) fn metrics_of(
+    gpu: &Gpu,
+    data: &Dataset,
+    spec: ModelSpec,
     params: &Params,
-    adjacency: Option<&crate::graph::CsrArrays>,
+    rows: &crate::data::Interactions,
+    forget: &[u32],
+    ranking: &RankingOptions,
 ) -> Result<RequestMetrics> {
-    let model = DeviceModel::upload(gpu, plan.spec, params, adjacency)?;
+    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, rows)?;
+    let model = DeviceModel::upload(gpu, spec, params, adjacency.as_ref())?;
     let forward = model.forward(gpu)?;
     gpu.run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
     Ok(request_metrics(
         gpu,
         model.embeddings(),
         data,
-        plan.spec.loss,
-        &plan.forget,
-        &plan.ranking,
+        spec.loss,
+        forget,
+        ranking,
     )?)
 }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Interactions;
 use crate::error::{Error, Result};
+use crate::eval::{RankScorer, RowScorer, UserItems};
 use crate::gpu::Gpu;
 use crate::model::LossKind;
 
@@ -76,41 +77,42 @@ enum Membership {
     /// BCE: forget AUC of the fitting half against the validation AUC (flipped for flipped
     /// rows).
     Auc {
-        fit: Interactions,
-        valid: Interactions,
+        fit: RowScorer,
+        fit_labels: Vec<u8>,
         kind: ForgetRows,
     },
     /// BPR: the fitting half's items' mean place in their users' lists against the place of
     /// the same users' held-out (validation) items.
     Rank {
-        fit: Interactions,
-        held_out: Interactions,
-        seen: crate::eval::UserItems,
+        fit: RankScorer,
+        held_out: RankScorer,
     },
 }
 
 impl Membership {
-    /// The statistic for the model, or why it cannot be computed for this request.
+    /// The statistic for the model (`Ok(Err(why))` when this request cannot have one: too
+    /// few rows), its rows uploaded once.
     fn new(
+        gpu: &Gpu,
         ctx: &RequestContext<'_>,
         fit_rows: &Interactions,
         valid: &Interactions,
         kind: ForgetRows,
-    ) -> std::result::Result<Self, String> {
+    ) -> Result<std::result::Result<Self, String>> {
         match ctx.spec.loss {
             LossKind::Bce => {
                 let one_label = fit_rows.labels.iter().all(|&l| l == fit_rows.labels[0]);
                 if fit_rows.len() < MIN_FIT_ROWS || one_label {
-                    return Err(format!(
+                    return Ok(Err(format!(
                         "calibration needs at least {MIN_FIT_ROWS} fitting rows with both labels ({} rows here)",
                         fit_rows.len()
-                    ));
+                    )));
                 }
-                Ok(Membership::Auc {
-                    fit: fit_rows.clone(),
-                    valid: valid.clone(),
+                Ok(Ok(Membership::Auc {
+                    fit: RowScorer::new(gpu, ctx.n_users, ctx.n_users + ctx.n_items, fit_rows)?,
+                    fit_labels: fit_rows.labels.clone(),
                     kind,
-                })
+                }))
             }
             LossKind::Bpr => {
                 let positives = |t: &Interactions, keep: &dyn Fn(u32) -> bool| {
@@ -125,24 +127,21 @@ impl Membership {
                 users.dedup();
                 let held_out = positives(valid, &|u| users.binary_search(&u).is_ok());
                 if fit.len() < MIN_FIT_ROWS || held_out.len() < MIN_FIT_ROWS {
-                    return Err(format!(
-                        "calibration needs at least {MIN_FIT_ROWS} fitting rows and as many held-out                          rows of their users ({} and {} here)",
+                    return Ok(Err(format!(
+                        "calibration needs at least {MIN_FIT_ROWS} fitting rows and as many held-out \
+                         rows of their users ({} and {} here)",
                         fit.len(),
                         held_out.len()
-                    ));
+                    )));
                 }
-                let seen = crate::eval::UserItems::build(
-                    ctx.n_users,
-                    ctx.n_items,
-                    &[ctx.remaining],
-                    false,
-                )
-                .map_err(|e| e.to_string())?;
-                Ok(Membership::Rank {
-                    fit,
-                    held_out,
-                    seen,
-                })
+                let seen = UserItems::build(ctx.n_users, ctx.n_items, &[ctx.remaining], false)?;
+                let scorer = |pairs: &Interactions| {
+                    RankScorer::new(gpu, ctx.n_users, ctx.n_items, pairs, &seen)
+                };
+                Ok(Ok(Membership::Rank {
+                    fit: scorer(&fit)?,
+                    held_out: scorer(&held_out)?,
+                }))
             }
         }
     }
@@ -151,9 +150,13 @@ impl Membership {
     /// while the model still remembers the rows (shrinking δ lowers it).
     fn evaluate(&self, probe: &Probe<'_>, point: &mut CalibrationPoint) -> Result<f64> {
         match self {
-            Membership::Auc { fit, valid, kind } => {
-                let forget = probe.auc_of(fit)?;
-                let valid_auc = probe.auc_of(valid)?;
+            Membership::Auc {
+                fit,
+                fit_labels,
+                kind,
+            } => {
+                let forget = probe.auc_of(fit, fit_labels)?;
+                let valid_auc = probe.current_valid_auc()?;
                 point.target = match kind {
                     ForgetRows::Genuine => valid_auc,
                     ForgetRows::Flipped => 1.0 - valid_auc,
@@ -162,13 +165,9 @@ impl Membership {
                 point.valid_auc = Some(valid_auc);
                 Ok(forget - point.target)
             }
-            Membership::Rank {
-                fit,
-                held_out,
-                seen,
-            } => {
-                let rank = probe.mean_rank(fit, seen)?;
-                point.target = probe.mean_rank(held_out, seen)?;
+            Membership::Rank { fit, held_out } => {
+                let rank = probe.mean_rank(fit)?;
+                point.target = probe.mean_rank(held_out)?;
                 point.forget_rank_a = Some(rank);
                 Ok(point.target - rank)
             }
@@ -196,7 +195,7 @@ pub fn calibrated_step(
     valid_floor: f64,
 ) -> Result<Calibrated> {
     let mut warnings = Vec::new();
-    let membership = match Membership::new(ctx, fit_rows, valid, kind) {
+    let membership = match Membership::new(gpu, ctx, fit_rows, valid, kind)? {
         Ok(m) => m,
         Err(why) => {
             let step = influence_step(gpu, ctx, opts)?;

@@ -10,8 +10,6 @@ use crate::data::{Dataset, Interactions};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{BipartiteGraph, Csr, csr_arrays, normalize, renormalize_after_removal};
-use crate::kernels::DeviceTable;
-use crate::kernels::blas::{Scalar, axpby};
 use crate::model::loaded::LoadedModel;
 use crate::model::store::ModelState;
 use crate::model::{DeviceModel, ModelSpec, Params};
@@ -331,35 +329,7 @@ impl<'g> Unlearner<'g> {
                 } else {
                     influence_step(self.gpu, &ctx, &opts)?
                 };
-                let update = match step.kept.add_to(self.gpu, &step.x, self.model.theta()) {
-                    Err(crate::gpu::GpuError::Limit { .. }) => None,
-                    other => Some(other?),
-                };
-                match update {
-                    Some(plan) => self.gpu.run("apply update", |pass| {
-                        crate::gpu::Record::record(&plan, pass)
-                    })?,
-                    // θ too large for one binding: scatter into a whole table, then add.
-                    None => {
-                        let full = DeviceTable::zeros(
-                            self.gpu,
-                            self.model.n_nodes(),
-                            self.spec.dim,
-                            "update",
-                        )?;
-                        let plan = step.kept.scatter(self.gpu, &step.x, &full)?.then(axpby(
-                            self.gpu,
-                            Scalar::Host(1.0),
-                            full.values(),
-                            Scalar::Host(1.0),
-                            self.model.theta().values(),
-                            None,
-                        )?);
-                        self.gpu.run("apply update", |pass| {
-                            crate::gpu::Record::record(&plan, pass)
-                        })?;
-                    }
-                }
+                step.kept.add_into(self.gpu, &step.x, self.model.theta())?;
                 outcome.warnings.extend(step.warnings);
                 outcome.influence = Some(step.figures);
                 let isolated = self.isolated_by(rows);

@@ -325,6 +325,11 @@ impl HvpOperator {
         self.n_rows
     }
 
+    /// The embedding size d (each kept node holds d entries of the vectors).
+    pub fn dim(&self) -> u32 {
+        self.dim
+    }
+
     pub fn kind(&self) -> HessianKind {
         self.kind
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Interactions;
 use crate::error::{Error, Result};
-use crate::eval::{auc, score_rows};
+use crate::eval::{RowScorer, auc};
 use crate::gpu::{Gpu, Record};
 use crate::graph::Csr;
 use crate::kernels::DeviceTable;
@@ -175,10 +175,8 @@ pub struct InfluenceFigures {
     pub local_rows: usize,
     pub spillover_rows: usize,
     /// Mean diagonal of H_PP (Gauss–Newton terms and λ; without propagation for LightGCN):
-    /// the curvature scale δ is compared with. `None` without a (block-)Jacobi
-    /// preconditioner, which is what computes it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mean_curvature: Option<f64>,
+    /// the curvature scale the `auto` damping follows.
+    pub mean_curvature: f64,
     /// Wall seconds of each phase (pruning, right-hand side, operator, solve, checks).
     pub phase_seconds: std::collections::BTreeMap<&'static str, f64>,
 }
@@ -356,17 +354,12 @@ impl<'a> PreparedStep<'a> {
         figures.local_nodes = op.local_nodes();
         figures.local_rows = op.local_rows();
         // The preconditioner is built here: the auto damping needs the curvature it reads.
-        let precond = match opts.solver {
-            Solver::Cg => BuiltPrecond::new(gpu, &op, opts.precond)?,
-            Solver::Adam { .. } => BuiltPrecond::None,
+        let kind = match opts.solver {
+            Solver::Cg => opts.precond,
+            Solver::Adam { .. } => Precond::None,
         };
-        figures.mean_curvature = match precond.mean_diagonal(gpu, spec.dim as usize)? {
-            Some(c) => Some(c),
-            None => {
-                let diag = op.diagonal(gpu)?;
-                Some(diag.iter().map(|&v| f64::from(v)).sum::<f64>() / diag.len().max(1) as f64)
-            }
-        };
+        let (precond, mean_curvature) = BuiltPrecond::new(gpu, &op, kind)?;
+        figures.mean_curvature = mean_curvature;
         laps.lap("precond");
         figures.phase_seconds = laps.phases;
         Ok(PreparedStep {
@@ -391,7 +384,7 @@ impl<'a> PreparedStep<'a> {
     pub fn damping(&self) -> f32 {
         self.opts
             .damping
-            .unwrap_or_else(|| auto_damping(self.figures.mean_curvature.unwrap_or(f64::NAN)))
+            .unwrap_or_else(|| auto_damping(self.figures.mean_curvature))
     }
 
     /// Solves (H_PP + δI) x = g_P with damping δ (the prepared options otherwise); falls back
@@ -417,7 +410,7 @@ impl<'a> PreparedStep<'a> {
             let report = match opts.solver {
                 Solver::Cg => {
                     if self.precond.is_none() {
-                        self.precond = Some(BuiltPrecond::new(gpu, &self.op, opts.precond)?);
+                        self.precond = Some(BuiltPrecond::new(gpu, &self.op, opts.precond)?.0);
                         laps.lap("precond");
                     }
                     let pre = self.precond.as_ref().map_or(Preconditioner::None, |p| {
@@ -593,25 +586,26 @@ enum BuiltPrecond {
 }
 
 impl BuiltPrecond {
-    fn new(gpu: &Gpu, op: &HvpOperator, kind: Precond) -> Result<Self> {
-        Ok(match kind {
-            Precond::None => BuiltPrecond::None,
-            Precond::Jacobi => {
-                BuiltPrecond::Jacobi(gpu.upload(&op.diagonal(gpu)?, "jacobi diagonal")?)
-            }
-            Precond::BlockJacobi => BuiltPrecond::BlockJacobi(op.diagonal_blocks(gpu)?),
-        })
-    }
-
-    /// The mean of H_PP's diagonal as the preconditioner sees it.
-    fn mean_diagonal(&self, gpu: &Gpu, dim: usize) -> Result<Option<f64>> {
-        let diag = match self {
-            BuiltPrecond::None => return Ok(None),
-            BuiltPrecond::Jacobi(diag) => gpu.download(diag)?,
-            BuiltPrecond::BlockJacobi(blocks) => super::precond::block_diagonal(blocks, dim),
+    /// The preconditioner of `kind`, and the mean of H_PP's diagonal (its Gauss–Newton terms
+    /// and λ), which the `auto` damping scales with; read from the data the preconditioner
+    /// holds on the host, or computed alone without one.
+    fn new(gpu: &Gpu, op: &HvpOperator, kind: Precond) -> Result<(Self, f64)> {
+        let mean = |diag: &[f32]| {
+            diag.iter().map(|&v| f64::from(v)).sum::<f64>() / diag.len().max(1) as f64
         };
-        Ok((!diag.is_empty())
-            .then(|| diag.iter().map(|&v| f64::from(v)).sum::<f64>() / diag.len() as f64))
+        Ok(match kind {
+            Precond::None => (BuiltPrecond::None, mean(&op.diagonal(gpu)?)),
+            Precond::Jacobi => {
+                let diag = op.diagonal(gpu)?;
+                let built = BuiltPrecond::Jacobi(gpu.upload(&diag, "jacobi diagonal")?);
+                (built, mean(&diag))
+            }
+            Precond::BlockJacobi => {
+                let blocks = op.diagonal_blocks(gpu)?;
+                let diag = super::precond::block_diagonal(&blocks, op.dim() as usize);
+                (BuiltPrecond::BlockJacobi(blocks), mean(&diag))
+            }
+        })
     }
 
     fn preconditioner(&self, dim: usize) -> Preconditioner<'_> {
@@ -628,9 +622,10 @@ impl BuiltPrecond {
 pub(crate) struct Probe<'a> {
     gpu: &'a Gpu,
     ctx: &'a RequestContext<'a>,
-    valid: &'a Interactions,
     scratch: DeviceModel,
-    update: DeviceTable,
+    /// The validation rows, uploaded once for every probe.
+    valid: RowScorer,
+    valid_labels: &'a [u8],
 }
 
 impl<'a> Probe<'a> {
@@ -640,70 +635,54 @@ impl<'a> Probe<'a> {
         valid: &'a Interactions,
     ) -> Result<Self> {
         let arrays = ctx.new_adjacency.map(crate::graph::csr_arrays);
+        let n_nodes = ctx.n_users + ctx.n_items;
         Ok(Probe {
             gpu,
             ctx,
-            valid,
             scratch: DeviceModel::upload(gpu, ctx.spec, ctx.params, arrays.as_ref())?,
-            update: DeviceTable::zeros(
-                gpu,
-                ctx.n_users + ctx.n_items,
-                ctx.spec.dim,
-                "probe update",
-            )?,
+            valid: RowScorer::new(gpu, ctx.n_users, n_nodes, valid)?,
+            valid_labels: &valid.labels,
         })
     }
 
-    /// Sets the scratch model to θ + x and recomputes its final embeddings.
+    /// Sets the scratch model to θ̂ + x (θ̂ copied on the device, x added on the kept rows)
+    /// and recomputes its final embeddings.
     pub(crate) fn set(&mut self, kept: &NodeSubset, x: &DeviceTable) -> Result<&DeviceModel> {
         let gpu = self.gpu;
-        self.scratch.set_params(gpu, self.ctx.params)?;
-        let plan = kept.scatter(gpu, x, &self.update)?.then(axpby(
+        let reset = crate::kernels::blas::copy(
             gpu,
-            Scalar::Host(1.0),
-            self.update.values(),
-            Scalar::Host(1.0),
+            self.ctx.model.theta().values(),
             self.scratch.theta().values(),
-            None,
-        )?);
+        )?;
+        gpu.run("probe: θ̂", |pass| reset.record(pass))?;
+        drop(reset);
+        kept.add_into(gpu, x, self.scratch.theta())?;
         let forward = self.scratch.forward(gpu)?;
-        gpu.run("probe", |pass| {
-            plan.record(pass);
-            forward.record(pass);
-        })?;
+        gpu.run("probe", |pass| forward.record(pass))?;
         drop(forward);
         Ok(&self.scratch)
     }
 
-    /// AUC of `rows` under the model last [`Probe::set`].
-    pub(crate) fn auc_of(&self, rows: &Interactions) -> Result<f64> {
-        let scores = score_rows(self.gpu, self.scratch.embeddings(), self.ctx.n_users, rows)?;
-        auc(&scores, &rows.labels)
-            .ok_or_else(|| Error::Invalid("AUC over rows of one label only".into()))
+    /// AUC of rows prepared in `scorer` (with `labels`) under the model last [`Probe::set`].
+    pub(crate) fn auc_of(&self, scorer: &RowScorer, labels: &[u8]) -> Result<f64> {
+        let scores = scorer.scores(self.gpu, self.scratch.embeddings())?;
+        auc(&scores, labels).ok_or_else(|| Error::Invalid("AUC over rows of one label only".into()))
     }
 
-    /// Mean place of `pairs`' items among their users' candidates (not in `seen`) under the
-    /// model last [`Probe::set`].
-    pub(crate) fn mean_rank(
-        &self,
-        pairs: &Interactions,
-        seen: &crate::eval::UserItems,
-    ) -> Result<f64> {
-        crate::eval::mean_rank(
-            self.gpu,
-            self.scratch.embeddings(),
-            self.ctx.n_users,
-            self.ctx.n_items,
-            pairs,
-            seen,
-        )?
-        .ok_or_else(|| Error::Invalid("a mean place over no rows".into()))
+    /// Validation AUC of the model last [`Probe::set`].
+    pub(crate) fn current_valid_auc(&self) -> Result<f64> {
+        self.auc_of(&self.valid, self.valid_labels)
     }
 
-    /// Validation AUC of θ + x.
+    /// The mean place of `scorer`'s pairs under the model last [`Probe::set`].
+    pub(crate) fn mean_rank(&self, scorer: &crate::eval::RankScorer) -> Result<f64> {
+        Ok(scorer.mean_rank(self.gpu, self.scratch.embeddings())?)
+    }
+
+    /// Validation AUC of θ̂ + x.
     pub(crate) fn valid_auc(&mut self, kept: &NodeSubset, x: &DeviceTable) -> Result<f64> {
         self.set(kept, x)?;
-        self.auc_of(self.valid)
+        self.current_valid_auc()
     }
 }
 

@@ -22,9 +22,9 @@
 
 use crate::data::Interactions;
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
+use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Record};
 use crate::graph::BipartiteGraph;
-use crate::kernels::blas::add_rows;
+use crate::kernels::blas::{Scalar, add_rows, axpby};
 use crate::kernels::spmm::{DeviceRowIndex, RowValues, gather};
 use crate::kernels::{DeviceTable, Plan};
 use crate::model::ModelKind;
@@ -315,6 +315,27 @@ impl NodeSubset {
             kept.dim(),
             full.values(),
         )
+    }
+
+    /// Runs `full[nodes[t]] += kept[t]` now: [`NodeSubset::add_to`], or where `full` is too
+    /// large for one binding, a scatter into a scratch table and a whole-table add.
+    pub fn add_into(&self, gpu: &Gpu, kept: &DeviceTable, full: &DeviceTable) -> GpuResult<()> {
+        match self.add_to(gpu, kept, full) {
+            Ok(plan) => gpu.run("add kept rows", |pass| plan.record(pass)),
+            Err(GpuError::Limit { .. }) => {
+                let scratch = DeviceTable::zeros(gpu, self.n_nodes, kept.dim(), "kept update")?;
+                let plan = self.scatter(gpu, kept, &scratch)?.then(axpby(
+                    gpu,
+                    Scalar::Host(1.0),
+                    scratch.values(),
+                    Scalar::Host(1.0),
+                    full.values(),
+                    None,
+                )?);
+                gpu.run("add kept rows", |pass| plan.record(pass))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn check(&self, out: &DeviceTable, rows: usize, what: &str) -> GpuResult<()> {

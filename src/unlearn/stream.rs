@@ -12,12 +12,13 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
-use crate::eval::{RankingOptions, RequestMetrics, ValidationScore, request_metrics};
+use crate::eval::{RankingOptions, RequestMetrics, request_metrics};
 use crate::gpu::Gpu;
+use crate::model::ModelSpec;
 use crate::model::loaded::adjacency_for;
-use crate::model::{DeviceModel, ModelSpec, Params};
 use crate::train::{LastEpoch, TrainConfig, TrainData, train};
 
+use super::bench::{metrics_of, train_original};
 use super::calibrate::ForgetRows;
 use super::engine::{Method, Unlearner};
 use super::influence::IfruOptions;
@@ -174,29 +175,17 @@ pub fn run(
         .collect();
 
     progress("original: training");
-    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &data.train)?;
-    let mut validator = ValidationScore::new(
-        spec.loss,
-        data,
-        &data.train,
-        plan.valid_users,
-        plan.recipe.seed,
-    )?;
-    let original = train(
-        gpu,
-        spec,
-        &plan.recipe,
-        &TrainData {
-            n_users: data.n_users,
-            n_items: data.n_items,
-            rows: &data.train,
-            adjacency: adjacency.as_ref(),
-        },
-        &mut validator,
-        &mut |_| {},
-    )?;
+    let original = train_original(gpu, data, spec, &plan.recipe, plan.valid_users, &mut |_| {})?;
     let original_ref = Reference {
-        metrics: metrics_of(gpu, data, plan, &original.params, &data.train, &forgotten)?,
+        metrics: metrics_of(
+            gpu,
+            data,
+            spec,
+            &original.params,
+            &data.train,
+            &forgotten,
+            &plan.ranking,
+        )?,
         seconds: original.train_seconds,
         epochs: original.epochs,
     };
@@ -273,7 +262,15 @@ pub fn run(
         &mut |_| {},
     )?;
     let retrain = Reference {
-        metrics: metrics_of(gpu, data, plan, &retrained.params, &remaining, &forgotten)?,
+        metrics: metrics_of(
+            gpu,
+            data,
+            spec,
+            &retrained.params,
+            &remaining,
+            &forgotten,
+            &plan.ranking,
+        )?,
         seconds: retrained.train_seconds,
         epochs: retrained.epochs,
     };
@@ -304,29 +301,6 @@ pub fn run(
         forget_gap_error_b,
         setup_seconds,
     })
-}
-
-/// Metrics of parameters trained on `rows` (their graph), over the forgotten rows.
-fn metrics_of(
-    gpu: &Gpu,
-    data: &Dataset,
-    plan: &StreamPlan,
-    params: &Params,
-    rows: &crate::data::Interactions,
-    forgotten: &[u32],
-) -> Result<RequestMetrics> {
-    let adjacency = adjacency_for(&plan.spec, data.n_users, data.n_items, rows)?;
-    let model = DeviceModel::upload(gpu, plan.spec, params, adjacency.as_ref())?;
-    let forward = model.forward(gpu)?;
-    gpu.run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
-    Ok(request_metrics(
-        gpu,
-        model.embeddings(),
-        data,
-        plan.spec.loss,
-        forgotten,
-        &plan.ranking,
-    )?)
 }
 
 #[cfg(test)]
