@@ -24,7 +24,9 @@ use ifru::kernels::cg::{self as ck, STATE_LEN, Status, StepSlots, slot};
 use ifru::reference::cg::{self as rcg, RefOutcome, RefPreconditioner};
 use ifru::reference::kernels::Reference;
 use ifru::unlearn::precond::block_diagonal;
-use ifru::unlearn::{CgOptions, CgOutcome, CgReport, LinearOperator, Preconditioner, solve};
+use ifru::unlearn::{
+    CgOptions, CgOutcome, CgReport, CheckSchedule, LinearOperator, Preconditioner, solve,
+};
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -129,6 +131,9 @@ fn opts(rtol: f32, max_iter: usize, check_every: usize, damping: f32) -> CgOptio
         rtol,
         max_iter,
         check_every,
+        // Most tests count reads, so they fix the batch size; the predicted schedule has
+        // its own test.
+        schedule: CheckSchedule::Fixed,
         damping,
     }
 }
@@ -937,6 +942,48 @@ fn the_residual_is_read_once_per_check_every_iterations() {
             );
         }
     }
+}
+
+#[test]
+fn the_predicted_schedule_reads_less_and_changes_no_bit() {
+    let gpu = gpu();
+    let (a, b, delta, _, _) = well_conditioned();
+    let op = Dense::new(gpu, &a);
+    let fixed = run_solve(
+        gpu,
+        &op,
+        &b,
+        &Preconditioner::None,
+        &opts(1e-5, 200, 1, delta),
+    );
+    let predicted = run_solve(
+        gpu,
+        &op,
+        &b,
+        &Preconditioner::None,
+        &CgOptions {
+            schedule: CheckSchedule::Predicted,
+            ..opts(1e-5, 200, 8, delta)
+        },
+    );
+    let (f, p) = (&fixed.report, &predicted.report);
+    assert_eq!(p.outcome, CgOutcome::Converged);
+    assert_eq!(p.iterations, f.iterations);
+    assert!(
+        fixed
+            .x
+            .iter()
+            .zip(&predicted.x)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
+    // The first read comes after one iteration; later batches hold up to 8.
+    assert_eq!(p.residual_trace[0].0, 1, "{p:?}");
+    assert!(
+        p.residual_trace.len() < f.residual_trace.len(),
+        "{:?} vs {:?}",
+        p.residual_trace,
+        f.residual_trace
+    );
 }
 
 #[test]

@@ -7,10 +7,14 @@
 //! whose factors are read from the same buffer ([`crate::kernels::cg`]). r·z alternates
 //! between two slots, so two recorded iteration variants replay without copying it.
 //!
-//! `check_every` iterations go into one command buffer; then the host reads the state
-//! (16 floats) once, keeps `(iteration, ‖r‖/‖b‖)` in `residual_trace` and decides. The
-//! device latches its status, so iterations after a stop inside a command buffer change
-//! nothing: the reported iteration count is exact, not rounded up to `check_every`.
+//! Iterations go into command buffers of at most `check_every`; after each, the host reads
+//! the state (16 floats) once, keeps `(iteration, ‖r‖/‖b‖)` in `residual_trace` and decides.
+//! The device latches its status, so iterations after a stop inside a command buffer change
+//! nothing: the reported iteration count is exact, not rounded up to a batch. They still
+//! cost their full work, though (an influence solve typically needs 2–4 iterations, each
+//! one Hessian-vector product over the request's rows), so by default the batch size is
+//! *predicted* ([`CheckSchedule::Predicted`]): one iteration first, then as many as the
+//! residual's observed rate of decrease says are left, at most `check_every`.
 //!
 //! Outcomes, and what x holds (never a NaN or an infinity):
 //! - [`CgOutcome::Converged`]: `‖r‖ ≤ rtol·‖b‖` (recursive residual, f32); b = 0 gives x = 0.
@@ -47,8 +51,10 @@ pub struct CgOptions {
     pub rtol: f32,
     /// Most iterations (`--max-iter`).
     pub max_iter: usize,
-    /// Iterations per command buffer; the host reads the residual once per batch.
+    /// Most iterations per command buffer; the host reads the residual once per batch.
     pub check_every: usize,
+    /// How many iterations each batch holds.
+    pub schedule: CheckSchedule,
     /// δ: the solver solves `(H + δI) x = b` (sum units; ≥ 0).
     pub damping: f32,
 }
@@ -61,7 +67,41 @@ impl Default for CgOptions {
             rtol: 1e-4,
             max_iter: 100,
             check_every: 5,
+            schedule: CheckSchedule::Predicted,
             damping: 1.0,
+        }
+    }
+}
+
+/// How the solver sizes its batches of iterations between two reads of the residual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckSchedule {
+    /// Always `check_every` iterations.
+    Fixed,
+    /// One iteration, then the number the residual's observed geometric rate predicts is
+    /// needed to reach `rtol` (at least 1, at most `check_every`): a batch rarely runs
+    /// iterations past convergence, and a read costs one device round trip.
+    Predicted,
+}
+
+/// Iterations of the next batch, after `done` iterations that left relative residual
+/// `residual` (1 at iteration 0).
+fn next_batch(opts: &CgOptions, done: usize, residual: f32) -> usize {
+    let cap = opts.check_every;
+    match opts.schedule {
+        CheckSchedule::Fixed => cap,
+        CheckSchedule::Predicted if done == 0 => 1,
+        CheckSchedule::Predicted => {
+            let residual = residual as f64;
+            // Mean reduction per iteration so far; CG on these systems speeds up rather
+            // than slows down, so this over- rather than under-estimates what is left.
+            let rate = residual.powf(1.0 / done as f64);
+            if !(residual > 0.0 && rate < 1.0 && rate.is_finite()) || opts.rtol <= 0.0 {
+                return cap;
+            }
+            let left = ((opts.rtol as f64 / residual).ln() / rate.ln()).ceil();
+            (left.max(1.0) as usize).min(cap)
         }
     }
 }
@@ -342,7 +382,7 @@ pub fn solve<O: LinearOperator + ?Sized>(
     let mut dispatched = 0usize;
     let mut last_good = (0usize, 1.0f32);
     let read = loop {
-        let count = opts.check_every.min(opts.max_iter - dispatched);
+        let count = next_batch(opts, last_good.0, last_good.1).min(opts.max_iter - dispatched);
         let mut encoder = gpu.encoder("cg iterations");
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -432,4 +472,43 @@ pub fn solve<O: LinearOperator + ?Sized>(
     };
     report.converged = report.outcome == CgOutcome::Converged;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn predicted(rtol: f32, cap: usize) -> CgOptions {
+        CgOptions {
+            rtol,
+            check_every: cap,
+            ..CgOptions::default()
+        }
+    }
+
+    #[test]
+    fn the_first_batch_is_one_iteration_then_the_rate_decides() {
+        let o = predicted(1e-2, 10);
+        assert_eq!(next_batch(&o, 0, 1.0), 1);
+        // 0.1 per iteration: ln(2e-3 / 1e-1) / ln(0.1) = 1.7 → 2 more.
+        assert_eq!(next_batch(&predicted(2e-3, 10), 1, 0.1), 2);
+        // 0.5 per iteration over 2 iterations (0.25): ln(0.04) / ln(0.5) = 4.64 → 5.
+        assert_eq!(next_batch(&o, 2, 0.25), 5);
+        // Slow progress is capped.
+        assert_eq!(next_batch(&o, 1, 0.99), 10);
+    }
+
+    #[test]
+    fn no_progress_or_odd_values_take_the_full_batch() {
+        let o = predicted(1e-2, 7);
+        for residual in [1.0, 1.5, f32::NAN, f32::INFINITY, 0.0] {
+            assert_eq!(next_batch(&o, 3, residual), 7, "{residual}");
+        }
+        assert_eq!(next_batch(&predicted(0.0, 7), 3, 0.5), 7);
+        let fixed = CgOptions {
+            schedule: CheckSchedule::Fixed,
+            ..o
+        };
+        assert_eq!(next_batch(&fixed, 0, 1.0), 7);
+    }
 }

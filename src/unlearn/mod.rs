@@ -15,6 +15,6 @@ pub mod rhs;
 pub mod stream;
 pub mod sweep;
 
-pub use cg::{CgOptions, CgOutcome, CgReport, solve};
+pub use cg::{CgOptions, CgOutcome, CgReport, CheckSchedule, solve};
 pub use operator::LinearOperator;
 pub use precond::Preconditioner;
