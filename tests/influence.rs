@@ -113,7 +113,6 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind, loss: LossKind) {
         spec,
         n_users,
         n_items,
-        params: &params,
         model: &model,
         rows: &t,
         graph: None,

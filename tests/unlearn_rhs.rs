@@ -129,7 +129,7 @@ fn run(p: &Problem, spec: ModelSpec, options: RhsOptions) -> Run {
     let plan = InfluenceRows::plan(spec, p.n_users, p.n_items, &p.train, &p.forget, options)
         .expect("plan");
     let old = DeviceModel::upload(gpu, spec, &params, Some(&old_adj)).unwrap();
-    let new = plan.new_model(gpu, &params).unwrap();
+    let new = plan.new_model(gpu, &old).unwrap();
     let g = right_hand_side(gpu, &old, new.as_ref(), &plan).expect("rhs");
     Run {
         got: g.download(gpu).unwrap(),
@@ -550,7 +550,7 @@ fn right_hand_side_on_kept_nodes_equals_the_full_one_picked() {
             .unwrap()
             .unwrap_or_else(|| identity(n));
         let old = DeviceModel::upload(gpu, spec, &params, Some(&old_adj)).unwrap();
-        let new = full.plan.new_model(gpu, &params).unwrap();
+        let new = full.plan.new_model(gpu, &old).unwrap();
         for nodes in [&all, &some] {
             let subset = NodeSubset::new(gpu, n, nodes).unwrap();
             let g = right_hand_side_on(gpu, &old, new.as_ref(), &full.plan, &subset)

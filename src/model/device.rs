@@ -17,6 +17,17 @@ struct Propagation {
     weights: Vec<f32>,
 }
 
+impl Propagation {
+    fn upload(gpu: &Gpu, spec: ModelSpec, n: u32, a: &CsrArrays) -> GpuResult<Self> {
+        Ok(Propagation {
+            adj: DeviceCsr::upload(gpu, n, &a.row_ptr, &a.col_idx, &a.vals)?,
+            scratch: PropagationScratch::new(gpu, n, spec.dim)?,
+            emb: DeviceTable::zeros(gpu, n, spec.dim, "embeddings")?,
+            weights: spec.layer_weights(),
+        })
+    }
+}
+
 /// θ and, for LightGCN, Â on the device.
 pub struct DeviceModel {
     spec: ModelSpec,
@@ -49,17 +60,39 @@ impl DeviceModel {
                     "LightGCN needs the propagation graph".into(),
                 ));
             }
-            (_, Some(a)) => Some(Propagation {
-                adj: DeviceCsr::upload(gpu, n, &a.row_ptr, &a.col_idx, &a.vals)?,
-                scratch: PropagationScratch::new(gpu, n, spec.dim)?,
-                emb: DeviceTable::zeros(gpu, n, spec.dim, "embeddings")?,
-                weights: spec.layer_weights(),
-            }),
+            (_, Some(a)) => Some(Propagation::upload(gpu, spec, n, a)?),
         };
         Ok(DeviceModel {
             spec,
             n_users: params.n_users,
             n_items: params.n_items,
+            theta,
+            propagation,
+        })
+    }
+
+    /// A second model with this one's θ, copied on the device (no read-back), and
+    /// `adjacency` as its graph (LightGCN; ignored for MF): the post-deletion model of a
+    /// request, or a scratch copy to try updates on.
+    pub fn copy_with_adjacency(&self, gpu: &Gpu, adjacency: Option<&CsrArrays>) -> GpuResult<Self> {
+        let n = self.n_nodes();
+        let theta = DeviceTable::zeros(gpu, n, self.spec.dim, "theta")?;
+        let copy = crate::kernels::blas::copy(gpu, self.theta.values(), theta.values())?;
+        gpu.run("copy theta", |pass| crate::gpu::Record::record(&copy, pass))?;
+        drop(copy);
+        let propagation = match (self.spec.propagation_layers(), adjacency) {
+            (0, _) => None,
+            (_, None) => {
+                return Err(GpuError::Invalid(
+                    "LightGCN needs the propagation graph".into(),
+                ));
+            }
+            (_, Some(a)) => Some(Propagation::upload(gpu, self.spec, n, a)?),
+        };
+        Ok(DeviceModel {
+            spec: self.spec,
+            n_users: self.n_users,
+            n_items: self.n_items,
             theta,
             propagation,
         })

@@ -288,13 +288,11 @@ impl<'g> Unlearner<'g> {
                     .filter_map(|r| current_ids.binary_search(r).ok().map(|p| p as u32))
                     .collect();
                 let remaining = self.data.train.select(&next.remaining);
-                let params = self.model.params(self.gpu)?;
                 self.refresh()?;
                 let ctx = RequestContext {
                     spec: self.spec,
                     n_users: self.data.n_users,
                     n_items: self.data.n_items,
-                    params: &params,
                     model: &self.model,
                     rows: &current,
                     graph: Some(&self.graph),

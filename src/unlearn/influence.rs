@@ -12,7 +12,7 @@ use crate::graph::Csr;
 use crate::kernels::DeviceTable;
 use crate::kernels::blas::{Scalar, axpby};
 use crate::kernels::reduce::dot_value;
-use crate::model::{DeviceModel, ModelSpec, Params};
+use crate::model::{DeviceModel, ModelSpec};
 
 use super::LinearOperator;
 use super::cg::{CgOptions, CgOutcome, CgReport, solve};
@@ -194,7 +194,6 @@ pub struct RequestContext<'a> {
     pub spec: ModelSpec,
     pub n_users: u32,
     pub n_items: u32,
-    pub params: &'a Params,
     /// θ̂ with Â (final embeddings current).
     pub model: &'a DeviceModel,
     /// The model's rows before the request (D).
@@ -319,7 +318,7 @@ impl<'a> PreparedStep<'a> {
         let new_model = if plan.spillover.is_empty() {
             None
         } else {
-            plan.new_model(gpu, ctx.params)?
+            plan.new_model(gpu, ctx.model)?
         };
         let g = right_hand_side_on(gpu, ctx.model, new_model.as_ref(), &plan, &kept)?;
         laps.lap("rhs");
@@ -328,7 +327,7 @@ impl<'a> PreparedStep<'a> {
         let hessian_model = match (opts.hessian_at, new_model) {
             (HessianAt::Old, _) => None,
             (HessianAt::New, Some(m)) => Some(m),
-            (HessianAt::New, None) => plan.new_model(gpu, ctx.params)?,
+            (HessianAt::New, None) => plan.new_model(gpu, ctx.model)?,
         };
         let forward = hessian_model.as_ref().unwrap_or(ctx.model).forward(gpu)?;
         gpu.run("forward for H", |pass| forward.record(pass))?;
@@ -639,7 +638,7 @@ impl<'a> Probe<'a> {
         Ok(Probe {
             gpu,
             ctx,
-            scratch: DeviceModel::upload(gpu, ctx.spec, ctx.params, arrays.as_ref())?,
+            scratch: ctx.model.copy_with_adjacency(gpu, arrays.as_ref())?,
             valid: RowScorer::new(gpu, ctx.n_users, n_nodes, valid)?,
             valid_labels: &valid.labels,
         })

@@ -50,7 +50,7 @@ use crate::model::objective::{
 };
 
 use super::prune::NodeSubset;
-use crate::model::{DeviceModel, LossKind, ModelSpec, Params};
+use crate::model::{DeviceModel, LossKind, ModelSpec};
 
 /// Which remaining rows make up the spillover term.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -424,10 +424,11 @@ impl InfluenceRows {
     /// The model θ on the device with the new graph Â' (its forward pass not yet run): the
     /// `new` argument of [`right_hand_side`], and the model that predicts after unlearning.
     /// `None` for MF, whose model does not depend on the graph.
-    pub fn new_model(&self, gpu: &Gpu, params: &Params) -> GpuResult<Option<DeviceModel>> {
+    /// θ is copied from `old` on the device.
+    pub fn new_model(&self, gpu: &Gpu, old: &DeviceModel) -> GpuResult<Option<DeviceModel>> {
         self.new_adjacency
             .as_ref()
-            .map(|a| DeviceModel::upload(gpu, self.spec, params, Some(a)))
+            .map(|a| old.copy_with_adjacency(gpu, Some(a)))
             .transpose()
     }
 }
