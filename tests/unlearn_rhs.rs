@@ -413,6 +413,32 @@ fn scores_follow_the_formula_on_a_path() {
 }
 
 #[test]
+fn request_local_scores_equal_the_whole_graph_definition_bit_for_bit() {
+    for seed in 0..12u64 {
+        let p = problem(100 + seed, 1 + seed as usize % 6);
+        for hops in 0..=3 {
+            let local = importance_scores(p.n_users, p.n_items, &p.train, &p.forget, hops).unwrap();
+            let whole = ifru::reference::prune::importance_scores(
+                p.n_users, p.n_items, &p.train, &p.forget, hops,
+            )
+            .unwrap();
+            assert_eq!(local.len(), whole.len());
+            for (v, (a, b)) in local.iter().zip(&whole).enumerate() {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "seed {seed}, hops {hops}, node {v}"
+                );
+            }
+        }
+    }
+    // Ids out of range are refused by both.
+    let mut t = Interactions::default();
+    t.push(0, 5, 1);
+    assert!(importance_scores(2, 2, &t, &[0], 1).is_err());
+}
+
+#[test]
 fn pruning_properties() {
     let p = problem(17, 5);
     let touched: BTreeSet<u32> = p

@@ -8,6 +8,7 @@ pub mod cg;
 pub mod eval;
 pub mod kernels;
 pub mod model;
+pub mod prune;
 
 /// Unit roundoff of f32 (2⁻²⁴).
 pub const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;

@@ -23,7 +23,6 @@
 use crate::data::Interactions;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Record};
-use crate::graph::BipartiteGraph;
 use crate::kernels::blas::{Scalar, add_rows, axpby};
 use crate::kernels::spmm::{DeviceRowIndex, RowValues, gather};
 use crate::kernels::{DeviceTable, Plan};
@@ -68,6 +67,12 @@ pub struct Pruning {
 }
 
 /// Every node's importance score after `hops` hops (zero for nodes out of reach).
+///
+/// The cost follows the request: one counting pass over the rows for deg⁺, `hops` passes to
+/// find the region the score can reach, and the neighbour lists of that region only (no
+/// graph of all rows is built). Bit for bit the same as the whole-graph definition
+/// ([`crate::reference::prune::importance_scores`]): every sum runs over the same terms in the
+/// same ascending order.
 pub fn importance_scores(
     n_users: u32,
     n_items: u32,
@@ -81,49 +86,92 @@ pub fn importance_scores(
             train.len()
         )));
     }
-    // The graph of every training row, whatever its label; entries count the rows of a pair.
-    let all = vec![1u8; train.len()];
-    let graph = BipartiteGraph::from_rows(n_users, n_items, &train.users, &train.items, &all)?;
-    let adj = graph.adjacency();
-    let (ptr, idx, counts) = (adj.proper_indptr(), adj.indices(), adj.data());
-    let n = graph.n_nodes();
-    let deg: Vec<f64> = (0..n)
-        .map(|v| {
-            let rows: u32 = counts[ptr[v] as usize..ptr[v + 1] as usize].iter().sum();
-            1.0 + f64::from(rows)
-        })
-        .collect();
+    let n = n_users as usize + n_items as usize;
+    let node_of_item = |i: u32| n_users + i;
+    // deg⁺(v) − 1: the rows touching v, checking ids on the way.
+    let mut rows_at = vec![0u32; n];
+    for (&u, &i) in train.users.iter().zip(&train.items) {
+        if u >= n_users || i >= n_items {
+            return Err(Error::Invalid(format!(
+                "row ({u}, {i}) is outside {n_users} users and {n_items} items"
+            )));
+        }
+        rows_at[u as usize] += 1;
+        rows_at[node_of_item(i) as usize] += 1;
+    }
+    let deg = |v: usize| 1.0 + f64::from(rows_at[v]);
     let mut hits = vec![0u32; n];
     let mut forget = forget.to_vec();
     forget.sort_unstable();
     forget.dedup();
     for &r in &forget {
         hits[train.users[r as usize] as usize] += 1;
-        hits[(n_users + train.items[r as usize]) as usize] += 1;
+        hits[node_of_item(train.items[r as usize]) as usize] += 1;
     }
-    let mut score: Vec<f64> = (0..n).map(|v| f64::from(hits[v]) / deg[v]).collect();
-    for _ in 0..hops {
-        let next: Vec<f64> = (0..n)
-            .map(|v| {
-                let row = &idx[ptr[v] as usize..ptr[v + 1] as usize];
-                // N(v) ∪ {v} in ascending order: v slots in among its neighbours.
-                let split = row.partition_point(|&x| (x as usize) < v);
-                let ordered = row[..split]
-                    .iter()
-                    .map(|&x| x as usize)
-                    .chain(std::iter::once(v))
-                    .chain(row[split..].iter().map(|&x| x as usize));
-                let mut acc: Option<f64> = None;
-                for x in ordered {
-                    if score[x] != 0.0 {
-                        let term = score[x] / deg[v];
-                        acc = Some(acc.map_or(term, |a| a + term));
-                    }
+    let mut score: Vec<f64> = (0..n).map(|v| f64::from(hits[v]) / deg(v)).collect();
+    if hops == 0 {
+        return Ok(score);
+    }
+    // The region the score reaches hop by hop: ring[h] holds the nodes first reached at
+    // hop h. A node's new score needs its neighbours inside the region of the previous
+    // hop, so the neighbour lists of the pairs touching region(hops − 1) are all it takes.
+    let mut reached = vec![false; n];
+    let mut region: Vec<u32> = (0..n as u32).filter(|&v| hits[v as usize] > 0).collect();
+    region.iter().for_each(|&v| reached[v as usize] = true);
+    let mut inner = reached.clone();
+    for hop in 1..=hops {
+        if hop > 1 {
+            inner.clone_from(&reached);
+        }
+        for (&u, &i) in train.users.iter().zip(&train.items) {
+            let (u, i) = (u as usize, node_of_item(i) as usize);
+            for (a, b) in [(u, i), (i, u)] {
+                if inner[a] && !reached[b] {
+                    reached[b] = true;
+                    region.push(b as u32);
                 }
-                acc.unwrap_or(0.0)
-            })
-            .collect();
-        score = next;
+            }
+        }
+    }
+    // Distinct neighbours inside region(hops − 1) of every region node, ascending.
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for (&u, &i) in train.users.iter().zip(&train.items) {
+        let i = node_of_item(i);
+        if inner[u as usize] {
+            pairs.push((i, u));
+        }
+        if inner[i as usize] {
+            pairs.push((u, i));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    region.sort_unstable();
+    let mut next = vec![0.0f64; n];
+    for _ in 0..hops {
+        let mut at = 0;
+        for &v in &region {
+            let start = at + pairs[at..].partition_point(|&(a, _)| a < v);
+            let end = start + pairs[start..].partition_point(|&(a, _)| a == v);
+            at = end;
+            let neighbours = &pairs[start..end];
+            // N(v) ∪ {v} in ascending order: v slots in among its neighbours.
+            let split = neighbours.partition_point(|&(_, x)| x < v);
+            let ordered = neighbours[..split]
+                .iter()
+                .map(|&(_, x)| x as usize)
+                .chain(std::iter::once(v as usize))
+                .chain(neighbours[split..].iter().map(|&(_, x)| x as usize));
+            let mut acc: Option<f64> = None;
+            for x in ordered {
+                if score[x] != 0.0 {
+                    let term = score[x] / deg(v as usize);
+                    acc = Some(acc.map_or(term, |a| a + term));
+                }
+            }
+            next[v as usize] = acc.unwrap_or(0.0);
+        }
+        std::mem::swap(&mut score, &mut next);
     }
     Ok(score)
 }
