@@ -122,6 +122,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind, loss: LossKind) {
         remaining: &remaining,
         reg_per_row: reg,
         valid: None,
+        negatives: None,
     };
     let step = influence_step(gpu, &ctx, &opts).unwrap();
     assert_eq!(step.kept.len() as u32, n, "nothing pruned");
@@ -257,4 +258,77 @@ fn lightgcn_update_equals_the_dense_solve_for_every_hessian() {
         HessianKind::GaussNewton,
         LossKind::Bpr,
     );
+}
+
+/// Negatives handed in by the caller (a resident unlearner draws them once) give the same
+/// update, bit for bit, as negatives drawn per request — although the Hessian then only
+/// receives the triples that reach the kept nodes.
+#[test]
+fn given_negatives_give_the_drawn_update_bit_for_bit() {
+    let gpu = gpu();
+    let (n_users, n_items) = (40u32, 30u32);
+    let n = n_users + n_items;
+    for (kind, layers) in [(ModelKind::Mf, 0), (ModelKind::Lightgcn, 1)] {
+        let spec = ModelSpec::new(kind, layers, DIM, LossKind::Bpr).unwrap();
+        let t = rows(31, n_users, n_items, LossKind::Bpr);
+        let theta: Vec<f32> = random_vec(&mut rng(32), (n * DIM) as usize);
+        let params = Params::from_nodes(n_users, n_items, DIM, &theta).unwrap();
+        // One user's rows: pruning at hop 0 keeps that user and its items only.
+        let forget: Vec<u32> = (0..t.len() as u32)
+            .filter(|&r| t.users[r as usize] == 3)
+            .collect();
+        let keep: Vec<u32> = (0..t.len() as u32)
+            .filter(|r| forget.binary_search(r).is_err())
+            .collect();
+        let remaining = t.select(&keep);
+        let old_adj = normalize(&BipartiteGraph::from_interactions(n_users, n_items, &t).unwrap());
+        let new_adj =
+            normalize(&BipartiteGraph::from_interactions(n_users, n_items, &remaining).unwrap());
+        let model = DeviceModel::upload(gpu, spec, &params, Some(&csr_arrays(&old_adj))).unwrap();
+        let forward = model.forward(gpu).unwrap();
+        gpu.run("forward", |p| ifru::gpu::Record::record(&forward, p))
+            .unwrap();
+        drop(forward);
+        let opts = IfruOptions {
+            prune: Some(ifru::unlearn::influence::PruneSettings { hops: 0, keep: 1.0 }),
+            damping: Some(1.0),
+            rtol: 1e-6,
+            negative_seed: 9,
+            ..IfruOptions::default_for(&spec)
+        };
+        let all: Vec<u32> = (0..t.len() as u32).collect();
+        let given = bpr_negatives(n_users, n_items, &t, &all, opts.negative_seed).unwrap();
+        let step = |negatives: Option<&[u32]>| {
+            let ctx = RequestContext {
+                spec,
+                n_users,
+                n_items,
+                model: &model,
+                rows: &t,
+                graph: None,
+                forget: &forget,
+                old_adjacency: Some(&old_adj),
+                new_adjacency: Some(&new_adj),
+                remaining: &remaining,
+                reg_per_row: 0.01,
+                valid: None,
+                negatives,
+            };
+            let s = influence_step(gpu, &ctx, &opts).unwrap();
+            (s.x.download(gpu).unwrap(), s.figures)
+        };
+        let (drawn, drawn_figures) = step(None);
+        let (handed, handed_figures) = step(Some(&given));
+        assert!(drawn_figures.kept_users + drawn_figures.kept_items < n as usize);
+        assert_eq!(
+            drawn_figures.local_rows, handed_figures.local_rows,
+            "{kind:?}"
+        );
+        assert!(drawn.iter().any(|&v| v != 0.0));
+        assert_eq!(
+            drawn.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            handed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{kind:?}"
+        );
+    }
 }

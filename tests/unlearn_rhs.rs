@@ -88,7 +88,7 @@ fn reference_gradient(
     theta: &[f64],
     seed: u64,
 ) -> Vec<f64> {
-    let nr = node_rows(p.n_users, p.n_items, &p.train, rows, spec.loss, seed).unwrap();
+    let nr = node_rows(p.n_users, p.n_items, &p.train, rows, spec.loss, seed, None).unwrap();
     let weights: Vec<f64> = spec.layer_weights().iter().map(|&w| w as f64).collect();
     let dim = spec.dim as usize;
     match spec.loss {

@@ -91,6 +91,15 @@ pub struct Unlearner<'g> {
     model: DeviceModel,
     /// Remaining training rows (any label) per node, users then items.
     rows_per_node: Vec<u32>,
+    /// BPR models: every training row's negative for one seed, drawn once (see
+    /// [`Unlearner::negatives_for`]).
+    negatives: Option<SeededNegatives>,
+}
+
+/// The BPR negatives of every training row (by its id in the model's data) for `seed`.
+struct SeededNegatives {
+    seed: u64,
+    by_row: Vec<u32>,
 }
 
 impl<'g> Unlearner<'g> {
@@ -139,7 +148,7 @@ impl<'g> Unlearner<'g> {
             rows_per_node[u as usize] += 1;
             rows_per_node[(data.n_users + i) as usize] += 1;
         }
-        Ok(Unlearner {
+        let mut unlearner = Unlearner {
             gpu,
             spec,
             recipe,
@@ -149,7 +158,32 @@ impl<'g> Unlearner<'g> {
             adjacency,
             model,
             rows_per_node,
-        })
+            negatives: None,
+        };
+        if spec.loss == crate::model::LossKind::Bpr {
+            // Drawn at set-up for the default seed, so requests pay only look-ups.
+            unlearner.negatives_for(IfruOptions::default_for(&spec).negative_seed)?;
+        }
+        Ok(unlearner)
+    }
+
+    /// The negatives of every training row for `seed` (BPR), drawn on first use: keyed by
+    /// the row's id in the model's data and avoiding every item the user has a training row
+    /// with, forgotten or not, they stay fixed from request to request. A request hands
+    /// them to g and H ([`RequestContext::negatives`]), which then never draw over all rows.
+    fn negatives_for(&mut self, seed: u64) -> Result<&[u32]> {
+        if self.negatives.as_ref().is_none_or(|n| n.seed != seed) {
+            let all: Vec<u32> = (0..self.data.train.len() as u32).collect();
+            let by_row = crate::unlearn::rhs::bpr_negatives(
+                self.data.n_users,
+                self.data.n_items,
+                &self.data.train,
+                &all,
+                seed,
+            )?;
+            self.negatives = Some(SeededNegatives { seed, by_row });
+        }
+        Ok(self.negatives.as_ref().map_or(&[], |n| &n.by_row))
     }
 
     pub fn spec(&self) -> ModelSpec {
@@ -283,6 +317,13 @@ impl<'g> Unlearner<'g> {
                 };
                 let current_ids = self.remaining_row_ids();
                 let current = self.data.train.select(&current_ids);
+                let negatives: Option<Vec<u32>> = match self.spec.loss {
+                    crate::model::LossKind::Bce => None,
+                    crate::model::LossKind::Bpr => {
+                        let by_row = self.negatives_for(opts.negative_seed)?;
+                        Some(current_ids.iter().map(|&r| by_row[r as usize]).collect())
+                    }
+                };
                 let forget: Vec<u32> = rows
                     .iter()
                     .filter_map(|r| current_ids.binary_search(r).ok().map(|p| p as u32))
@@ -302,6 +343,7 @@ impl<'g> Unlearner<'g> {
                     remaining: &remaining,
                     reg_per_row: self.recipe.reg,
                     valid: Some(&self.data.valid),
+                    negatives: negatives.as_deref(),
                 };
                 let step = if method == Method::IfruCalibrated {
                     // The calibration's guard (validation AUC) exists for BCE models only;

@@ -96,6 +96,29 @@ pub struct HvpOperator {
     hv: DeviceTable,
 }
 
+/// The nodes `v ↦ (Hv)_P` reads on (P = `kept`, ascending): P itself without propagation
+/// (MF, or the surrogate Hessian), else every node within K hops of P; with the graph the
+/// product propagates over (`None` without propagation). Only rows with an endpoint in this
+/// set contribute, so a caller may hand the operator just those rows.
+pub fn reach<'a>(
+    spec: ModelSpec,
+    kind: HessianKind,
+    adjacency: Option<&'a Csr<f32>>,
+    kept: &[u32],
+) -> crate::Result<(Option<&'a Csr<f32>>, Vec<u32>)> {
+    let layers = match kind {
+        HessianKind::Surrogate => 0,
+        _ => spec.propagation_layers(),
+    };
+    match (layers, adjacency) {
+        (0, _) => Ok((None, kept.to_vec())),
+        (_, Some(a)) => Ok((Some(a), k_hop_nodes(a, kept, layers as usize)?)),
+        (_, None) => Err(crate::Error::Invalid(
+            "a propagated Hessian needs the graph".into(),
+        )),
+    }
+}
+
 /// A CSR of ones selecting, for each of `rows` targets, the column `cols[t]` (or nothing).
 fn selection(gpu: &Gpu, n_cols: u32, picks: &[Option<u32>]) -> GpuResult<DeviceCsr> {
     let mut ptr = vec![0u32];
@@ -133,25 +156,7 @@ impl HvpOperator {
         if kept.last().is_some_and(|&k| k >= n) {
             return Err(crate::Error::Invalid(format!("kept node outside 0..{n}")));
         }
-        let propagated = kind != HessianKind::Surrogate && inputs.spec.propagation_layers() > 0;
-        let adjacency = match (propagated, inputs.adjacency) {
-            (false, _) => None,
-            (true, Some(a)) => Some(a),
-            (true, None) => {
-                return Err(crate::Error::Invalid(
-                    "a propagated Hessian needs the graph".into(),
-                ));
-            }
-        };
-        let layers = if propagated {
-            inputs.spec.propagation_layers()
-        } else {
-            0
-        };
-        let near = match adjacency {
-            Some(a) => k_hop_nodes(a, &kept, layers as usize)?,
-            None => kept.clone(),
-        };
+        let (adjacency, near) = reach(inputs.spec, kind, inputs.adjacency, &kept)?;
         let mut is_near = vec![false; n as usize];
         near.iter().for_each(|&v| is_near[v as usize] = true);
         let nu = inputs.n_users;

@@ -211,6 +211,12 @@ pub struct RequestContext<'a> {
     pub reg_per_row: f64,
     /// Validation rows (the Adam solver's early stopping).
     pub valid: Option<&'a Interactions>,
+    /// BPR: the negative (an item node) of every row of `rows`, when the caller drew them
+    /// once and keeps them (a resident unlearner: [`crate::unlearn::engine::Unlearner`]);
+    /// `None` draws them per request from the options' seed and each row's place in `rows`
+    /// ([`super::rhs::bpr_negatives`]). Either way g and H see the same negatives; given
+    /// ones also let the Hessian skip, without drawing, every triple that does not reach P.
+    pub negatives: Option<&'a [u32]>,
 }
 
 /// Computes the influence update of a request; θ is not changed.
@@ -304,7 +310,14 @@ impl<'a> PreparedStep<'a> {
             negative_seed: opts.negative_seed,
         };
         let plan = match ctx.graph {
-            Some(graph) => InfluenceRows::plan_on(spec, graph, ctx.rows, ctx.forget, rhs_options)?,
+            Some(graph) => InfluenceRows::plan_on(
+                spec,
+                graph,
+                ctx.rows,
+                ctx.forget,
+                rhs_options,
+                ctx.negatives,
+            )?,
             None => InfluenceRows::plan(
                 spec,
                 ctx.n_users,
@@ -332,8 +345,14 @@ impl<'a> PreparedStep<'a> {
         let forward = hessian_model.as_ref().unwrap_or(ctx.model).forward(gpu)?;
         gpu.run("forward for H", |pass| forward.record(pass))?;
         drop(forward);
-        let (rows, negatives) = hessian_rows(ctx, opts.hessian_at, opts.negative_seed)?;
-        let lambda = (ctx.reg_per_row * rows.len() as f64) as f32;
+        let hessian_graph = match hessian_model {
+            None => ctx.old_adjacency,
+            Some(_) => ctx.new_adjacency,
+        };
+        let (_, near) = super::hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
+        let objective = hessian_rows(ctx, opts.hessian_at, opts.negative_seed, &near)?;
+        let (rows, negatives) = (objective.rows, objective.negatives);
+        let lambda = (ctx.reg_per_row * objective.count as f64) as f32;
         let theta_p = DeviceTable::zeros(gpu, nodes.len() as u32, spec.dim, "theta on P")?;
         let pick = kept.gather(gpu, ctx.model.theta(), &theta_p)?;
         gpu.run("theta on P", |pass| pick.record(pass))?;
@@ -543,20 +562,34 @@ fn operator(
     HvpOperator::new(gpu, &inputs, kind, nodes)
 }
 
+/// The Hessian's rows: those the operator needs, and how many rows the objective has (its
+/// λ is `reg · count`).
+struct HessianRows<'a> {
+    rows: std::borrow::Cow<'a, Interactions>,
+    negatives: Vec<u32>,
+    count: usize,
+}
+
 /// The Hessian's rows at the old or the new state: for BCE every row; for BPR the positive
-/// rows, each with the negative g gives it (drawn from its id in D, so the Hessian at the new
-/// state keeps the same negatives for the rows that remain).
+/// rows, each with the negative g gives it (the same draw, so the Hessian at the new state
+/// keeps the same negatives for the rows that remain). With negatives given
+/// ([`RequestContext::negatives`]) only the triples with a node in `near` (the operator's
+/// reach, [`super::hvp::reach`]) are kept, the others contributing nothing to `(Hv)_P`.
 fn hessian_rows<'a>(
     ctx: &RequestContext<'a>,
     at: HessianAt,
     negative_seed: u64,
-) -> Result<(std::borrow::Cow<'a, Interactions>, Vec<u32>)> {
+    near: &[u32],
+) -> Result<HessianRows<'a>> {
     use std::borrow::Cow;
+    let all = |rows: &'a Interactions| HessianRows {
+        rows: Cow::Borrowed(rows),
+        negatives: Vec::new(),
+        count: rows.len(),
+    };
     match (ctx.spec.loss, at) {
-        (crate::model::LossKind::Bce, HessianAt::Old) => Ok((Cow::Borrowed(ctx.rows), Vec::new())),
-        (crate::model::LossKind::Bce, HessianAt::New) => {
-            Ok((Cow::Borrowed(ctx.remaining), Vec::new()))
-        }
+        (crate::model::LossKind::Bce, HessianAt::Old) => Ok(all(ctx.rows)),
+        (crate::model::LossKind::Bce, HessianAt::New) => Ok(all(ctx.remaining)),
         (crate::model::LossKind::Bpr, _) => {
             let mut forgotten = vec![false; ctx.rows.len()];
             for &r in ctx.forget {
@@ -570,9 +603,37 @@ fn hessian_rows<'a>(
                         && (at == HessianAt::Old || !forgotten[r as usize])
                 })
                 .collect();
-            let negatives =
-                super::rhs::bpr_negatives(ctx.n_users, ctx.n_items, ctx.rows, &ids, negative_seed)?;
-            Ok((Cow::Owned(ctx.rows.select(&ids)), negatives))
+            let count = ids.len();
+            let ids = match ctx.negatives {
+                None => ids,
+                Some(given) => {
+                    let n = (ctx.n_users + ctx.n_items) as usize;
+                    let mut is_near = vec![false; n];
+                    near.iter().for_each(|&v| is_near[v as usize] = true);
+                    let reaches = |v: u32| is_near.get(v as usize).copied().unwrap_or(false);
+                    ids.into_iter()
+                        .filter(|&r| {
+                            let r = r as usize;
+                            reaches(ctx.rows.users[r])
+                                || reaches(ctx.n_users + ctx.rows.items[r])
+                                || given.get(r).is_some_and(|&j| reaches(j))
+                        })
+                        .collect()
+                }
+            };
+            let negatives = super::rhs::negatives_of(
+                ctx.n_users,
+                ctx.n_items,
+                ctx.rows,
+                &ids,
+                negative_seed,
+                ctx.negatives,
+            )?;
+            Ok(HessianRows {
+                rows: Cow::Owned(ctx.rows.select(&ids)),
+                negatives,
+                count,
+            })
         }
     }
 }

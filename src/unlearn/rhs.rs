@@ -230,8 +230,37 @@ fn check_rows(train: &Interactions, rows: &[u32]) -> Result<()> {
     }
 }
 
+/// The BPR negatives of `rows`: looked up in `given` (one item node per row of `train`,
+/// drawn once by a caller that keeps them, see [`crate::unlearn::influence::RequestContext`])
+/// or drawn now by [`bpr_negatives`].
+pub fn negatives_of(
+    n_users: u32,
+    n_items: u32,
+    train: &Interactions,
+    rows: &[u32],
+    negative_seed: u64,
+    given: Option<&[u32]>,
+) -> Result<Vec<u32>> {
+    match given {
+        None => bpr_negatives(n_users, n_items, train, rows, negative_seed),
+        Some(given) if given.len() != train.len() => Err(Error::Invalid(format!(
+            "{} BPR negatives for {} training rows",
+            given.len(),
+            train.len()
+        ))),
+        Some(given) => rows
+            .iter()
+            .map(|&r| match given.get(r as usize) {
+                Some(&j) if j >= n_users && j < n_users + n_items => Ok(j),
+                Some(&j) => Err(out_of_range("negative item node", j, n_users + n_items)),
+                None => Err(out_of_range("row", r, train.len() as u32)),
+            })
+            .collect(),
+    }
+}
+
 /// The rows of the objective among `rows` (ascending): every row for BCE, the positive rows
-/// with their negatives for BPR.
+/// with their negatives for BPR (`given`, or drawn with `negative_seed`: [`negatives_of`]).
 pub fn node_rows(
     n_users: u32,
     n_items: u32,
@@ -239,6 +268,7 @@ pub fn node_rows(
     rows: &[u32],
     loss: LossKind,
     negative_seed: u64,
+    given: Option<&[u32]>,
 ) -> Result<NodeRows> {
     check_rows(train, rows)?;
     let rows: Vec<u32> = rows
@@ -257,7 +287,7 @@ pub fn node_rows(
     }
     let neg_nodes = match loss {
         LossKind::Bce => Vec::new(),
-        LossKind::Bpr => bpr_negatives(n_users, n_items, train, &rows, negative_seed)?,
+        LossKind::Bpr => negatives_of(n_users, n_items, train, &rows, negative_seed, given)?,
     };
     Ok(NodeRows {
         user_nodes: rows.iter().map(|&r| train.users[r as usize]).collect(),
@@ -305,17 +335,19 @@ impl InfluenceRows {
         options: RhsOptions,
     ) -> Result<Self> {
         let old = BipartiteGraph::from_interactions(n_users, n_items, train)?;
-        Self::plan_on(spec, &old, train, forget, options)
+        Self::plan_on(spec, &old, train, forget, options, None)
     }
 
     /// [`InfluenceRows::plan`] with the graph of `train` given (a resident unlearner keeps
-    /// it, so a request does not rebuild it from every row).
+    /// it, so a request does not rebuild it from every row), and BPR negatives given per row
+    /// of `train` when the caller keeps them ([`negatives_of`]).
     pub fn plan_on(
         spec: ModelSpec,
         old: &BipartiteGraph,
         train: &Interactions,
         forget: &[u32],
         options: RhsOptions,
+        negatives: Option<&[u32]>,
     ) -> Result<Self> {
         check_rows(train, forget)?;
         let (n_users, n_items) = (old.n_users(), old.n_items());
@@ -362,6 +394,7 @@ impl InfluenceRows {
             &forget,
             spec.loss,
             options.negative_seed,
+            negatives,
         )?;
         let spillover = if region.is_empty() {
             NodeRows::default()
@@ -380,6 +413,7 @@ impl InfluenceRows {
                 &remaining,
                 spec.loss,
                 options.negative_seed,
+                negatives,
             )?;
             let hit = |t: usize| {
                 in_region[candidates.user_nodes[t] as usize]
