@@ -345,10 +345,7 @@ impl<'a> PreparedStep<'a> {
         let forward = hessian_model.as_ref().unwrap_or(ctx.model).forward(gpu)?;
         gpu.run("forward for H", |pass| forward.record(pass))?;
         drop(forward);
-        let hessian_graph = match hessian_model {
-            None => ctx.old_adjacency,
-            Some(_) => ctx.new_adjacency,
-        };
+        let (_, hessian_graph) = hessian_state(ctx, hessian_model.as_ref());
         let (_, near) = super::hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
         let objective = hessian_rows(ctx, opts.hessian_at, opts.negative_seed, &near)?;
         let (rows, negatives) = (objective.rows, objective.negatives);
@@ -533,6 +530,18 @@ impl<'a> PreparedStep<'a> {
     }
 }
 
+/// The model and graph the Hessian is taken at: the context's old ones, or `hessian_model`
+/// with the new graph (`--hessian-at new`).
+fn hessian_state<'m>(
+    ctx: &RequestContext<'m>,
+    hessian_model: Option<&'m DeviceModel>,
+) -> (&'m DeviceModel, Option<&'m Csr<f32>>) {
+    match hessian_model {
+        None => (ctx.model, ctx.old_adjacency),
+        Some(m) => (m, ctx.new_adjacency),
+    }
+}
+
 /// The Hessian operator on `nodes` at the context's model (or `hessian_model`).
 #[allow(clippy::too_many_arguments)]
 fn operator(
@@ -545,10 +554,7 @@ fn operator(
     kind: HessianKind,
     nodes: &[u32],
 ) -> Result<HvpOperator> {
-    let (emb_model, adjacency) = match hessian_model {
-        None => (ctx.model, ctx.old_adjacency),
-        Some(m) => (m, ctx.new_adjacency),
-    };
+    let (emb_model, adjacency) = hessian_state(ctx, hessian_model);
     let inputs = HessianInputs {
         spec: ctx.spec,
         n_users: ctx.n_users,
