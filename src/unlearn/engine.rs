@@ -91,6 +91,9 @@ pub struct Unlearner<'g> {
     model: DeviceModel,
     /// Remaining training rows (any label) per node, users then items.
     rows_per_node: Vec<u32>,
+    /// Why the unlearner refuses further use: a failed request whose device state could not
+    /// be restored.
+    broken: Option<String>,
 }
 
 impl<'g> Unlearner<'g> {
@@ -149,6 +152,7 @@ impl<'g> Unlearner<'g> {
             adjacency,
             model,
             rows_per_node,
+            broken: None,
         })
     }
 
@@ -179,6 +183,7 @@ impl<'g> Unlearner<'g> {
 
     /// Recomputes the final embeddings from θ on the current graph.
     pub fn refresh(&self) -> Result<()> {
+        self.usable()?;
         let forward = self.model.forward(self.gpu)?;
         self.gpu
             .run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
@@ -187,12 +192,17 @@ impl<'g> Unlearner<'g> {
 
     /// The parameters, read back.
     pub fn params(&self) -> Result<Params> {
+        self.usable()?;
         Ok(self.model.params(self.gpu)?)
     }
 
     /// Applies a request forgetting training rows `rows` (none already forgotten) by
-    /// `method`. On success the model, graph and bookkeeping are in the post-deletion state;
-    /// on error nothing changed.
+    /// `method`. On success the model, graph and bookkeeping are in the post-deletion state.
+    ///
+    /// On error nothing changed: the new graph and bookkeeping are computed aside and adopted
+    /// only once every device step succeeded, and θ and the adjacency on the device are put
+    /// back from a copy kept at the start. If even that fails (a lost device), the unlearner
+    /// refuses every later use with the reason; the model directory is never touched here.
     pub fn apply(
         &mut self,
         file_order: &[u32],
@@ -201,6 +211,7 @@ impl<'g> Unlearner<'g> {
         ifru: Option<&IfruOptions>,
         forget_rows: ForgetRows,
     ) -> Result<MethodOutcome> {
+        self.usable()?;
         let mut sorted = file_order.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
@@ -215,6 +226,43 @@ impl<'g> Unlearner<'g> {
         }
         let start = Instant::now();
         let next = self.after_removal(rows)?;
+        // θ as it was: the influence update's θ̂, and what a failed request restores.
+        let before = self.model.params(self.gpu)?;
+        let request = Request {
+            rows,
+            file_order,
+            next: &next,
+            before: &before,
+            method,
+            finetune_epochs,
+            ifru,
+            forget_rows,
+        };
+        match self.update_device(&request) {
+            Ok(mut outcome) => {
+                self.adopt_removal(rows, next);
+                if method != Method::Retrain {
+                    outcome.seconds = start.elapsed().as_secs_f64();
+                }
+                Ok(outcome)
+            }
+            Err(cause) => Err(self.roll_back(&before, cause)),
+        }
+    }
+
+    /// The device half of a request: θ and the adjacency move to the post-deletion state,
+    /// and the new θ is checked finite. The host state is not touched.
+    fn update_device(&mut self, request: &Request<'_>) -> Result<MethodOutcome> {
+        let Request {
+            rows,
+            file_order,
+            next,
+            before,
+            method,
+            finetune_epochs,
+            ifru,
+            forget_rows,
+        } = *request;
         let mut outcome = MethodOutcome::default();
         match method {
             Method::None => {}
@@ -249,20 +297,19 @@ impl<'g> Unlearner<'g> {
                         patience: finetune_epochs + 1,
                         ..self.recipe.clone()
                     };
-                    let init = self.model.params(self.gpu)?;
                     train_from(
                         self.gpu,
                         self.spec,
                         &config,
                         &data,
-                        &init,
+                        before,
                         &mut LastEpoch(0),
                         &mut |_| {},
                     )?
                 };
                 if !result.params.is_finite() {
                     return Err(Error::Invalid(
-                        "training produced non-finite parameters".into(),
+                        "training produced non-finite parameters; the model is unchanged".into(),
                     ));
                 }
                 self.model.set_params(self.gpu, &result.params)?;
@@ -288,13 +335,12 @@ impl<'g> Unlearner<'g> {
                     .filter_map(|r| current_ids.binary_search(r).ok().map(|p| p as u32))
                     .collect();
                 let remaining = self.data.train.select(&next.remaining);
-                let params = self.model.params(self.gpu)?;
                 self.refresh()?;
                 let ctx = RequestContext {
                     spec: self.spec,
                     n_users: self.data.n_users,
                     n_items: self.data.n_items,
-                    params: &params,
+                    params: before,
                     model: &self.model,
                     rows: &current,
                     graph: Some(&self.graph),
@@ -329,6 +375,7 @@ impl<'g> Unlearner<'g> {
                 } else {
                     influence_step(self.gpu, &ctx, &opts)?
                 };
+                // The step was checked finite by the solve; θ changes from here on.
                 step.kept.add_into(self.gpu, &step.x, self.model.theta())?;
                 outcome.warnings.extend(step.warnings);
                 outcome.influence = Some(step.figures);
@@ -344,12 +391,57 @@ impl<'g> Unlearner<'g> {
                 outcome.options = Some(opts);
             }
         }
-        self.commit_removal(rows, next)?;
-        self.gpu.wait("unlearning")?;
-        if method != Method::Retrain {
-            outcome.seconds = start.elapsed().as_secs_f64();
+        if let Some(a) = &next.adjacency {
+            self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
         }
+        // θ + x can still overflow; a NaN or an infinity anywhere makes the sum non-finite.
+        let total = crate::kernels::reduce::sum_value(self.gpu, self.model.theta().values())?;
+        if !total.is_finite() {
+            return Err(Error::Invalid(format!(
+                "the {} update left non-finite parameters; the model is unchanged",
+                method.report_name()
+            )));
+        }
+        self.gpu.wait("unlearning")?;
         Ok(outcome)
+    }
+
+    /// Puts θ and the adjacency on the device back as they were before a failed request, and
+    /// returns the request's error. When that fails too, the unlearner is marked unusable.
+    fn roll_back(&mut self, before: &Params, cause: Error) -> Error {
+        let restored = (|| -> Result<()> {
+            self.model.set_params(self.gpu, before)?;
+            if let Some(a) = &self.adjacency {
+                self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
+            }
+            self.gpu
+                .wait("restoring the model after a failed request")?;
+            Ok(())
+        })();
+        match restored {
+            Ok(()) => cause,
+            Err(failed) => {
+                let reason = format!(
+                    "a request failed ({cause}) and the model on the device could not be \
+                     restored ({failed})"
+                );
+                self.broken = Some(reason.clone());
+                Error::Invalid(format!(
+                    "{reason}; this unlearner refuses further use (the model directory is \
+                     unchanged: open it again)"
+                ))
+            }
+        }
+    }
+
+    /// Refuses use after a failed request whose state could not be restored.
+    fn usable(&self) -> Result<()> {
+        match &self.broken {
+            None => Ok(()),
+            Some(reason) => Err(Error::Invalid(format!(
+                "this unlearner is unusable: {reason}; open the model again"
+            ))),
+        }
     }
 
     /// AUC of the current model over the validation rows.
@@ -425,10 +517,8 @@ impl<'g> Unlearner<'g> {
         Ok(())
     }
 
-    fn commit_removal(&mut self, rows: &[u32], next: NextState) -> Result<()> {
-        if let Some(a) = &next.adjacency {
-            self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
-        }
+    /// Adopts the post-deletion graph and bookkeeping (host only; the device already moved).
+    fn adopt_removal(&mut self, rows: &[u32], next: NextState) {
         let nu = self.data.n_users;
         for &r in rows {
             let r = r as usize;
@@ -440,7 +530,6 @@ impl<'g> Unlearner<'g> {
         rows.iter().for_each(|&r| self.forgotten[r as usize] = true);
         self.graph = next.graph;
         self.adjacency = next.adjacency;
-        Ok(())
     }
 
     /// The state to commit to the model directory: `base` with the current parameters and
@@ -451,6 +540,21 @@ impl<'g> Unlearner<'g> {
         state.forgotten.insert_rows(&self.data, rows);
         Ok(state)
     }
+}
+
+/// One request's inputs, as [`Unlearner::apply`] checked them.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    /// Training row ids, ascending and distinct.
+    rows: &'a [u32],
+    file_order: &'a [u32],
+    next: &'a NextState,
+    /// θ before the request.
+    before: &'a Params,
+    method: Method,
+    finetune_epochs: usize,
+    ifru: Option<&'a IfruOptions>,
+    forget_rows: ForgetRows,
 }
 
 /// The post-deletion graph and rows of a request.
