@@ -92,3 +92,59 @@ fn sequential_requests_commit_with_flat_memory_and_one_audit_entry_each() {
         assert!(again.to_string().contains("new or empty folder"), "{again}");
     }
 }
+
+#[test]
+fn ifru_bench_soak_writes_its_report_and_model_directory() {
+    use common::cli::{ifru, ok, s, stderr};
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("data");
+    write_ifru_folder(&folder);
+    let model = tmp.path().join("model");
+    let report = tmp.path().join("soak.json");
+    let base = [
+        "bench",
+        "--data",
+        &s(&folder),
+        "--model",
+        "mf",
+        "--dim",
+        "8",
+        "--epochs",
+        "2",
+    ];
+    let missing_dir = ifru(&[&base[..], &["--soak", "3"]].concat());
+    assert!(!missing_dir.status.success());
+    assert!(
+        stderr(&missing_dir).contains("--soak-dir"),
+        "{}",
+        stderr(&missing_dir)
+    );
+    let out = ok(&ifru(
+        &[
+            &base[..],
+            &[
+                "--soak",
+                "3",
+                "--soak-fraction",
+                "0.02",
+                "--soak-dir",
+                &s(&model),
+                "--report",
+                &s(&report),
+            ],
+        ]
+        .concat(),
+    ));
+    assert!(out.contains("3 requests of 4 rows (0 failed)"), "{out}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let soak = &json["soak"];
+    assert_eq!(soak["requests"].as_array().unwrap().len(), 3);
+    assert_eq!(soak["audit_request_entries"], 3);
+    assert_eq!(soak["bars"]["no_request_failed"], true);
+    assert_eq!(
+        std::fs::read_to_string(model.join("CURRENT"))
+            .unwrap()
+            .trim(),
+        "v0004"
+    );
+}
