@@ -531,7 +531,7 @@ fn a_failed_solve_changes_nothing() {
         &fx,
         "solve on overflowing parameters",
         &["--forget", &s(&f)],
-        &["the solve failed", "unchanged"],
+        &["the influence solve was refused", "unchanged"],
     );
 }
 

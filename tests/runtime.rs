@@ -195,6 +195,10 @@ fn pool_memory_stays_flat_when_sizes_repeat() {
     assert!(after.reused >= 60);
     gpu.pool().trim();
     assert_eq!(gpu.pool().stats().cached_bytes, 0);
+    gpu.pool().reset_high_water();
+    let reset = gpu.pool().stats();
+    assert_eq!(reset.high_water_bytes, reset.held_bytes());
+    assert!(reset.high_water_bytes < after.high_water_bytes);
 }
 
 #[test]

@@ -14,6 +14,7 @@ use ifru::model::ModelSpec;
 use ifru::unlearn::bench::{BenchPlan, BenchRun, aggregate, display_order, run};
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
+use ifru::unlearn::soak::{SoakPlan, SoakReport};
 use ifru::unlearn::stream::{StreamPlan, StreamReport};
 use serde::Serialize;
 
@@ -78,7 +79,19 @@ pub struct BenchCommand {
     /// The method a stream applies.
     #[arg(long, value_enum, default_value_t = Method::Ifru)]
     stream_method: Method,
-    /// Caps the stream's reference retrain (default: the original's epoch count).
+    /// Instead of one forget set: a soak of this many requests, each a random
+    /// --soak-fraction of the original training rows (genuine rows), applied by
+    /// --stream-method through one resident unlearner that commits each to --soak-dir with
+    /// its audit entry; then one retrain on what remains (the `soak` report).
+    #[arg(long, requires = "soak_dir", conflicts_with = "stream")]
+    soak: Option<usize>,
+    /// A soak request's size, as a fraction of the original training rows.
+    #[arg(long, default_value_t = 0.001)]
+    soak_fraction: f64,
+    /// The model directory a soak writes (a new or empty folder).
+    #[arg(long)]
+    soak_dir: Option<PathBuf>,
+    /// Caps the reference retrain of a stream or soak (default: the original's epoch count).
     #[arg(long)]
     retrain_max_epochs: Option<usize>,
     /// Instead of one forget set: scaling runs on synthetic data, over graph sizes
@@ -241,6 +254,9 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
     let (ds, source) = load_training_data(data, &cmd.raw, Some(cmd.split_seed))?;
     if let Some(users) = cmd.stream {
         return run_stream(&cmd, &ds, &source.path, users);
+    }
+    if let Some(requests) = cmd.soak {
+        return run_soak(&cmd, &ds, source, requests);
     }
     let forget_spec = ForgetSpec::new(cmd.forget_kind, cmd.forget_fraction, cmd.split_seed);
     let forget = forget_rows(cmd.forget.as_deref(), &forget_spec, &ds)?;
@@ -490,6 +506,96 @@ fn run_stream(
         seed: recipe.seed,
         adapter: gpu.adapter().into(),
         stream,
+    };
+    write_report(cmd.report.as_deref(), &report)
+}
+
+#[derive(Serialize)]
+struct SoakBenchReport {
+    #[serde(flatten)]
+    header: ModelHeader,
+    dataset: PathBuf,
+    train_rows: usize,
+    seed: u64,
+    adapter: ReportAdapter,
+    soak: SoakReport,
+}
+
+fn run_soak(
+    cmd: &BenchCommand,
+    ds: &Dataset,
+    source: ifru::model::store::DataSource,
+    requests: usize,
+) -> CliResult {
+    let spec = cmd.training.spec()?;
+    let model_dir = cmd.soak_dir.clone().ok_or("--soak needs --soak-dir")?;
+    let gpu = open_gpu()?;
+    let recipe = cmd.training.config();
+    let dataset = source.path.clone();
+    let plan = SoakPlan {
+        spec,
+        recipe: recipe.clone(),
+        requests,
+        fraction: cmd.soak_fraction,
+        method: cmd.stream_method,
+        ifru: Some(cmd.ifru.options(&spec)?),
+        seed: cmd.split_seed,
+        ranking: RankingOptions {
+            sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
+            ..RankingOptions::default()
+        },
+        valid_users: cmd.training.valid_users,
+        retrain_max_epochs: cmd.retrain_max_epochs,
+        model_dir,
+        source,
+    };
+    let bar = Progress::new(requests as u64, "request");
+    let soak =
+        ifru::unlearn::soak::run(&gpu, ds, &plan, &mut |step| bar.message(step.to_string()))?;
+    bar.finish();
+    let l = &soak.latency;
+    println!(
+        "{} requests of {} rows ({} failed): mean {:.4} s, p50 {:.4} s, p99 {:.4} s; audit log: {} request entries",
+        soak.requests.len(),
+        soak.rows_per_request,
+        soak.failures,
+        l.mean_seconds,
+        l.p50_seconds,
+        l.p99_seconds,
+        soak.audit_request_entries
+    );
+    println!(
+        "buffer pool: high-water {} bytes after the first request, at most {} held after a later one, high-water {} at the end",
+        soak.pool_high_water_after_first,
+        soak.pool_most_held_after_later,
+        soak.pool_high_water_at_end
+    );
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    for (name, m) in [
+        ("original", &soak.original.metrics),
+        ("after soak", &soak.after_soak),
+        ("retrain", &soak.retrain.metrics),
+    ] {
+        println!(
+            "{name:<11} test_auc {} forget_auc {} forget_rank {}",
+            f(m.metrics.test_auc),
+            f(m.metrics.forget_auc),
+            f(m.forget_rank)
+        );
+    }
+    println!(
+        "forget-gap error (all forgotten rows): {}; test AUC change: {}; bars: {}",
+        f(soak.forget_gap_error),
+        f(soak.test_auc_change),
+        serde_json::to_string(&soak.bars)?
+    );
+    let report = SoakBenchReport {
+        header: ModelHeader::of(spec),
+        dataset,
+        train_rows: ds.train.len(),
+        seed: recipe.seed,
+        adapter: gpu.adapter().into(),
+        soak,
     };
     write_report(cmd.report.as_deref(), &report)
 }

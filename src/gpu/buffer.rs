@@ -70,6 +70,13 @@ impl BufferPool {
         st.stats.cached_bytes = 0;
     }
 
+    /// Starts the high-water mark afresh at what the pool holds now, so it measures what
+    /// follows (a phase of a long run) rather than everything before.
+    pub fn reset_high_water(&self) {
+        let mut st = lock(&self.state);
+        st.stats.high_water_bytes = st.stats.held_bytes();
+    }
+
     /// A buffer of at least `bytes` bytes with `usage`, new or reused. Contents are unspecified.
     pub(crate) fn acquire(
         &self,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::adapter::{self, AdapterSummary};
 use super::buffer::{BufferPool, GpuBuffer, STORAGE_USAGE, UNIFORM_USAGE, byte_len};
 use super::error::{GpuError, GpuResult};
-use super::fault::{Fault, FaultInjector};
+use super::fault::{FAULT_GPU_ENV, Fault, FaultInjector, parse_fault_spec};
 
 /// Environment variable lowering the storage binding cap (bytes), to force chunking in tests.
 pub const BINDING_CAP_ENV: &str = "IFRU_BINDING_CAP";
@@ -30,6 +30,9 @@ pub struct GpuOptions {
     /// row's vec4 lanes spread over threads. `None`: one thread per row on software
     /// adapters, where workgroup barriers cost more than the lost parallelism.
     pub thread_per_row: Option<bool>,
+    /// A fault armed when the device opens, after that many matching operations
+    /// (`IFRU_FAULT_GPU`; for tests of the command line).
+    pub fault: Option<(Fault, u64)>,
 }
 
 impl Default for GpuOptions {
@@ -40,12 +43,13 @@ impl Default for GpuOptions {
             max_workgroups_per_dim: None,
             wait_timeout: Duration::from_secs(600),
             thread_per_row: None,
+            fault: None,
         }
     }
 }
 
 impl GpuOptions {
-    /// Defaults, with `IFRU_ADAPTER` and `IFRU_BINDING_CAP` applied.
+    /// Defaults, with `IFRU_ADAPTER`, `IFRU_BINDING_CAP` and `IFRU_FAULT_GPU` applied.
     pub fn from_env() -> GpuResult<Self> {
         let mut opts = GpuOptions {
             adapter_filter: std::env::var(adapter::ADAPTER_ENV)
@@ -60,6 +64,9 @@ impl GpuOptions {
                 ))
             })?;
             opts.binding_cap = Some(cap);
+        }
+        if let Ok(spec) = std::env::var(FAULT_GPU_ENV) {
+            opts.fault = Some(parse_fault_spec(&spec).map_err(GpuError::Invalid)?);
         }
         Ok(opts)
     }
@@ -112,6 +119,8 @@ pub struct Gpu {
     pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
     pub(crate) pipelines_compiled: std::sync::atomic::AtomicU64,
     faults: FaultInjector,
+    /// Whether a fault was armed from the options (`IFRU_FAULT_GPU`).
+    fault_from_options: bool,
     placeholder: GpuBuffer<f32>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
@@ -188,6 +197,10 @@ impl Gpu {
             });
         let pool = BufferPool::default();
         let placeholder = GpuBuffer::from_pool(&pool, &device, 64, STORAGE_USAGE, "placeholder");
+        let faults = FaultInjector::default();
+        if let Some((fault, skip)) = options.fault {
+            faults.arm(fault, skip);
+        }
         Ok(Gpu {
             placeholder,
             device,
@@ -204,7 +217,8 @@ impl Gpu {
             pool,
             pipelines: Mutex::new(HashMap::new()),
             pipelines_compiled: Default::default(),
-            faults: FaultInjector::default(),
+            faults,
+            fault_from_options: options.fault.is_some(),
             uncaptured,
             lost,
         })
@@ -284,12 +298,34 @@ impl Gpu {
 
     /// Arms a fault that makes the next matching operation fail (tests only).
     pub fn inject_fault(&self, fault: Fault) {
-        self.faults.arm(fault);
+        self.faults.arm(fault, 0);
+    }
+
+    /// Arms a fault that fires at the matching operation after `skip` of them pass (tests
+    /// only): a countdown that breaks a long operation in its middle.
+    pub fn inject_fault_after(&self, fault: Fault, skip: u64) {
+        self.faults.arm(fault, skip);
+    }
+
+    /// Drops the armed faults that have not fired (tests only).
+    pub fn disarm_faults(&self) {
+        self.faults.disarm();
+    }
+
+    /// Operations of `fault`'s kind run so far on this device: submissions (for
+    /// [`Fault::Submit`] and [`Fault::Destroy`]), mappings or waits. A test counts a request's
+    /// operations with it, to break the request at chosen points.
+    pub fn operations_seen(&self, fault: Fault) -> u64 {
+        self.faults.seen(fault)
     }
 
     /// Destroys the device, as a driver reset would; later operations return errors.
     pub fn destroy(&self) {
         self.device.destroy();
+        // Known now, before the device-lost callback runs (it fires on a later poll), so the
+        // next operation is refused instead of reaching a dead device.
+        let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        lost.get_or_insert_with(|| "the device was destroyed".to_string());
     }
 
     fn check_alive(&self, context: &str) -> GpuResult<()> {
@@ -346,15 +382,25 @@ impl Gpu {
     ///
     /// Not drawn from the pool: a bind group owns it, and it lives exactly as long as the
     /// launches that read it.
+    ///
+    /// Written through the queue rather than mapped at creation: on a device that was lost
+    /// but has not said so yet, wgpu's `create_buffer_init` panics reading the mapping, while
+    /// a queue write fails into the error scope.
     pub fn uniform_buffer(&self, bytes: &[u8]) -> GpuResult<wgpu::Buffer> {
-        use wgpu::util::DeviceExt;
         self.checked("uploading kernel parameters", || {
-            self.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("params"),
-                    contents: bytes,
-                    usage: UNIFORM_USAGE,
-                })
+            // Uniform buffers are sized in multiples of 4 bytes (the parameter blocks are
+            // u32/f32 structs); a queue write wants the same.
+            let size = (bytes.len() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params"),
+                size,
+                usage: UNIFORM_USAGE,
+                mapped_at_creation: false,
+            });
+            let mut padded = bytes.to_vec();
+            padded.resize(size as usize, 0);
+            self.queue.write_buffer(&buffer, 0, &padded);
+            buffer
         })
     }
 
@@ -448,7 +494,12 @@ impl Gpu {
         // poll, a moment after ours returned: poll until it arrives or the wait times out.
         let deadline = Instant::now() + self.wait_timeout;
         let mapped = loop {
-            self.wait("read-back")?;
+            if let Err(e) = self.wait("read-back") {
+                // The mapping is still pending and may complete later: a buffer handed out
+                // again mapped would fail every later read-back.
+                staging.discard();
+                return Err(e);
+            }
             match rx.recv_timeout(Duration::from_millis(5)) {
                 Ok(result) => break result,
                 Err(_) if Instant::now() < deadline => continue,
@@ -462,7 +513,7 @@ impl Gpu {
                 }
             }
         };
-        if self.faults.fire(Fault::Map) {
+        if !self.faults.tick(Fault::Map).is_empty() {
             if mapped.is_ok() {
                 staging.raw().unmap();
             }
@@ -498,10 +549,15 @@ impl Gpu {
 
     /// Finishes and submits `encoder`; errors in its commands come back here.
     pub fn submit(&self, context: &str, encoder: wgpu::CommandEncoder) -> GpuResult<()> {
-        if self.faults.fire(Fault::Submit) {
-            return Err(GpuError::Injected(format!(
-                "queue submission failed ({context})"
-            )));
+        for fault in self.faults.tick(Fault::Submit) {
+            match fault {
+                Fault::Destroy => self.destroy(),
+                _ => {
+                    return Err(GpuError::Injected(format!(
+                        "queue submission failed ({context})"
+                    )));
+                }
+            }
         }
         self.checked(context, || {
             self.queue.submit(Some(encoder.finish()));
@@ -510,7 +566,7 @@ impl Gpu {
 
     /// Blocks until the device has finished all submitted work.
     pub fn wait(&self, context: &str) -> GpuResult<()> {
-        if self.faults.fire(Fault::Wait) {
+        if !self.faults.tick(Fault::Wait).is_empty() {
             return Err(GpuError::Injected(format!(
                 "device wait timed out ({context})"
             )));
@@ -596,6 +652,22 @@ impl Gpu {
             seconds,
             source: TimeSource::Timestamp,
         })
+    }
+}
+
+impl Drop for Gpu {
+    /// Says when a fault armed by `IFRU_FAULT_GPU` never fired, with the operations the
+    /// device ran: a command-line test learns from it where a command can be broken.
+    fn drop(&mut self) {
+        if self.fault_from_options && self.faults.pending() {
+            eprintln!(
+                "{FAULT_GPU_ENV}: the armed fault did not fire; the device ran {} submissions, \
+                 {} mappings and {} waits",
+                self.faults.seen(Fault::Submit),
+                self.faults.seen(Fault::Map),
+                self.faults.seen(Fault::Wait)
+            );
+        }
     }
 }
 

@@ -18,5 +18,5 @@ pub use context::{
 };
 pub use dispatch::grid;
 pub use error::{GpuError, GpuResult};
-pub use fault::Fault;
+pub use fault::{FAULT_GPU_ENV, Fault, parse_fault_spec};
 pub use pipeline::{Launch, Record, Shader, record_all};

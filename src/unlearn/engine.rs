@@ -10,6 +10,7 @@ use crate::data::{Dataset, Interactions};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{BipartiteGraph, Csr, csr_arrays, normalize, renormalize_after_removal};
+use crate::kernels::DeviceTable;
 use crate::model::loaded::LoadedModel;
 use crate::model::store::ModelState;
 use crate::model::{DeviceModel, ModelSpec, Params};
@@ -94,6 +95,12 @@ pub struct Unlearner<'g> {
     /// BPR models: every training row's negative for one seed, drawn once (see
     /// [`Unlearner::negatives_for`]).
     negatives: Option<SeededNegatives>,
+    /// Why the unlearner refuses further use: a failed request whose device state could not
+    /// be restored.
+    broken: Option<String>,
+    /// θ at the start of the current request, on the device (a copy there costs a fraction
+    /// of reading θ back, and a device that cannot copy could not take a restore either).
+    theta_before: DeviceTable,
 }
 
 /// The BPR negatives of every training row (by its id in the model's data) for `seed`.
@@ -148,6 +155,7 @@ impl<'g> Unlearner<'g> {
             rows_per_node[u as usize] += 1;
             rows_per_node[(data.n_users + i) as usize] += 1;
         }
+        let data_nodes = data.n_users + data.n_items;
         let mut unlearner = Unlearner {
             gpu,
             spec,
@@ -159,6 +167,13 @@ impl<'g> Unlearner<'g> {
             model,
             rows_per_node,
             negatives: None,
+            broken: None,
+            theta_before: DeviceTable::zeros(
+                gpu,
+                data_nodes,
+                spec.dim,
+                "theta before the request",
+            )?,
         };
         if spec.loss == crate::model::LossKind::Bpr {
             // Drawn at set-up for the default seed, so requests pay only look-ups.
@@ -213,6 +228,7 @@ impl<'g> Unlearner<'g> {
 
     /// Recomputes the final embeddings from θ on the current graph.
     pub fn refresh(&self) -> Result<()> {
+        self.usable()?;
         let forward = self.model.forward(self.gpu)?;
         self.gpu
             .run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
@@ -221,12 +237,17 @@ impl<'g> Unlearner<'g> {
 
     /// The parameters, read back.
     pub fn params(&self) -> Result<Params> {
+        self.usable()?;
         Ok(self.model.params(self.gpu)?)
     }
 
     /// Applies a request forgetting training rows `rows` (none already forgotten) by
-    /// `method`. On success the model, graph and bookkeeping are in the post-deletion state;
-    /// on error nothing changed.
+    /// `method`. On success the model, graph and bookkeeping are in the post-deletion state.
+    ///
+    /// On error nothing changed: the new graph and bookkeeping are computed aside and adopted
+    /// only once every device step succeeded, and θ and the adjacency on the device are put
+    /// back from a copy kept at the start. If even that fails (a lost device), the unlearner
+    /// refuses every later use with the reason; the model directory is never touched here.
     pub fn apply(
         &mut self,
         file_order: &[u32],
@@ -235,6 +256,7 @@ impl<'g> Unlearner<'g> {
         ifru: Option<&IfruOptions>,
         forget_rows: ForgetRows,
     ) -> Result<MethodOutcome> {
+        self.usable()?;
         let mut sorted = file_order.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
@@ -249,6 +271,47 @@ impl<'g> Unlearner<'g> {
         }
         let start = Instant::now();
         let next = self.after_removal(rows)?;
+        // θ as it was, kept on the device: what a failed request restores.
+        self.copy_theta(false)?;
+        let request = Request {
+            rows,
+            file_order,
+            next: &next,
+            method,
+            finetune_epochs,
+            ifru,
+            forget_rows,
+        };
+        let result = self.update_device(&request);
+        // A request's scratch buffers have its own sizes (its kept nodes, rows, blocks): cached
+        // for reuse they would pile up request after request, each size seldom seen again
+        // (measured: the pool held 2.7x the first request's high-water mark after eight).
+        // Between requests the pool keeps only the resident model's buffers.
+        self.gpu.pool().trim();
+        match result {
+            Ok(mut outcome) => {
+                self.adopt_removal(rows, next);
+                if method != Method::Retrain {
+                    outcome.seconds = start.elapsed().as_secs_f64();
+                }
+                Ok(outcome)
+            }
+            Err(cause) => Err(self.roll_back(cause)),
+        }
+    }
+
+    /// The device half of a request: θ and the adjacency move to the post-deletion state,
+    /// and the new θ is checked finite. The host state is not touched.
+    fn update_device(&mut self, request: &Request<'_>) -> Result<MethodOutcome> {
+        let Request {
+            rows,
+            file_order,
+            next,
+            method,
+            finetune_epochs,
+            ifru,
+            forget_rows,
+        } = *request;
         let mut outcome = MethodOutcome::default();
         match method {
             Method::None => {}
@@ -283,20 +346,19 @@ impl<'g> Unlearner<'g> {
                         patience: finetune_epochs + 1,
                         ..self.recipe.clone()
                     };
-                    let init = self.model.params(self.gpu)?;
                     train_from(
                         self.gpu,
                         self.spec,
                         &config,
                         &data,
-                        &init,
+                        &self.model.params(self.gpu)?,
                         &mut LastEpoch(0),
                         &mut |_| {},
                     )?
                 };
                 if !result.params.is_finite() {
                     return Err(Error::Invalid(
-                        "training produced non-finite parameters".into(),
+                        "training produced non-finite parameters; the model is unchanged".into(),
                     ));
                 }
                 self.model.set_params(self.gpu, &result.params)?;
@@ -369,6 +431,7 @@ impl<'g> Unlearner<'g> {
                 } else {
                     influence_step(self.gpu, &ctx, &opts)?
                 };
+                // The step was checked finite by the solve; θ changes from here on.
                 step.kept.add_into(self.gpu, &step.x, self.model.theta())?;
                 outcome.warnings.extend(step.warnings);
                 outcome.influence = Some(step.figures);
@@ -384,12 +447,72 @@ impl<'g> Unlearner<'g> {
                 outcome.options = Some(opts);
             }
         }
-        self.commit_removal(rows, next)?;
-        self.gpu.wait("unlearning")?;
-        if method != Method::Retrain {
-            outcome.seconds = start.elapsed().as_secs_f64();
+        if let Some(a) = &next.adjacency {
+            self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
         }
+        // θ + x can still overflow; a NaN or an infinity anywhere makes the sum non-finite.
+        let total = crate::kernels::reduce::sum_value(self.gpu, self.model.theta().values())?;
+        if !total.is_finite() {
+            return Err(Error::Invalid(format!(
+                "the {} update left non-finite parameters; the model is unchanged",
+                method.report_name()
+            )));
+        }
+        self.gpu.wait("unlearning")?;
         Ok(outcome)
+    }
+
+    /// Copies θ to `theta_before` on the device, or back (`restore`).
+    fn copy_theta(&self, restore: bool) -> Result<()> {
+        let (theta, kept) = (self.model.theta().values(), self.theta_before.values());
+        let (from, to) = if restore {
+            (kept, theta)
+        } else {
+            (theta, kept)
+        };
+        let copy = crate::kernels::blas::copy(self.gpu, from, to)?;
+        self.gpu.run("theta before the request", |pass| {
+            crate::gpu::Record::record(&copy, pass)
+        })?;
+        Ok(())
+    }
+
+    /// Puts θ and the adjacency on the device back as they were before a failed request, and
+    /// returns the request's error. When that fails too, the unlearner is marked unusable.
+    fn roll_back(&mut self, cause: Error) -> Error {
+        let restored = (|| -> Result<()> {
+            self.copy_theta(true)?;
+            if let Some(a) = &self.adjacency {
+                self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
+            }
+            self.gpu
+                .wait("restoring the model after a failed request")?;
+            Ok(())
+        })();
+        match restored {
+            Ok(()) => cause,
+            Err(failed) => {
+                let reason = format!(
+                    "a request failed ({cause}) and the model on the device could not be \
+                     restored ({failed})"
+                );
+                self.broken = Some(reason.clone());
+                Error::Invalid(format!(
+                    "{reason}; this unlearner refuses further use (the model directory is \
+                     unchanged: open it again)"
+                ))
+            }
+        }
+    }
+
+    /// Refuses use after a failed request whose state could not be restored.
+    fn usable(&self) -> Result<()> {
+        match &self.broken {
+            None => Ok(()),
+            Some(reason) => Err(Error::Invalid(format!(
+                "this unlearner is unusable: {reason}; open the model again"
+            ))),
+        }
     }
 
     /// AUC of the current model over the validation rows.
@@ -465,10 +588,8 @@ impl<'g> Unlearner<'g> {
         Ok(())
     }
 
-    fn commit_removal(&mut self, rows: &[u32], next: NextState) -> Result<()> {
-        if let Some(a) = &next.adjacency {
-            self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
-        }
+    /// Adopts the post-deletion graph and bookkeeping (host only; the device already moved).
+    fn adopt_removal(&mut self, rows: &[u32], next: NextState) {
         let nu = self.data.n_users;
         for &r in rows {
             let r = r as usize;
@@ -480,7 +601,6 @@ impl<'g> Unlearner<'g> {
         rows.iter().for_each(|&r| self.forgotten[r as usize] = true);
         self.graph = next.graph;
         self.adjacency = next.adjacency;
-        Ok(())
     }
 
     /// The state to commit to the model directory: `base` with the current parameters and
@@ -491,6 +611,19 @@ impl<'g> Unlearner<'g> {
         state.forgotten.insert_rows(&self.data, rows);
         Ok(state)
     }
+}
+
+/// One request's inputs, as [`Unlearner::apply`] checked them.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    /// Training row ids, ascending and distinct.
+    rows: &'a [u32],
+    file_order: &'a [u32],
+    next: &'a NextState,
+    method: Method,
+    finetune_epochs: usize,
+    ifru: Option<&'a IfruOptions>,
+    forget_rows: ForgetRows,
 }
 
 /// The post-deletion graph and rows of a request.

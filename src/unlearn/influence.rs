@@ -488,11 +488,24 @@ impl<'a> PreparedStep<'a> {
         figures.residual = report.residual;
         figures.residual_trace = report.residual_trace.clone();
         warnings.extend(report.warnings.iter().cloned());
+        // The outcomes (DESIGN §1 "Solve"): a converged solve, or the iterate at --max-iter
+        // with the solver's warning in `warnings`, is applied; non-positive curvature left
+        // after the Gauss–Newton fallback (only a singular H_PP + δI: δ = 0 and λ = 0), a
+        // non-finite value or a breakdown refuse the request before θ changes.
         match report.outcome {
             CgOutcome::Converged | CgOutcome::MaxIter => {}
             other => {
+                let mut why = report.warnings.join("; ");
+                if matches!(other, CgOutcome::NonPositiveCurvature { .. }) {
+                    why.push_str(&format!(
+                        "; this is the Gauss-Newton matrix, which is only positive \
+                         semi-definite: singular here with δ = {damping} and λ = {}, so give \
+                         --damping a positive value",
+                        self.lambda
+                    ));
+                }
                 return Err(Error::Invalid(format!(
-                    "the solve failed ({other:?}); the model is unchanged"
+                    "the influence solve was refused ({other:?}): {why}; the model is unchanged"
                 )));
             }
         }

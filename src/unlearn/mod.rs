@@ -12,6 +12,7 @@ pub mod precond;
 pub mod prune;
 pub mod request;
 pub mod rhs;
+pub mod soak;
 pub mod stream;
 pub mod sweep;
 

@@ -73,7 +73,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(seconds: &[f64]) -> Latency {
+    pub(crate) fn of(seconds: &[f64]) -> Latency {
         let mut sorted = seconds.to_vec();
         sorted.sort_by(f64::total_cmp);
         let q = |p: f64| {
@@ -239,53 +239,31 @@ pub fn run(
 
     progress("retrain: training");
     let remaining = unlearner.remaining_rows();
-    let retrain_epochs = plan
-        .retrain_max_epochs
-        .map_or(original.epochs, |cap| cap.min(original.epochs));
-    let config = TrainConfig {
-        max_epochs: retrain_epochs,
-        patience: retrain_epochs + 1,
-        ..plan.recipe.clone()
-    };
-    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &remaining)?;
-    let retrained = train(
+    let (retrain, retrain_capped) = retrain_reference(
         gpu,
+        data,
         spec,
-        &config,
-        &TrainData {
-            n_users: data.n_users,
-            n_items: data.n_items,
-            rows: &remaining,
-            adjacency: adjacency.as_ref(),
-        },
-        &mut LastEpoch(0),
-        &mut |_| {},
+        &plan.recipe,
+        original.epochs,
+        plan.retrain_max_epochs,
+        &remaining,
+        &forgotten,
+        &plan.ranking,
     )?;
-    let retrain = Reference {
-        metrics: metrics_of(
-            gpu,
-            data,
-            spec,
-            &retrained.params,
-            &remaining,
-            &forgotten,
-            &plan.ranking,
-        )?,
-        seconds: retrained.train_seconds,
-        epochs: retrained.epochs,
-    };
     let seconds: Vec<f64> = requests.iter().map(|r| r.seconds).collect();
     let latency = Latency::of(&seconds);
-    let gap_error = |judged: &dyn Fn(&RequestMetrics) -> Option<f64>| match (
-        judged(&original_ref.metrics),
-        judged(&after_stream),
-        judged(&retrain.metrics),
-    ) {
-        (Some(o), Some(a), Some(r)) if (o - r).abs() >= 0.02 => Some((a - r).abs() / (o - r).abs()),
-        _ => None,
-    };
-    let forget_gap_error = gap_error(&|m| m.forget_rank.or(m.metrics.forget_auc));
-    let forget_gap_error_b = gap_error(&|m| m.forget_rank_b.or(m.forget_auc_b));
+    let forget_gap_error = gap_error(
+        &original_ref.metrics,
+        &after_stream,
+        &retrain.metrics,
+        &|m| m.forget_rank.or(m.metrics.forget_auc),
+    );
+    let forget_gap_error_b = gap_error(
+        &original_ref.metrics,
+        &after_stream,
+        &retrain.metrics,
+        &|m| m.forget_rank_b.or(m.forget_auc_b),
+    );
     Ok(StreamReport {
         method: plan.method,
         users_per_request: plan.group,
@@ -295,12 +273,77 @@ pub fn run(
         forgotten_rows: forgotten.len(),
         original: original_ref,
         after_stream,
-        retrain_capped: retrain_epochs < original.epochs,
+        retrain_capped,
         retrain,
         forget_gap_error,
         forget_gap_error_b,
         setup_seconds,
     })
+}
+
+/// The reference of a run of requests: one retrain on the rows that remain, with the recipe
+/// for the original's epoch count (capped by `cap`; no early stopping, as the original's
+/// epochs already chose it), evaluated on the forgotten rows. Also says whether the cap bit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn retrain_reference(
+    gpu: &Gpu,
+    data: &Dataset,
+    spec: ModelSpec,
+    recipe: &TrainConfig,
+    original_epochs: usize,
+    cap: Option<usize>,
+    remaining: &crate::data::Interactions,
+    forgotten: &[u32],
+    ranking: &RankingOptions,
+) -> Result<(Reference, bool)> {
+    let epochs = cap.map_or(original_epochs, |cap| cap.min(original_epochs));
+    let config = TrainConfig {
+        max_epochs: epochs,
+        patience: epochs + 1,
+        ..recipe.clone()
+    };
+    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, remaining)?;
+    let retrained = train(
+        gpu,
+        spec,
+        &config,
+        &TrainData {
+            n_users: data.n_users,
+            n_items: data.n_items,
+            rows: remaining,
+            adjacency: adjacency.as_ref(),
+        },
+        &mut LastEpoch(0),
+        &mut |_| {},
+    )?;
+    let reference = Reference {
+        metrics: metrics_of(
+            gpu,
+            data,
+            spec,
+            &retrained.params,
+            remaining,
+            forgotten,
+            ranking,
+        )?,
+        seconds: retrained.train_seconds,
+        epochs: retrained.epochs,
+    };
+    Ok((reference, epochs < original_epochs))
+}
+
+/// The forget-gap error |after − retrain| ÷ |original − retrain| of the statistic `judged`
+/// picks; `None` when it is missing or the gap is below 0.02 (too small to judge).
+pub(crate) fn gap_error(
+    original: &RequestMetrics,
+    after: &RequestMetrics,
+    retrain: &RequestMetrics,
+    judged: &dyn Fn(&RequestMetrics) -> Option<f64>,
+) -> Option<f64> {
+    match (judged(original), judged(after), judged(retrain)) {
+        (Some(o), Some(a), Some(r)) if (o - r).abs() >= 0.02 => Some((a - r).abs() / (o - r).abs()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

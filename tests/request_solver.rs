@@ -1,0 +1,244 @@
+//! The solver's failure modes, provoked through an unlearning request (not the raw CG):
+//! - non-convergence within --max-iter: the last iterate is applied, and the warning says so
+//!   (in the outcome's `warnings`, the command's report and the audit log);
+//! - non-positive curvature of the full Hessian at a non-convex point: the Gauss–Newton
+//!   fallback, recorded in `warnings`;
+//! - a Gauss–Newton matrix that is singular (δ = 0, λ = 0, a node the Hessian has no rows
+//!   for): the request is refused, saying to raise the damping, with nothing changed;
+//! - non-finite values (a NaN in θ, so in g; a NaN outside the request's nodes): refused, with
+//!   nothing changed.
+
+mod common;
+
+use common::cli::{Fixture, ok, s, training_rows};
+use common::open;
+use ifru::data::Dataset;
+use ifru::data::synthetic::synthetic_dataset;
+use ifru::gpu::{Gpu, GpuOptions};
+use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
+use ifru::train::{TrainConfig, init_params};
+use ifru::unlearn::calibrate::ForgetRows;
+use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::hvp::HessianKind;
+use ifru::unlearn::influence::{HessianAt, IfruOptions, Precond};
+
+const D: usize = 8;
+
+fn spec() -> ModelSpec {
+    ModelSpec::new(ModelKind::Mf, 0, D as u32, LossKind::Bce).unwrap()
+}
+
+fn data() -> Dataset {
+    synthetic_dataset(3000, 7, 0.01).expect("synthetic data")
+}
+
+/// The seeded init with standard deviation `std`, shifted by `shift`.
+fn params(data: &Dataset, std: f32, shift: f32) -> Params {
+    let start = init_params(data.n_users, data.n_items, D as u32, std, 3);
+    let moved: Vec<f32> = start.nodes().iter().map(|v| v + shift).collect();
+    Params::from_nodes(data.n_users, data.n_items, D as u32, &moved).unwrap()
+}
+
+fn unlearner<'g>(gpu: &'g Gpu, data: &Dataset, params: &Params) -> Unlearner<'g> {
+    let recipe = TrainConfig {
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    assert_eq!(recipe.reg, 0.0, "the singular case below needs λ = 0");
+    Unlearner::from_parts(
+        gpu,
+        spec(),
+        recipe,
+        data.clone(),
+        params,
+        vec![false; data.train.len()],
+    )
+    .unwrap()
+}
+
+fn rows_of_user(data: &Dataset, user: u32) -> Vec<u32> {
+    (0..data.train.len() as u32)
+        .filter(|&r| data.train.users[r as usize] == user)
+        .collect()
+}
+
+fn apply(u: &mut Unlearner<'_>, rows: &[u32], opts: &IfruOptions) -> ifru::Result<MethodOutcome> {
+    u.apply(rows, Method::Ifru, 0, Some(opts), ForgetRows::Genuine)
+}
+
+fn bits(p: &Params) -> Vec<u32> {
+    p.nodes().iter().map(|v| v.to_bits()).collect()
+}
+
+/// Applies `rows` expecting a refusal whose message holds `needle`; θ (bit for bit, NaNs
+/// included) and the remaining rows must be unchanged.
+fn refused(u: &mut Unlearner<'_>, rows: &[u32], opts: &IfruOptions, needle: &str) {
+    let theta = bits(&u.params().unwrap());
+    let remaining = u.remaining_row_ids();
+    let err = apply(u, rows, opts).expect_err("the request must be refused");
+    let msg = err.to_string();
+    eprintln!("refused: {msg}");
+    assert!(msg.contains(needle), "{needle:?} not in: {msg}");
+    assert!(msg.contains("the model is unchanged"), "{msg}");
+    assert_eq!(bits(&u.params().unwrap()), theta, "θ changed");
+    assert_eq!(u.remaining_row_ids(), remaining, "rows changed");
+}
+
+#[test]
+fn non_convergence_applies_the_last_iterate_with_a_warning() {
+    let gpu = open(GpuOptions::default());
+    let data = data();
+    let p = params(&data, 0.1, 0.3);
+    let mut u = unlearner(&gpu, &data, &p);
+    let opts = IfruOptions {
+        max_iter: 1,
+        rtol: 1e-7,
+        ..IfruOptions::default_for(&spec())
+    };
+    let rows = rows_of_user(&data, data.train.users[0]);
+    let outcome = apply(&mut u, &rows, &opts).unwrap();
+    let figures = outcome.influence.as_ref().unwrap();
+    assert_eq!(figures.iterations, 1);
+    assert!(figures.residual > 1e-7, "{}", figures.residual);
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("stopped at --max-iter 1")),
+        "{:?}",
+        outcome.warnings
+    );
+    let after = u.params().unwrap();
+    assert!(after.is_finite());
+    assert_ne!(bits(&after), bits(&p), "the iterate was applied");
+}
+
+#[test]
+fn non_positive_curvature_of_the_full_hessian_falls_back_to_gauss_newton() {
+    let gpu = open(GpuOptions::default());
+    let data = data();
+    // Near θ = 0 the full Hessian of a row is about [[0, (σ − y)I], [(σ − y)I, 0]]: indefinite.
+    let p = params(&data, 0.01, 0.0);
+    let mut u = unlearner(&gpu, &data, &p);
+    let opts = IfruOptions {
+        hessian: HessianKind::Full,
+        damping: Some(0.0),
+        precond: Precond::None,
+        ..IfruOptions::default_for(&spec())
+    };
+    let mut rows = rows_of_user(&data, data.train.users[0]);
+    rows.extend(rows_of_user(&data, data.train.users[1]));
+    let outcome = apply(&mut u, &rows, &opts).unwrap();
+    eprintln!("{:?}", outcome.warnings);
+    assert!(
+        outcome.warnings.iter().any(
+            |w| w.contains("non-positive curvature") && w.contains("fell back to Gauss-Newton")
+        ),
+        "{:?}",
+        outcome.warnings
+    );
+    let figures = outcome.influence.as_ref().unwrap();
+    assert_eq!(figures.hessian, Some(HessianKind::GaussNewton));
+    assert!(u.params().unwrap().is_finite());
+}
+
+#[test]
+fn a_singular_gauss_newton_matrix_without_damping_is_refused() {
+    let gpu = open(GpuOptions::default());
+    let data = data();
+    // The forgotten user at θ_u = 0: its rows' gradients on their items, (σ − y)θ_u, vanish, so
+    // g lives on u alone; at the new state no row touches u, and with δ = 0 and λ = 0 the
+    // Hessian's row of u is zero: pᵀHp = 0 for the first direction p = g.
+    let user = data.train.users[0];
+    let mut p = params(&data, 0.1, 0.3);
+    let mut nodes = p.nodes();
+    nodes[user as usize * D..(user as usize + 1) * D].fill(0.0);
+    p = Params::from_nodes(data.n_users, data.n_items, D as u32, &nodes).unwrap();
+    let mut u = unlearner(&gpu, &data, &p);
+    let opts = IfruOptions {
+        hessian_at: HessianAt::New,
+        damping: Some(0.0),
+        precond: Precond::None,
+        ..IfruOptions::default_for(&spec())
+    };
+    let rows = rows_of_user(&data, user);
+    refused(&mut u, &rows, &opts, "give --damping a positive value");
+    // With damping the same request applies.
+    let damped = IfruOptions {
+        damping: Some(1.0),
+        ..opts
+    };
+    apply(&mut u, &rows, &damped).unwrap();
+}
+
+#[test]
+fn non_finite_values_are_refused_and_change_nothing() {
+    let gpu = open(GpuOptions::default());
+    let data = data();
+    let opts = IfruOptions::default_for(&spec());
+    let user = data.train.users[0];
+    let rows = rows_of_user(&data, user);
+    let with_nan_at = |node: usize| {
+        let mut nodes = params(&data, 0.1, 0.3).nodes();
+        nodes[node * D + 1] = f32::NAN;
+        Params::from_nodes(data.n_users, data.n_items, D as u32, &nodes).unwrap()
+    };
+
+    // A NaN in the forgotten user's θ, hence in g: the solve stops on it.
+    let mut u = unlearner(&gpu, &data, &with_nan_at(user as usize));
+    refused(&mut u, &rows, &opts, "non-finite");
+
+    // A NaN on a user the request's nodes do not reach: the update is computed, and the check
+    // of θ after it refuses to keep it.
+    let items: std::collections::BTreeSet<u32> =
+        rows.iter().map(|&r| data.train.items[r as usize]).collect();
+    let far = (0..data.n_users)
+        .find(|&v| {
+            v != user
+                && !(0..data.train.len())
+                    .any(|r| data.train.users[r] == v && items.contains(&data.train.items[r]))
+        })
+        .expect("a user sharing no item with the request");
+    let mut u = unlearner(&gpu, &data, &with_nan_at(far as usize));
+    refused(&mut u, &rows, &opts, "left non-finite parameters");
+}
+
+#[test]
+fn ifru_unlearn_records_a_non_converged_solve_in_its_report_and_the_audit_log() {
+    let fx = Fixture::new("mf");
+    let rows: Vec<(u32, u32)> = training_rows()
+        .iter()
+        .filter(|r| r.0 % 5 == 1)
+        .map(|r| (r.0, r.1))
+        .collect();
+    let forget = fx.forget("forget.csv", &rows);
+    let report = fx.tmp.path().join("report.json");
+    ok(&fx.unlearn(&[
+        "--forget",
+        &s(&forget),
+        "--max-iter",
+        "1",
+        "--rtol",
+        "1e-7",
+        "--report",
+        &s(&report),
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let said = |warnings: &serde_json::Value| {
+        warnings
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("stopped at --max-iter 1"))
+    };
+    assert_eq!(report["iterations"], 1);
+    assert!(said(&report["warnings"]), "{}", report["warnings"]);
+    let log = std::fs::read_to_string(fx.model.join("audit.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert!(
+        said(&last["report"]["warnings"]),
+        "the audit entry: {}",
+        last["report"]
+    );
+}
