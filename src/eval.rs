@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::rng::Rng;
 use crate::data::{Dataset, Interactions};
 use crate::gpu::{Gpu, GpuError, GpuResult, Record};
-use crate::kernels::DeviceTable;
 use crate::kernels::pair_loss::{DevicePairs, RECORD, score_bce};
 use crate::kernels::topk::{self, DeviceUserItems, NO_ITEM, TopK};
+use crate::kernels::{DeviceTable, TableRef};
 
 /// Rows scored per kernel launch (16 MiB of output records).
 const SCORE_BATCH: usize = 1 << 20;
@@ -118,8 +118,9 @@ impl RowScorer {
         Ok(RowScorer { batches, n_nodes })
     }
 
-    /// The scores under final embeddings `emb` (users then items).
-    pub fn scores(&self, gpu: &Gpu, emb: &DeviceTable) -> GpuResult<Vec<f32>> {
+    /// The scores under final embeddings `emb` (users then items; f32 or f16 storage).
+    pub fn scores<'a>(&self, gpu: &Gpu, emb: impl Into<TableRef<'a>>) -> GpuResult<Vec<f32>> {
+        let emb = emb.into();
         if emb.rows() != self.n_nodes {
             return Err(GpuError::Invalid(format!(
                 "rows prepared for {} nodes scored with a table of {}",
@@ -574,10 +575,10 @@ pub fn list_recall_ndcg(list: &[u32], relevant: &[u32]) -> Option<(f64, f64)> {
 }
 
 /// The top-K lists of `users` (user ids), scoring on the device every item not in
-/// `excluded`, `batch` users per launch.
-pub fn top_k_lists(
+/// `excluded`, `batch` users per launch; `emb` in f32 or f16 storage.
+pub fn top_k_lists<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     excluded: &DeviceUserItems,
     users: &[u32],
     k: u32,
@@ -589,6 +590,7 @@ pub fn top_k_lists(
         scores: Vec::with_capacity(users.len() * k as usize),
     };
     topk::check_k(k)?;
+    let emb = emb.into();
     for chunk in users.chunks(batch.max(1)) {
         all.extend(topk::top_k(gpu, emb, excluded, chunk, k)?);
     }
