@@ -1,6 +1,7 @@
 // Sparse × dense: Y[r] = sum over entries e of row r of value(e) * T[cols[e]], with T a
-// vec4 table read through table.wgsl (or an f16 variant: the sum stays in f32). A gather, not a scatter: each output row walks its
-// own CSR row, so no atomics are needed and results are deterministic.
+// vec4 table read through table.wgsl (or an f16 variant: the sum stays in f32) and Y
+// written through out.wgsl (or an f16 variant). A gather, not a scatter: each output row
+// walks its own CSR row, so no atomics are needed and results are deterministic.
 //
 // Two uses:
 // - propagation, Y = Â·X: value(e) = vals[e] (indirect = 0);

@@ -141,12 +141,13 @@ impl RowScorer {
 
 /// The score `⟨E_u, E_{n_users + i}⟩` of every row of `rows`, computed on the device by
 /// [`score_bce`] (field 0 of its records). `emb` holds the final embeddings, users then items.
-pub fn score_rows(
+pub fn score_rows<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     n_users: u32,
     rows: &Interactions,
 ) -> GpuResult<Vec<f32>> {
+    let emb: TableRef<'a> = emb.into();
     RowScorer::new(gpu, n_users, emb.rows(), rows)?.scores(gpu, emb)
 }
 
@@ -185,13 +186,14 @@ fn check_rows(train: &Interactions, rows: &[u32]) -> GpuResult<()> {
 
 /// The AUC of training rows `rows` with their training labels ([`AucReport::forget_auc`] of
 /// any subset of a forget set, e.g. [`second_half`]).
-pub fn forget_auc(
+pub fn forget_auc<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     n_users: u32,
     train: &Interactions,
     rows: &[u32],
 ) -> GpuResult<Option<f64>> {
+    let emb: TableRef<'a> = emb.into();
     check_rows(train, rows)?;
     let forget = train.select(rows);
     Ok(auc(
@@ -394,12 +396,13 @@ fn masked_auc(scores: &[f32], labels: &[u8], mask: &[bool]) -> (Option<f64>, usi
 /// Every AUC of the IFRU protocol for the final embeddings `emb` (users then items) of a
 /// model trained on `data`. `forget` lists training row ids (D_r); without it the touched
 /// and forget AUCs are `None`.
-pub fn auc_report(
+pub fn auc_report<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     data: &Dataset,
     forget: Option<&[u32]>,
 ) -> GpuResult<AucReport> {
+    let emb: TableRef<'a> = emb.into();
     let n_users = data.n_users;
     let valid = score_rows(gpu, emb, n_users, &data.valid)?;
     let test = score_rows(gpu, emb, n_users, &data.test)?;
@@ -600,14 +603,15 @@ pub fn top_k_lists<'a>(
 /// Recall@K and NDCG@K over every item each user has no `excluded` pair with, for the users
 /// of [`eval_users`] (those with a `relevant` item, or a seeded sample of them). `emb` holds
 /// the final embeddings, users then items (`n_users + n_items` rows at least).
-pub fn recall_ndcg(
+pub fn recall_ndcg<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     n_items: u32,
     excluded: &UserItems,
     relevant: &UserItems,
     opts: &RankingOptions,
 ) -> GpuResult<RankingReport> {
+    let emb: TableRef<'a> = emb.into();
     let start = Instant::now();
     topk::check_k(opts.k)?;
     if excluded.n_users() != relevant.n_users() {
@@ -648,12 +652,13 @@ pub fn recall_ndcg(
 
 /// [`recall_ndcg`] on a dataset's test rows: relevant = the test rows labelled 1, excluded =
 /// the training rows (and, with [`RankingOptions::exclude_valid`], the validation rows).
-pub fn ranking_report(
+pub fn ranking_report<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     data: &Dataset,
     opts: &RankingOptions,
 ) -> GpuResult<RankingReport> {
+    let emb: TableRef<'a> = emb.into();
     let mut seen = vec![&data.train];
     if opts.exclude_valid {
         seen.push(&data.valid);
@@ -694,12 +699,13 @@ pub enum MetricsPlan<'a> {
 }
 
 /// Evaluates final embeddings `emb` of a model trained on `data`.
-pub fn evaluate(
+pub fn evaluate<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     data: &Dataset,
     plan: &MetricsPlan<'_>,
 ) -> GpuResult<Metrics> {
+    let emb: TableRef<'a> = emb.into();
     match plan {
         MetricsPlan::Auc { forget } => {
             let r = auc_report(gpu, emb, data, *forget)?;

@@ -23,7 +23,17 @@ use super::table::{DeviceTable, RowGeometry, TableRef, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Shader};
 
 /// How a table's values are stored on the device. Arithmetic is f32 either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Storage {
     /// 32-bit floats (training, unlearning, and serving by default).
@@ -52,18 +62,6 @@ impl Storage {
         match self {
             Storage::F32 => "f32",
             Storage::F16 => "f16",
-        }
-    }
-}
-
-impl std::str::FromStr for Storage {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" => Ok(Storage::F32),
-            "f16" => Ok(Storage::F16),
-            _ => Err(format!("storage {s:?} is not f32 or f16")),
         }
     }
 }
@@ -122,14 +120,19 @@ pub(crate) const PAIR_LOSS_VARIANTS: Variants = Variants {
 /// The largest finite f16.
 pub const F16_MAX: f32 = 65504.0;
 
+/// The index of the first value that is not finite or lies beyond ±[`F16_MAX`] (it would
+/// become ±∞ as f16).
+pub fn first_outside_f16(values: &[f32]) -> Option<usize> {
+    values
+        .iter()
+        .position(|v| !v.is_finite() || v.abs() > F16_MAX)
+}
+
 /// Rounds `values` to f16 (to nearest, ties to even; `half` crate) and packs them two per
 /// u32, the lower index in the low 16 bits (an f16 array's bytes). A value outside the
 /// finite f16 range, or not finite, is refused by index: it would become ±∞.
 pub fn pack_halves(values: &[f32]) -> Result<Vec<u32>, String> {
-    if let Some(k) = values
-        .iter()
-        .position(|v| !v.is_finite() || v.abs() > F16_MAX)
-    {
+    if let Some(k) = first_outside_f16(values) {
         return Err(format!(
             "value {k} ({}) is outside the f16 range ±{F16_MAX}",
             values[k]
@@ -187,18 +190,15 @@ impl HalfTable {
                 data.len()
             )));
         }
-        let packed = pack_halves(data).map_err(|_| {
-            let k = data
-                .iter()
-                .position(|v| !v.is_finite() || v.abs() > F16_MAX)
-                .unwrap_or(0);
-            GpuError::Invalid(format!(
+        if let Some(k) = first_outside_f16(data) {
+            return Err(GpuError::Invalid(format!(
                 "table '{label}': row {}, column {} holds {}, outside the f16 range ±{F16_MAX}",
                 k / dim as usize,
                 k % dim as usize,
                 data[k]
-            ))
-        })?;
+            )));
+        }
+        let packed = pack_halves(data).map_err(GpuError::Invalid)?;
         Ok(HalfTable {
             buf: gpu.upload(&packed, label)?,
             rows,

@@ -43,11 +43,6 @@ impl RowGeometry {
     pub fn workgroups(&self, rows: u32) -> u32 {
         rows.div_ceil(self.rows_per_wg)
     }
-
-    /// Bytes of one row.
-    pub fn row_bytes(&self) -> u64 {
-        self.dim as u64 * 4
-    }
 }
 
 /// A `rows` × `dim` row-major f32 table on the device.

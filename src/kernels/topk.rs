@@ -249,7 +249,7 @@ pub fn top_k<'a>(
     }
     let list = gpu.upload(users, "top-K users")?;
     let out = gpu.alloc::<u32>(packed_len(users.len(), k), "top-K lists")?;
-    let plan = topk(gpu, TableRef::clone(&table), excluded, &list, k, &out)?;
+    let plan = topk(gpu, table, excluded, &list, k, &out)?;
     gpu.run("top-K", |pass| crate::gpu::Record::record(&plan, pass))?;
     Ok(TopK::from_packed(k, &gpu.download(&out)?))
 }

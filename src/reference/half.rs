@@ -143,10 +143,10 @@ pub fn propagate(
             layer = spmm(row_ptr, cols, vals, &layer, dim, true);
         }
         let w = w as f64;
-        for i in 0..x.len() {
+        for (i, s) in size.iter_mut().enumerate() {
             out.values[i] += w * layer.values[i];
             out.bounds[i] += w.abs() * layer.bounds[i];
-            size[i] += w.abs() * layer.magnitude(i);
+            *s += w.abs() * layer.magnitude(i);
         }
     }
     for (b, s) in out.bounds.iter_mut().zip(&size) {
