@@ -1,6 +1,7 @@
 // Sparse × dense: Y[r] = sum over entries e of row r of value(e) * T[cols[e]], with T a
-// vec4 table read through table.wgsl. A gather, not a scatter: each output row walks its
-// own CSR row, so no atomics are needed and results are deterministic.
+// vec4 table read through table.wgsl (or an f16 variant: the sum stays in f32) and Y
+// written through out.wgsl (or an f16 variant). A gather, not a scatter: each output row
+// walks its own CSR row, so no atomics are needed and results are deterministic.
 //
 // Two uses:
 // - propagation, Y = Â·X: value(e) = vals[e] (indirect = 0);
@@ -31,7 +32,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> cols: array<u32>;
 @group(0) @binding(3) var<storage, read> vals: array<f32>;
 @group(0) @binding(4) var<storage, read> rid: array<u32>;
-@group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
+// The output rows (binding 5) come from out.wgsl or an f16 variant.
 
 @compute @workgroup_size(64)
 fn spmm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -52,5 +53,5 @@ fn spmm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         acc = acc + v * table_fetch(cols[e], rl.lane, p.lanes, p.chunk_rows);
     }
-    y[(p.out_skip + rl.row) * p.lanes + rl.lane] = acc;
+    store_out((p.out_skip + rl.row) * p.lanes + rl.lane, acc);
 }

@@ -6,13 +6,10 @@
 @group(0) @binding(12) var<storage, read> table2: array<vec4<f32>>;
 @group(0) @binding(13) var<storage, read> table3: array<vec4<f32>>;
 
-fn table_fetch(row: u32, lane: u32, lanes: u32, chunk_rows: u32) -> vec4<f32> {
-    let c = row / chunk_rows;
-    let i = (row - c * chunk_rows) * lanes + lane;
-    switch c {
-        case 0u: { return table0[i]; }
-        case 1u: { return table1[i]; }
-        case 2u: { return table2[i]; }
-        default: { return table3[i]; }
-    }
-}
+// Element i of each slot as f32 vec4s. table_f16.wgsl and table_f16_packed.wgsl define the
+// same functions over 16-bit storage, so a kernel reads any table storage through them.
+fn load0(i: u32) -> vec4<f32> { return table0[i]; }
+fn load1(i: u32) -> vec4<f32> { return table1[i]; }
+fn load2(i: u32) -> vec4<f32> { return table2[i]; }
+fn load3(i: u32) -> vec4<f32> { return table3[i]; }
+

@@ -65,19 +65,19 @@ fn user_dots(node: u32) -> vec4<f32> {
     var acc = vec4<f32>(0.0);
     if (c == 0u) {
         for (var l = 0u; l < p.lanes; l = l + 1u) {
-            acc = row_dots(table0[base + l], l, acc);
+            acc = row_dots(load0(base + l), l, acc);
         }
     } else if (c == 1u) {
         for (var l = 0u; l < p.lanes; l = l + 1u) {
-            acc = row_dots(table1[base + l], l, acc);
+            acc = row_dots(load1(base + l), l, acc);
         }
     } else if (c == 2u) {
         for (var l = 0u; l < p.lanes; l = l + 1u) {
-            acc = row_dots(table2[base + l], l, acc);
+            acc = row_dots(load2(base + l), l, acc);
         }
     } else {
         for (var l = 0u; l < p.lanes; l = l + 1u) {
-            acc = row_dots(table3[base + l], l, acc);
+            acc = row_dots(load3(base + l), l, acc);
         }
     }
     return acc;

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::rng::Rng;
 use crate::data::{Dataset, Interactions};
 use crate::gpu::{Gpu, GpuError, GpuResult, Record};
-use crate::kernels::DeviceTable;
 use crate::kernels::pair_loss::{DevicePairs, RECORD, score_bce};
 use crate::kernels::topk::{self, DeviceUserItems, NO_ITEM, TopK};
+use crate::kernels::{DeviceTable, TableRef};
 
 /// Rows scored per kernel launch (16 MiB of output records).
 const SCORE_BATCH: usize = 1 << 20;
@@ -118,8 +118,9 @@ impl RowScorer {
         Ok(RowScorer { batches, n_nodes })
     }
 
-    /// The scores under final embeddings `emb` (users then items).
-    pub fn scores(&self, gpu: &Gpu, emb: &DeviceTable) -> GpuResult<Vec<f32>> {
+    /// The scores under final embeddings `emb` (users then items; f32 or f16 storage).
+    pub fn scores<'a>(&self, gpu: &Gpu, emb: impl Into<TableRef<'a>>) -> GpuResult<Vec<f32>> {
+        let emb = emb.into();
         if emb.rows() != self.n_nodes {
             return Err(GpuError::Invalid(format!(
                 "rows prepared for {} nodes scored with a table of {}",
@@ -140,12 +141,13 @@ impl RowScorer {
 
 /// The score `⟨E_u, E_{n_users + i}⟩` of every row of `rows`, computed on the device by
 /// [`score_bce`] (field 0 of its records). `emb` holds the final embeddings, users then items.
-pub fn score_rows(
+pub fn score_rows<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     n_users: u32,
     rows: &Interactions,
 ) -> GpuResult<Vec<f32>> {
+    let emb: TableRef<'a> = emb.into();
     RowScorer::new(gpu, n_users, emb.rows(), rows)?.scores(gpu, emb)
 }
 
@@ -184,13 +186,14 @@ fn check_rows(train: &Interactions, rows: &[u32]) -> GpuResult<()> {
 
 /// The AUC of training rows `rows` with their training labels ([`AucReport::forget_auc`] of
 /// any subset of a forget set, e.g. [`second_half`]).
-pub fn forget_auc(
+pub fn forget_auc<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     n_users: u32,
     train: &Interactions,
     rows: &[u32],
 ) -> GpuResult<Option<f64>> {
+    let emb: TableRef<'a> = emb.into();
     check_rows(train, rows)?;
     let forget = train.select(rows);
     Ok(auc(
@@ -393,12 +396,13 @@ fn masked_auc(scores: &[f32], labels: &[u8], mask: &[bool]) -> (Option<f64>, usi
 /// Every AUC of the IFRU protocol for the final embeddings `emb` (users then items) of a
 /// model trained on `data`. `forget` lists training row ids (D_r); without it the touched
 /// and forget AUCs are `None`.
-pub fn auc_report(
+pub fn auc_report<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     data: &Dataset,
     forget: Option<&[u32]>,
 ) -> GpuResult<AucReport> {
+    let emb: TableRef<'a> = emb.into();
     let n_users = data.n_users;
     let valid = score_rows(gpu, emb, n_users, &data.valid)?;
     let test = score_rows(gpu, emb, n_users, &data.test)?;
@@ -574,10 +578,10 @@ pub fn list_recall_ndcg(list: &[u32], relevant: &[u32]) -> Option<(f64, f64)> {
 }
 
 /// The top-K lists of `users` (user ids), scoring on the device every item not in
-/// `excluded`, `batch` users per launch.
-pub fn top_k_lists(
+/// `excluded`, `batch` users per launch; `emb` in f32 or f16 storage.
+pub fn top_k_lists<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     excluded: &DeviceUserItems,
     users: &[u32],
     k: u32,
@@ -589,6 +593,7 @@ pub fn top_k_lists(
         scores: Vec::with_capacity(users.len() * k as usize),
     };
     topk::check_k(k)?;
+    let emb = emb.into();
     for chunk in users.chunks(batch.max(1)) {
         all.extend(topk::top_k(gpu, emb, excluded, chunk, k)?);
     }
@@ -598,14 +603,15 @@ pub fn top_k_lists(
 /// Recall@K and NDCG@K over every item each user has no `excluded` pair with, for the users
 /// of [`eval_users`] (those with a `relevant` item, or a seeded sample of them). `emb` holds
 /// the final embeddings, users then items (`n_users + n_items` rows at least).
-pub fn recall_ndcg(
+pub fn recall_ndcg<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     n_items: u32,
     excluded: &UserItems,
     relevant: &UserItems,
     opts: &RankingOptions,
 ) -> GpuResult<RankingReport> {
+    let emb: TableRef<'a> = emb.into();
     let start = Instant::now();
     topk::check_k(opts.k)?;
     if excluded.n_users() != relevant.n_users() {
@@ -646,12 +652,13 @@ pub fn recall_ndcg(
 
 /// [`recall_ndcg`] on a dataset's test rows: relevant = the test rows labelled 1, excluded =
 /// the training rows (and, with [`RankingOptions::exclude_valid`], the validation rows).
-pub fn ranking_report(
+pub fn ranking_report<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     data: &Dataset,
     opts: &RankingOptions,
 ) -> GpuResult<RankingReport> {
+    let emb: TableRef<'a> = emb.into();
     let mut seen = vec![&data.train];
     if opts.exclude_valid {
         seen.push(&data.valid);
@@ -692,12 +699,13 @@ pub enum MetricsPlan<'a> {
 }
 
 /// Evaluates final embeddings `emb` of a model trained on `data`.
-pub fn evaluate(
+pub fn evaluate<'a>(
     gpu: &Gpu,
-    emb: &DeviceTable,
+    emb: impl Into<TableRef<'a>>,
     data: &Dataset,
     plan: &MetricsPlan<'_>,
 ) -> GpuResult<Metrics> {
+    let emb: TableRef<'a> = emb.into();
     match plan {
         MetricsPlan::Auc { forget } => {
             let r = auc_report(gpu, emb, data, *forget)?;

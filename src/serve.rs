@@ -3,12 +3,18 @@
 //! left with, so a forgotten row neither counts as a training item nor feeds LightGCN's
 //! propagation.
 //!
+//! Serving may keep the final embeddings in f16 ([`Storage::F16`]): half the device memory
+//! and half the bytes each score reads, with every dot product still summed in f32; scores
+//! then differ from f32 ones by about 2⁻¹¹ of Σ|E_u·E_i| per rounding (bounds and measured
+//! figures: `ifru::reference::half`, `tests/f16.rs`).
+//!
 //! The export is a safetensors file:
-//! - `user_final` F32 `[n_users, d]` and `item_final` F32 `[n_items, d]`: the final
+//! - `user_final` F32 (or F16) `[n_users, d]` and `item_final` `[n_items, d]`: the final
 //!   embeddings E (for LightGCN, E = Σ_k a_k Â^k θ on the current graph; for MF, θ). A score is
 //!   `user_final[u] · item_final[i]`, as in training and evaluation.
 //! - metadata (strings): `format` = [`EXPORT_FORMAT`], `model` (`mf` or `lightgcn`),
-//!   `layers`, `dim`, `version` (the model directory's live version), `score` (the formula),
+//!   `layers`, `dim`, `dtype` (`f32` or `f16`), `version` (the model directory's live
+//!   version), `score` (the formula),
 //!   and `user_ids` / `item_ids`: JSON arrays of the data's own ids, row `r` of a table being
 //!   the id at position `r`.
 
@@ -18,9 +24,11 @@ use crate::error::{Error, Result};
 use crate::eval::{UserItems, top_k_lists};
 use crate::gpu::Gpu;
 use crate::kernels::topk::{DeviceUserItems, NO_ITEM, check_k};
+use crate::kernels::{HalfTable, Storage, TableRef};
 use crate::model::DeviceModel;
+use crate::model::device::final_embeddings_f16;
 use crate::model::loaded::LoadedModel;
-use crate::model::store::f32_tables_to_safetensors;
+use crate::model::store::tables_to_safetensors;
 
 /// Name of the exported user table.
 pub const USER_FINAL: &str = "user_final";
@@ -29,11 +37,43 @@ pub const ITEM_FINAL: &str = "item_final";
 /// The `format` metadata of an export.
 pub const EXPORT_FORMAT: &str = "ifru-final-embeddings/1";
 
-/// A model on the device with its final embeddings computed, and each user's training items
-/// (the rows it was left with, either label) to leave out of recommendations.
+/// A model's final embeddings on the device, in the storage asked for.
+pub enum ServedEmbeddings {
+    /// The whole model (θ, and for LightGCN the graph and E).
+    F32(Box<DeviceModel>),
+    /// E alone, in f16 (computed by [`final_embeddings_f16`]).
+    F16(HalfTable),
+}
+
+impl ServedEmbeddings {
+    /// Uploads `loaded` and computes its final embeddings on its current graph, in `storage`.
+    pub fn compute(gpu: &Gpu, loaded: &LoadedModel, storage: Storage) -> Result<Self> {
+        Ok(match storage {
+            Storage::F32 => ServedEmbeddings::F32(Box::new(loaded.upload(gpu)?)),
+            Storage::F16 => ServedEmbeddings::F16(final_embeddings_f16(
+                gpu,
+                loaded.state.meta.spec,
+                &loaded.state.params,
+                loaded.adjacency.as_ref(),
+            )?),
+        })
+    }
+
+    /// The final embeddings, users then items.
+    pub fn table(&self) -> TableRef<'_> {
+        match self {
+            ServedEmbeddings::F32(model) => model.embeddings().into(),
+            ServedEmbeddings::F16(table) => table.into(),
+        }
+    }
+}
+
+/// A model's final embeddings on the device, and each user's training items (the rows it
+/// was left with, either label) to leave out of recommendations.
 pub struct Recommender<'g> {
     gpu: &'g Gpu,
-    model: DeviceModel,
+    served: ServedEmbeddings,
+    n_users: u32,
     excluded: DeviceUserItems,
 }
 
@@ -46,43 +86,37 @@ pub struct Recommendation {
 }
 
 impl<'g> Recommender<'g> {
-    /// Uploads `loaded` (θ and its current graph), computes the final embeddings and each
-    /// user's training items.
-    pub fn new(gpu: &'g Gpu, loaded: &LoadedModel) -> Result<Self> {
-        let model = loaded.upload(gpu)?;
+    /// Uploads `loaded` (θ and its current graph), computes the final embeddings in
+    /// `storage` and each user's training items.
+    pub fn new(gpu: &'g Gpu, loaded: &LoadedModel, storage: Storage) -> Result<Self> {
+        let served = ServedEmbeddings::compute(gpu, loaded, storage)?;
         let (nu, ni) = (loaded.data.n_users, loaded.data.n_items);
         let seen = UserItems::build(nu, ni, &[&loaded.rows], false)?;
         let excluded = DeviceUserItems::upload(gpu, ni, &seen.row_ptr, &seen.items)?;
         Ok(Recommender {
             gpu,
-            model,
+            served,
+            n_users: nu,
             excluded,
         })
     }
 
-    /// The model on the device (final embeddings current).
-    pub fn model(&self) -> &DeviceModel {
-        &self.model
+    /// The final embeddings, users then items, in the storage asked for.
+    pub fn embeddings(&self) -> TableRef<'_> {
+        self.served.table()
     }
 
     /// The `k` best-scored items of dense user `user` among those not in its training rows,
     /// best first (ties to the lower item id); fewer when fewer items are left.
     pub fn top_k(&self, loaded: &LoadedModel, user: u32, k: u32) -> Result<Vec<Recommendation>> {
         check_k(k)?;
-        if user >= self.model.n_users() {
+        if user >= self.n_users {
             return Err(Error::Invalid(format!(
                 "user {user} is outside the model's {} users",
-                self.model.n_users()
+                self.n_users
             )));
         }
-        let lists = top_k_lists(
-            self.gpu,
-            self.model.embeddings(),
-            &self.excluded,
-            &[user],
-            k,
-            1,
-        )?;
+        let lists = top_k_lists(self.gpu, self.embeddings(), &self.excluded, &[user], k, 1)?;
         Ok(lists
             .items_of(0)
             .iter()
@@ -113,8 +147,9 @@ pub fn user_index(loaded: &LoadedModel, raw: &str) -> Result<u32> {
 }
 
 /// The bytes of the export of `loaded` (see the module documentation): final embeddings on
-/// its current graph, computed on `gpu`.
-pub fn export_final(gpu: &Gpu, loaded: &LoadedModel) -> Result<Vec<u8>> {
+/// its current graph, computed on `gpu` in f32 and written as `dtype` (F16: each value
+/// rounded once, to nearest, so the file is as close to the f32 result as f16 can be).
+pub fn export_final(gpu: &Gpu, loaded: &LoadedModel, dtype: Storage) -> Result<Vec<u8>> {
     let model = loaded.upload(gpu)?;
     let emb = model.final_embeddings(gpu)?;
     let spec = loaded.state.meta.spec;
@@ -143,6 +178,7 @@ pub fn export_final(gpu: &Gpu, loaded: &LoadedModel) -> Result<Vec<u8>> {
         ("model".to_string(), kind),
         ("layers".to_string(), spec.layers.to_string()),
         ("dim".to_string(), spec.dim.to_string()),
+        ("dtype".to_string(), dtype.name().to_string()),
         (
             "version".to_string(),
             loaded.dir.current_version().to_string(),
@@ -154,11 +190,12 @@ pub fn export_final(gpu: &Gpu, loaded: &LoadedModel) -> Result<Vec<u8>> {
         ("user_ids".to_string(), ids(&loaded.state.user_ids, nu)?),
         ("item_ids".to_string(), ids(&loaded.state.item_ids, ni)?),
     ]);
-    Ok(f32_tables_to_safetensors(
+    Ok(tables_to_safetensors(
         &[
             (USER_FINAL, [nu, d], &emb[..nu * d]),
             (ITEM_FINAL, [ni, d], &emb[nu * d..(nu + ni) * d]),
         ],
+        dtype,
         Some(metadata),
     )?)
 }

@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use clap::Args;
 use ifru::eval::{Metrics, MetricsPlan, RankingOptions, evaluate};
+use ifru::kernels::Storage;
 use ifru::model::loaded::LoadedModel;
 use ifru::model::{LossKind, ModelSpec};
+use ifru::serve::ServedEmbeddings;
 use serde::Serialize;
 
 use super::CliResult;
@@ -31,6 +33,10 @@ pub struct EvalCommand {
     /// Write a JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Storage of the final embeddings while scoring: `f32`, or `f16` (as `ifru recommend
+    /// --storage f16` serves them: f16 tables, f32 sums).
+    #[arg(long, value_enum, default_value = "f32")]
+    storage: Storage,
 }
 
 #[derive(Serialize)]
@@ -40,6 +46,7 @@ struct EvalReport {
     model_dir: PathBuf,
     version: String,
     spec: ModelSpec,
+    storage: Storage,
     adapter: ReportAdapter,
     model_rows: usize,
     forgotten_pairs: usize,
@@ -64,7 +71,7 @@ pub fn run(cmd: EvalCommand) -> CliResult {
     };
     let gpu = open_gpu()?;
     let start = Instant::now();
-    let model = loaded.upload(&gpu)?;
+    let served = ServedEmbeddings::compute(&gpu, &loaded, cmd.storage)?;
     let plan = match spec.loss {
         LossKind::Bce => MetricsPlan::Auc {
             forget: (!forget.is_empty()).then_some(&forget[..]),
@@ -74,7 +81,7 @@ pub fn run(cmd: EvalCommand) -> CliResult {
             ..RankingOptions::default()
         }),
     };
-    let metrics = evaluate(&gpu, model.embeddings(), &loaded.data, &plan)?;
+    let metrics = evaluate(&gpu, served.table(), &loaded.data, &plan)?;
     let eval_seconds = start.elapsed().as_secs_f64();
     println!("{}", serde_json::to_string(&metrics)?);
     let report = EvalReport {
@@ -83,6 +90,7 @@ pub fn run(cmd: EvalCommand) -> CliResult {
         model_dir: cmd.model.clone(),
         version: loaded.dir.current_version().to_string(),
         spec,
+        storage: cmd.storage,
         adapter: gpu.adapter().into(),
         model_rows: loaded.rows.len(),
         forgotten_pairs: loaded.state.forgotten.len(),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use ifru::kernels::Storage;
 use ifru::model::loaded::LoadedModel;
 use ifru::serve::export_final;
 
@@ -17,26 +18,31 @@ pub struct ExportCommand {
     #[arg(long)]
     model: PathBuf,
     /// The safetensors file to write: `user_final` [users, d] and `item_final` [items, d]
-    /// (F32, after LightGCN's propagation on the model's current graph; MF: its embeddings),
+    /// (F32 or F16, after LightGCN's propagation on the model's current graph; MF: its embeddings),
     /// and the data's own ids in the metadata (`user_ids`, `item_ids`, JSON arrays).
     #[arg(long)]
     out: PathBuf,
     /// The model's data, when it moved from where `model.json` says.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Type of the written tables: `f32`, or `f16` (half the file; the f32 embeddings each
+    /// rounded to nearest f16; refused if a value exceeds f16's range ±65504).
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: Storage,
 }
 
 pub fn run(cmd: ExportCommand) -> CliResult {
     let loaded = LoadedModel::open(&cmd.model, cmd.data.as_deref())?;
     let gpu = open_gpu()?;
-    let bytes = export_final(&gpu, &loaded)?;
+    let bytes = export_final(&gpu, &loaded, cmd.dtype)?;
     ifru::fsio::write_atomic(&cmd.out, &bytes)
         .map_err(|e| format!("{}: {e}", cmd.out.display()))?;
     eprintln!(
-        "exported {} users and {} items of size {} ({}) to {}",
+        "exported {} users and {} items of size {} ({}, {}) to {}",
         loaded.data.n_users,
         loaded.data.n_items,
         loaded.state.meta.spec.dim,
+        cmd.dtype.name(),
         loaded.dir.current_version(),
         cmd.out.display()
     );

@@ -14,6 +14,9 @@ use super::fault::{FAULT_GPU_ENV, Fault, FaultInjector, parse_fault_spec};
 
 /// Environment variable lowering the storage binding cap (bytes), to force chunking in tests.
 pub const BINDING_CAP_ENV: &str = "IFRU_BINDING_CAP";
+/// Environment variable that, set to `1`, leaves `SHADER_F16` unrequested, so f16 tables
+/// take the packed-pair path every device has.
+pub const NO_SHADER_F16_ENV: &str = "IFRU_NO_SHADER_F16";
 
 /// How to open a device. [`GpuOptions::from_env`] reads the `IFRU_*` variables.
 #[derive(Debug, Clone)]
@@ -33,6 +36,9 @@ pub struct GpuOptions {
     /// A fault armed when the device opens, after that many matching operations
     /// (`IFRU_FAULT_GPU`; for tests of the command line).
     pub fault: Option<(Fault, u64)>,
+    /// Request `SHADER_F16` when the adapter has it (native f16 tables); `false` makes f16
+    /// tables use packed pairs of halves (`IFRU_NO_SHADER_F16=1`).
+    pub shader_f16: bool,
 }
 
 impl Default for GpuOptions {
@@ -44,6 +50,7 @@ impl Default for GpuOptions {
             wait_timeout: Duration::from_secs(600),
             thread_per_row: None,
             fault: None,
+            shader_f16: true,
         }
     }
 }
@@ -55,6 +62,7 @@ impl GpuOptions {
             adapter_filter: std::env::var(adapter::ADAPTER_ENV)
                 .ok()
                 .filter(|s| !s.is_empty()),
+            shader_f16: !std::env::var(NO_SHADER_F16_ENV).is_ok_and(|v| v.trim() == "1"),
             ..GpuOptions::default()
         };
         if let Ok(cap) = std::env::var(BINDING_CAP_ENV) {
@@ -144,8 +152,10 @@ impl Gpu {
         let adapter = &adapters[index];
         let info = infos[index].clone();
 
-        let wanted =
-            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
+        if options.shader_f16 {
+            wanted |= wgpu::Features::SHADER_F16;
+        }
         let required_features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {

@@ -14,7 +14,8 @@ pub use adapter::{ADAPTER_ENV, AdapterSummary, choose_adapter, no_adapter_messag
 pub use buffer::{BufferPool, GpuBuffer, PoolStats};
 pub use chunk::{RowChunk, row_chunks};
 pub use context::{
-    BINDING_CAP_ENV, Gpu, GpuOptions, GrantedFeatures, KernelTime, KeyLimits, TimeSource,
+    BINDING_CAP_ENV, Gpu, GpuOptions, GrantedFeatures, KernelTime, KeyLimits, NO_SHADER_F16_ENV,
+    TimeSource,
 };
 pub use dispatch::grid;
 pub use error::{GpuError, GpuResult};

@@ -8,6 +8,7 @@ pub mod adam;
 pub mod blas;
 pub mod block;
 pub mod cg;
+pub mod half;
 pub mod hvp;
 pub mod pair_loss;
 mod plan;
@@ -18,5 +19,6 @@ pub mod spmm;
 mod table;
 pub mod topk;
 
+pub use half::{HalfTable, Storage};
 pub use plan::Plan;
-pub use table::{DeviceTable, MAX_DIM, RowGeometry, TABLE_SLOTS, TableView, WORKGROUP};
+pub use table::{DeviceTable, MAX_DIM, RowGeometry, TABLE_SLOTS, TableRef, TableView, WORKGROUP};

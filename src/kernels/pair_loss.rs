@@ -3,9 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::half::PAIR_LOSS_VARIANTS;
 use super::plan::Plan;
-use super::shaders::PAIR_LOSS;
-use super::table::{TableView, WORKGROUP, fits_one_binding, params, table_slots};
+use super::table::{TableRef, TableView, WORKGROUP, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// Floats per pair in the output: score, loss, ℓ', ℓ''.
@@ -124,10 +124,11 @@ struct PairParams {
 }
 
 /// `out[4p .. 4p + 4] = (s, softplus(s) - y·s, σ(s) - y, σ(s)(1 - σ(s)))` for each pair p.
+/// `table` may be f32 or f16 storage (the dot products sum in f32 either way).
 pub fn score_bce<'a>(
     gpu: &Gpu,
     pairs: &'a DevicePairs,
-    table: impl Into<TableView<'a>>,
+    table: impl Into<TableRef<'a>>,
     out: &'a GpuBuffer<f32>,
 ) -> GpuResult<Plan<'a>> {
     let table = table.into();
@@ -147,7 +148,7 @@ pub fn score_bpr<'a>(
     table: impl Into<TableView<'a>>,
     out: &'a GpuBuffer<f32>,
 ) -> GpuResult<Plan<'a>> {
-    let table = table.into();
+    let table = TableRef::from(table.into());
     let inputs = [
         (1, triples.u.binding()),
         (2, triples.i.binding()),
@@ -162,7 +163,7 @@ fn records<'a>(
     entry: &'static str,
     n: usize,
     inputs: &[(u32, wgpu::BindingResource<'a>)],
-    table: TableView<'a>,
+    table: TableRef<'a>,
     out: &'a GpuBuffer<f32>,
 ) -> GpuResult<Plan<'a>> {
     let n = n as u32;
@@ -191,7 +192,7 @@ fn records<'a>(
     bindings.extend(inputs.iter().cloned());
     bindings.extend(slots);
     Ok(Plan::new(vec![gpu.launch(
-        &PAIR_LOSS,
+        PAIR_LOSS_VARIANTS.for_storage(gpu, table.storage()),
         entry,
         &bindings,
         n.div_ceil(WORKGROUP / threads_per_row),

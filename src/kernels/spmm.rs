@@ -4,9 +4,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::half::SPMM_VARIANTS;
 use super::plan::Plan;
-use super::shaders::SPMM;
-use super::table::{TableView, fits_one_binding, params, table_slots};
+use super::table::{TableRef, TableView, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// A CSR matrix on the device (`n_rows` × `n_cols`, column indices sorted or not).
@@ -172,12 +172,13 @@ struct Sparse<'a> {
 }
 
 /// Writes output rows `out_lo .. out_lo + sparse.n_rows` of `out`, one launch per output
-/// binding chunk that those rows touch.
+/// binding chunk that those rows touch. Both tables share one storage (f32, or f16 with
+/// the sums in f32).
 fn sparse_times_table<'a>(
     gpu: &Gpu,
     sparse: Sparse<'a>,
-    table: TableView<'a>,
-    out: TableView<'a>,
+    table: TableRef<'a>,
+    out: TableRef<'a>,
     out_lo: u32,
 ) -> GpuResult<Plan<'a>> {
     if table.dim() != out.dim() {
@@ -187,6 +188,14 @@ fn sparse_times_table<'a>(
             out.dim()
         )));
     }
+    if table.storage() != out.storage() {
+        return Err(GpuError::Invalid(format!(
+            "an {} input table with an {} output (both must share a storage)",
+            table.storage().name(),
+            out.storage().name()
+        )));
+    }
+    let shader = SPMM_VARIANTS.for_storage(gpu, table.storage());
     let out_hi = out_lo
         .checked_add(sparse.n_rows)
         .filter(|&hi| hi <= out.rows())
@@ -230,17 +239,18 @@ fn sparse_times_table<'a>(
             (5, out.chunk_binding(chunk)),
         ];
         bindings.extend(slots.iter().cloned());
-        launches.push(gpu.launch(&SPMM, "spmm", &bindings, g.workgroups(hi - lo))?);
+        launches.push(gpu.launch(shader, "spmm", &bindings, g.workgroups(hi - lo))?);
     }
     Ok(Plan::new(launches))
 }
 
-/// `y = A·x` for a CSR matrix `A` (`y` has `A.n_rows` rows, `x` has `A.n_cols`).
+/// `y = A·x` for a CSR matrix `A` (`y` has `A.n_rows` rows, `x` has `A.n_cols`); `x` and
+/// `y` are both f32 or both f16 ([`super::half::HalfTable`]).
 pub fn spmm<'a>(
     gpu: &Gpu,
     a: &'a DeviceCsr,
-    x: impl Into<TableView<'a>>,
-    y: impl Into<TableView<'a>>,
+    x: impl Into<TableRef<'a>>,
+    y: impl Into<TableRef<'a>>,
 ) -> GpuResult<Plan<'a>> {
     let (x, y) = (x.into(), y.into());
     if x.rows() != a.n_cols || y.rows() != a.n_rows {
@@ -297,5 +307,5 @@ pub fn gather<'a>(
         offset: coef.offset,
         n_rows: index.n_targets,
     };
-    sparse_times_table(gpu, sparse, table, out, out_lo)
+    sparse_times_table(gpu, sparse, table.into(), out.into(), out_lo)
 }

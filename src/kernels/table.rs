@@ -2,6 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::half::Storage;
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, RowChunk, row_chunks};
 
 /// Threads per workgroup of every kernel (`WG` in `shaders/common.wgsl`).
@@ -41,11 +42,6 @@ impl RowGeometry {
     /// Workgroups needed for `rows` rows.
     pub fn workgroups(&self, rows: u32) -> u32 {
         rows.div_ceil(self.rows_per_wg)
-    }
-
-    /// Bytes of one row.
-    pub fn row_bytes(&self) -> u64 {
-        self.dim as u64 * 4
     }
 }
 
@@ -167,19 +163,12 @@ impl<'a> TableView<'a> {
 
     /// Row ranges that each fit one binding.
     pub fn chunks(&self, gpu: &Gpu) -> GpuResult<Vec<RowChunk>> {
-        row_chunks(
-            self.rows,
-            self.geometry.row_bytes(),
-            gpu.binding_cap(),
-            gpu.offset_alignment(),
-        )
+        TableRef::from(*self).chunks(gpu)
     }
 
     /// A row range as a binding.
     pub fn chunk_binding(&self, chunk: RowChunk) -> wgpu::BindingResource<'a> {
-        let rb = self.geometry.row_bytes();
-        self.buf
-            .binding_range(chunk.start as u64 * rb, (chunk.count as u64 * rb).max(16))
+        TableRef::from(*self).chunk_binding(chunk)
     }
 }
 
@@ -193,6 +182,85 @@ impl<'a> From<&'a DeviceTable> for TableView<'a> {
     }
 }
 
+/// Any table a kernel reads through the slot bindings, whatever its storage: an f32
+/// [`DeviceTable`] or [`TableView`], or a 16-bit [`super::half::HalfTable`].
+#[derive(Clone, Copy)]
+pub struct TableRef<'a> {
+    raw: &'a wgpu::Buffer,
+    rows: u32,
+    geometry: RowGeometry,
+    storage: Storage,
+}
+
+impl<'a> TableRef<'a> {
+    pub(crate) fn new(
+        raw: &'a wgpu::Buffer,
+        rows: u32,
+        geometry: RowGeometry,
+        storage: Storage,
+    ) -> Self {
+        TableRef {
+            raw,
+            rows,
+            geometry,
+            storage,
+        }
+    }
+
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    pub fn dim(&self) -> u32 {
+        self.geometry.dim
+    }
+
+    pub fn geometry(&self) -> RowGeometry {
+        self.geometry
+    }
+
+    pub fn storage(&self) -> Storage {
+        self.storage
+    }
+
+    /// Bytes of one row in this storage.
+    pub fn row_bytes(&self) -> u64 {
+        self.storage.row_bytes(self.geometry.dim)
+    }
+
+    /// Row ranges that each fit one binding.
+    pub fn chunks(&self, gpu: &Gpu) -> GpuResult<Vec<RowChunk>> {
+        row_chunks(
+            self.rows,
+            self.row_bytes(),
+            gpu.binding_cap(),
+            gpu.offset_alignment(),
+        )
+    }
+
+    /// A row range as a binding (at least 16 bytes, so an empty table stays bindable).
+    pub fn chunk_binding(&self, chunk: RowChunk) -> wgpu::BindingResource<'a> {
+        let rb = self.row_bytes();
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: self.raw,
+            offset: chunk.start as u64 * rb,
+            size: wgpu::BufferSize::new((chunk.count as u64 * rb).max(16)),
+        })
+    }
+}
+
+impl<'a> From<TableView<'a>> for TableRef<'a> {
+    fn from(t: TableView<'a>) -> Self {
+        TableRef::new(t.buf.raw(), t.rows, t.geometry, Storage::F32)
+    }
+}
+
+impl<'a> From<&'a DeviceTable> for TableRef<'a> {
+    fn from(t: &'a DeviceTable) -> Self {
+        t.view().into()
+    }
+}
+
 /// Number of binding slots `shaders/table.wgsl` reads a table through.
 pub const TABLE_SLOTS: usize = 4;
 /// First binding number of those slots.
@@ -203,9 +271,9 @@ const TABLE_B_FIRST_BINDING: u32 = 14;
 /// Rows per slot and the four slot bindings of `table` for kernels that include `table.wgsl`.
 pub(crate) fn table_slots<'t>(
     gpu: &Gpu,
-    table: TableView<'t>,
+    table: impl Into<TableRef<'t>>,
 ) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
-    slots_from(gpu, table, TABLE_FIRST_BINDING)
+    slots_from(gpu, table.into(), TABLE_FIRST_BINDING)
 }
 
 /// The same for the second table of kernels that also include `table_b.wgsl`.
@@ -213,19 +281,24 @@ pub(crate) fn table_b_slots<'t>(
     gpu: &Gpu,
     table: TableView<'t>,
 ) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
-    slots_from(gpu, table, TABLE_B_FIRST_BINDING)
+    slots_from(gpu, table.into(), TABLE_B_FIRST_BINDING)
 }
 
 fn slots_from<'t>(
     gpu: &Gpu,
-    table: TableView<'t>,
+    table: TableRef<'t>,
     first_binding: u32,
 ) -> GpuResult<(u32, Vec<(u32, wgpu::BindingResource<'t>)>)> {
     let chunks = table.chunks(gpu)?;
     if chunks.len() > TABLE_SLOTS {
         return Err(GpuError::Limit {
-            what: format!("a table of {} rows x {} floats", table.rows(), table.dim()),
-            needed: table.rows() as u64 * table.geometry().row_bytes(),
+            what: format!(
+                "a table of {} rows x {} {} values",
+                table.rows(),
+                table.dim(),
+                table.storage().name()
+            ),
+            needed: table.rows() as u64 * table.row_bytes(),
             limit: TABLE_SLOTS as u64 * gpu.binding_cap(),
             limit_name: "4 x the storage binding cap",
             hint: "; use a device with larger bindings or a smaller embedding size",

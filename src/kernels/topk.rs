@@ -12,10 +12,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::half::TOPK_VARIANTS;
 use super::plan::Plan;
-use super::shaders::TOPK;
 use super::spmm::validate_csr;
-use super::table::{DeviceTable, fits_one_binding, params, table_slots};
+use super::table::{TableRef, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
 /// The largest K the kernel takes.
@@ -102,15 +102,17 @@ pub fn packed_len(n_list: usize, k: u32) -> usize {
 /// `out[2(rk + j) + 1]` the bits of its f32 score ([`TopK::from_packed`] decodes them).
 ///
 /// `table` holds the final embeddings, users then items (`n_users + excluded.n_items()` rows
-/// at least). `users` is not checked on the device: [`top_k`] checks it on the host.
+/// at least), in f32 or f16 storage (scores sum in f32 either way). `users` is not checked
+/// on the device: [`top_k`] checks it on the host.
 pub fn topk<'a>(
     gpu: &Gpu,
-    table: &'a DeviceTable,
+    table: impl Into<TableRef<'a>>,
     excluded: &'a DeviceUserItems,
     users: &'a GpuBuffer<u32>,
     k: u32,
     out: &'a GpuBuffer<u32>,
 ) -> GpuResult<Plan<'a>> {
+    let table = table.into();
     let n_users = excluded.n_users;
     let n_items = excluded.n_items;
     check_k(k)?;
@@ -137,7 +139,7 @@ pub fn topk<'a>(
     fits_one_binding(gpu, out, "top-K lists")?;
     fits_one_binding(gpu, users, "top-K users")?;
     let g = table.geometry();
-    let (chunk_rows, slots) = table_slots(gpu, table.into())?;
+    let (chunk_rows, slots) = table_slots(gpu, table)?;
     let p = params(
         gpu,
         &TopKParams {
@@ -159,7 +161,7 @@ pub fn topk<'a>(
     ];
     bindings.extend(slots);
     Ok(Plan::new(vec![gpu.launch(
-        &TOPK,
+        TOPK_VARIANTS.for_storage(gpu, table.storage()),
         "topk",
         &bindings,
         (n_list as u32).div_ceil(USERS_PER_WORKGROUP),
@@ -223,14 +225,15 @@ impl TopK {
 
 /// Runs [`topk`] for `users` (user ids, each below `excluded.n_users()`) and reads the lists
 /// back.
-pub fn top_k(
+pub fn top_k<'a>(
     gpu: &Gpu,
-    table: &DeviceTable,
+    table: impl Into<TableRef<'a>>,
     excluded: &DeviceUserItems,
     users: &[u32],
     k: u32,
 ) -> GpuResult<TopK> {
     check_k(k)?;
+    let table: TableRef<'_> = table.into();
     if let Some(&u) = users.iter().find(|&&u| u >= excluded.n_users) {
         return Err(GpuError::Invalid(format!(
             "user {u} outside 0..{}",

@@ -1,8 +1,10 @@
 //! A model resident on the GPU: parameters θ, the propagation graph Â, and the final
 //! embeddings E = Σ_k a_k Â^k θ (E is θ itself for MF).
 
-use crate::gpu::{Gpu, GpuError, GpuResult};
+use crate::gpu::{Gpu, GpuError, GpuResult, Record};
 use crate::graph::CsrArrays;
+use crate::kernels::HalfTable;
+use crate::kernels::half::{HalfPropagationScratch, propagate_half};
 use crate::kernels::propagate::{PropagationScratch, propagate};
 use crate::kernels::spmm::DeviceCsr;
 use crate::kernels::{DeviceTable, Plan};
@@ -183,5 +185,40 @@ impl DeviceModel {
     /// Reads the final embeddings back (run [`DeviceModel::forward`] first).
     pub fn final_embeddings(&self, gpu: &Gpu) -> GpuResult<Vec<f32>> {
         self.embeddings().download(gpu)
+    }
+}
+
+/// The final embeddings E of `params` in f16 storage, for serving: θ uploaded as f16 and,
+/// for LightGCN, propagated over `adjacency` with f16 layers and f32 sums
+/// ([`propagate_half`]). Only E stays on the device: θ and the layer scratch are freed.
+pub fn final_embeddings_f16(
+    gpu: &Gpu,
+    spec: ModelSpec,
+    params: &Params,
+    adjacency: Option<&CsrArrays>,
+) -> GpuResult<HalfTable> {
+    if params.dim != spec.dim {
+        return Err(GpuError::Invalid(format!(
+            "parameters of size {} for a model of size {}",
+            params.dim, spec.dim
+        )));
+    }
+    let n = params.n_nodes();
+    let theta = HalfTable::upload(gpu, n, spec.dim, &params.nodes(), "theta f16")?;
+    match (spec.propagation_layers(), adjacency) {
+        (0, _) => Ok(theta),
+        (_, None) => Err(GpuError::Invalid(
+            "LightGCN needs the propagation graph".into(),
+        )),
+        (_, Some(a)) => {
+            let adj = DeviceCsr::upload(gpu, n, &a.row_ptr, &a.col_idx, &a.vals)?;
+            let scratch = HalfPropagationScratch::new(gpu, n, spec.dim)?;
+            let emb = HalfTable::zeros(gpu, n, spec.dim, "embeddings f16")?;
+            let weights = spec.layer_weights();
+            let plan = propagate_half(gpu, &adj, &weights, &theta, &emb, &scratch)?;
+            gpu.run("f16 forward", |pass| plan.record(pass))?;
+            drop(plan);
+            Ok(emb)
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod cg;
 pub mod eval;
+pub mod half;
 pub mod kernels;
 pub mod model;
 pub mod prune;

@@ -65,7 +65,7 @@ pub use meta::{
 };
 pub use tensors::{
     ITEM_EMB, USER_EMB, f32_tables_to_safetensors, params_from_safetensors, params_to_safetensors,
-    read_params, write_params,
+    read_params, tables_to_safetensors, write_params,
 };
 
 use crate::data::split::{read_id_map, write_id_map};

@@ -10,6 +10,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 
 use super::error::{StoreError, StoreResult};
+use crate::kernels::half::{F16_MAX, Storage, first_outside_f16};
 use crate::model::Params;
 
 /// Name of the user table.
@@ -17,14 +18,19 @@ pub const USER_EMB: &str = "user_emb";
 /// Name of the item table.
 pub const ITEM_EMB: &str = "item_emb";
 
-struct F32Table<'a> {
+/// A row-major table of f32 values, written as F32 or rounded to F16 (to nearest even).
+struct Table<'a> {
     shape: [usize; 2],
     values: &'a [f32],
+    storage: Storage,
 }
 
-impl View for F32Table<'_> {
+impl View for Table<'_> {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        match self.storage {
+            Storage::F32 => Dtype::F32,
+            Storage::F16 => Dtype::F16,
+        }
     }
 
     fn shape(&self) -> &[usize] {
@@ -32,15 +38,22 @@ impl View for F32Table<'_> {
     }
 
     fn data(&self) -> Cow<'_, [u8]> {
-        if cfg!(target_endian = "little") {
-            Cow::Borrowed(bytemuck::cast_slice(self.values))
-        } else {
-            Cow::Owned(self.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        match self.storage {
+            Storage::F32 if cfg!(target_endian = "little") => {
+                Cow::Borrowed(bytemuck::cast_slice(self.values))
+            }
+            Storage::F32 => Cow::Owned(self.values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            Storage::F16 => Cow::Owned(
+                self.values
+                    .iter()
+                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                    .collect(),
+            ),
         }
     }
 
     fn data_len(&self) -> usize {
-        self.values.len() * 4
+        self.values.len() * self.storage.value_bytes() as usize
     }
 }
 
@@ -72,6 +85,16 @@ pub fn f32_tables_to_safetensors(
     tables: &[(&str, [usize; 2], &[f32])],
     metadata: Option<std::collections::HashMap<String, String>>,
 ) -> StoreResult<Vec<u8>> {
+    tables_to_safetensors(tables, Storage::F32, metadata)
+}
+
+/// [`f32_tables_to_safetensors`] with the values written as `storage`: F32, or F16 rounded to
+/// nearest (a value beyond the f16 range ±65504 is refused by tensor and index).
+pub fn tables_to_safetensors(
+    tables: &[(&str, [usize; 2], &[f32])],
+    storage: Storage,
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> StoreResult<Vec<u8>> {
     if let Some((name, shape, values)) = tables
         .iter()
         .find(|(_, [r, c], v)| r.checked_mul(*c) != Some(v.len()))
@@ -81,9 +104,26 @@ pub fn f32_tables_to_safetensors(
             values.len()
         )));
     }
-    let views = tables
-        .iter()
-        .map(|&(name, shape, values)| (name, F32Table { shape, values }));
+    if storage == Storage::F16 {
+        for (name, _, values) in tables {
+            if let Some(k) = first_outside_f16(values) {
+                return Err(StoreError::State(format!(
+                    "tensor {name}: value {k} ({}) is outside the f16 range ±{F16_MAX}",
+                    values[k]
+                )));
+            }
+        }
+    }
+    let views = tables.iter().map(|&(name, shape, values)| {
+        (
+            name,
+            Table {
+                shape,
+                values,
+                storage,
+            },
+        )
+    });
     safetensors::serialize(views, metadata)
         .map_err(|e| StoreError::State(format!("cannot serialise the tensors: {e}")))
 }
