@@ -5,17 +5,19 @@
 //! per second, p50/p99 request latency, and the test and forget AUC after the stream next
 //! to a retrain on the same remaining rows (the original's epoch count).
 //!
-//! Data: seeded synthetic (`SyntheticConfig`), 8,000 users × 1,000 items, 100,000 rows
+//! Data: seeded synthetic (`SyntheticConfig`), 5,000 users × 1,000 items, 50,000 rows
 //! before the 5-core filter and the 60/20/20 split (× `IFRU_BENCH_SCALE` for rows and users;
 //! the 1,000 users stay 1,000). Model: LightGCN, 1 layer, d = 32, BCE, the demo's recipe with
 //! at most 20 epochs (early stopping on validation AUC, patience 5); the influence update
-//! with its defaults for LightGCN. `ifru bench --stream 1000 --stream-group B` runs the same on
-//! a real dataset.
+//! with its defaults except pruning: `--prune-hops 0 --prune-keep 1` (the request's user and
+//! its items; with the default one hop, every request reaches most of this small dense graph
+//! and the 1,000-request stream alone took over 7 minutes on lavapipe).
+//! `ifru bench --stream 1000 --stream-batch B --prune-hops 0` runs the same on a real dataset.
 //!
 //! Not a criterion bench: a stream changes the model as it goes, so a request cannot be
 //! repeated as a sample; the figures are the stream's own latency distribution.
 //!
-//! `cargo bench --bench stream` (about 5 minutes on lavapipe).
+//! `cargo bench --bench stream`; progress every 100 requests goes to stderr.
 
 mod common;
 
@@ -26,6 +28,7 @@ use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
+use ifru::unlearn::influence::{IfruOptions, PruneSettings};
 use ifru::unlearn::stream::{StreamPlan, run};
 
 const REQUESTS: usize = 1000;
@@ -39,9 +42,9 @@ fn main() {
     }
     let gpu = common::open_gpu();
     let cfg = SyntheticConfig {
-        n_users: common::scaled(8_000) as u32,
+        n_users: common::scaled(5_000) as u32,
         n_items: 1_000,
-        ..SyntheticConfig::with_rows(common::scaled(100_000), 2024)
+        ..SyntheticConfig::with_rows(common::scaled(50_000), 2024)
     };
     let data = synthetic_dataset_from(&cfg, 0.01).expect("synthetic data");
     let spec = ModelSpec::new(ModelKind::Lightgcn, 1, 32, LossKind::Bce).expect("spec");
@@ -75,14 +78,31 @@ fn main() {
             users: REQUESTS,
             group,
             method: Method::Ifru,
-            ifru: None,
+            ifru: Some(IfruOptions {
+                prune: Some(PruneSettings { hops: 0, keep: 1.0 }),
+                ..IfruOptions::default_for(&spec)
+            }),
             forget_rows: ForgetRows::Genuine,
             seed: 7,
             ranking: RankingOptions::default(),
             valid_users: 0,
             retrain_max_epochs: None,
         };
-        let report = run(&gpu, &data, &plan, &mut |_| {}).expect("stream");
+        let started = std::time::Instant::now();
+        let report = run(&gpu, &data, &plan, &mut |step| {
+            // "request k of n": one line per hundred requests.
+            let k: Option<usize> = step
+                .strip_prefix("request ")
+                .and_then(|r| r.split(' ').next())
+                .and_then(|k| k.parse().ok());
+            if k.is_none_or(|k| k % 100 == 0) {
+                eprintln!(
+                    "[{group}/request] {step} ({:.0} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        })
+        .expect("stream");
         let l = &report.latency;
         let auc = |m: &ifru::eval::RequestMetrics| m.metrics.test_auc.unwrap_or(f64::NAN);
         let forget = |m: &ifru::eval::RequestMetrics| m.metrics.forget_auc.unwrap_or(f64::NAN);
