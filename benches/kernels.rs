@@ -176,15 +176,13 @@ fn bench_hvp_and_cg(c: &mut Criterion, gpu: &Gpu) {
     let per_iteration = (solve_seconds(1 + m).as_secs_f64() - solve_seconds(1).as_secs_f64())
         .max(f64::MIN_POSITIVE)
         / m as f64;
-    let copy_s = common::mean_seconds(gpu, "copy", copy.plan(), 3);
-    let gbs = |b: u64, s: f64| b as f64 / s / 1e9;
-    eprintln!(
-        "summary: cg_iteration {:.3} ms, {:.2} GB/s; copy {:.3} ms, {:.2} GB/s; cg_iteration/copy bandwidth {:.2}",
-        per_iteration * 1e3,
-        gbs(iteration_bytes, per_iteration),
-        copy_s * 1e3,
-        gbs(copy.bytes(), copy_s),
-        gbs(iteration_bytes, per_iteration) / gbs(copy.bytes(), copy_s)
+    common::summary_of(
+        gpu,
+        "cg_iteration",
+        iteration_bytes,
+        per_iteration,
+        &copy,
+        3,
     );
 }
 

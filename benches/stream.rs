@@ -90,14 +90,14 @@ fn main() {
         };
         let started = std::time::Instant::now();
         let report = run(&gpu, &data, &plan, &mut |step| {
-            // "request k of n": one line per hundred requests.
+            // "request k of n": one line per hundred requests, and each stage.
             let k: Option<usize> = step
                 .strip_prefix("request ")
                 .and_then(|r| r.split(' ').next())
                 .and_then(|k| k.parse().ok());
             if k.is_none_or(|k| k % 100 == 0) {
                 eprintln!(
-                    "[{group}/request] {step} ({:.0} s)",
+                    "[{group} users per request] {step} ({:.0} s)",
                     started.elapsed().as_secs_f64()
                 );
             }

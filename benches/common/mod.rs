@@ -113,16 +113,28 @@ pub fn summary(
     copy: &CopyReference<'_>,
     reps: u64,
 ) {
-    let s = mean_seconds(gpu, name, plan, reps);
+    let seconds = mean_seconds(gpu, name, plan, reps);
+    summary_of(gpu, name, bytes, seconds, copy, reps);
+}
+
+/// [`summary`] for a kernel timed by the caller (`seconds` per run).
+pub fn summary_of(
+    gpu: &Gpu,
+    name: &str,
+    bytes: u64,
+    seconds: f64,
+    copy: &CopyReference<'_>,
+    reps: u64,
+) {
     let c = mean_seconds(gpu, "copy", copy.plan(), reps);
     let gbs = |b: u64, s: f64| b as f64 / s / 1e9;
     eprintln!(
         "summary: {name} {:.3} ms, {:.2} GB/s; copy {:.3} ms, {:.2} GB/s; {name}/copy bandwidth {:.2}",
-        s * 1e3,
-        gbs(bytes, s),
+        seconds * 1e3,
+        gbs(bytes, seconds),
         c * 1e3,
         gbs(copy.bytes(), c),
-        gbs(bytes, s) / gbs(copy.bytes(), c)
+        gbs(bytes, seconds) / gbs(copy.bytes(), c)
     );
 }
 
