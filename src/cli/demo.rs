@@ -173,7 +173,6 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
         )
         .into());
     }
-    std::fs::create_dir_all(&cmd.out).map_err(|e| format!("{}: {e}", cmd.out.display()))?;
     let DemoData {
         ds,
         dataset,
@@ -200,6 +199,7 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
             ""
         }
     );
+    std::fs::create_dir_all(&cmd.out).map_err(|e| format!("{}: {e}", cmd.out.display()))?;
     let gpu = open_gpu()?;
     let plan = BenchPlan {
         spec,
