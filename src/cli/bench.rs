@@ -73,8 +73,9 @@ pub struct BenchCommand {
     /// on what remains (the `stream` report).
     #[arg(long)]
     stream: Option<usize>,
-    /// Users per request in a stream.
-    #[arg(long, default_value_t = 1)]
+    /// Users per request in a stream: a batch of this many users' rows forms one request
+    /// (1: one user at a time).
+    #[arg(long, visible_alias = "stream-batch", default_value_t = 1)]
     stream_group: usize,
     /// The method a stream applies.
     #[arg(long, value_enum, default_value_t = Method::Ifru)]
@@ -299,6 +300,7 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
             },
             valid_users: cmd.training.valid_users,
             damping_sweep: cmd.damping_sweep.clone(),
+            keep_params: false,
         };
         let result = run(&gpu, &ds, &plan, &mut |step| {
             bar.message(format!("seed {}: {step}", plan.recipe.seed))

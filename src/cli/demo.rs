@@ -7,15 +7,19 @@
 //! It is `ifru bench` with a fixed recipe chosen to finish in a few minutes on a software
 //! Vulkan driver: the same pipeline ([`ifru::unlearn::bench::run`]) and the same report.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ifru::data::Dataset;
 use ifru::data::forget::{ForgetKind, ForgetSpec};
-use ifru::data::synthetic::{SyntheticConfig, synthetic_dataset};
+use ifru::data::synthetic::{SyntheticConfig, synthetic_dataset_from, synthetic_split};
 use ifru::eval::RankingOptions;
 use ifru::kernels::adam::AdamConfig;
-use ifru::model::{LossKind, ModelKind, ModelSpec};
+use ifru::model::store::{
+    AuditLog, AuditRecord, DataSource, ModelDir, ModelMeta, ModelState, Regularization, Seeds,
+};
+use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::TrainConfig;
 use ifru::unlearn::bench::{BenchPlan, BenchProgress, run};
 use ifru::unlearn::calibrate::ForgetRows;
@@ -66,6 +70,12 @@ pub struct DemoCommand {
         default_values_t = [Method::Retrain, Method::Finetune, Method::Ifru, Method::IfruCalibrated]
     )]
     methods: Vec<Method>,
+    /// Keep every model as a model directory under OUT/models/ (original, and one per
+    /// method: retrain, ifru, ...), for `ifru recommend`, `ifru eval`, `ifru unlearn` and
+    /// `ifru export` afterwards. The built-in data is then written to OUT/data (an
+    /// IFRU-protocol folder) for those commands to load. Refused when OUT/models exists.
+    #[arg(long)]
+    keep_model: bool,
 }
 
 /// The demo's training recipe: Adam at a learning rate high enough to converge in a few
@@ -93,8 +103,17 @@ fn report_name(m: Method) -> String {
         .unwrap_or_else(|| format!("{m:?}").to_lowercase())
 }
 
-/// The data, where it came from, the forget set, and the generator settings if synthetic.
-type DemoData = (Dataset, PathBuf, Vec<u32>, Option<SyntheticConfig>);
+/// The data and what the demo needs to know about it.
+struct DemoData {
+    ds: Dataset,
+    /// Where it came from (`synthetic` for the built-in data).
+    dataset: PathBuf,
+    forget: Vec<u32>,
+    /// The generator settings, for the built-in data.
+    synthetic: Option<SyntheticConfig>,
+    /// How a model directory finds the data again (`--keep-model` only).
+    source: Option<DataSource>,
+}
 
 fn load(cmd: &DemoCommand) -> Result<DemoData, Box<dyn std::error::Error>> {
     match &cmd.data {
@@ -111,20 +130,56 @@ fn load(cmd: &DemoCommand) -> Result<DemoData, Box<dyn std::error::Error>> {
             }
             let spec = ForgetSpec::new(ForgetKind::Random, FORGET_FRACTION, cmd.seed);
             let forget = forget_rows(None, &spec, &ds)?;
-            Ok((ds, source.path, forget, None))
+            Ok(DemoData {
+                ds,
+                dataset: source.path.clone(),
+                forget,
+                synthetic: None,
+                source: Some(source),
+            })
         }
         None => {
-            let ds = synthetic_dataset(cmd.rows, cmd.seed, cmd.raw.ratio)?;
-            let forget: Vec<u32> = ds.flipped_rows().collect();
             let cfg = SyntheticConfig::with_rows(cmd.rows, cmd.seed);
-            Ok((ds, PathBuf::from("synthetic"), forget, Some(cfg)))
+            let (ds, source) = if cmd.keep_model {
+                // The kept models refer to their data by path: write it, and run on what
+                // loads back from there (so the recorded fingerprint is that folder's).
+                let folder = cmd.out.join("data");
+                synthetic_split(&cfg, cmd.raw.ratio)?.write(&folder)?;
+                let (ds, source) = load_training_data(&folder, &cmd.raw, None)?;
+                (ds, Some(source))
+            } else {
+                let ds = synthetic_dataset_from(&cfg, cmd.raw.ratio)?;
+                (ds, None)
+            };
+            let forget: Vec<u32> = ds.flipped_rows().collect();
+            Ok(DemoData {
+                ds,
+                dataset: PathBuf::from("synthetic"),
+                forget,
+                synthetic: Some(cfg),
+                source,
+            })
         }
     }
 }
 
 pub fn run_demo(cmd: DemoCommand) -> CliResult {
     let spec = ModelSpec::new(ModelKind::Lightgcn, 1, cmd.dim, LossKind::Bce)?;
-    let (ds, dataset, forget, synthetic) = load(&cmd)?;
+    let models_dir = cmd.out.join("models");
+    if cmd.keep_model && models_dir.exists() {
+        return Err(format!(
+            "--keep-model: {} already exists; remove it or choose another --out",
+            models_dir.display()
+        )
+        .into());
+    }
+    let DemoData {
+        ds,
+        dataset,
+        forget,
+        synthetic,
+        source,
+    } = load(&cmd)?;
     if forget.is_empty() {
         return Err("the forget set is empty: the data has too few training rows".into());
     }
@@ -157,6 +212,7 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
         ranking: RankingOptions::default(),
         valid_users: 2000,
         damping_sweep: Vec::new(),
+        keep_params: cmd.keep_model,
     };
     let bar = Progress::stages(1 + plan.methods.len() as u64, "demo");
     let mut stage = String::new();
@@ -168,6 +224,17 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
         BenchProgress::Epoch(_) => bar.message(format!("{stage} {p}")),
     });
     bar.finish();
+    let mut result = result?;
+    let kept = match &source {
+        Some(source) if cmd.keep_model => keep_models(
+            &models_dir,
+            &plan,
+            source,
+            &ds,
+            std::mem::take(&mut result.params),
+        )?,
+        _ => Vec::new(),
+    };
     let forget_len = plan.forget.len();
     let mut report = BenchReport::new(
         dataset,
@@ -175,7 +242,7 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
         &ds,
         forget_len,
         gpu.adapter().into(),
-        vec![result?],
+        vec![result],
     )?;
     if let Some(cfg) = synthetic {
         report = report.with_synthetic(cfg);
@@ -185,8 +252,65 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
         Some(&cmd.out.join("plot")),
     )?;
     println!("{}", story(report.methods()));
-    print_next_steps(&cmd.out);
+    print_next_steps(&cmd.out, &kept, &ds);
     Ok(())
+}
+
+/// Writes each model of `params` (by report name) as a model directory `models/NAME`: the
+/// original as trained, the others as the original's state after forgetting the request's
+/// rows, with the original's audit log followed by the method's entry. Returns the folders.
+fn keep_models(
+    models: &Path,
+    plan: &BenchPlan,
+    source: &DataSource,
+    ds: &Dataset,
+    mut params: BTreeMap<String, Params>,
+) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
+    let original = params
+        .remove("original")
+        .ok_or("internal: the original's parameters were not kept")?;
+    let seeds = Seeds {
+        train: plan.recipe.seed,
+        init: plan.recipe.seed,
+    };
+    let meta = ModelMeta::new(
+        plan.spec,
+        Regularization::per_row(plan.recipe.reg, ds.train.len()),
+        seeds,
+        serde_json::to_value(&plan.recipe)?,
+        source.clone(),
+        ds,
+    );
+    let state = ModelState::new(meta, original, ds)?;
+    let path = models.join("original");
+    let dir = ModelDir::create_with(
+        &path,
+        &state,
+        &AuditRecord::new("demo").with("method", "original")?,
+        &AuditLog::default(),
+    )?;
+    let history = dir.audit_log()?;
+    let mut kept = vec![path];
+    // In the order the methods ran (the table's order).
+    for (name, _) in &plan.methods {
+        let Some(p) = params.remove(name) else {
+            continue;
+        };
+        let mut after = state.clone();
+        after.params = p;
+        after.forgotten.insert_rows(ds, &plan.forget);
+        let path = models.join(name);
+        ModelDir::create_with(
+            &path,
+            &after,
+            &AuditRecord::new("demo")
+                .with("method", name)?
+                .with("forgotten_rows", plan.forget.len())?,
+            &history,
+        )?;
+        kept.push(path);
+    }
+    Ok(kept)
 }
 
 /// What the table says, in words: each method's speed-up over retraining and how much of the
@@ -233,10 +357,33 @@ fn story(methods: &serde_json::Value) -> String {
     out
 }
 
-fn print_next_steps(out: &Path) {
+fn print_next_steps(out: &Path, kept: &[PathBuf], ds: &Dataset) {
     println!(
-        "\nfiles: {0}/report.json, {0}/plot.svg, {0}/plot.png\n\
-         the same on a model of your own: ifru train, ifru unlearn, ifru recommend, ifru export (see --help)",
+        "\nfiles: {0}/report.json, {0}/plot.svg, {0}/plot.png",
         out.display()
     );
+    // Suggest an unlearned model: the first influence method's, else the last kept.
+    let unlearned = kept
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("ifru"))
+        })
+        .or(kept.last());
+    match unlearned {
+        Some(last) => {
+            let names: Vec<String> = kept.iter().map(|p| p.display().to_string()).collect();
+            let user = ds.user_ids.raw(0).unwrap_or("0".into());
+            println!(
+                "models: {}\n  try: ifru recommend --model {} --user {user}; ifru eval --model {}",
+                names.join(", "),
+                last.display(),
+                last.display()
+            );
+        }
+        None => println!(
+            "keep the models with --keep-model; the same on a model of your own: ifru train, \
+             ifru unlearn, ifru recommend, ifru export (see --help)"
+        ),
+    }
 }

@@ -318,14 +318,45 @@ mod big {
 /// A ready IFRU-protocol dataset from synthetic data: `n_rows` rows, 5-core, 60/20/20 split
 /// shuffled by `seed`, and the tail `ratio` of the training rows as D_r with flipped labels.
 /// The demo's built-in data, and test data that needs no files.
+///
+/// ```
+/// use ifru::data::synthetic::synthetic_dataset;
+///
+/// let data = synthetic_dataset(10_000, 7, 0.01).unwrap();
+/// assert!(data.train.len() > data.test.len());
+/// // D_r: the last 1% of the training rows, labels flipped.
+/// let flipped = data.flipped_rows();
+/// assert_eq!(flipped.end as usize, data.train.len());
+/// assert!(!flipped.is_empty());
+/// // Seeded: the same call gives the same rows.
+/// assert_eq!(synthetic_dataset(10_000, 7, 0.01).unwrap().train, data.train);
+/// ```
 pub fn synthetic_dataset(
     n_rows: usize,
     seed: u64,
     ratio: f64,
 ) -> Result<super::Dataset, DataError> {
-    let raw = generate(&SyntheticConfig::with_rows(n_rows, seed))?;
+    synthetic_dataset_from(&SyntheticConfig::with_rows(n_rows, seed), ratio)
+}
+
+/// [`synthetic_dataset`] with every generator setting given (e.g. more users than
+/// [`SyntheticConfig::with_rows`] picks); the split is shuffled by `cfg.seed`.
+pub fn synthetic_dataset_from(
+    cfg: &SyntheticConfig,
+    ratio: f64,
+) -> Result<super::Dataset, DataError> {
+    Ok(synthetic_split(cfg, ratio)?.to_dataset(std::path::Path::new("synthetic")))
+}
+
+/// The split behind [`synthetic_dataset_from`], e.g. to write it as an IFRU-protocol folder
+/// ([`super::split::IfruSplit::write`]) that model directories can refer to.
+pub fn synthetic_split(
+    cfg: &SyntheticConfig,
+    ratio: f64,
+) -> Result<super::split::IfruSplit, DataError> {
+    let raw = generate(cfg)?;
     let mut args = super::split::SplitArgs::new("synthetic", "");
-    args.shuffle = super::split::Shuffle::Seed(seed & 0xffff_ffff);
+    args.shuffle = super::split::Shuffle::Seed(cfg.seed & 0xffff_ffff);
     args.ratio = ratio;
-    Ok(super::split::split_raw(&raw, &args)?.to_dataset(std::path::Path::new("synthetic")))
+    super::split::split_raw(&raw, &args)
 }

@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 /// `n_users..n_users + n_items`, so [`Params::nodes`] is the two tables one after the other.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
+    /// Users (rows of `user_emb`).
     pub n_users: u32,
+    /// Items (rows of `item_emb`).
     pub n_items: u32,
+    /// Embedding size d.
     pub dim: u32,
     /// `n_users × dim`
     pub user_emb: Vec<f32>,

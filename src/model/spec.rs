@@ -25,13 +25,28 @@ pub enum LossKind {
 }
 
 /// A model's shape: family, propagation layers, embedding size and loss.
+///
+/// ```
+/// use ifru::model::{LossKind, ModelKind, ModelSpec};
+///
+/// let spec = ModelSpec::new(ModelKind::Lightgcn, 2, 64, LossKind::Bce).unwrap();
+/// assert_eq!(spec.propagation_layers(), 2);
+/// assert_eq!(spec.layer_weights(), vec![1.0 / 3.0; 3]);
+/// // MF has no propagation, whatever the layers given.
+/// let mf = ModelSpec::new(ModelKind::Mf, 2, 64, LossKind::Bpr).unwrap();
+/// assert_eq!(mf.propagation_layers(), 0);
+/// // The kernels take embedding sizes that are multiples of 4.
+/// assert!(ModelSpec::new(ModelKind::Mf, 0, 30, LossKind::Bce).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelSpec {
+    /// MF or LightGCN.
     pub kind: ModelKind,
     /// LightGCN layers K (ignored, and stored as 0, for MF).
     pub layers: u32,
     /// Embedding size d.
     pub dim: u32,
+    /// The training loss (BCE on labelled rows, BPR on implicit data).
     pub loss: LossKind,
 }
 

@@ -47,6 +47,8 @@ pub struct BenchPlan {
     /// Extra `ifru` runs with these fixed dampings, reported as `ifru_delta_<δ>` (the
     /// cross-dataset study behind `--damping auto`).
     pub damping_sweep: Vec<f32>,
+    /// Keep each model's parameters in [`BenchRun::params`] (`ifru demo --keep-model`).
+    pub keep_params: bool,
 }
 
 /// One seed's results.
@@ -56,6 +58,10 @@ pub struct BenchRun {
     pub train_rows: usize,
     pub forget_rows: usize,
     pub methods: BTreeMap<String, MethodReport>,
+    /// Each model's parameters after its method (and the original's), by report name; empty
+    /// unless [`BenchPlan::keep_params`].
+    #[serde(skip)]
+    pub params: BTreeMap<String, Params>,
 }
 
 /// What [`run`] is doing, for display (`Display` gives a one-line message).
@@ -109,6 +115,10 @@ pub fn run(
         &mut |log| progress(BenchProgress::Epoch(log)),
     )?;
     let mut methods = BTreeMap::new();
+    let mut params = BTreeMap::new();
+    if plan.keep_params {
+        params.insert("original".to_string(), original.params.clone());
+    }
     let metrics = metrics_of(
         gpu,
         data,
@@ -176,6 +186,9 @@ pub fn run(
             plan.forget_rows,
         )?;
         unlearner.refresh()?;
+        if plan.keep_params {
+            params.insert(name.clone(), unlearner.params()?);
+        }
         let metrics = request_metrics(
             gpu,
             unlearner.model().embeddings(),
@@ -198,6 +211,7 @@ pub fn run(
         train_rows: data.train.len(),
         forget_rows: plan.forget.len(),
         methods,
+        params,
     })
 }
 

@@ -80,7 +80,28 @@ pub struct MethodOutcome {
     pub influence: Option<InfluenceFigures>,
 }
 
-/// The resident state.
+/// The resident state: a model's parameters and graph on the device, its data, and which
+/// training rows are forgotten. [`Unlearner::apply`] forgets a request's rows by a
+/// [`Method`] and leaves the model, graph and bookkeeping in the post-deletion state, so
+/// requests stack; [`Unlearner::refresh`] brings the final embeddings up to date for
+/// evaluation; [`Unlearner::state_after`] gives what to commit to a model directory.
+///
+/// Open it on a model directory with [`Unlearner::new`], or on parts in memory with
+/// [`Unlearner::from_parts`] (the crate documentation and `examples/unlearn.rs` show a
+/// whole run):
+///
+/// ```no_run
+/// # fn demo(gpu: &ifru::gpu::Gpu, loaded: &ifru::model::loaded::LoadedModel, rows: &[u32])
+/// # -> ifru::Result<()> {
+/// use ifru::unlearn::calibrate::ForgetRows;
+/// use ifru::unlearn::engine::{Method, Unlearner};
+///
+/// let mut unlearner = Unlearner::new(gpu, loaded)?;
+/// let outcome = unlearner.apply(rows, Method::Ifru, 0, None, ForgetRows::Genuine)?;
+/// println!("{:.2} s, warnings: {:?}", outcome.seconds, outcome.warnings);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Unlearner<'g> {
     gpu: &'g Gpu,
     spec: ModelSpec,

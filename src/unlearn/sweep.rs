@@ -135,6 +135,7 @@ fn point(gpu: &Gpu, plan: &SweepPlan, rows: usize, forget: Forget) -> Result<Swe
         ranking: RankingOptions::default(),
         valid_users: 0,
         damping_sweep: Vec::new(),
+        keep_params: false,
     };
     let result = run(gpu, &data, &bench, &mut |_: BenchProgress<'_>| {})?;
     let get = |name: &str| {
