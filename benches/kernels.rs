@@ -41,7 +41,7 @@ use ifru::model::loaded::adjacency_for;
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec};
 use ifru::train::init_params;
 use ifru::unlearn::hvp::{HessianInputs, HessianKind, HvpOperator};
-use ifru::unlearn::{CgOptions, LinearOperator, Preconditioner, solve};
+use ifru::unlearn::{CgOptions, CheckSchedule, LinearOperator, Preconditioner, solve};
 
 const DIM: u32 = 64;
 
@@ -152,6 +152,8 @@ fn bench_hvp_and_cg(c: &mut Criterion, gpu: &Gpu) {
             rtol: 0.0,
             max_iter: iters as usize,
             check_every: iters as usize,
+            // One batch, one read: the slope is the iteration alone.
+            schedule: CheckSchedule::Fixed,
             damping: 1.0,
         };
         let start = Instant::now();
