@@ -12,8 +12,11 @@
 //! about 190k non-zeros in the symmetric adjacency over 32,000 nodes): sized to run in about
 //! two minutes on lavapipe.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{device_time, power_law_adjacency_valued};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ifru::gpu::{Gpu, GpuOptions, Record};
 use ifru::kernels::half::{HalfPropagationScratch, half_path, propagate_half};
@@ -27,50 +30,6 @@ use rand::{Rng, SeedableRng};
 const DIM: u32 = 64;
 const LAYERS: u32 = 3;
 const TOPK_USERS: u32 = 256;
-
-/// A symmetric bipartite adjacency whose degrees follow a power law (as in benches/spmm.rs).
-fn power_law_adjacency(
-    users: u32,
-    items: u32,
-    edges: usize,
-    seed: u64,
-) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let n = (users + items) as usize;
-    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(edges * 2);
-    for _ in 0..edges {
-        let u = (users as f64 * rng.random::<f64>().powi(3)) as u32;
-        let i = users + (items as f64 * rng.random::<f64>().powi(3)) as u32;
-        pairs.push((u, i));
-        pairs.push((i, u));
-    }
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut row_ptr = vec![0u32; n + 1];
-    for &(r, _) in &pairs {
-        row_ptr[r as usize + 1] += 1;
-    }
-    for r in 0..n {
-        row_ptr[r + 1] += row_ptr[r];
-    }
-    let cols: Vec<u32> = pairs.iter().map(|&(_, c)| c).collect();
-    // Normalised-adjacency-sized values keep propagated embeddings in range.
-    let vals: Vec<f32> = (0..cols.len())
-        .map(|_| rng.random_range(0.001f32..0.05))
-        .collect();
-    (row_ptr, cols, vals)
-}
-
-fn device_time(gpu: &Gpu, iters: u64, what: &str, plan: &dyn Record) -> Duration {
-    let mut total = 0.0;
-    for _ in 0..iters {
-        total += gpu
-            .time(what, |pass| plan.record(pass))
-            .expect("timed run")
-            .seconds;
-    }
-    Duration::from_secs_f64(total)
-}
 
 /// Pool bytes held after `make` minus before (what the tables it returns occupy).
 fn held_by<T>(gpu: &Gpu, make: impl FnOnce() -> T) -> (T, u64) {
@@ -193,7 +152,7 @@ fn bench_f16(c: &mut Criterion) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
     let (users, items) = (20_000u32, 12_000u32);
-    let (row_ptr, cols, vals) = power_law_adjacency(users, items, edges, 7);
+    let (row_ptr, cols, vals) = power_law_adjacency_valued(users, items, edges, 7, 0.001..0.05);
     let mut rng = StdRng::seed_from_u64(8);
     let theta = (0..(users + items) * DIM)
         .map(|_| rng.random_range(-0.1f32..0.1))

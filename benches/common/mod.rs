@@ -165,6 +165,18 @@ pub fn power_law_adjacency(
     edges: usize,
     seed: u64,
 ) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    power_law_adjacency_valued(users, items, edges, seed, 0.01..1.0)
+}
+
+/// [`power_law_adjacency`] with its values drawn uniformly from `values` (small values, as a
+/// normalised adjacency has, keep propagated embeddings in range).
+pub fn power_law_adjacency_valued(
+    users: u32,
+    items: u32,
+    edges: usize,
+    seed: u64,
+    values: std::ops::Range<f32>,
+) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let n = (users + items) as usize;
     let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(edges * 2);
@@ -185,7 +197,7 @@ pub fn power_law_adjacency(
     }
     let cols: Vec<u32> = pairs.iter().map(|&(_, c)| c).collect();
     let vals: Vec<f32> = (0..cols.len())
-        .map(|_| rng.random_range(0.01f32..1.0))
+        .map(|_| rng.random_range(values.clone()))
         .collect();
     (row_ptr, cols, vals)
 }

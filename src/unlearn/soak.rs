@@ -24,11 +24,10 @@ use crate::model::store::{
 };
 use crate::train::TrainConfig;
 
-use super::bench::{metrics_of, train_original};
 use super::calibrate::ForgetRows;
 use super::engine::{Method, MethodOutcome, Unlearner};
 use super::influence::IfruOptions;
-use super::stream::{Latency, Reference, gap_error, retrain_reference};
+use super::stream::{Latency, Reference, gap_error, original_reference, retrain_reference};
 
 /// The bar of the forget-gap error (issue 7).
 pub const GAP_ERROR_BAR: f64 = 0.25;
@@ -210,20 +209,15 @@ pub fn run(
     let forgotten: Vec<u32> = batches.concat();
 
     progress("original: training");
-    let original = train_original(gpu, data, spec, &plan.recipe, plan.valid_users, &mut |_| {})?;
-    let original_ref = Reference {
-        metrics: metrics_of(
-            gpu,
-            data,
-            spec,
-            &original.params,
-            &data.train,
-            &forgotten,
-            &plan.ranking,
-        )?,
-        seconds: original.train_seconds,
-        epochs: original.epochs,
-    };
+    let (original, original_ref) = original_reference(
+        gpu,
+        data,
+        spec,
+        &plan.recipe,
+        plan.valid_users,
+        &forgotten,
+        &plan.ranking,
+    )?;
 
     let start = Instant::now();
     let (mut dir, mut state) = create_model_dir(&plan.model_dir, data, plan, &original.params)?;

@@ -175,20 +175,15 @@ pub fn run(
         .collect();
 
     progress("original: training");
-    let original = train_original(gpu, data, spec, &plan.recipe, plan.valid_users, &mut |_| {})?;
-    let original_ref = Reference {
-        metrics: metrics_of(
-            gpu,
-            data,
-            spec,
-            &original.params,
-            &data.train,
-            &forgotten,
-            &plan.ranking,
-        )?,
-        seconds: original.train_seconds,
-        epochs: original.epochs,
-    };
+    let (original, original_ref) = original_reference(
+        gpu,
+        data,
+        spec,
+        &plan.recipe,
+        plan.valid_users,
+        &forgotten,
+        &plan.ranking,
+    )?;
 
     let start = Instant::now();
     let mut unlearner = Unlearner::from_parts(
@@ -279,6 +274,34 @@ pub fn run(
         forget_gap_error_b,
         setup_seconds,
     })
+}
+
+/// Trains the original model (the stream's and the soak's starting point) and measures it
+/// on the rows the run will forget.
+pub(crate) fn original_reference(
+    gpu: &Gpu,
+    data: &Dataset,
+    spec: ModelSpec,
+    recipe: &TrainConfig,
+    valid_users: usize,
+    forgotten: &[u32],
+    ranking: &RankingOptions,
+) -> Result<(crate::train::TrainOutcome, Reference)> {
+    let original = train_original(gpu, data, spec, recipe, valid_users, &mut |_| {})?;
+    let reference = Reference {
+        metrics: metrics_of(
+            gpu,
+            data,
+            spec,
+            &original.params,
+            &data.train,
+            forgotten,
+            ranking,
+        )?,
+        seconds: original.train_seconds,
+        epochs: original.epochs,
+    };
+    Ok((original, reference))
 }
 
 /// The reference of a run of requests: one retrain on the rows that remain, with the recipe
