@@ -178,29 +178,34 @@ fn non_finite_values_are_refused_and_change_nothing() {
     let opts = IfruOptions::default_for(&spec());
     let user = data.train.users[0];
     let rows = rows_of_user(&data, user);
-    let with_nan_at = |node: usize| {
+    let with_value_at = |node: usize, value: f32| {
         let mut nodes = params(&data, 0.1, 0.3).nodes();
-        nodes[node * D + 1] = f32::NAN;
+        nodes[node * D + 1] = value;
         Params::from_nodes(data.n_users, data.n_items, D as u32, &nodes).unwrap()
     };
 
-    // A NaN in the forgotten user's θ, hence in g: the solve stops on it.
-    let mut u = unlearner(&gpu, &data, &with_nan_at(user as usize));
-    refused(&mut u, &rows, &opts, "non-finite");
+    // A NaN anywhere in θ (here on a user the request does not reach): refused when the
+    // unlearner takes the model, since each request checks only the rows it changes.
+    let far = (0..data.n_users).rev().find(|&v| v != user).unwrap();
+    let err = Unlearner::from_parts(
+        &gpu,
+        spec(),
+        TrainConfig::default(),
+        data.clone(),
+        &with_value_at(far as usize, f32::NAN),
+        vec![false; data.train.len()],
+    )
+    .err()
+    .expect("a model holding a NaN must be refused");
+    assert!(err.to_string().contains("NaN"), "{err}");
 
-    // A NaN on a user the request's nodes do not reach: the update is computed, and the check
-    // of θ after it refuses to keep it.
-    let items: std::collections::BTreeSet<u32> =
-        rows.iter().map(|&r| data.train.items[r as usize]).collect();
-    let far = (0..data.n_users)
-        .find(|&v| {
-            v != user
-                && !(0..data.train.len())
-                    .any(|r| data.train.users[r] == v && items.contains(&data.train.items[r]))
-        })
-        .expect("a user sharing no item with the request");
-    let mut u = unlearner(&gpu, &data, &with_nan_at(far as usize));
-    refused(&mut u, &rows, &opts, "left non-finite parameters");
+    // Finite, but so large on the forgotten user that its scores and gradients overflow:
+    // the solve meets an infinity and the request is refused.
+    let mut huge = params(&data, 0.1, 0.3).nodes();
+    huge[user as usize * D..(user as usize + 1) * D].fill(3.0e38);
+    let huge = Params::from_nodes(data.n_users, data.n_items, D as u32, &huge).unwrap();
+    let mut u = unlearner(&gpu, &data, &huge);
+    refused(&mut u, &rows, &opts, "non-finite");
 }
 
 #[test]

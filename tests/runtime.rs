@@ -330,3 +330,67 @@ fn unsupported_embedding_sizes_are_named() {
         .to_string();
     assert!(err.contains("embedding size 6"), "{err}");
 }
+
+#[test]
+// A list holding one range is what these calls mean, not a mistaken `vec![0..n]`.
+#[allow(clippy::single_range_in_vec_init)]
+fn ranges_read_back_in_order_and_out_of_range_is_an_error() {
+    let gpu = gpu();
+    let values: Vec<f32> = (0..100).map(|v| v as f32 * 0.5).collect();
+    let buf = gpu.upload(&values, "values").unwrap();
+    let read = gpu.download_ranges(&buf, &[90..100, 3..7, 50..50]).unwrap();
+    let want: Vec<f32> = values[90..100]
+        .iter()
+        .chain(&values[3..7])
+        .copied()
+        .collect();
+    assert_eq!(read, want);
+    assert!(gpu.download_ranges(&buf, &[95..101]).is_err());
+    // f16 ranges must cover whole 4-byte words.
+    let halves = gpu.upload(&[0u16; 8], "halves").unwrap();
+    assert!(gpu.download_ranges(&halves, &[1..3]).is_err());
+    assert_eq!(
+        gpu.download_ranges(&halves, &[2..6]).unwrap(),
+        vec![0u16; 4]
+    );
+}
+
+#[test]
+fn row_backups_restore_exactly_the_rows_read() {
+    use ifru::unlearn::backup::RowBackup;
+    let gpu = gpu();
+    let mut rng = rng(5);
+    let (n, dim) = (40u32, 8u32);
+    let before = random_vec(&mut rng, (n * dim) as usize);
+    let table = DeviceTable::upload(gpu, n, dim, &before, "theta").unwrap();
+    let nodes = [0u32, 1, 2, 9, 17, 18, 39];
+    let backup = RowBackup::read(gpu, &table, &nodes).unwrap();
+    let want: Vec<f32> = nodes
+        .iter()
+        .flat_map(|&v| before[(v * dim) as usize..((v + 1) * dim) as usize].to_vec())
+        .collect();
+    assert_eq!(backup.values(), &want[..]);
+    // Scribble over every row, then restore: the backed-up rows come back bit for bit,
+    // the others keep the scribble.
+    let scribbled = random_vec(&mut rng, (n * dim) as usize);
+    table.values().write(gpu.queue(), &scribbled).unwrap();
+    assert_ne!(backup.reread(gpu, &table).unwrap(), want);
+    backup.restore(gpu, &table).unwrap();
+    let after = table.download(gpu).unwrap();
+    for v in 0..n {
+        let row = (v * dim) as usize..((v + 1) * dim) as usize;
+        let expect = if nodes.contains(&v) {
+            &before
+        } else {
+            &scribbled
+        };
+        assert_eq!(
+            after[row.clone()]
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>(),
+            expect[row].iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            "row {v}"
+        );
+    }
+}

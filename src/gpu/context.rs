@@ -484,20 +484,70 @@ impl Gpu {
         if bytes == 0 {
             return Ok(Vec::new());
         }
+        // Copies move whole 4-byte words: an odd count of 2-byte values reads one past the
+        // end, which the buffer's own padding holds.
         let padded = bytes.next_multiple_of(4);
+        let mut values = self.read_back(buf, &[(0, padded)])?;
+        values.truncate(bytes as usize);
+        Ok(bytemuck::pod_collect_to_vec::<u8, T>(&values))
+    }
+
+    /// Reads the values of `ranges` (index ranges, each within the buffer, whose byte bounds
+    /// fall on 4-byte words) back to the host, concatenated in the order given: one copy per
+    /// range into one staging buffer, one mapping.
+    pub fn download_ranges<T: Pod>(
+        &self,
+        buf: &GpuBuffer<T>,
+        ranges: &[std::ops::Range<usize>],
+    ) -> GpuResult<Vec<T>> {
+        let mut spans = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let (start, end) = (byte_len::<T>(r.start), byte_len::<T>(r.end));
+            if r.start > r.end || r.end > buf.len() {
+                return Err(GpuError::Invalid(format!(
+                    "reading values {}..{} of a buffer of {}",
+                    r.start,
+                    r.end,
+                    buf.len()
+                )));
+            }
+            if !start.is_multiple_of(4) || !end.is_multiple_of(4) {
+                return Err(GpuError::Invalid(format!(
+                    "reading values {}..{}: bytes {start}..{end} are not whole 4-byte words",
+                    r.start, r.end
+                )));
+            }
+            if end > start {
+                spans.push((start, end - start));
+            }
+        }
+        let bytes = self.read_back(buf, &spans)?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, T>(&bytes))
+    }
+
+    /// The bytes of `spans` (offset, size; both multiples of 4) of `buf`, concatenated.
+    fn read_back<T: Pod>(&self, buf: &GpuBuffer<T>, spans: &[(u64, u64)]) -> GpuResult<Vec<u8>> {
+        let total: u64 = spans.iter().map(|s| s.1).sum();
+        if total == 0 {
+            return Ok(Vec::new());
+        }
         let staging = self.alloc_with_usage::<u8>(
-            padded as usize,
+            total as usize,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             "read-back",
         )?;
         let mut encoder = self.encoder("read-back");
-        encoder.copy_buffer_to_buffer(buf.raw(), 0, staging.raw(), 0, padded);
+        let mut at = 0;
+        for &(offset, size) in spans {
+            encoder.copy_buffer_to_buffer(buf.raw(), offset, staging.raw(), at, size);
+            at += size;
+        }
         self.submit("read-back", encoder)?;
 
         let (tx, rx) = std::sync::mpsc::channel();
         staging
             .raw()
-            .map_async(wgpu::MapMode::Read, 0..padded, move |r| {
+            .map_async(wgpu::MapMode::Read, 0..total, move |r| {
                 let _ = tx.send(r);
             });
         // With several threads on one device, the callback may run inside another thread's
@@ -539,13 +589,12 @@ impl Gpu {
         let values = {
             let view = staging
                 .raw()
-                .get_mapped_range(0..padded)
+                .get_mapped_range(0..total)
                 .map_err(|e| GpuError::Map {
                     context: "read-back".into(),
                     message: e.to_string(),
                 })?;
-            // The mapped bytes carry no alignment guarantee for T; copy them out.
-            bytemuck::pod_collect_to_vec::<u8, T>(&view[..bytes as usize])
+            view.to_vec()
         };
         staging.raw().unmap();
         Ok(values)

@@ -10,12 +10,12 @@ use crate::data::{Dataset, Interactions};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{BipartiteGraph, Csr, csr_arrays, normalize, renormalize_after_removal};
-use crate::kernels::DeviceTable;
 use crate::model::loaded::LoadedModel;
 use crate::model::store::ModelState;
 use crate::model::{DeviceModel, ModelSpec, Params};
 use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
 
+use super::backup::{RowBackup, union_sorted};
 use super::calibrate::{CalibrationPoint, ForgetRows, calibrated_step};
 use super::influence::{IfruOptions, InfluenceFigures, RequestContext, influence_step};
 
@@ -119,9 +119,10 @@ pub struct Unlearner<'g> {
     /// Why the unlearner refuses further use: a failed request whose device state could not
     /// be restored.
     broken: Option<String>,
-    /// θ at the start of the current request, on the device (a copy there costs a fraction
-    /// of reading θ back, and a device that cannot copy could not take a restore either).
-    theta_before: DeviceTable,
+    /// The θ rows the current request changes, as they were: what a failed request writes
+    /// back. Taken just before θ is first written, so a request that fails earlier has
+    /// nothing to restore.
+    backup: Option<RowBackup>,
 }
 
 /// The BPR negatives of every training row (by its id in the model's data) for `seed`.
@@ -163,6 +164,11 @@ impl<'g> Unlearner<'g> {
                 data.train.len()
             )));
         }
+        if !params.is_finite() {
+            return Err(Error::Invalid(
+                "the parameters hold NaN or infinite values".into(),
+            ));
+        }
         let remaining: Vec<u32> = (0..data.train.len() as u32)
             .filter(|&r| !forgotten[r as usize])
             .collect();
@@ -176,7 +182,6 @@ impl<'g> Unlearner<'g> {
             rows_per_node[u as usize] += 1;
             rows_per_node[(data.n_users + i) as usize] += 1;
         }
-        let data_nodes = data.n_users + data.n_items;
         let mut unlearner = Unlearner {
             gpu,
             spec,
@@ -189,12 +194,7 @@ impl<'g> Unlearner<'g> {
             rows_per_node,
             negatives: None,
             broken: None,
-            theta_before: DeviceTable::zeros(
-                gpu,
-                data_nodes,
-                spec.dim,
-                "theta before the request",
-            )?,
+            backup: None,
         };
         if spec.loss == crate::model::LossKind::Bpr {
             // Drawn at set-up for the default seed, so requests pay only look-ups.
@@ -292,8 +292,7 @@ impl<'g> Unlearner<'g> {
         }
         let start = Instant::now();
         let next = self.after_removal(rows)?;
-        // θ as it was, kept on the device: what a failed request restores.
-        self.copy_theta(false)?;
+        self.backup = None;
         let request = Request {
             rows,
             file_order,
@@ -309,6 +308,7 @@ impl<'g> Unlearner<'g> {
         // (measured: the pool held 2.7x the first request's high-water mark after eight).
         // Between requests the pool keeps only the resident model's buffers.
         self.gpu.pool().trim();
+        let backup = self.backup.take();
         match result {
             Ok(mut outcome) => {
                 self.adopt_removal(rows, next);
@@ -317,7 +317,7 @@ impl<'g> Unlearner<'g> {
                 }
                 Ok(outcome)
             }
-            Err(cause) => Err(self.roll_back(cause)),
+            Err(cause) => Err(self.roll_back(cause, backup)),
         }
     }
 
@@ -382,6 +382,7 @@ impl<'g> Unlearner<'g> {
                         "training produced non-finite parameters; the model is unchanged".into(),
                     ));
                 }
+                self.backup = Some(RowBackup::read_all(self.gpu, self.model.theta())?);
                 self.model.set_params(self.gpu, &result.params)?;
                 outcome.epochs = Some(result.epochs);
                 outcome.eval_seconds = if method == Method::Retrain {
@@ -452,11 +453,14 @@ impl<'g> Unlearner<'g> {
                 } else {
                     influence_step(self.gpu, &ctx, &opts)?
                 };
+                let isolated = self.isolated_by(rows);
+                let touched = union_sorted(step.kept.nodes(), &isolated);
+                let backup = RowBackup::read(self.gpu, self.model.theta(), &touched)?;
+                self.backup = Some(backup);
                 // The step was checked finite by the solve; θ changes from here on.
                 step.kept.add_into(self.gpu, &step.x, self.model.theta())?;
                 outcome.warnings.extend(step.warnings);
                 outcome.influence = Some(step.figures);
-                let isolated = self.isolated_by(rows);
                 if !isolated.is_empty() {
                     self.reset_to_zero(&isolated)?;
                     outcome.warnings.push(format!(
@@ -471,38 +475,28 @@ impl<'g> Unlearner<'g> {
         if let Some(a) = &next.adjacency {
             self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
         }
-        // θ + x can still overflow; a NaN or an infinity anywhere makes the sum non-finite.
-        let total = crate::kernels::reduce::sum_value(self.gpu, self.model.theta().values())?;
-        if !total.is_finite() {
-            return Err(Error::Invalid(format!(
-                "the {} update left non-finite parameters; the model is unchanged",
-                method.report_name()
-            )));
+        // θ + x can still overflow. Only the rows backed up changed, and θ was finite before
+        // (checked when the unlearner took it, and after every request since).
+        if let Some(backup) = &self.backup {
+            let now = backup.reread(self.gpu, self.model.theta())?;
+            if !now.iter().all(|v| v.is_finite()) {
+                return Err(Error::Invalid(format!(
+                    "the {} update left non-finite parameters; the model is unchanged",
+                    method.report_name()
+                )));
+            }
         }
         self.gpu.wait("unlearning")?;
         Ok(outcome)
     }
 
-    /// Copies θ to `theta_before` on the device, or back (`restore`).
-    fn copy_theta(&self, restore: bool) -> Result<()> {
-        let (theta, kept) = (self.model.theta().values(), self.theta_before.values());
-        let (from, to) = if restore {
-            (kept, theta)
-        } else {
-            (theta, kept)
-        };
-        let copy = crate::kernels::blas::copy(self.gpu, from, to)?;
-        self.gpu.run("theta before the request", |pass| {
-            crate::gpu::Record::record(&copy, pass)
-        })?;
-        Ok(())
-    }
-
     /// Puts θ and the adjacency on the device back as they were before a failed request, and
     /// returns the request's error. When that fails too, the unlearner is marked unusable.
-    fn roll_back(&mut self, cause: Error) -> Error {
+    fn roll_back(&mut self, cause: Error, backup: Option<RowBackup>) -> Error {
         let restored = (|| -> Result<()> {
-            self.copy_theta(true)?;
+            if let Some(backup) = &backup {
+                backup.restore(self.gpu, self.model.theta())?;
+            }
             if let Some(a) = &self.adjacency {
                 self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
             }

@@ -1,6 +1,7 @@
 //! The unlearning engine: influence right-hand side, importance pruning, the Hessian-vector
 //! product operator and the conjugate-gradient solve (DESIGN §1, issue 5).
 
+pub mod backup;
 pub mod bench;
 pub mod calibrate;
 pub mod cg;
