@@ -18,6 +18,7 @@ use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
 use super::backup::{RowBackup, union_sorted};
 use super::calibrate::{CalibrationPoint, ForgetRows, calibrated_step};
 use super::influence::{IfruOptions, InfluenceFigures, RequestContext, influence_step};
+use super::remaining::RemainingRows;
 
 /// How a request is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -108,6 +109,8 @@ pub struct Unlearner<'g> {
     recipe: TrainConfig,
     data: Dataset,
     forgotten: Vec<bool>,
+    /// The rows not forgotten, kept between requests.
+    remaining: RemainingRows,
     graph: BipartiteGraph,
     adjacency: Option<Csr<f32>>,
     model: DeviceModel,
@@ -169,11 +172,9 @@ impl<'g> Unlearner<'g> {
                 "the parameters hold NaN or infinite values".into(),
             ));
         }
-        let remaining: Vec<u32> = (0..data.train.len() as u32)
-            .filter(|&r| !forgotten[r as usize])
-            .collect();
-        let rows = data.train.select(&remaining);
-        let graph = BipartiteGraph::from_interactions(data.n_users, data.n_items, &rows)?;
+        let remaining = RemainingRows::new(&data.train, &forgotten);
+        let rows = remaining.rows();
+        let graph = BipartiteGraph::from_interactions(data.n_users, data.n_items, rows)?;
         let adjacency = (spec.propagation_layers() > 0).then(|| normalize(&graph));
         let arrays = adjacency.as_ref().map(csr_arrays);
         let model = DeviceModel::upload(gpu, spec, params, arrays.as_ref())?;
@@ -188,6 +189,7 @@ impl<'g> Unlearner<'g> {
             recipe,
             data,
             forgotten,
+            remaining,
             graph,
             adjacency,
             model,
@@ -198,16 +200,17 @@ impl<'g> Unlearner<'g> {
         };
         if spec.loss == crate::model::LossKind::Bpr {
             // Drawn at set-up for the default seed, so requests pay only look-ups.
-            unlearner.negatives_for(IfruOptions::default_for(&spec).negative_seed)?;
+            unlearner.load_negatives(IfruOptions::default_for(&spec).negative_seed)?;
         }
         Ok(unlearner)
     }
 
-    /// The negatives of every training row for `seed` (BPR), drawn on first use: keyed by
-    /// the row's id in the model's data and avoiding every item the user has a training row
-    /// with, forgotten or not, they stay fixed from request to request. A request hands
-    /// them to g and H ([`RequestContext::negatives`]), which then never draw over all rows.
-    fn negatives_for(&mut self, seed: u64) -> Result<&[u32]> {
+    /// Makes the remaining rows carry their negatives for `seed` (BPR). The negatives of
+    /// every training row are drawn on first use of a seed: keyed by the row's id in the
+    /// model's data and avoiding every item the user has a training row with, forgotten or
+    /// not, they stay fixed from request to request. A request hands them to g and H
+    /// ([`RequestContext::negatives`]), which then never draw over all rows.
+    fn load_negatives(&mut self, seed: u64) -> Result<()> {
         if self.negatives.as_ref().is_none_or(|n| n.seed != seed) {
             let all: Vec<u32> = (0..self.data.train.len() as u32).collect();
             let by_row = crate::unlearn::rhs::bpr_negatives(
@@ -219,7 +222,9 @@ impl<'g> Unlearner<'g> {
             )?;
             self.negatives = Some(SeededNegatives { seed, by_row });
         }
-        Ok(self.negatives.as_ref().map_or(&[], |n| &n.by_row))
+        let by_row = self.negatives.as_ref().map_or(&[][..], |n| &n.by_row);
+        self.remaining.load_negatives(seed, by_row);
+        Ok(())
     }
 
     pub fn spec(&self) -> ModelSpec {
@@ -237,14 +242,12 @@ impl<'g> Unlearner<'g> {
 
     /// Training rows not forgotten, ascending.
     pub fn remaining_row_ids(&self) -> Vec<u32> {
-        (0..self.data.train.len() as u32)
-            .filter(|&r| !self.forgotten[r as usize])
-            .collect()
+        self.remaining.ids().to_vec()
     }
 
     /// The remaining rows.
     pub fn remaining_rows(&self) -> Interactions {
-        self.data.train.select(&self.remaining_row_ids())
+        self.remaining.rows().clone()
     }
 
     /// Recomputes the final embeddings from θ on the current graph.
@@ -337,19 +340,19 @@ impl<'g> Unlearner<'g> {
         match method {
             Method::None => {}
             Method::Retrain | Method::Finetune => {
-                let remaining = self.data.train.select(&next.remaining);
+                let remaining = next.remaining.rows();
                 let arrays = next.adjacency.as_ref().map(csr_arrays);
                 let data = TrainData {
                     n_users: self.data.n_users,
                     n_items: self.data.n_items,
-                    rows: &remaining,
+                    rows: remaining,
                     adjacency: arrays.as_ref(),
                 };
                 let result = if method == Method::Retrain {
                     let mut validator = crate::eval::ValidationScore::new(
                         self.spec.loss,
                         &self.data,
-                        &remaining,
+                        remaining,
                         2000,
                         self.recipe.seed,
                     )?;
@@ -399,35 +402,28 @@ impl<'g> Unlearner<'g> {
                         .cloned()
                         .unwrap_or_else(|| IfruOptions::default_for(&self.spec)),
                 };
-                let current_ids = self.remaining_row_ids();
-                let current = self.data.train.select(&current_ids);
-                let negatives: Option<Vec<u32>> = match self.spec.loss {
+                let negatives = match self.spec.loss {
                     crate::model::LossKind::Bce => None,
                     crate::model::LossKind::Bpr => {
-                        let by_row = self.negatives_for(opts.negative_seed)?;
-                        Some(current_ids.iter().map(|&r| by_row[r as usize]).collect())
+                        self.load_negatives(opts.negative_seed)?;
+                        self.remaining.negatives()
                     }
                 };
-                let forget: Vec<u32> = rows
-                    .iter()
-                    .filter_map(|r| current_ids.binary_search(r).ok().map(|p| p as u32))
-                    .collect();
-                let remaining = self.data.train.select(&next.remaining);
                 self.refresh()?;
                 let ctx = RequestContext {
                     spec: self.spec,
                     n_users: self.data.n_users,
                     n_items: self.data.n_items,
                     model: &self.model,
-                    rows: &current,
+                    rows: self.remaining.rows(),
                     graph: Some(&self.graph),
-                    forget: &forget,
+                    forget: &next.forget,
                     old_adjacency: self.adjacency.as_ref(),
                     new_adjacency: next.adjacency.as_ref(),
-                    remaining: &remaining,
+                    remaining: next.remaining.rows(),
                     reg_per_row: self.recipe.reg,
                     valid: Some(&self.data.valid),
-                    negatives: negatives.as_deref(),
+                    negatives,
                 };
                 let step = if method == Method::IfruCalibrated {
                     // The calibration's guard (validation AUC) exists for BCE models only;
@@ -557,14 +553,12 @@ impl<'g> Unlearner<'g> {
             )?),
             None => None,
         };
-        let mut gone = self.forgotten.clone();
-        rows.iter().for_each(|&r| gone[r as usize] = true);
-        let remaining = (0..gone.len() as u32)
-            .filter(|&r| !gone[r as usize])
-            .collect();
+        let forget = self.remaining.positions_of(rows);
+        let remaining = self.remaining.without(&forget);
         Ok(NextState {
             graph: removal.graph,
             adjacency,
+            forget,
             remaining,
         })
     }
@@ -616,6 +610,7 @@ impl<'g> Unlearner<'g> {
         rows.iter().for_each(|&r| self.forgotten[r as usize] = true);
         self.graph = next.graph;
         self.adjacency = next.adjacency;
+        self.remaining = next.remaining;
     }
 
     /// The state to commit to the model directory: `base` with the current parameters and
@@ -645,5 +640,7 @@ struct Request<'a> {
 struct NextState {
     graph: BipartiteGraph,
     adjacency: Option<Csr<f32>>,
-    remaining: Vec<u32>,
+    /// The request's rows as positions in the current remaining rows.
+    forget: Vec<u32>,
+    remaining: RemainingRows,
 }

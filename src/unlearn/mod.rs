@@ -11,6 +11,7 @@ pub mod influence;
 pub mod operator;
 pub mod precond;
 pub mod prune;
+pub mod remaining;
 pub mod request;
 pub mod rhs;
 pub mod soak;
