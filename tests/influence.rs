@@ -13,6 +13,7 @@ use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::reference::model::{
     Adjacency, HessianRef, LabelledRows, Triples, bce_hvp, bce_objective, bpr_hvp, bpr_objective,
 };
+use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::hvp::HessianKind;
 use ifru::unlearn::influence::{
     HessianAt, IfruOptions, Precond, RequestContext, Solver, Spillover, influence_step,
@@ -123,6 +124,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind, loss: LossKind) {
         reg_per_row: reg,
         valid: None,
         negatives: None,
+        forget_rows: ForgetRows::Genuine,
     };
     let step = influence_step(gpu, &ctx, &opts).unwrap();
     assert_eq!(step.kept.len() as u32, n, "nothing pruned");
@@ -313,6 +315,7 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
                 reg_per_row: 0.01,
                 valid: None,
                 negatives,
+                forget_rows: ForgetRows::Genuine,
             };
             let s = influence_step(gpu, &ctx, &opts).unwrap();
             (s.x.download(gpu).unwrap(), s.figures)

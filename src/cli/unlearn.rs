@@ -31,8 +31,8 @@ pub struct UnlearnCommand {
     method: Method,
     #[command(flatten)]
     ifru: IfruArgs,
-    /// What the forgotten rows are (calibrated step); default: `flipped` when they are all
-    /// flipped rows of an IFRU-protocol folder, else `genuine`.
+    /// What the forgotten rows are (the `auto` damping and the calibrated step); default:
+    /// `flipped` when they are all flipped rows of an IFRU-protocol folder, else `genuine`.
     #[arg(long, value_enum)]
     forget_rows: Option<ForgetRows>,
     /// Epochs of `--method finetune`.

@@ -424,6 +424,7 @@ impl<'g> Unlearner<'g> {
                     reg_per_row: self.recipe.reg,
                     valid: Some(&self.data.valid),
                     negatives,
+                    forget_rows,
                 };
                 let step = if method == Method::IfruCalibrated {
                     // The calibration's guard (validation AUC) exists for BCE models only;
