@@ -509,11 +509,12 @@ fn log_tick(v: f64, span: f64) -> String {
     }
 }
 
-/// 0.001, 0.1, 10, 1000, 1e5: tick labels of a log axis.
+/// 0.001, 0.1, 10, 1000, 1e4: tick labels of a log axis (from 1e4 on in powers, so an axis
+/// over 10,000 to 1,000,000 reads 1e4, 1e5, 1e6 rather than 10000, 1e5, 1e6).
 fn short_number(v: f64) -> String {
     if v == 0.0 {
         "0".into()
-    } else if !(1e-3..1e5).contains(&v.abs()) {
+    } else if !(1e-3..1e4).contains(&v.abs()) {
         format!("{v:.0e}")
     } else if v.abs() >= 1.0 {
         format!("{v:.0}")
@@ -755,6 +756,10 @@ mod tests {
             ["0.1", "0.2", "", "0.5", "1", "", "5", "20", "1e6"]
         );
         assert_eq!(labels(1e4), ["0.1", "", "", "", "1", "", "", "", "1e6"]);
+        assert_eq!(
+            [1000.0, 1e4, 1e5].map(|v| log_tick(v, 1e3)),
+            ["1000", "1e4", "1e5"]
+        );
     }
 
     #[test]
