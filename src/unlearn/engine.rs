@@ -108,7 +108,6 @@ pub struct Unlearner<'g> {
     spec: ModelSpec,
     recipe: TrainConfig,
     data: Dataset,
-    forgotten: Vec<bool>,
     /// The rows not forgotten, kept between requests.
     remaining: RemainingRows,
     graph: BipartiteGraph,
@@ -188,7 +187,6 @@ impl<'g> Unlearner<'g> {
             spec,
             recipe,
             data,
-            forgotten,
             remaining,
             graph,
             adjacency,
@@ -287,7 +285,7 @@ impl<'g> Unlearner<'g> {
         let rows = &sorted[..];
         if let Some(&r) = rows
             .iter()
-            .find(|&&r| r as usize >= self.data.train.len() || self.forgotten[r as usize])
+            .find(|&&r| self.remaining.ids().binary_search(&r).is_err())
         {
             return Err(Error::Invalid(format!(
                 "training row {r} is unknown or already forgotten"
@@ -348,6 +346,8 @@ impl<'g> Unlearner<'g> {
                     rows: remaining,
                     adjacency: arrays.as_ref(),
                 };
+                // θ as it was: the fine-tune's start, and what a failure writes back.
+                let before = RowBackup::read_all(self.gpu, self.model.theta())?;
                 let result = if method == Method::Retrain {
                     let mut validator = crate::eval::ValidationScore::new(
                         self.spec.loss,
@@ -375,7 +375,13 @@ impl<'g> Unlearner<'g> {
                         self.spec,
                         &config,
                         &data,
-                        &self.model.params(self.gpu)?,
+                        &Params::from_nodes(
+                            self.data.n_users,
+                            self.data.n_items,
+                            self.spec.dim,
+                            before.values(),
+                        )
+                        .map_err(Error::Invalid)?,
                         &mut LastEpoch(0),
                         &mut |_| {},
                     )?
@@ -385,7 +391,7 @@ impl<'g> Unlearner<'g> {
                         "training produced non-finite parameters; the model is unchanged".into(),
                     ));
                 }
-                self.backup = Some(RowBackup::read_all(self.gpu, self.model.theta())?);
+                self.backup = Some(before);
                 self.model.set_params(self.gpu, &result.params)?;
                 outcome.epochs = Some(result.epochs);
                 outcome.eval_seconds = if method == Method::Retrain {
@@ -452,10 +458,20 @@ impl<'g> Unlearner<'g> {
                 };
                 let isolated = self.isolated_by(rows);
                 let touched = union_sorted(step.kept.nodes(), &isolated);
-                let backup = RowBackup::read(self.gpu, self.model.theta(), &touched)?;
-                self.backup = Some(backup);
+                let backup =
+                    self.backup
+                        .insert(RowBackup::read(self.gpu, self.model.theta(), &touched)?);
                 // The step was checked finite by the solve; θ changes from here on.
                 step.kept.add_into(self.gpu, &step.x, self.model.theta())?;
+                // θ + x can still overflow. Only the rows backed up change, and θ was finite
+                // before (checked when the unlearner took it, and after every request since).
+                let now = backup.reread(self.gpu, self.model.theta())?;
+                if !now.iter().all(|v| v.is_finite()) {
+                    return Err(Error::Invalid(format!(
+                        "the {} update left non-finite parameters; the model is unchanged",
+                        method.report_name()
+                    )));
+                }
                 outcome.warnings.extend(step.warnings);
                 outcome.influence = Some(step.figures);
                 if !isolated.is_empty() {
@@ -471,17 +487,6 @@ impl<'g> Unlearner<'g> {
         }
         if let Some(a) = &next.adjacency {
             self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
-        }
-        // θ + x can still overflow. Only the rows backed up changed, and θ was finite before
-        // (checked when the unlearner took it, and after every request since).
-        if let Some(backup) = &self.backup {
-            let now = backup.reread(self.gpu, self.model.theta())?;
-            if !now.iter().all(|v| v.is_finite()) {
-                return Err(Error::Invalid(format!(
-                    "the {} update left non-finite parameters; the model is unchanged",
-                    method.report_name()
-                )));
-            }
         }
         self.gpu.wait("unlearning")?;
         Ok(outcome)
@@ -608,7 +613,6 @@ impl<'g> Unlearner<'g> {
                 *count = count.saturating_sub(1);
             }
         }
-        rows.iter().for_each(|&r| self.forgotten[r as usize] = true);
         self.graph = next.graph;
         self.adjacency = next.adjacency;
         self.remaining = next.remaining;

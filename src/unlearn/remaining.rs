@@ -53,35 +53,28 @@ impl RemainingRows {
 
     /// These rows without the ones at `positions` (ascending, distinct), in one pass.
     pub fn without(&self, positions: &[u32]) -> RemainingRows {
-        let n = self.ids.len();
-        let kept = n - positions.len();
+        let kept = self.ids.len() - positions.len();
         let mut ids = Vec::with_capacity(kept);
         let mut rows = Interactions::with_capacity(kept);
-        let mut negatives = self
-            .negatives
-            .as_ref()
-            .map(|_| Vec::<u32>::with_capacity(kept));
-        let mut skip = positions.iter().peekable();
-        for p in 0..n {
-            if skip.peek().is_some_and(|&&s| s as usize == p) {
-                skip.next();
+        let mut negatives = self.negatives.as_ref().map(|n| RowNegatives {
+            seed: n.seed,
+            items: Vec::with_capacity(kept),
+        });
+        let mut skip = positions.iter().map(|&p| p as usize).peekable();
+        for p in 0..self.ids.len() {
+            if skip.next_if_eq(&p).is_some() {
                 continue;
             }
             ids.push(self.ids[p]);
             rows.push(self.rows.users[p], self.rows.items[p], self.rows.labels[p]);
             if let (Some(out), Some(from)) = (negatives.as_mut(), self.negatives.as_ref()) {
-                out.push(from.items[p]);
+                out.items.push(from.items[p]);
             }
         }
         RemainingRows {
             ids,
             rows,
-            negatives: negatives
-                .zip(self.negatives.as_ref())
-                .map(|(items, from)| RowNegatives {
-                    seed: from.seed,
-                    items,
-                }),
+            negatives,
         }
     }
 
