@@ -244,9 +244,9 @@ pub fn mean_rank(
 /// costs a scoring pass and no upload.
 pub struct RankScorer {
     n_items: u32,
-    /// The pairs' users (ascending, distinct) in batches, each with its uploaded rows
-    /// (every item of each of its users, user-major).
-    batches: Vec<(Vec<u32>, RowScorer)>,
+    /// The pairs' users' rows (every item of each user, user-major), in batches of
+    /// consecutive users of `users`.
+    batches: Vec<RowScorer>,
     pairs: Vec<(u32, u32)>,
     /// Each user's excluded items (the `seen` of [`mean_rank`]), aligned with the users.
     users: Vec<u32>,
@@ -284,7 +284,7 @@ impl RankScorer {
                 (0..n_items).for_each(|i| all.push(u, i, 0));
             }
             let scorer = RowScorer::new(gpu, n_users, n_users + n_items, &all)?;
-            batches.push((batch.to_vec(), scorer));
+            batches.push(scorer);
         }
         Ok(RankScorer {
             n_items,
@@ -302,20 +302,42 @@ impl RankScorer {
 
     /// The mean place under final embeddings `emb`.
     pub fn mean_rank(&self, gpu: &Gpu, emb: &DeviceTable) -> GpuResult<f64> {
+        Ok(self.mean_rank_in(&self.score_lists(gpu, emb)?))
+    }
+
+    /// Every item's score for each of the pairs' users under final embeddings `emb`: one
+    /// list of `n_items` scores per user, users ascending, concatenated. Lists taken under
+    /// several embeddings can be combined on the host before [`RankScorer::mean_rank_in`].
+    pub fn score_lists(&self, gpu: &Gpu, emb: &DeviceTable) -> GpuResult<Vec<f32>> {
+        let mut lists = Vec::with_capacity(self.users.len() * self.n_items as usize);
+        for scorer in &self.batches {
+            lists.extend(scorer.scores(gpu, emb)?);
+        }
+        Ok(lists)
+    }
+
+    /// The mean place given [`RankScorer::score_lists`].
+    pub fn mean_rank_in(&self, lists: &[f32]) -> f64 {
+        let places = self.places_in(lists);
+        places.iter().sum::<f64>() / places.len().max(1) as f64
+    }
+
+    /// Each pair's place among its user's candidates (0 the top, ties counting half) given
+    /// [`RankScorer::score_lists`]; a pair whose user has no list there (a short `lists`)
+    /// counts 0.
+    pub fn places_in(&self, lists: &[f32]) -> Vec<f64> {
         let n_items = self.n_items as usize;
-        let mut total = 0.0f64;
-        for (batch, scorer) in &self.batches {
-            let scores = scorer.scores(gpu, emb)?;
-            for &(u, i) in &self.pairs {
-                let Ok(b) = batch.binary_search(&u) else {
-                    continue;
+        self.pairs
+            .iter()
+            .map(|&(u, i)| {
+                let Ok(k) = self.users.binary_search(&u) else {
+                    return 0.0;
                 };
-                let list = &scores[b * n_items..(b + 1) * n_items];
+                let Some(list) = lists.get(k * n_items..(k + 1) * n_items) else {
+                    return 0.0;
+                };
                 let own = list[i as usize];
-                let excluded = self
-                    .users
-                    .binary_search(&u)
-                    .map_or(&[][..], |k| &self.excluded[k][..]);
+                let excluded = &self.excluded[k][..];
                 let (mut above, mut ties, mut candidates) = (0u64, 0u64, 0u64);
                 for (j, &s) in list.iter().enumerate() {
                     if j as u32 == i || excluded.binary_search(&(j as u32)).is_ok() {
@@ -328,14 +350,13 @@ impl RankScorer {
                         ties += 1;
                     }
                 }
-                total += if candidates == 0 {
+                if candidates == 0 {
                     0.0
                 } else {
                     (above as f64 + 0.5 * ties as f64) / candidates as f64
-                };
-            }
-        }
-        Ok(total / self.pairs.len() as f64)
+                }
+            })
+            .collect()
     }
 }
 

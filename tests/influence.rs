@@ -109,6 +109,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind, loss: LossKind) {
         max_step: 1e6,
         negative_seed,
         solver: Solver::Cg,
+        on_check_fail: Default::default(),
     };
     let ctx = RequestContext {
         spec,

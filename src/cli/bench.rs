@@ -62,7 +62,7 @@ pub struct BenchCommand {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "retrain,finetune,ifru,ifru-calibrated,ifru-adam"
+        default_value = "retrain,finetune,ifru,ifru-fixed,ifru-calibrated,ifru-adam"
     )]
     methods: Vec<Method>,
     /// Also run `ifru` with each of these fixed dampings (reported as `ifru_delta_<δ>`).
@@ -602,13 +602,32 @@ fn run_soak(
     write_report(cmd.report.as_deref(), &report)
 }
 
-/// A plain-text table of the main figures per method, references first.
+/// A plain-text table of the main figures per method, references first: AUCs for BCE
+/// models, recall and forget ranks for BPR ones; `gap_err_b` is |m − retrain| ÷ |original −
+/// retrain| on the second half's statistic, and `check` the forgetting check (its share of
+/// passed seeds over several).
 fn summary_table(methods: &serde_json::Value) -> String {
+    let bce = methods
+        .as_object()
+        .is_some_and(|o| o.values().any(|m| m["test_auc"].is_number()));
+    let (quality, forget, forget_b) = if bce {
+        ("test_auc", "forget_auc", "forget_auc_b")
+    } else {
+        ("recall@20", "forget_rank", "forget_rank_b")
+    };
     let mut out = format!(
-        "{:<16} {:>9} {:>10} {:>12} {:>10} {:>10}",
-        "method", "test_auc", "forget_auc", "forget_auc_b", "seconds", "speed-up"
+        "{:<16} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10} {:>6}",
+        "method", quality, forget, forget_b, "gap_err_b", "seconds", "speed-up", "check"
     );
     let retrain = methods["retrain"]["seconds"].as_f64();
+    let gap = |m: &serde_json::Value| {
+        let (o, r, v) = (
+            methods["original"][forget_b].as_f64()?,
+            methods["retrain"][forget_b].as_f64()?,
+            m[forget_b].as_f64()?,
+        );
+        ((o - r).abs() > 0.0).then(|| (v - r).abs() / (o - r).abs())
+    };
     if let Some(obj) = methods.as_object() {
         let names: Vec<&str> = obj.keys().map(String::as_str).collect();
         for name in display_order(&names) {
@@ -618,14 +637,29 @@ fn summary_table(methods: &serde_json::Value) -> String {
                 (Some(r), Some(s)) if s > 0.0 && name != "original" => format!("{:.1}x", r / s),
                 _ => "-".into(),
             };
+            let check = match (
+                m["forgetting_check"]["passed"].as_bool(),
+                m["forgetting_check_passed"].as_f64(),
+            ) {
+                (Some(true), _) => "pass".to_string(),
+                (Some(false), _) => "FAIL".to_string(),
+                (None, Some(share)) => format!("{:.0}%", 100.0 * share),
+                _ => "-".to_string(),
+            };
+            let gap_err = match name {
+                "original" | "retrain" => "-".to_string(),
+                _ => gap(m).map_or("-".to_string(), |e| format!("{e:.3}")),
+            };
             out.push_str(&format!(
-                "\n{:<16} {:>9} {:>10} {:>12} {:>10} {:>10}",
+                "\n{:<16} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10} {:>6}",
                 name,
-                f("test_auc"),
-                f("forget_auc"),
-                f("forget_auc_b"),
+                f(quality),
+                f(forget),
+                f(forget_b),
+                gap_err,
                 f("seconds"),
-                speedup
+                speedup,
+                check
             ));
         }
     }

@@ -12,6 +12,7 @@ use ifru::kernels::adam::AdamConfig;
 use ifru::model::store::{DataSource, split_dataset};
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
+use ifru::unlearn::forgetting::OnCheckFail;
 use ifru::unlearn::hvp::HessianKind;
 use ifru::unlearn::influence::{HessianAt, IfruOptions, Precond, PruneSettings, Spillover};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -330,6 +331,10 @@ pub struct IfruArgs {
     /// Largest step, as a fraction of ‖θ_P‖.
     #[arg(long, default_value_t = 1.0)]
     pub max_step: f32,
+    /// When a request's forgetting check fails: apply it and warn, refuse it (nothing
+    /// changes, exit non-zero), or retrain on the remaining rows instead.
+    #[arg(long, value_enum, default_value_t = OnCheckFail::Warn)]
+    pub on_check_fail: OnCheckFail,
 }
 
 impl IfruArgs {
@@ -361,6 +366,7 @@ impl IfruArgs {
             ),
         };
         o.max_step = self.max_step;
+        o.on_check_fail = self.on_check_fail;
         Ok(o)
     }
 }

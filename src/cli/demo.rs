@@ -67,7 +67,7 @@ pub struct DemoCommand {
         long,
         value_enum,
         value_delimiter = ',',
-        default_values_t = [Method::Retrain, Method::Finetune, Method::Ifru, Method::IfruCalibrated]
+        default_values_t = [Method::Retrain, Method::Finetune, Method::Ifru, Method::IfruFixed, Method::IfruCalibrated]
     )]
     methods: Vec<Method>,
     /// Keep every model as a model directory under OUT/models/ (original, and one per

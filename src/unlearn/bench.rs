@@ -311,6 +311,16 @@ pub fn aggregate(runs: &[BenchRun]) -> (serde_json::Value, serde_json::Value) {
                 std_m.insert(key.clone(), var.sqrt().into());
             }
         }
+        // The forgetting check's share of passed runs (runs that computed one).
+        let passed: Vec<f64> = values
+            .iter()
+            .filter_map(|v| v["forgetting_check"]["passed"].as_bool())
+            .map(|p| if p { 1.0 } else { 0.0 })
+            .collect();
+        if !passed.is_empty() {
+            let share = passed.iter().sum::<f64>() / passed.len() as f64;
+            mean_m.insert("forgetting_check_passed".into(), share.into());
+        }
         means.insert(name.clone(), mean_m.into());
         stds.insert(name.clone(), std_m.into());
     }

@@ -17,15 +17,27 @@ use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
 
 use super::backup::{RowBackup, union_sorted};
 use super::calibrate::{CalibrationPoint, ForgetRows, calibrated_step};
-use super::influence::{IfruOptions, InfluenceFigures, RequestContext, influence_step};
+use super::forgetting::{
+    ForgettingCheck, LengthHistory, LengthSource, MAX_STEP_LENGTH, Membership, OnCheckFail,
+    StepLength,
+};
+use super::influence::{
+    IfruOptions, InfluenceFigures, InfluenceStep, Probe, RequestContext, influence_step,
+};
 use super::remaining::RemainingRows;
 
 /// How a request is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
-    /// The influence-function update (this crate's method) with the fixed damping rule.
+    /// The influence-function update (this crate's method), the default: the step solved
+    /// with the `auto` damping, its length calibrated so the forgotten rows look unseen
+    /// ([`super::forgetting`]).
     Ifru,
+    /// The influence update with the fixed `auto` damping rule, applied as solved.
+    #[serde(rename = "ifru_fixed")]
+    #[value(name = "ifru-fixed")]
+    IfruFixed,
     /// The influence update with the damping calibrated on the first half of the forget rows.
     #[serde(rename = "ifru_calibrated")]
     #[value(name = "ifru-calibrated")]
@@ -47,6 +59,7 @@ impl Method {
     pub fn report_name(self) -> &'static str {
         match self {
             Method::Ifru => "ifru",
+            Method::IfruFixed => "ifru_fixed",
             Method::IfruCalibrated => "ifru_calibrated",
             Method::IfruAdam => "ifru_adam",
             Method::Retrain => "retrain",
@@ -79,6 +92,15 @@ pub struct MethodOutcome {
     /// Solver and pruning figures (influence methods).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub influence: Option<InfluenceFigures>,
+    /// The step length applied (influence methods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_length: Option<StepLength>,
+    /// How well the request forgot, measured without a retrain (influence methods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forgetting_check: Option<ForgettingCheck>,
+    /// What ran instead after a failed check (`--on-check-fail retrain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Method>,
 }
 
 /// The resident state: a model's parameters and graph on the device, its data, and which
@@ -125,6 +147,8 @@ pub struct Unlearner<'g> {
     /// back. Taken just before θ is first written, so a request that fails earlier has
     /// nothing to restore.
     backup: Option<RowBackup>,
+    /// Step lengths fitted by earlier requests: the length of a request too small to fit.
+    lengths: LengthHistory,
 }
 
 /// The BPR negatives of every training row (by its id in the model's data) for `seed`.
@@ -195,6 +219,7 @@ impl<'g> Unlearner<'g> {
             negatives: None,
             broken: None,
             backup: None,
+            lengths: LengthHistory::default(),
         };
         if spec.loss == crate::model::LossKind::Bpr {
             // Drawn at set-up for the default seed, so requests pay only look-ups.
@@ -313,6 +338,11 @@ impl<'g> Unlearner<'g> {
         match result {
             Ok(mut outcome) => {
                 self.adopt_removal(rows, next);
+                if let Some(len) = &outcome.step_length
+                    && len.source == LengthSource::Fitted
+                {
+                    self.lengths.record(forget_rows, len.t);
+                }
                 if method != Method::Retrain {
                     outcome.seconds = start.elapsed().as_secs_f64();
                 }
@@ -338,70 +368,9 @@ impl<'g> Unlearner<'g> {
         match method {
             Method::None => {}
             Method::Retrain | Method::Finetune => {
-                let remaining = next.remaining.rows();
-                let arrays = next.adjacency.as_ref().map(csr_arrays);
-                let data = TrainData {
-                    n_users: self.data.n_users,
-                    n_items: self.data.n_items,
-                    rows: remaining,
-                    adjacency: arrays.as_ref(),
-                };
-                // θ as it was: the fine-tune's start, and what a failure writes back.
-                let before = RowBackup::read_all(self.gpu, self.model.theta())?;
-                let result = if method == Method::Retrain {
-                    let mut validator = crate::eval::ValidationScore::new(
-                        self.spec.loss,
-                        &self.data,
-                        remaining,
-                        2000,
-                        self.recipe.seed,
-                    )?;
-                    train(
-                        self.gpu,
-                        self.spec,
-                        &self.recipe,
-                        &data,
-                        &mut validator,
-                        &mut |_| {},
-                    )?
-                } else {
-                    let config = TrainConfig {
-                        max_epochs: finetune_epochs,
-                        patience: finetune_epochs + 1,
-                        ..self.recipe.clone()
-                    };
-                    train_from(
-                        self.gpu,
-                        self.spec,
-                        &config,
-                        &data,
-                        &Params::from_nodes(
-                            self.data.n_users,
-                            self.data.n_items,
-                            self.spec.dim,
-                            before.values(),
-                        )
-                        .map_err(Error::Invalid)?,
-                        &mut LastEpoch(0),
-                        &mut |_| {},
-                    )?
-                };
-                if !result.params.is_finite() {
-                    return Err(Error::Invalid(
-                        "training produced non-finite parameters; the model is unchanged".into(),
-                    ));
-                }
-                self.backup = Some(before);
-                self.model.set_params(self.gpu, &result.params)?;
-                outcome.epochs = Some(result.epochs);
-                outcome.eval_seconds = if method == Method::Retrain {
-                    result.valid_seconds
-                } else {
-                    0.0
-                };
-                outcome.seconds = result.train_seconds;
+                self.train_remaining(next, method, finetune_epochs, &mut outcome)?;
             }
-            Method::Ifru | Method::IfruCalibrated | Method::IfruAdam => {
+            Method::Ifru | Method::IfruFixed | Method::IfruCalibrated | Method::IfruAdam => {
                 let opts = match method {
                     Method::IfruAdam => IfruOptions::authors(&self.spec, self.recipe.adam.lr),
                     _ => ifru
@@ -416,6 +385,7 @@ impl<'g> Unlearner<'g> {
                     }
                 };
                 self.refresh()?;
+                let isolated = self.isolated_by(rows);
                 let ctx = RequestContext {
                     spec: self.spec,
                     n_users: self.data.n_users,
@@ -456,33 +426,51 @@ impl<'g> Unlearner<'g> {
                 } else {
                     influence_step(self.gpu, &ctx, &opts)?
                 };
-                let isolated = self.isolated_by(rows);
-                let touched = union_sorted(step.kept.nodes(), &isolated);
-                let backup =
-                    self.backup
-                        .insert(RowBackup::read(self.gpu, self.model.theta(), &touched)?);
-                // The step was checked finite by the solve; θ changes from here on.
-                step.kept.add_into(self.gpu, &step.x, self.model.theta())?;
-                // θ + x can still overflow. Only the rows backed up change, and θ was finite
-                // before (checked when the unlearner took it, and after every request since).
-                let now = backup.reread(self.gpu, self.model.theta())?;
-                if !now.iter().all(|v| v.is_finite()) {
-                    return Err(Error::Invalid(format!(
-                        "the {} update left non-finite parameters; the model is unchanged",
-                        method.report_name()
-                    )));
+                let (step, length, check) = self.step_length(
+                    &ctx,
+                    step,
+                    method == Method::Ifru,
+                    file_order,
+                    &isolated,
+                    &opts,
+                )?;
+                outcome.warnings.extend(step.warnings.iter().cloned());
+                outcome.influence = Some(step.figures.clone());
+                outcome.step_length = Some(length);
+                outcome.options = Some(opts.clone());
+                let failed = check.failed();
+                if failed {
+                    outcome.warnings.push(check.summary());
                 }
-                outcome.warnings.extend(step.warnings);
-                outcome.influence = Some(step.figures);
-                if !isolated.is_empty() {
-                    self.reset_to_zero(&isolated)?;
-                    outcome.warnings.push(format!(
-                        "{} node(s) lost every training row and were set to zero (the minimiser \
-                         of what remains of their objective; a zero row scores every item alike)",
-                        isolated.len()
-                    ));
+                outcome.forgetting_check = Some(check);
+                if failed {
+                    match opts.on_check_fail {
+                        OnCheckFail::Warn => {}
+                        OnCheckFail::Refuse => {
+                            return Err(Error::Invalid(format!(
+                                "the request was refused (--on-check-fail refuse): {}; the \
+                                 model is unchanged",
+                                outcome
+                                    .forgetting_check
+                                    .as_ref()
+                                    .map_or(String::new(), ForgettingCheck::summary)
+                            )));
+                        }
+                        OnCheckFail::Retrain => {
+                            outcome
+                                .warnings
+                                .push("retrained on the remaining rows instead".into());
+                            outcome.fallback = Some(Method::Retrain);
+                            self.train_remaining(next, Method::Retrain, 0, &mut outcome)?;
+                            if let Some(a) = &next.adjacency {
+                                self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
+                            }
+                            self.gpu.wait("unlearning")?;
+                            return Ok(outcome);
+                        }
+                    }
                 }
-                outcome.options = Some(opts);
+                self.apply_step(&step, &isolated, method, &mut outcome)?;
             }
         }
         if let Some(a) = &next.adjacency {
@@ -490,6 +478,182 @@ impl<'g> Unlearner<'g> {
         }
         self.gpu.wait("unlearning")?;
         Ok(outcome)
+    }
+
+    /// Trains on the remaining rows (`Retrain`) or fine-tunes from θ (`Finetune`) and writes
+    /// the result to θ, keeping θ as it was for a rollback.
+    fn train_remaining(
+        &mut self,
+        next: &NextState,
+        method: Method,
+        finetune_epochs: usize,
+        outcome: &mut MethodOutcome,
+    ) -> Result<()> {
+        let remaining = next.remaining.rows();
+        let arrays = next.adjacency.as_ref().map(csr_arrays);
+        let data = TrainData {
+            n_users: self.data.n_users,
+            n_items: self.data.n_items,
+            rows: remaining,
+            adjacency: arrays.as_ref(),
+        };
+        // θ as it was: the fine-tune's start, and what a failure writes back.
+        let before = RowBackup::read_all(self.gpu, self.model.theta())?;
+        let result = if method == Method::Retrain {
+            let mut validator = crate::eval::ValidationScore::new(
+                self.spec.loss,
+                &self.data,
+                remaining,
+                2000,
+                self.recipe.seed,
+            )?;
+            train(
+                self.gpu,
+                self.spec,
+                &self.recipe,
+                &data,
+                &mut validator,
+                &mut |_| {},
+            )?
+        } else {
+            let config = TrainConfig {
+                max_epochs: finetune_epochs,
+                patience: finetune_epochs + 1,
+                ..self.recipe.clone()
+            };
+            train_from(
+                self.gpu,
+                self.spec,
+                &config,
+                &data,
+                &Params::from_nodes(
+                    self.data.n_users,
+                    self.data.n_items,
+                    self.spec.dim,
+                    before.values(),
+                )
+                .map_err(Error::Invalid)?,
+                &mut LastEpoch(0),
+                &mut |_| {},
+            )?
+        };
+        if !result.params.is_finite() {
+            return Err(Error::Invalid(
+                "training produced non-finite parameters; the model is unchanged".into(),
+            ));
+        }
+        self.backup = Some(before);
+        self.model.set_params(self.gpu, &result.params)?;
+        outcome.epochs = Some(result.epochs);
+        outcome.eval_seconds = if method == Method::Retrain {
+            result.valid_seconds
+        } else {
+            0.0
+        };
+        outcome.seconds = result.train_seconds;
+        Ok(())
+    }
+
+    /// The step's length and the request's forgetting check: the rows are scored along the
+    /// solved step, the length is fitted when `fit` (the default method) and the request has
+    /// rows to fit on, and x is scaled to it. θ is not changed.
+    fn step_length(
+        &self,
+        ctx: &RequestContext<'_>,
+        step: InfluenceStep,
+        fit: bool,
+        file_order: &[u32],
+        isolated: &[u32],
+        opts: &IfruOptions,
+    ) -> Result<(InfluenceStep, StepLength, ForgettingCheck)> {
+        let kind = ctx.forget_rows;
+        let membership = Membership::new(
+            self.gpu,
+            ctx,
+            &self.data.train,
+            file_order,
+            &self.data.valid,
+            kind,
+            isolated,
+        )?;
+        let mut probe = Probe::new(self.gpu, ctx, &self.data.valid)?;
+        let path = membership.along(&mut probe, self.gpu, &step, isolated)?;
+        let figures = &step.figures;
+        let room = if figures.step_norm > 0.0 {
+            f64::from(opts.max_step * figures.theta_norm) / f64::from(figures.step_norm)
+        } else {
+            1.0
+        };
+        let max = MAX_STEP_LENGTH.min(room).max(1.0f64.min(room));
+        let mut warnings = Vec::new();
+        let length = if !fit {
+            path.length_at(1.0, LengthSource::FixedRule, max)
+        } else if let Some(fitted) = path.fit_length(max) {
+            fitted
+        } else {
+            let why = path.why_not_fitted().unwrap_or_default();
+            match self.lengths.median(kind) {
+                Some(t) => {
+                    warnings.push(format!(
+                        "{why}: used the median step length of earlier requests ({t:.3})"
+                    ));
+                    path.length_at(t.min(max), LengthSource::EarlierRequests, max)
+                }
+                None => {
+                    warnings.push(format!("{why}: applied the solved step as it is (t = 1)"));
+                    path.length_at(1.0f64.min(max), LengthSource::FixedRule, max)
+                }
+            }
+        };
+        let check = path.check(length.t);
+        let mut step = step;
+        if length.t != 1.0 {
+            let scale = crate::kernels::blas::scale(
+                self.gpu,
+                step.x.values(),
+                crate::kernels::blas::Scalar::Host(length.t as f32),
+                None,
+            )?;
+            self.gpu.run("step length", |pass| {
+                crate::gpu::Record::record(&scale, pass)
+            })?;
+        }
+        step.warnings.extend(warnings);
+        Ok((step, length, check))
+    }
+
+    /// Adds the step to θ (backing up the rows it changes) and zeroes the isolated nodes.
+    fn apply_step(
+        &mut self,
+        step: &InfluenceStep,
+        isolated: &[u32],
+        method: Method,
+        outcome: &mut MethodOutcome,
+    ) -> Result<()> {
+        let touched = union_sorted(step.kept.nodes(), isolated);
+        let backup = self
+            .backup
+            .insert(RowBackup::read(self.gpu, self.model.theta(), &touched)?);
+        // The step was checked finite by the solve; θ changes from here on.
+        step.kept.add_into(self.gpu, &step.x, self.model.theta())?;
+        // θ + x can still overflow. Only the rows backed up change, and θ was finite before
+        // (checked when the unlearner took it, and after every request since).
+        let now = backup.reread(self.gpu, self.model.theta())?;
+        if !now.iter().all(|v| v.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "the {} update left non-finite parameters; the model is unchanged",
+                method.report_name()
+            )));
+        }
+        if !isolated.is_empty() {
+            self.reset_to_zero(isolated)?;
+            outcome.warnings.push(format!(
+                "{} node(s) lost every training row and were set to zero (the minimiser of \
+                 what remains of their objective; a zero row scores every item alike)",
+                isolated.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Puts θ and the adjacency on the device back as they were before a failed request, and

@@ -72,6 +72,9 @@ pub struct IfruOptions {
     pub negative_seed: u64,
     /// How (H_PP + δI) x = g_P is solved.
     pub solver: Solver,
+    /// What a request does when its forgetting check fails.
+    #[serde(default)]
+    pub on_check_fail: super::forgetting::OnCheckFail,
 }
 
 /// The solver of the influence system.
@@ -115,6 +118,7 @@ impl IfruOptions {
             max_step: 1.0,
             negative_seed: 0,
             solver: Solver::Cg,
+            on_check_fail: super::forgetting::OnCheckFail::Warn,
         }
     }
 }
@@ -193,6 +197,9 @@ pub struct InfluenceFigures {
     /// Mean diagonal of H_PP (Gauss–Newton terms and λ; without propagation for LightGCN):
     /// the curvature scale the `auto` damping follows.
     pub mean_curvature: f64,
+    /// ‖x‖ after the clamp, and ‖θ̂_P‖: the step's size against the parameters it moves.
+    pub step_norm: f32,
+    pub theta_norm: f32,
     /// Wall seconds of each phase (pruning, right-hand side, operator, solve, checks).
     pub phase_seconds: std::collections::BTreeMap<&'static str, f64>,
 }
@@ -538,6 +545,8 @@ impl<'a> PreparedStep<'a> {
             ));
         }
         let bound = opts.max_step * self.theta_norm.max(f32::MIN_POSITIVE);
+        figures.theta_norm = self.theta_norm;
+        figures.step_norm = x_norm.min(bound);
         if x_norm > bound {
             let scale = crate::kernels::blas::scale(
                 gpu,
@@ -748,6 +757,19 @@ impl<'a> Probe<'a> {
     /// Sets the scratch model to θ̂ + x (θ̂ copied on the device, x added on the kept rows)
     /// and recomputes its final embeddings.
     pub(crate) fn set(&mut self, kept: &NodeSubset, x: &DeviceTable) -> Result<&DeviceModel> {
+        self.set_scaled(kept, x, None, &[])
+    }
+
+    /// Sets the scratch model to θ̂ + t·x (`t` = 1 when `None`) with the rows of `zeroed`
+    /// set to zero — exactly the model a request leaves with step length t — and recomputes
+    /// its final embeddings.
+    pub(crate) fn set_scaled(
+        &mut self,
+        kept: &NodeSubset,
+        x: &DeviceTable,
+        t: Option<f32>,
+        zeroed: &[u32],
+    ) -> Result<&DeviceModel> {
         let gpu = self.gpu;
         let reset = crate::kernels::blas::copy(
             gpu,
@@ -756,11 +778,40 @@ impl<'a> Probe<'a> {
         )?;
         gpu.run("probe: θ̂", |pass| reset.record(pass))?;
         drop(reset);
-        kept.add_into(gpu, x, self.scratch.theta())?;
+        match t {
+            None => kept.add_into(gpu, x, self.scratch.theta())?,
+            Some(t) => {
+                let scaled = DeviceTable::zeros(gpu, x.rows(), x.dim(), "t·x")?;
+                let plan = axpby(
+                    gpu,
+                    Scalar::Host(t),
+                    x.values(),
+                    Scalar::Host(0.0),
+                    scaled.values(),
+                    None,
+                )?;
+                gpu.run("probe: t·x", |pass| plan.record(pass))?;
+                drop(plan);
+                kept.add_into(gpu, &scaled, self.scratch.theta())?;
+            }
+        }
+        let d = self.ctx.spec.dim as usize;
+        let zeros = vec![0.0f32; d];
+        for &v in zeroed {
+            self.scratch
+                .theta()
+                .values()
+                .write_at(gpu.queue(), v as usize * d, &zeros)?;
+        }
         let forward = self.scratch.forward(gpu)?;
         gpu.run("probe", |pass| forward.record(pass))?;
         drop(forward);
         Ok(&self.scratch)
+    }
+
+    /// The final embeddings of the model last [`Probe::set`].
+    pub(crate) fn embeddings(&self) -> &DeviceTable {
+        self.scratch.embeddings()
     }
 
     /// AUC of rows prepared in `scorer` (with `labels`) under the model last [`Probe::set`].

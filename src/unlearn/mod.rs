@@ -6,6 +6,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod cg;
 pub mod engine;
+pub mod forgetting;
 pub mod hvp;
 pub mod influence;
 pub mod operator;

@@ -1,0 +1,709 @@
+//! How well a request forgot, measured without a retrain, and the step length that makes it
+//! forget as a retrain would (docs/DAMPING.md).
+//!
+//! The membership criterion: after a request, the forgotten rows should look like rows the
+//! model never saw. For a BCE model the forget rows' AUC with their training labels should
+//! equal the AUC of unseen rows of the same users and items (validation rows with their own
+//! labels for genuine rows; with flipped labels for flipped rows, whose AUC is then one minus
+//! theirs). For a BPR model a forgotten item's place in its user's list should equal the place
+//! of the same users' held-out items. The targets are measured on the model **before** the
+//! update (θ̂ on the new graph), so a step that damages the users' whole lists cannot move its
+//! own target.
+//!
+//! Why a step length: the influence step x solves (H_PP + δI) x = g_P for one δ, and the
+//! δ that makes the forget rows look unseen moved ~10× between datasets and training lengths.
+//! Instead of searching δ with a solve per trial, the default keeps the one solved direction
+//! and calibrates its length t. The final embeddings are linear in θ (LightGCN's propagation
+//! is linear, MF's is the identity), so every score is a quadratic in t:
+//! s(t) = a + b·t + c·t², recovered exactly from the scores at t = 0, 1 and −1. Three scoring
+//! passes then give every statistic at every t on the host, and the search costs nothing
+//! on the device.
+//!
+//! Honest evaluation: t is fitted on the first half of the forget rows in file order; the
+//! check reads the second half, which the fit never saw. Rows of nodes the request leaves
+//! without any row are set to zero, not moved by t: they are counted apart and take part in
+//! neither the fit nor the check.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Interactions;
+use crate::error::Result;
+use crate::eval::{RankScorer, RowScorer, UserItems, auc};
+use crate::gpu::Gpu;
+use crate::model::LossKind;
+
+use super::calibrate::{ForgetRows, MIN_FIT_ROWS};
+use super::influence::{InfluenceStep, Probe, RequestContext};
+
+/// Unseen rows scored for a BCE target, at most (a deterministic sample of the request's
+/// users' and items' validation rows): enough for a standard error near 0.01 on an AUC.
+pub const MAX_REFERENCE_ROWS: usize = 2000;
+/// Fewest forgotten positives in the fitting half for a BPR model's step length to be fitted
+/// (fewer: the length of earlier requests, else the fixed rule).
+pub const MIN_RANK_FIT_ROWS: usize = 5;
+/// The step may be stretched to this many times the solved one, bounded too by
+/// `max_step × ‖θ_P‖` (the clamp every step obeys) and by the guards. A first-order step
+/// with the `auto` damping under-forgets a model that memorised its rows: on the demo's
+/// synthetic data the δ that closes the gap is 30× below `auto`.
+pub const MAX_STEP_LENGTH: f64 = 32.0;
+/// Guards: the unseen rows' statistic may not get worse than before the update by more than
+/// this (AUC points for BCE, places in [0, 1] for BPR). A retrain on less data loses a little
+/// quality; a step that costs more is damage, not forgetting.
+pub const GUARD_AUC: f64 = 0.01;
+pub const GUARD_RANK: f64 = 0.02;
+/// The check passes within this share of the distance the statistic had to travel (its
+/// value before the update to the target), or within two standard errors of the rows'
+/// sampling noise when that is larger. The bench's bar on the gap error is 0.15; a check
+/// on half the rows of one request is noisier than the bench's mean over seeds.
+pub const CHECK_GAP_SHARE: f64 = 0.25;
+
+/// What a request does when its forgetting check fails (`--on-check-fail`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnCheckFail {
+    /// Apply the update and warn (the default).
+    #[default]
+    Warn,
+    /// Refuse the request: nothing changes, the command exits non-zero.
+    Refuse,
+    /// Retrain on the remaining rows instead.
+    Retrain,
+}
+
+/// A request's forgetting check (`forgetting_check` in reports and audit entries).
+#[derive(Debug, Clone, Serialize)]
+pub struct ForgettingCheck {
+    /// `forget_auc` (BCE) or `forget_rank` (BPR).
+    pub statistic: &'static str,
+    /// The statistic over the check rows after the update.
+    pub value: Option<f64>,
+    /// The same before the update.
+    pub before: Option<f64>,
+    /// What it should be: the unseen rows' statistic before the update.
+    pub target: Option<f64>,
+    pub tolerance: Option<f64>,
+    /// Forget rows the check reads (the second half in file order, less isolated rows).
+    pub rows: usize,
+    /// `None` when the check could not be computed (see `note`).
+    pub passed: Option<bool>,
+    /// Forget rows of nodes the request left without any row (set to zero; not checked).
+    pub isolated_rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl ForgettingCheck {
+    /// True when the check ran and failed.
+    pub fn failed(&self) -> bool {
+        self.passed == Some(false)
+    }
+
+    /// One line for a command's summary.
+    pub fn summary(&self) -> String {
+        match (self.passed, self.value, self.target, self.tolerance) {
+            (Some(passed), Some(v), Some(t), Some(tol)) => format!(
+                "forgetting check {}: {} {v:.4} against {t:.4} ± {tol:.4} over {} rows (before: {})",
+                if passed { "passed" } else { "FAILED" },
+                self.statistic,
+                self.rows,
+                self.before.map_or("-".into(), |b| format!("{b:.4}"))
+            ),
+            _ => format!(
+                "forgetting check not computed: {}",
+                self.note.as_deref().unwrap_or("no rows")
+            ),
+        }
+    }
+}
+
+/// Where a request's step length came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LengthSource {
+    /// Fitted on this request's first half.
+    Fitted,
+    /// Too few rows to fit: the median length fitted by earlier requests of the same kind
+    /// through this unlearner.
+    EarlierRequests,
+    /// The solved step as it is (t = 1): a fixed method, or nothing to fit on.
+    FixedRule,
+}
+
+/// The step length a request used (`step_length` in reports).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepLength {
+    pub t: f64,
+    pub source: LengthSource,
+    /// The largest t allowed.
+    pub max: f64,
+    /// Fitting rows, and their statistic at t against its target.
+    pub fit_rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit_target: Option<f64>,
+    /// The unseen rows' statistic at t (the guard's), and before the update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unseen_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unseen_before: Option<f64>,
+}
+
+/// Scores that are a quadratic in the step length: s(t) = a + b·t + c·t².
+struct Quadratic {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl Quadratic {
+    /// From the scores at t = 0, 1 and −1.
+    fn from_samples(at0: Vec<f32>, at_plus: &[f32], at_minus: &[f32]) -> Self {
+        let b = at_plus
+            .iter()
+            .zip(at_minus)
+            .map(|(p, m)| 0.5 * (p - m))
+            .collect();
+        let c = at0
+            .iter()
+            .zip(at_plus.iter().zip(at_minus))
+            .map(|(z, (p, m))| 0.5 * (p + m) - z)
+            .collect();
+        Quadratic { a: at0, b, c }
+    }
+
+    fn at(&self, t: f64) -> Vec<f32> {
+        let t = t as f32;
+        self.a
+            .iter()
+            .zip(self.b.iter().zip(&self.c))
+            .map(|(a, (b, c))| a + t * (b + t * c))
+            .collect()
+    }
+}
+
+/// A statistic's rows, uploaded once.
+enum Scored {
+    /// BCE: rows with labels, the statistic their AUC.
+    Auc { scorer: RowScorer, labels: Vec<u8> },
+    /// BPR: (user, item) pairs, the statistic their mean place in the users' lists.
+    Rank(RankScorer),
+}
+
+impl Scored {
+    fn scores(&self, gpu: &Gpu, emb: &crate::kernels::DeviceTable) -> Result<Vec<f32>> {
+        Ok(match self {
+            Scored::Auc { scorer, .. } => scorer.scores(gpu, emb)?,
+            Scored::Rank(r) => r.score_lists(gpu, emb)?,
+        })
+    }
+
+    /// The statistic and its standard error under `scores`.
+    fn statistic(&self, scores: &[f32]) -> Option<(f64, f64)> {
+        match self {
+            Scored::Auc { labels, .. } => {
+                let a = auc(scores, labels)?;
+                let pos = labels.iter().filter(|&&l| l != 0).count();
+                Some((a, auc_standard_error(a, pos, labels.len() - pos)))
+            }
+            Scored::Rank(r) => {
+                let places = r.places_in(scores);
+                let n = places.len() as f64;
+                if places.is_empty() {
+                    return None;
+                }
+                let mean = places.iter().sum::<f64>() / n;
+                let var = places.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / n;
+                Some((mean, (var / n).sqrt()))
+            }
+        }
+    }
+}
+
+/// The standard error of an AUC over `pos` positives and `neg` negatives (Hanley and McNeil,
+/// 1982).
+pub fn auc_standard_error(a: f64, pos: usize, neg: usize) -> f64 {
+    let (p, n) = (pos as f64, neg as f64);
+    if pos == 0 || neg == 0 {
+        return f64::INFINITY;
+    }
+    let q1 = a / (2.0 - a);
+    let q2 = 2.0 * a * a / (1.0 + a);
+    let var = (a * (1.0 - a) + (p - 1.0) * (q1 - a * a) + (n - 1.0) * (q2 - a * a)) / (p * n);
+    var.max(0.0).sqrt()
+}
+
+/// One set of rows whose statistic follows the step length.
+struct Measured {
+    scored: Scored,
+    rows: usize,
+}
+
+/// A request's rows for the fit, the check and the target, ready to score.
+pub struct Membership {
+    loss: LossKind,
+    kind: ForgetRows,
+    fit: std::result::Result<Measured, String>,
+    check: std::result::Result<Measured, String>,
+    unseen: std::result::Result<Measured, String>,
+    isolated_check_rows: usize,
+}
+
+/// The request's statistics as functions of the step length.
+pub struct StepPath<'m> {
+    membership: &'m Membership,
+    fit: Option<Quadratic>,
+    check: Option<Quadratic>,
+    unseen: Option<Quadratic>,
+}
+
+impl Membership {
+    /// Prepares the rows of a request: `forget_file_order` are the forgotten rows as ids of
+    /// `train` in file order (the first half fits, the second checks), `valid` the unseen
+    /// rows, `zeroed` the nodes the request leaves without any row.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        ctx: &RequestContext<'_>,
+        train: &Interactions,
+        forget_file_order: &[u32],
+        valid: &Interactions,
+        kind: ForgetRows,
+        zeroed: &[u32],
+    ) -> Result<Self> {
+        let nu = ctx.n_users;
+        let is_zeroed = |u: u32, i: u32| {
+            zeroed.binary_search(&u).is_ok() || zeroed.binary_search(&(nu + i)).is_ok()
+        };
+        let live = |ids: &[u32]| -> (Interactions, usize) {
+            let all = train.select(ids);
+            let keep: Vec<u32> = (0..all.len() as u32)
+                .filter(|&r| !is_zeroed(all.users[r as usize], all.items[r as usize]))
+                .collect();
+            let isolated = all.len() - keep.len();
+            (all.select(&keep), isolated)
+        };
+        let half = forget_file_order.len() / 2;
+        let (fit_rows, _) = live(&forget_file_order[..half]);
+        let (check_rows, isolated_check_rows) = live(&forget_file_order[half..]);
+        let n_nodes = ctx.n_users + ctx.n_items;
+        let membership = match ctx.spec.loss {
+            LossKind::Bce => {
+                let auc_rows = |rows: &Interactions, min: usize, what: &str| {
+                    let pos = rows.labels.iter().filter(|&&l| l != 0).count();
+                    if rows.len() < min || pos == 0 || pos == rows.len() {
+                        return Ok(Err(format!(
+                            "{what}: {} rows ({pos} positive); an AUC needs at least {min} with \
+                             both labels",
+                            rows.len()
+                        )));
+                    }
+                    Ok::<_, crate::error::Error>(Ok(Measured {
+                        scored: Scored::Auc {
+                            scorer: RowScorer::new(gpu, nu, n_nodes, rows)?,
+                            labels: rows.labels.clone(),
+                        },
+                        rows: rows.len(),
+                    }))
+                };
+                let mut request_nodes: Vec<u32> = fit_rows
+                    .users
+                    .iter()
+                    .chain(&check_rows.users)
+                    .copied()
+                    .chain(
+                        fit_rows
+                            .items
+                            .iter()
+                            .chain(&check_rows.items)
+                            .map(|&i| nu + i),
+                    )
+                    .collect();
+                request_nodes.sort_unstable();
+                request_nodes.dedup();
+                let unseen = local_unseen_rows(valid, nu, &request_nodes, &is_zeroed);
+                Membership {
+                    loss: LossKind::Bce,
+                    kind,
+                    fit: auc_rows(&fit_rows, MIN_FIT_ROWS, "fitting half")?,
+                    check: auc_rows(&check_rows, 2, "check half")?,
+                    unseen: auc_rows(&unseen, 2, "unseen rows")?,
+                    isolated_check_rows,
+                }
+            }
+            LossKind::Bpr => {
+                let positives = |rows: &Interactions| {
+                    let ids: Vec<u32> = (0..rows.len() as u32)
+                        .filter(|&r| rows.labels[r as usize] != 0)
+                        .collect();
+                    rows.select(&ids)
+                };
+                let (fit, check) = (positives(&fit_rows), positives(&check_rows));
+                let mut users: Vec<u32> = fit.users.iter().chain(&check.users).copied().collect();
+                users.sort_unstable();
+                users.dedup();
+                let ids: Vec<u32> = (0..valid.len() as u32)
+                    .filter(|&r| {
+                        let r = r as usize;
+                        valid.labels[r] != 0
+                            && users.binary_search(&valid.users[r]).is_ok()
+                            && !is_zeroed(valid.users[r], valid.items[r])
+                    })
+                    .collect();
+                let held_out = valid.select(&ids);
+                let seen = UserItems::build(ctx.n_users, ctx.n_items, &[ctx.remaining], false)?;
+                let rank_rows = |rows: &Interactions, min: usize, what: &str| {
+                    if rows.len() < min.max(1) {
+                        return Ok(Err(format!(
+                            "{what}: {} positive rows; a place needs at least {}",
+                            rows.len(),
+                            min.max(1)
+                        )));
+                    }
+                    Ok::<_, crate::error::Error>(Ok(Measured {
+                        scored: Scored::Rank(RankScorer::new(
+                            gpu,
+                            ctx.n_users,
+                            ctx.n_items,
+                            rows,
+                            &seen,
+                        )?),
+                        rows: rows.len(),
+                    }))
+                };
+                Membership {
+                    loss: LossKind::Bpr,
+                    kind,
+                    fit: rank_rows(&fit, MIN_RANK_FIT_ROWS, "fitting half")?,
+                    check: rank_rows(&check, 1, "check half")?,
+                    unseen: rank_rows(&held_out, 1, "held-out rows of the request's users")?,
+                    isolated_check_rows,
+                }
+            }
+        };
+        Ok(membership)
+    }
+
+    /// Scores the rows at t = 0, 1 and −1 along `step` (with `zeroed` set to zero, as the
+    /// request will leave them): three passes, after which every statistic is known at
+    /// every t.
+    pub(crate) fn along<'m>(
+        &'m self,
+        probe: &mut Probe<'_>,
+        gpu: &Gpu,
+        step: &InfluenceStep,
+        zeroed: &[u32],
+    ) -> Result<StepPath<'m>> {
+        let sets = [&self.fit, &self.check, &self.unseen];
+        let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
+        for t in [0.0f32, 1.0, -1.0] {
+            probe.set_scaled(&step.kept, &step.x, Some(t), zeroed)?;
+            for (k, set) in sets.iter().enumerate() {
+                if let Ok(m) = set {
+                    samples[k].push(m.scored.scores(gpu, probe.embeddings())?);
+                }
+            }
+        }
+        let mut quadratics = samples.into_iter().map(|mut s| {
+            (s.len() == 3).then(|| {
+                let minus = s.pop().unwrap_or_default();
+                let plus = s.pop().unwrap_or_default();
+                let zero = s.pop().unwrap_or_default();
+                Quadratic::from_samples(zero, &plus, &minus)
+            })
+        });
+        Ok(StepPath {
+            membership: self,
+            fit: quadratics.next().flatten(),
+            check: quadratics.next().flatten(),
+            unseen: quadratics.next().flatten(),
+        })
+    }
+}
+
+/// Validation rows of the request's users and items (neither end zeroed), a deterministic
+/// sample of at most [`MAX_REFERENCE_ROWS`]; all validation rows' sample when the request's
+/// own hold too few of both labels.
+fn local_unseen_rows(
+    valid: &Interactions,
+    n_users: u32,
+    request_nodes: &[u32],
+    is_zeroed: &dyn Fn(u32, u32) -> bool,
+) -> Interactions {
+    let touches = |r: usize| {
+        request_nodes.binary_search(&valid.users[r]).is_ok()
+            || request_nodes
+                .binary_search(&(n_users + valid.items[r]))
+                .is_ok()
+    };
+    let pick = |keep: &dyn Fn(usize) -> bool| {
+        let ids: Vec<u32> = (0..valid.len())
+            .filter(|&r| keep(r) && !is_zeroed(valid.users[r], valid.items[r]))
+            .map(|r| r as u32)
+            .collect();
+        // An even stride keeps the sample deterministic and spread over the file.
+        let stride = ids.len().div_ceil(MAX_REFERENCE_ROWS).max(1);
+        let ids: Vec<u32> = ids.into_iter().step_by(stride).collect();
+        valid.select(&ids)
+    };
+    let local = pick(&touches);
+    let pos = local.labels.iter().filter(|&&l| l != 0).count();
+    if local.len() >= MIN_FIT_ROWS && pos > 0 && pos < local.len() {
+        local
+    } else {
+        pick(&|_| true)
+    }
+}
+
+/// f(t) and the guard at one step length.
+#[derive(Clone, Copy)]
+struct Trial {
+    t: f64,
+    /// Positive while the fitting rows are still remembered.
+    remembered: f64,
+    fit_value: f64,
+    unseen: f64,
+    admissible: bool,
+}
+
+impl StepPath<'_> {
+    /// The unseen rows' statistic before the update and the target it sets.
+    fn target(&self) -> Option<(f64, f64)> {
+        let unseen = self.unseen.as_ref()?;
+        let m = self.membership.unseen.as_ref().ok()?;
+        let (before, _) = m.scored.statistic(&unseen.at(0.0))?;
+        let target = match (self.membership.loss, self.membership.kind) {
+            (LossKind::Bce, ForgetRows::Flipped) => 1.0 - before,
+            _ => before,
+        };
+        Some((before, target))
+    }
+
+    /// How far the fitting rows are from looking unseen at t (positive: still remembered).
+    fn remembered(&self, value: f64, target: f64) -> f64 {
+        match self.membership.loss {
+            LossKind::Bce => value - target,
+            LossKind::Bpr => target - value,
+        }
+    }
+
+    fn trial(&self, t: f64, before: f64, target: f64) -> Option<Trial> {
+        let fit = self.fit.as_ref()?;
+        let m = self.membership.fit.as_ref().ok()?;
+        let (fit_value, _) = m.scored.statistic(&fit.at(t))?;
+        let unseen_m = self.membership.unseen.as_ref().ok()?;
+        let (unseen, _) = unseen_m.scored.statistic(&self.unseen.as_ref()?.at(t))?;
+        let admissible = match self.membership.loss {
+            LossKind::Bce => unseen >= before - GUARD_AUC,
+            LossKind::Bpr => unseen <= before + GUARD_RANK,
+        };
+        Some(Trial {
+            t,
+            remembered: self.remembered(fit_value, target),
+            fit_value,
+            unseen,
+            admissible,
+        })
+    }
+
+    /// The step length whose fitting rows look unseen: the root of f(t) = statistic − target
+    /// on [0, `max`] among lengths the guard admits (bisection inside the first sign change of
+    /// a geometric grid), else the admissible length closest to it. `None` when this request
+    /// has too few rows to fit on.
+    pub fn fit_length(&self, max: f64) -> Option<StepLength> {
+        let (before, target) = self.target()?;
+        let m = self.membership.fit.as_ref().ok()?;
+        let mut grid = vec![0.0];
+        // From max / 4096 to max, eight points per doubling.
+        let points = 96;
+        grid.extend((0..=points).map(|k| max * 2f64.powf(-((points - k) as f64) / 8.0)));
+        let trials: Vec<Trial> = grid
+            .iter()
+            .filter_map(|&t| self.trial(t, before, target))
+            .collect();
+        let mut best: Option<Trial> = None;
+        let consider = |trial: Trial, best: &mut Option<Trial>| {
+            if trial.admissible && best.is_none_or(|b| trial.remembered.abs() < b.remembered.abs())
+            {
+                *best = Some(trial);
+            }
+        };
+        for w in trials.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            consider(lo, &mut best);
+            if lo.admissible && lo.remembered > 0.0 && hi.remembered <= 0.0 {
+                // Bisection in t inside the bracket; the guard is re-checked at each point.
+                let (mut a, mut b) = (lo, hi);
+                for _ in 0..20 {
+                    let Some(mid) = self.trial(0.5 * (a.t + b.t), before, target) else {
+                        break;
+                    };
+                    consider(mid, &mut best);
+                    if mid.remembered > 0.0 {
+                        a = mid;
+                    } else {
+                        b = mid;
+                    }
+                }
+                consider(b, &mut best);
+                break;
+            }
+        }
+        if let Some(&last) = trials.last() {
+            consider(last, &mut best);
+        }
+        let chosen = best?;
+        Some(StepLength {
+            t: chosen.t,
+            source: LengthSource::Fitted,
+            max,
+            fit_rows: m.rows,
+            fit_value: Some(chosen.fit_value),
+            fit_target: Some(target),
+            unseen_value: Some(chosen.unseen),
+            unseen_before: Some(before),
+        })
+    }
+
+    /// A length not fitted here (`source` says why), with its figures.
+    pub fn length_at(&self, t: f64, source: LengthSource, max: f64) -> StepLength {
+        let fit_rows = self.membership.fit.as_ref().map_or(0, |m| m.rows);
+        let trial = self
+            .target()
+            .and_then(|(before, target)| Some((self.trial(t, before, target)?, before, target)));
+        StepLength {
+            t,
+            source,
+            max,
+            fit_rows,
+            fit_value: trial.map(|(tr, _, _)| tr.fit_value),
+            fit_target: trial.map(|(_, _, target)| target),
+            unseen_value: trial.map(|(tr, _, _)| tr.unseen),
+            unseen_before: trial.map(|(_, before, _)| before),
+        }
+    }
+
+    /// Why this request's length cannot be fitted, when it cannot.
+    pub fn why_not_fitted(&self) -> Option<String> {
+        [&self.membership.fit, &self.membership.unseen]
+            .into_iter()
+            .find_map(|m| m.as_ref().err().cloned())
+    }
+
+    /// The forgetting check at step length `t`, on the check rows.
+    pub fn check(&self, t: f64) -> ForgettingCheck {
+        let m = self.membership;
+        let statistic = match m.loss {
+            LossKind::Bce => "forget_auc",
+            LossKind::Bpr => "forget_rank",
+        };
+        let mut check = ForgettingCheck {
+            statistic,
+            value: None,
+            before: None,
+            target: None,
+            tolerance: None,
+            rows: m.check.as_ref().map_or(0, |c| c.rows),
+            passed: None,
+            isolated_rows: m.isolated_check_rows,
+            note: None,
+        };
+        let computed = (|| {
+            let c = m.check.as_ref().map_err(Clone::clone)?;
+            let u = m.unseen.as_ref().map_err(Clone::clone)?;
+            let missing = || "a statistic was undefined".to_string();
+            let (q_check, q_unseen) = (
+                self.check.as_ref().ok_or_else(missing)?,
+                self.unseen.as_ref().ok_or_else(missing)?,
+            );
+            let (value, se) = c.scored.statistic(&q_check.at(t)).ok_or_else(missing)?;
+            let (before, _) = c.scored.statistic(&q_check.at(0.0)).ok_or_else(missing)?;
+            let (_, se_unseen) = u.scored.statistic(&q_unseen.at(0.0)).ok_or_else(missing)?;
+            let (_, target) = self.target().ok_or_else(missing)?;
+            let tolerance = (CHECK_GAP_SHARE * (before - target).abs())
+                .max(2.0 * (se * se + se_unseen * se_unseen).sqrt());
+            Ok::<_, String>((value, before, target, tolerance))
+        })();
+        match computed {
+            Ok((value, before, target, tolerance)) => {
+                check.value = Some(value);
+                check.before = Some(before);
+                check.target = Some(target);
+                check.tolerance = Some(tolerance);
+                check.passed = Some((value - target).abs() <= tolerance);
+            }
+            Err(why) => check.note = Some(why),
+        }
+        check
+    }
+}
+
+/// The median of earlier requests' fitted lengths, per kind of row (a resident unlearner's
+/// memory for requests too small to fit their own).
+#[derive(Debug, Clone, Default)]
+pub struct LengthHistory {
+    genuine: Vec<f64>,
+    flipped: Vec<f64>,
+}
+
+impl LengthHistory {
+    pub fn record(&mut self, kind: ForgetRows, t: f64) {
+        self.of_mut(kind).push(t);
+    }
+
+    pub fn median(&self, kind: ForgetRows) -> Option<f64> {
+        let mut v = match kind {
+            ForgetRows::Genuine => self.genuine.clone(),
+            ForgetRows::Flipped => self.flipped.clone(),
+        };
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        Some(v[v.len() / 2])
+    }
+
+    fn of_mut(&mut self, kind: ForgetRows) -> &mut Vec<f64> {
+        match kind {
+            ForgetRows::Genuine => &mut self.genuine,
+            ForgetRows::Flipped => &mut self.flipped,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quadratic_scores_are_recovered_from_three_samples() {
+        let (a, b, c) = ([0.5f32, -1.0], [2.0f32, 0.25], [-0.75f32, 3.0]);
+        let at = |t: f32| -> Vec<f32> { (0..2).map(|k| a[k] + b[k] * t + c[k] * t * t).collect() };
+        let q = Quadratic::from_samples(at(0.0), &at(1.0), &at(-1.0));
+        for t in [0.0, 0.3, 1.7, 4.0] {
+            for (got, want) in q.at(t).iter().zip(at(t as f32)) {
+                assert!((got - want).abs() < 1e-5, "t {t}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn auc_standard_error_shrinks_with_rows() {
+        let small = auc_standard_error(0.7, 10, 10);
+        let large = auc_standard_error(0.7, 1000, 1000);
+        assert!(small > 5.0 * large && large > 0.0);
+        assert!(auc_standard_error(0.7, 0, 10).is_infinite());
+    }
+
+    #[test]
+    fn length_history_takes_the_median_per_kind() {
+        let mut h = LengthHistory::default();
+        assert_eq!(h.median(ForgetRows::Genuine), None);
+        for t in [0.2, 3.0, 0.5] {
+            h.record(ForgetRows::Genuine, t);
+        }
+        h.record(ForgetRows::Flipped, 1.5);
+        assert_eq!(h.median(ForgetRows::Genuine), Some(0.5));
+        assert_eq!(h.median(ForgetRows::Flipped), Some(1.5));
+    }
+}
