@@ -24,7 +24,14 @@ fn reduced_demo_writes_report_and_plots() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let methods = ["original", "retrain", "finetune", "ifru", "ifru_calibrated"];
+    let methods = [
+        "original",
+        "retrain",
+        "finetune",
+        "ifru",
+        "ifru_calibrated",
+        "ifru_fixed",
+    ];
     // The table lists every method, references first.
     let rows: Vec<&str> = stdout
         .lines()
@@ -38,16 +45,16 @@ fn reduced_demo_writes_report_and_plots() {
     let summary = stdout
         .matches("of the way from the original to retrain")
         .count();
-    assert_eq!(summary, 3, "stdout: {stdout}");
+    assert_eq!(summary, 4, "stdout: {stdout}");
     // Progress lines, one per stage (plain lines when stderr is not a terminal).
     assert!(
-        stderr.contains("[5/5] ifru_calibrated: applying"),
+        stderr.contains("[6/6] ifru_calibrated: applying"),
         "{stderr}"
     );
 
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["schema"], 1);
+    assert_eq!(report["schema"], 2);
     assert_eq!(report["model"], "lightgcn");
     assert_eq!(report["synthetic"]["n_rows"], 20000);
     let train_rows = report["train_rows"].as_u64().unwrap();
@@ -63,6 +70,13 @@ fn reduced_demo_writes_report_and_plots() {
             );
         }
     }
+    // Every influence method reports its forgetting check; the default its fitted length.
+    for m in ["ifru", "ifru_fixed", "ifru_calibrated"] {
+        let check = &report["methods"][m]["forgetting_check"];
+        assert_eq!(check["statistic"], "forget_auc", "{m}: {check}");
+        assert!(check["passed"].is_boolean(), "{m}: {check}");
+    }
+    assert_eq!(report["methods"]["ifru"]["step_length"]["source"], "fitted");
     let trace = report["methods"]["ifru"]["residual_trace"]
         .as_array()
         .unwrap();

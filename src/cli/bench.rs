@@ -133,7 +133,7 @@ struct ModelHeader {
 impl ModelHeader {
     fn of(spec: ModelSpec) -> Self {
         ModelHeader {
-            schema: 1,
+            schema: super::common::UNLEARNING_REPORT_SCHEMA,
             model: spec.kind,
             layers: spec.layers,
             dim: spec.dim,
@@ -142,7 +142,7 @@ impl ModelHeader {
     }
 }
 
-/// The report of `ifru bench` (schema 1), also written by `ifru demo`.
+/// The report of `ifru bench` (schema [`super::common::UNLEARNING_REPORT_SCHEMA`]), also written by `ifru demo`.
 #[derive(Serialize)]
 pub struct BenchReport {
     #[serde(flatten)]

@@ -20,6 +20,11 @@ use serde::Serialize;
 
 use super::CliResult;
 
+/// The schema of the unlearning reports (`ifru bench`, `ifru demo`, `ifru unlearn`). 2: the
+/// `ifru` entry is the default method (the calibrated step length) and the fixed `auto` rule
+/// is `ifru_fixed`; influence methods carry `forgetting_check` and `step_length`.
+pub const UNLEARNING_REPORT_SCHEMA: u32 = 2;
+
 /// How to read and split raw data (ignored for folders that are already split).
 #[derive(Args, Clone)]
 pub struct RawDataOptions {

@@ -135,7 +135,7 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
         )
     })?;
     let mut report = UnlearnReport {
-        schema: 1,
+        schema: super::common::UNLEARNING_REPORT_SCHEMA,
         command: "unlearn",
         model_dir: cmd.out.clone().unwrap_or_else(|| cmd.model.clone()),
         version: String::new(),

@@ -1,0 +1,155 @@
+//! Every influence request reports its forgetting check (docs/DAMPING.md): it fails when the
+//! step is clearly wrong (δ 100× above or below the `auto` rule's), the default calibrated
+//! length passes it, and `--on-check-fail refuse|retrain` act on a failure.
+
+mod common;
+
+use common::gpu;
+use ifru::data::Dataset;
+use ifru::data::synthetic::synthetic_dataset;
+use ifru::kernels::adam::AdamConfig;
+use ifru::model::loaded::adjacency_for;
+use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
+use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
+use ifru::unlearn::calibrate::ForgetRows;
+use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::forgetting::{LengthSource, OnCheckFail};
+use ifru::unlearn::influence::IfruOptions;
+
+struct Trained {
+    data: Dataset,
+    spec: ModelSpec,
+    recipe: TrainConfig,
+    params: Params,
+    forget: Vec<u32>,
+}
+
+/// MF trained long enough to memorise its flipped rows (forget AUC far above the unseen
+/// rows'), as in the demo.
+fn trained() -> Trained {
+    let data = synthetic_dataset(20_000, 5, 0.02).expect("synthetic data");
+    let forget: Vec<u32> = data.flipped_rows().collect();
+    let spec = ModelSpec::new(ModelKind::Mf, 0, 16, LossKind::Bce).unwrap();
+    let recipe = TrainConfig {
+        adam: AdamConfig {
+            lr: 1e-2,
+            ..AdamConfig::default()
+        },
+        max_epochs: 30,
+        init_std: 0.1,
+        ..TrainConfig::default()
+    };
+    let adjacency = adjacency_for(&spec, data.n_users, data.n_items, &data.train).unwrap();
+    let out = train(
+        gpu(),
+        spec,
+        &recipe,
+        &TrainData {
+            n_users: data.n_users,
+            n_items: data.n_items,
+            rows: &data.train,
+            adjacency: adjacency.as_ref(),
+        },
+        &mut LastEpoch(0),
+        &mut |_| {},
+    )
+    .unwrap();
+    Trained {
+        data,
+        spec,
+        recipe,
+        params: out.params,
+        forget,
+    }
+}
+
+fn apply(
+    t: &Trained,
+    method: Method,
+    opts: &IfruOptions,
+) -> (ifru::Result<MethodOutcome>, Unlearner<'static>) {
+    let mut u = Unlearner::from_parts(
+        gpu(),
+        t.spec,
+        t.recipe.clone(),
+        t.data.clone(),
+        &t.params,
+        vec![false; t.data.train.len()],
+    )
+    .unwrap();
+    let out = u.apply(&t.forget, method, 0, Some(opts), ForgetRows::Flipped);
+    (out, u)
+}
+
+#[test]
+fn the_check_fails_a_wrong_step_and_passes_the_default() {
+    let t = trained();
+    let base = IfruOptions::default_for(&t.spec);
+    let (fixed, _) = apply(&t, Method::IfruFixed, &base);
+    let fixed = fixed.unwrap();
+    let auto = fixed.influence.as_ref().unwrap().damping;
+    let check = fixed.forgetting_check.as_ref().unwrap();
+    assert_eq!(check.statistic, "forget_auc");
+    assert!(check.rows > 0 && check.value.is_some(), "{check:?}");
+    // The statistic had somewhere to go: memorised rows score far from unseen ones.
+    let (before, target) = (check.before.unwrap(), check.target.unwrap());
+    assert!(before - target > 0.2, "{check:?}");
+
+    for (label, delta) in [("δ × 100", auto * 100.0), ("δ ÷ 100", auto / 100.0)] {
+        let opts = IfruOptions {
+            damping: Some(delta),
+            ..base.clone()
+        };
+        let (out, _) = apply(&t, Method::IfruFixed, &opts);
+        let check = out.unwrap().forgetting_check.unwrap();
+        assert_eq!(check.passed, Some(false), "{label}: {check:?}");
+    }
+
+    let (default, _) = apply(&t, Method::Ifru, &base);
+    let default = default.unwrap();
+    let check = default.forgetting_check.as_ref().unwrap();
+    assert_eq!(check.passed, Some(true), "{check:?}");
+    let length = default.step_length.as_ref().unwrap();
+    assert_eq!(length.source, LengthSource::Fitted);
+    assert!(length.t > 0.0 && length.t <= length.max, "{length:?}");
+}
+
+#[test]
+fn a_failed_check_refuses_or_retrains_as_asked() {
+    let t = trained();
+    let base = IfruOptions::default_for(&t.spec);
+    let (fixed, _) = apply(&t, Method::IfruFixed, &base);
+    let auto = fixed.unwrap().influence.unwrap().damping;
+    let wrong = IfruOptions {
+        damping: Some(auto * 100.0),
+        ..base.clone()
+    };
+
+    let refuse = IfruOptions {
+        on_check_fail: OnCheckFail::Refuse,
+        ..wrong.clone()
+    };
+    let (out, u) = apply(&t, Method::IfruFixed, &refuse);
+    let err = out.expect_err("a refused request").to_string();
+    assert!(
+        err.contains("forgetting check") && err.contains("unchanged"),
+        "{err}"
+    );
+    // Nothing changed: the parameters bit for bit, and no row is forgotten.
+    let bits = |p: &Params| p.nodes().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&u.params().unwrap()), bits(&t.params));
+    assert_eq!(u.remaining_row_ids().len(), t.data.train.len());
+
+    let retrain = IfruOptions {
+        on_check_fail: OnCheckFail::Retrain,
+        ..wrong
+    };
+    let (out, u) = apply(&t, Method::IfruFixed, &retrain);
+    let out = out.unwrap();
+    assert_eq!(out.fallback, Some(Method::Retrain));
+    assert!(out.epochs.is_some());
+    assert_eq!(
+        u.remaining_row_ids().len(),
+        t.data.train.len() - t.forget.len()
+    );
+}
