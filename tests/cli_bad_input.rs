@@ -11,7 +11,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::cli::{Fixture, ITEMS, USERS, ifru, ok, s, snapshot, stderr, training_rows};
+use common::cli::{Fixture, ITEMS, USERS, ifru, item_of, ok, s, snapshot, stderr, training_rows};
 use ifru::model::Params;
 use ifru::model::store::{ModelDir, params_to_safetensors};
 
@@ -53,7 +53,11 @@ fn error_text(case: &str, out: &std::process::Output) -> String {
 fn items_of(u: u32) -> (Vec<u32>, u32) {
     let rows = training_rows();
     let mine: Vec<u32> = rows.iter().filter(|r| r.0 == u).map(|r| r.1).collect();
-    let other = (0..ITEMS).find(|i| !mine.contains(i)).unwrap();
+    // Not a training row, nor a held-out one (those are accepted: tests/cli_held_out.rs).
+    let held_out = [item_of(u, 7), item_of(u, 8), item_of(u, 9)];
+    let other = (0..ITEMS)
+        .find(|i| !mine.contains(i) && !held_out.contains(i))
+        .unwrap();
     (mine, other)
 }
 

@@ -6,14 +6,17 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use ifru::data::Dataset;
 use ifru::data::forget::{
-    ForgetKind, ForgetSpec, PairIndex, generate, match_forget, read_forget_file,
+    ForgetKind, ForgetSpec, ForgetSummary, PairIndex, classify_held_out, generate, match_forget,
+    read_forget_file,
 };
 use ifru::data::synthetic::SyntheticConfig;
 use ifru::eval::RankingOptions;
 use ifru::model::ModelSpec;
+use ifru::model::loaded::MatchedRequest;
 use ifru::unlearn::bench::{BenchPlan, BenchRun, aggregate, display_order, run};
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
+use ifru::unlearn::request::accept;
 use ifru::unlearn::soak::{SoakPlan, SoakReport};
 use ifru::unlearn::stream::{StreamPlan, StreamReport};
 use serde::Serialize;
@@ -218,27 +221,33 @@ impl BenchReport {
 }
 
 /// The forget set as training rows in file order: the rows of `file`, else an IFRU folder's
-/// flipped rows, else rows drawn by `spec`.
+/// flipped rows, else rows drawn by `spec`. A file is held to `ifru unlearn`'s rules, with its
+/// messages; lines naming held-out rows leave `ds`'s validation and test rows (said on
+/// stderr).
 pub fn forget_rows(
     file: Option<&Path>,
     spec: &ForgetSpec,
-    ds: &Dataset,
+    ds: &mut Dataset,
 ) -> Result<Vec<u32>, Box<dyn std::error::Error>> {
     if let Some(file) = file {
         let lines = read_forget_file(file)?;
         let index = PairIndex::new(&ds.train);
-        let matches = match_forget(&lines, &ds.train, &ds.user_ids, &ds.item_ids, &index, &[]);
-        let mut rows = Vec::new();
-        for m in &matches {
-            match &m.status {
-                ifru::data::forget::ForgetStatus::Matched(r) => rows.extend(r.iter().copied()),
-                ifru::data::forget::ForgetStatus::Duplicate { .. } => {}
-                other => {
-                    return Err(format!("{}:{}: {other:?}", file.display(), m.row.line).into());
-                }
-            }
+        let mut matches = match_forget(&lines, &ds.train, &ds.user_ids, &ds.item_ids, &index, &[]);
+        classify_held_out(&mut matches, ds);
+        let summary = ForgetSummary::of(&matches);
+        let request = MatchedRequest {
+            matches: matches
+                .into_iter()
+                .map(|m| (file.to_path_buf(), m))
+                .collect(),
+            summary,
+        };
+        let accepted = accept(&request, false)?;
+        for w in &accepted.warnings {
+            eprintln!("warning: {w}");
         }
-        return Ok(rows);
+        ds.without_held_out(&accepted.held_out);
+        return Ok(accepted.file_order);
     }
     if !ds.flipped_rows().is_empty() {
         return Ok(ds.flipped_rows().collect());
@@ -252,7 +261,7 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         return run_sweep(&cmd, spec);
     }
     let data = cmd.data.as_deref().ok_or("--data is required")?;
-    let (ds, source) = load_training_data(data, &cmd.raw, Some(cmd.split_seed))?;
+    let (mut ds, source) = load_training_data(data, &cmd.raw, Some(cmd.split_seed))?;
     if let Some(users) = cmd.stream {
         return run_stream(&cmd, &ds, &source.path, users);
     }
@@ -260,7 +269,7 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         return run_soak(&cmd, &ds, source, requests);
     }
     let forget_spec = ForgetSpec::new(cmd.forget_kind, cmd.forget_fraction, cmd.split_seed);
-    let forget = forget_rows(cmd.forget.as_deref(), &forget_spec, &ds)?;
+    let forget = forget_rows(cmd.forget.as_deref(), &forget_spec, &mut ds)?;
     if forget.is_empty() {
         return Err("the forget set is empty".into());
     }

@@ -118,7 +118,7 @@ struct DemoData {
 fn load(cmd: &DemoCommand) -> Result<DemoData, Box<dyn std::error::Error>> {
     match &cmd.data {
         Some(path) => {
-            let (ds, source) = load_training_data(path, &cmd.raw, Some(1024))?;
+            let (mut ds, source) = load_training_data(path, &cmd.raw, Some(1024))?;
             if ds.implicit {
                 // Every row is a positive: AUCs (the demo's measure) need both labels.
                 return Err(format!(
@@ -129,7 +129,7 @@ fn load(cmd: &DemoCommand) -> Result<DemoData, Box<dyn std::error::Error>> {
                 .into());
             }
             let spec = ForgetSpec::new(ForgetKind::Random, FORGET_FRACTION, cmd.seed);
-            let forget = forget_rows(None, &spec, &ds)?;
+            let forget = forget_rows(None, &spec, &mut ds)?;
             Ok(DemoData {
                 ds,
                 dataset: source.path.clone(),

@@ -80,7 +80,7 @@ struct MethodResult {
 
 pub fn run(cmd: UnlearnCommand) -> CliResult {
     check_report_path(cmd.report.as_deref())?;
-    let loaded = open_model(&cmd)?;
+    let mut loaded = open_model(&cmd)?;
     let matched = loaded.match_forget_files(&cmd.forget)?;
     let request = accept(&matched, cmd.skip_missing)?;
     for w in &request.warnings {
@@ -88,16 +88,24 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     }
     let c = &request.counts;
     eprintln!(
-        "request: {} lines; {} matched ({} rows), {} already forgotten, {} duplicate, {} skipped",
-        c.lines, c.matched, c.rows, c.already_forgotten, c.duplicate, c.not_in_training
+        "request: {} lines; {} matched ({} rows), {} held out, {} already forgotten, {} duplicate, \
+         {} skipped",
+        c.lines, c.matched, c.rows, c.held_out, c.already_forgotten, c.duplicate, c.not_in_training
     );
-    if request.rows.is_empty() {
+    if request.rows.is_empty() && request.held_out.is_empty() {
         println!(
             "nothing to forget: of {} lines, {} name rows already forgotten and {} were skipped; \
              the model is unchanged",
             c.lines, c.already_forgotten, c.not_in_training
         );
         return Ok(());
+    }
+    // Held-out rows the request names leave the data here, so no check reads them as unseen
+    // rows; their pairs join the forgotten set with the commit.
+    let held_out_pairs = loaded.data.held_out_pairs(&request.held_out);
+    loaded.data.without_held_out(&request.held_out);
+    if request.rows.is_empty() {
+        return commit_held_out_only(&cmd, loaded, &request, &held_out_pairs);
     }
     let gpu = open_gpu()?;
     let mut unlearner = Unlearner::new(&gpu, &loaded)?;
@@ -126,7 +134,10 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
         &request.file_order,
         &ranking,
     )?;
-    let state = unlearner.state_after(&loaded.state, &request.rows)?;
+    let mut state = unlearner.state_after(&loaded.state, &request.rows)?;
+    for (user, item) in &held_out_pairs {
+        state.forgotten.insert(user, item);
+    }
     // Nothing is written unless the result is a valid model (finite, right shapes).
     state.check().map_err(|e| {
         format!(
@@ -156,6 +167,7 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
             serde_json::json!({
                 "forget_rows": kind,
                 "skip_missing": cmd.skip_missing,
+                "held_out_rows": request.held_out.len(),
                 "finetune_epochs": (cmd.method == Method::Finetune).then_some(cmd.finetune_epochs),
             }),
         )?
@@ -196,6 +208,9 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
         }
     };
     report.version = version.to_string();
+    if let Some(check) = &report.result.outcome.forgetting_check {
+        println!("{}", check.summary());
+    }
     println!(
         "forgot {} rows by {:?} in {:.3} s; {}; model: {} ({version})",
         request.rows.len(),
@@ -212,6 +227,53 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
         )
         .into()
     })
+}
+
+/// A request that names held-out rows only: the model needs no update, so the new version
+/// holds the same parameters with the pairs added to the forgotten set.
+fn commit_held_out_only(
+    cmd: &UnlearnCommand,
+    loaded: LoadedModel,
+    request: &ifru::unlearn::request::AcceptedRequest,
+    pairs: &[(String, String)],
+) -> CliResult {
+    let mut state = loaded.state.clone();
+    for (user, item) in pairs {
+        state.forgotten.insert(user, item);
+    }
+    let record = AuditRecord::new("unlearn")
+        .with("method", Method::None)?
+        .with("request", &request.counts)?
+        .with(
+            "settings",
+            serde_json::json!({ "held_out_rows": request.held_out.len() }),
+        )?;
+    let version = match &cmd.out {
+        Some(out) => {
+            let history = loaded.dir.audit_log()?;
+            ModelDir::create_with(out, &state, &record, &history)?.current_version()
+        }
+        None => {
+            let mut dir = loaded.dir;
+            dir.commit_with(&state, &record)?
+        }
+    };
+    let model_dir = cmd.out.as_ref().unwrap_or(&cmd.model);
+    println!(
+        "forgot {} held-out row(s) (no model update needed); model: {} ({version})",
+        request.held_out.len(),
+        model_dir.display()
+    );
+    let report = serde_json::json!({
+        "schema": super::common::UNLEARNING_REPORT_SCHEMA,
+        "command": "unlearn",
+        "model_dir": model_dir,
+        "version": version.to_string(),
+        "method": Method::None,
+        "request": request.counts,
+        "held_out_rows": request.held_out.len(),
+    });
+    write_report(cmd.report.as_deref(), &report)
 }
 
 /// Opens the model: for writing (its lock held until the commit) when the new version goes

@@ -166,6 +166,9 @@ pub enum ForgetStatus {
         /// That line.
         first_line: usize,
     },
+    /// No training row has this pair, but held-out rows (validation, test) do: the line is
+    /// accepted and the rows leave the held-out set; the model needs no update for them.
+    HeldOut(HeldOutRows),
     /// A label was given and differs from the training label of some row of the pair.
     LabelMismatch {
         /// The rows of the pair (ascending).
@@ -173,6 +176,61 @@ pub enum ForgetStatus {
         /// Their training labels.
         training_labels: Vec<u8>,
     },
+}
+
+/// Held-out rows a forget line names: positions in the dataset's validation and test rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeldOutRows {
+    /// Validation rows, ascending.
+    pub valid: Vec<u32>,
+    /// Test rows, ascending.
+    pub test: Vec<u32>,
+}
+
+impl HeldOutRows {
+    /// True when no row is named.
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty() && self.test.is_empty()
+    }
+
+    /// Number of rows named.
+    pub fn len(&self) -> usize {
+        self.valid.len() + self.test.len()
+    }
+
+    /// Adds `other`'s rows (kept ascending, without repeats).
+    pub fn extend(&mut self, other: &HeldOutRows) {
+        for (mine, theirs) in [
+            (&mut self.valid, &other.valid),
+            (&mut self.test, &other.test),
+        ] {
+            mine.extend_from_slice(theirs);
+            mine.sort_unstable();
+            mine.dedup();
+        }
+    }
+}
+
+/// Marks the lines that name no training row but name held-out rows of `d` (its validation
+/// or test rows) as [`ForgetStatus::HeldOut`]: a user's data includes the rows a split held
+/// out of training, and a request may name them.
+pub fn classify_held_out(matches: &mut [ForgetMatch], d: &super::Dataset) {
+    let (valid, test) = (PairIndex::new(&d.valid), PairIndex::new(&d.test));
+    for m in matches {
+        if m.status != ForgetStatus::NotInTraining(Missing::NoRow) {
+            continue;
+        }
+        let (Some(u), Some(i)) = (d.user_ids.get(&m.row.user), d.item_ids.get(&m.row.item)) else {
+            continue;
+        };
+        let rows = HeldOutRows {
+            valid: valid.rows(u, i).collect(),
+            test: test.rows(u, i).collect(),
+        };
+        if !rows.is_empty() {
+            m.status = ForgetStatus::HeldOut(rows);
+        }
+    }
 }
 
 /// Why a forget line names no training row.
@@ -212,6 +270,10 @@ pub struct ForgetSummary {
     pub duplicate: usize,
     /// See `matched`.
     pub label_mismatch: usize,
+    /// Lines naming held-out rows only (see [`classify_held_out`]).
+    pub held_out: usize,
+    /// The held-out rows those lines name.
+    pub held_out_rows: HeldOutRows,
 }
 
 impl ForgetSummary {
@@ -228,6 +290,10 @@ impl ForgetSummary {
                 ForgetStatus::NotInTraining(_) => s.not_in_training += 1,
                 ForgetStatus::Duplicate { .. } => s.duplicate += 1,
                 ForgetStatus::LabelMismatch { .. } => s.label_mismatch += 1,
+                ForgetStatus::HeldOut(rows) => {
+                    s.held_out += 1;
+                    s.held_out_rows.extend(rows);
+                }
             }
         }
         s.rows.sort_unstable();

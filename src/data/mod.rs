@@ -206,6 +206,48 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Removes held-out rows a forget request named from the validation and test rows: from
+    /// then on no evaluation or forgetting check reads them.
+    pub fn without_held_out(&mut self, rows: &forget::HeldOutRows) {
+        let keep = |t: &Interactions, gone: &[u32]| {
+            let ids: Vec<u32> = (0..t.len() as u32)
+                .filter(|r| gone.binary_search(r).is_err())
+                .collect();
+            t.select(&ids)
+        };
+        self.valid = keep(&self.valid, &rows.valid);
+        self.test = keep(&self.test, &rows.test);
+    }
+
+    /// The raw (user, item) ids of the held-out rows `rows`, validation rows first.
+    pub fn held_out_pairs(&self, rows: &forget::HeldOutRows) -> Vec<(String, String)> {
+        let raw = |t: &Interactions, r: u32| {
+            let r = r as usize;
+            (
+                self.user_ids
+                    .raw(t.users[r])
+                    .unwrap_or_default()
+                    .into_owned(),
+                self.item_ids
+                    .raw(t.items[r])
+                    .unwrap_or_default()
+                    .into_owned(),
+            )
+        };
+        let valid = rows
+            .valid
+            .iter()
+            .filter(|&&r| (r as usize) < self.valid.len());
+        let test = rows
+            .test
+            .iter()
+            .filter(|&&r| (r as usize) < self.test.len());
+        valid
+            .map(|&r| raw(&self.valid, r))
+            .chain(test.map(|&r| raw(&self.test, r)))
+            .collect()
+    }
+
     /// The training rows whose labels were flipped (D_r of the IFRU protocol), as row ids.
     pub fn flipped_rows(&self) -> std::ops::Range<u32> {
         self.n_train_normal as u32..self.train.len() as u32

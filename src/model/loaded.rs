@@ -59,7 +59,9 @@ impl LoadedModel {
 
     fn load(dir: ModelDir, data_override: Option<&Path>) -> Result<Self> {
         let state = dir.load()?;
-        let data = dir.load_data(&state.meta, data_override)?;
+        let mut data = dir.load_data(&state.meta, data_override)?;
+        // Held-out rows an earlier request named stay out of every evaluation.
+        data.without_held_out(&state.forgotten.held_out_rows(&data));
         let row_ids = state.rows(&data);
         let rows = data.train.select(&row_ids);
         let adjacency = adjacency_for(&state.meta.spec, data.n_users, data.n_items, &rows)?;
@@ -120,7 +122,9 @@ impl LoadedModel {
     /// (duplicates across files count once). A file with no line after its header is refused:
     /// it is more likely the wrong file than a request to forget nothing.
     pub fn match_forget_files(&self, files: &[std::path::PathBuf]) -> Result<MatchedRequest> {
-        use crate::data::forget::{ForgetSummary, PairIndex, match_forget, read_forget_file};
+        use crate::data::forget::{
+            ForgetStatus, ForgetSummary, Missing, PairIndex, match_forget, read_forget_file,
+        };
         let mut lines = Vec::new();
         let mut origin = Vec::new();
         for file in files {
@@ -144,6 +148,17 @@ impl LoadedModel {
             &index,
             &forgotten,
         );
+        let mut matches = matches;
+        crate::data::forget::classify_held_out(&mut matches, &self.data);
+        // A held-out row named by an earlier request has left the data: its pair is known
+        // only to the forgotten set.
+        for m in &mut matches {
+            if m.status == ForgetStatus::NotInTraining(Missing::NoRow)
+                && self.state.forgotten.contains(&m.row.user, &m.row.item)
+            {
+                m.status = ForgetStatus::AlreadyForgotten(Vec::new());
+            }
+        }
         let summary = ForgetSummary::of(&matches);
         Ok(MatchedRequest {
             matches: origin.into_iter().zip(matches).collect(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::data::forget::{ForgetMatch, ForgetStatus, Missing};
+use crate::data::forget::{ForgetMatch, ForgetStatus, HeldOutRows, Missing};
 use crate::model::loaded::MatchedRequest;
 
 /// Lines of a request by class, and the rows it will forget.
@@ -19,6 +19,9 @@ pub struct RequestCounts {
     pub not_in_training: usize,
     pub duplicate: usize,
     pub label_mismatch: usize,
+    /// Lines naming rows the data held out of training (validation, test): accepted; the
+    /// rows leave the held-out set and the model needs no update for them.
+    pub held_out: usize,
     /// Training rows the request forgets (a pair may name several rows).
     pub rows: usize,
 }
@@ -32,6 +35,8 @@ pub struct AcceptedRequest {
     /// `forget_auc_b` halves, so a calibration fitted on the first half never sees the second.
     pub file_order: Vec<u32>,
     pub counts: RequestCounts,
+    /// Held-out rows the request names (positions in the data's validation and test rows).
+    pub held_out: HeldOutRows,
     /// Things the caller should say (duplicates, skipped lines).
     pub warnings: Vec<String>,
 }
@@ -72,6 +77,7 @@ fn describe(lines: &[&(PathBuf, ForgetMatch)]) -> String {
                     .join("/")
             ),
             ForgetStatus::Duplicate { first_line } => format!("repeats line {first_line}"),
+            ForgetStatus::HeldOut(_) => "a held-out (validation or test) row".into(),
             ForgetStatus::Matched(_) | ForgetStatus::AlreadyForgotten(_) => String::new(),
         };
         if !why.is_empty() {
@@ -95,6 +101,7 @@ pub fn accept(request: &MatchedRequest, skip_missing: bool) -> crate::Result<Acc
         not_in_training: s.not_in_training,
         duplicate: s.duplicate,
         label_mismatch: s.label_mismatch,
+        held_out: s.held_out,
         rows: s.rows.len(),
     };
     let of = |pred: fn(&ForgetStatus) -> bool| -> Vec<&(PathBuf, ForgetMatch)> {
@@ -136,6 +143,16 @@ pub fn accept(request: &MatchedRequest, skip_missing: bool) -> crate::Result<Acc
             describe(&duplicates)
         ));
     }
+    let held_out = of(|s| matches!(s, ForgetStatus::HeldOut(_)));
+    if !held_out.is_empty() {
+        warnings.push(format!(
+            "{} line(s) name rows the data held out of training ({} validation, {} test): they \
+             leave the held-out set and need no model update",
+            held_out.len(),
+            s.held_out_rows.valid.len(),
+            s.held_out_rows.test.len()
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     let file_order = request
         .matches
@@ -151,6 +168,7 @@ pub fn accept(request: &MatchedRequest, skip_missing: bool) -> crate::Result<Acc
         rows: s.rows.clone(),
         file_order,
         counts,
+        held_out: s.held_out_rows.clone(),
         warnings,
     })
 }

@@ -65,7 +65,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 pub const USERS: u32 = 30;
 pub const ITEMS: u32 = 20;
 
-fn item_of(u: u32, k: u32) -> u32 {
+pub fn item_of(u: u32, k: u32) -> u32 {
     (7 * u + 3 * k) % ITEMS
 }
 

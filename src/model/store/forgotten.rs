@@ -125,6 +125,29 @@ impl ForgottenSet {
         (format!("sha256:{}", hex(&h.finalize())), pairs.len())
     }
 
+    /// The held-out rows of `d` (validation, test) whose pair is forgotten: a request named
+    /// them, and they stay out of every evaluation from then on.
+    pub fn held_out_rows(&self, d: &Dataset) -> crate::data::forget::HeldOutRows {
+        let base = self.salted();
+        let of = |t: &crate::data::Interactions| -> Vec<u32> {
+            if self.hashes.is_empty() {
+                return Vec::new();
+            }
+            (0..t.len())
+                .filter(|&r| {
+                    let u = d.user_ids.raw(t.users[r]).unwrap_or_default();
+                    let i = d.item_ids.raw(t.items[r]).unwrap_or_default();
+                    self.hashes.contains(&Self::finish(base.clone(), &u, &i))
+                })
+                .map(|r| r as u32)
+                .collect()
+        };
+        crate::data::forget::HeldOutRows {
+            valid: of(&d.valid),
+            test: of(&d.test),
+        }
+    }
+
     /// Number of forgotten pairs.
     pub fn len(&self) -> usize {
         self.hashes.len()
