@@ -87,6 +87,7 @@ fn main() {
             ranking: RankingOptions::default(),
             valid_users: 0,
             retrain_max_epochs: None,
+            share: 1.0,
         };
         let started = std::time::Instant::now();
         let report = run(&gpu, &data, &plan, &mut |step| {

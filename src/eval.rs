@@ -324,37 +324,54 @@ impl RankScorer {
 
     /// Each pair's place among its user's candidates (0 the top, ties counting half) given
     /// [`RankScorer::score_lists`]; a pair whose user has no list there (a short `lists`)
-    /// counts 0.
+    /// counts 0. Each user's candidate scores are sorted once, so a pair costs a binary
+    /// search: a calibration evaluates many step lengths on the same lists' combinations.
+    /// Exactly the pairwise count: a NaN score is never above or tied with another, and
+    /// −0 ties +0.
     pub fn places_in(&self, lists: &[f32]) -> Vec<f64> {
         let n_items = self.n_items as usize;
+        // Per user: its candidates' scores (not NaN), ascending, and how many candidates.
+        let sorted: Vec<Option<(Vec<f32>, usize)>> = (0..self.users.len())
+            .map(|k| {
+                let list = lists.get(k * n_items..(k + 1) * n_items)?;
+                let excluded = &self.excluded[k];
+                let mut scores = Vec::with_capacity(n_items);
+                let mut candidates = 0;
+                for (j, &s) in list.iter().enumerate() {
+                    if excluded.binary_search(&(j as u32)).is_ok() {
+                        continue;
+                    }
+                    candidates += 1;
+                    if !s.is_nan() {
+                        scores.push(s + 0.0);
+                    }
+                }
+                scores.sort_unstable_by(f32::total_cmp);
+                Some((scores, candidates))
+            })
+            .collect();
         self.pairs
             .iter()
             .map(|&(u, i)| {
                 let Ok(k) = self.users.binary_search(&u) else {
                     return 0.0;
                 };
-                let Some(list) = lists.get(k * n_items..(k + 1) * n_items) else {
+                let Some((scores, candidates)) = &sorted[k] else {
                     return 0.0;
                 };
-                let own = list[i as usize];
-                let excluded = &self.excluded[k][..];
-                let (mut above, mut ties, mut candidates) = (0u64, 0u64, 0u64);
-                for (j, &s) in list.iter().enumerate() {
-                    if j as u32 == i || excluded.binary_search(&(j as u32)).is_ok() {
-                        continue;
-                    }
-                    candidates += 1;
-                    if s > own {
-                        above += 1;
-                    } else if s == own {
-                        ties += 1;
-                    }
+                let own = lists[k * n_items + i as usize];
+                // The pair's own item is not its own candidate.
+                let own_is_candidate = self.excluded[k].binary_search(&i).is_err();
+                let candidates = candidates - usize::from(own_is_candidate);
+                if candidates == 0 || own.is_nan() {
+                    return 0.0;
                 }
-                if candidates == 0 {
-                    0.0
-                } else {
-                    (above as f64 + 0.5 * ties as f64) / candidates as f64
-                }
+                let own = own + 0.0;
+                let below_or_tied = scores.partition_point(|&s| s <= own);
+                let below = scores.partition_point(|&s| s < own);
+                let above = scores.len() - below_or_tied;
+                let ties = below_or_tied - below - usize::from(own_is_candidate);
+                (above as f64 + 0.5 * ties as f64) / candidates as f64
             })
             .collect()
     }
@@ -908,6 +925,77 @@ pub fn request_metrics(
                 forget_rank_b: rank(second_half(forget_in_file_order))?,
                 ..RequestMetrics::default()
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RankScorer;
+    use proptest::prelude::*;
+
+    /// The pairwise definition: candidates above the own score, ties counting half.
+    fn naive_place(list: &[f32], own_item: usize, excluded: &[u32]) -> f64 {
+        let own = list[own_item];
+        let (mut above, mut ties, mut candidates) = (0u64, 0u64, 0u64);
+        for (j, &s) in list.iter().enumerate() {
+            if j == own_item || excluded.contains(&(j as u32)) {
+                continue;
+            }
+            candidates += 1;
+            if s > own {
+                above += 1;
+            } else if s == own {
+                ties += 1;
+            }
+        }
+        if candidates == 0 {
+            0.0
+        } else {
+            (above as f64 + 0.5 * ties as f64) / candidates as f64
+        }
+    }
+
+    proptest! {
+        /// Sorted look-ups give exactly the pairwise count, with ties, −0 / +0 and NaN.
+        #[test]
+        fn places_match_the_pairwise_count(
+            n_items in 1usize..12,
+            seed_scores in proptest::collection::vec(0u8..6, 36),
+            seed_pairs in proptest::collection::vec((0u32..3, 0u32..12), 1..8),
+            excluded_bits in proptest::collection::vec(any::<bool>(), 36),
+        ) {
+            let users: Vec<u32> = vec![0, 1, 2];
+            // Few distinct values, so ties are common; 4 and 5 stand for −0 and NaN.
+            let value = |v: u8| match v {
+                4 => -0.0f32,
+                5 => f32::NAN,
+                v => f32::from(v) - 1.0,
+            };
+            let lists: Vec<f32> = (0..3 * n_items).map(|k| value(seed_scores[k])).collect();
+            let excluded: Vec<Vec<u32>> = (0..3)
+                .map(|u| (0..n_items as u32).filter(|&j| excluded_bits[u * 12 + j as usize]).collect())
+                .collect();
+            let pairs: Vec<(u32, u32)> =
+                seed_pairs.iter().map(|&(u, i)| (u, i % n_items as u32)).collect();
+            let scorer = RankScorer {
+                n_items: n_items as u32,
+                batches: Vec::new(),
+                pairs: pairs.clone(),
+                users: users.clone(),
+                excluded: excluded.clone(),
+            };
+            let got = scorer.places_in(&lists);
+            for (k, &(u, i)) in pairs.iter().enumerate() {
+                let u = u as usize;
+                let list = &lists[u * n_items..(u + 1) * n_items];
+                let want = if list[i as usize].is_nan() {
+                    0.0
+                } else {
+                    naive_place(list, i as usize, &excluded[u])
+                };
+                prop_assert_eq!(got[k], want, "pair {:?}", (u, i));
+            }
         }
     }
 }

@@ -80,6 +80,10 @@ pub struct BenchCommand {
     /// (1: one user at a time).
     #[arg(long, visible_alias = "stream-batch", default_value_t = 1)]
     stream_group: usize,
+    /// The share of each user's training rows a stream's request forgets (1: the user
+    /// removed whole; 0.5: a partial deletion of half the rows).
+    #[arg(long, default_value_t = 1.0)]
+    stream_share: f64,
     /// The method a stream applies.
     #[arg(long, value_enum, default_value_t = Method::Ifru)]
     stream_method: Method,
@@ -463,6 +467,7 @@ fn run_stream(
         },
         valid_users: cmd.training.valid_users,
         retrain_max_epochs: cmd.retrain_max_epochs,
+        share: cmd.stream_share,
     };
     let bar = Progress::new(users.div_ceil(cmd.stream_group.max(1)) as u64, "request");
     let stream =
@@ -510,6 +515,18 @@ fn run_stream(
     };
     show_error("all forgotten rows", stream.forget_gap_error);
     show_error("second half", stream.forget_gap_error_b);
+    let c = &stream.checks;
+    println!(
+        "forgetting checks: {} passed, {} failed, {} not computed (users {})",
+        c.passed,
+        c.failed,
+        c.not_computed,
+        if stream.share < 1.0 {
+            "keep the rest of their rows"
+        } else {
+            "removed whole: their rows are set by zeroing"
+        }
+    );
     let report = StreamBenchReport {
         header: ModelHeader::of(spec),
         dataset: dataset.to_path_buf(),

@@ -1,14 +1,16 @@
-//! The calibrated step (issue 5): choose the damping δ so that the forgotten rows look like
-//! rows the model never saw — the AUC over the forget rows with their training labels equals
-//! the AUC over validation rows carrying the same kind of labels (their own for genuine
-//! rows; flipped for the IFRU protocol's flipped rows).
+//! The calibrated damping (`ifru_calibrated`; the default method calibrates the step's length
+//! instead, [`super::forgetting`]): choose δ so that the forgotten rows look like rows the
+//! model never saw — the AUC over the forget rows with their training labels equals the AUC
+//! over validation rows carrying the same kind of labels (their own for genuine rows; flipped
+//! for the IFRU protocol's flipped rows). The target is read once, on the model before the
+//! update (θ̂ on the new graph).
 //!
 //! Honest evaluation: the statistic is fitted on the first half of the forget rows in file
 //! order; the second half (`forget_auc_b`) is never looked at. A guard stops shrinking δ once
 //! the validation AUC falls below the original model's.
 //!
 //! Search: δ moves by factors of 10 from the `auto` value until the sign of
-//! f(δ) = forget_auc_a(δ) − target(δ) changes, then secant steps in log δ (about 4–5 solves).
+//! f(δ) = forget_auc_a(δ) − target changes, then secant steps in log δ (about 4–5 solves).
 //! Pruning, g, the Hessian operator and the preconditioner's blocks are built once
 //! ([`PreparedStep`]); each evaluation is a solve and a scoring pass. Warm starts or a
 //! multi-shift CG would be the next saving.
@@ -146,30 +148,44 @@ impl Membership {
         }
     }
 
-    /// Evaluates the probe's model: the point's statistic fields, and f(δ), which is positive
-    /// while the model still remembers the rows (shrinking δ lowers it).
-    fn evaluate(&self, probe: &Probe<'_>, point: &mut CalibrationPoint) -> Result<f64> {
-        match self {
-            Membership::Auc {
-                fit,
-                fit_labels,
-                kind,
-            } => {
-                let forget = probe.auc_of(fit, fit_labels)?;
+    /// What the statistic should equal, read on the probe's model: the validation AUC
+    /// (one minus it for flipped rows), or the held-out items' mean place. Read once, on the
+    /// model before the update, so a step that damages every list cannot move its target.
+    fn target(&self, probe: &Probe<'_>) -> Result<f64> {
+        Ok(match self {
+            Membership::Auc { kind, .. } => {
                 let valid_auc = probe.current_valid_auc()?;
-                point.target = match kind {
+                match kind {
                     ForgetRows::Genuine => valid_auc,
                     ForgetRows::Flipped => 1.0 - valid_auc,
-                };
-                point.forget_auc_a = Some(forget);
-                point.valid_auc = Some(valid_auc);
-                Ok(forget - point.target)
+                }
             }
-            Membership::Rank { fit, held_out } => {
+            Membership::Rank { held_out, .. } => probe.mean_rank(held_out)?,
+        })
+    }
+
+    /// Evaluates the probe's model against `target`: the point's statistic fields, and f(δ),
+    /// which is positive while the model still remembers the rows (shrinking δ lowers it).
+    fn evaluate(
+        &self,
+        probe: &Probe<'_>,
+        point: &mut CalibrationPoint,
+        target: f64,
+    ) -> Result<f64> {
+        point.target = target;
+        match self {
+            Membership::Auc {
+                fit, fit_labels, ..
+            } => {
+                let forget = probe.auc_of(fit, fit_labels)?;
+                point.forget_auc_a = Some(forget);
+                point.valid_auc = Some(probe.current_valid_auc()?);
+                Ok(forget - target)
+            }
+            Membership::Rank { fit, .. } => {
                 let rank = probe.mean_rank(fit)?;
-                point.target = probe.mean_rank(held_out)?;
                 point.forget_rank_a = Some(rank);
-                Ok(point.target - rank)
+                Ok(target - rank)
             }
         }
     }
@@ -214,10 +230,19 @@ pub fn calibrated_step(
     // Pruning, g, the operator and the preconditioner's blocks do not depend on δ: built once.
     let mut prepared = PreparedStep::new(gpu, ctx, opts)?;
     let start = prepared.damping();
+    let mut target_before: Option<f64> = None;
     let mut tried: Vec<(CalibrationPoint, InfluenceStep)> = Vec::new();
     let mut run =
         |delta: f32, tried: &mut Vec<(CalibrationPoint, InfluenceStep)>| -> Result<(f64, f64)> {
             let step = prepared.solve(gpu, ctx, delta)?;
+            let target = match target_before {
+                Some(t) => t,
+                None => {
+                    // θ̂ on the new graph: the step scaled to nothing.
+                    probe.set_scaled(&step.kept, &step.x, Some(0.0), &[])?;
+                    *target_before.insert(membership.target(&probe)?)
+                }
+            };
             probe.set(&step.kept, &step.x)?;
             let mut point = CalibrationPoint {
                 damping: delta,
@@ -227,7 +252,7 @@ pub fn calibrated_step(
                 valid_auc: None,
                 iterations: step.figures.iterations,
             };
-            let f = membership.evaluate(&probe, &mut point)?;
+            let f = membership.evaluate(&probe, &mut point, target)?;
             // No guard without a validation AUC (BPR): NaN never compares below the floor.
             let guard = point.valid_auc.unwrap_or(f64::NAN);
             tried.push((point, step));

@@ -163,14 +163,18 @@ impl<'g> Unlearner<'g> {
         let recipe: TrainConfig = serde_json::from_value(loaded.state.meta.training.clone())
             .map_err(|e| Error::Invalid(format!("model.json: the training recipe: {e}")))?;
         let forgotten = loaded.state.forgotten_mask(&loaded.data);
-        Self::from_parts(
+        let mut unlearner = Self::from_parts(
             gpu,
             loaded.state.meta.spec,
             recipe,
             loaded.data.clone(),
             &loaded.state.params,
             forgotten,
-        )
+        )?;
+        // Requests too small to fit their own step length take the median of the lengths
+        // the directory's earlier requests fitted.
+        unlearner.lengths = LengthHistory::from_audit(&loaded.dir.audit_log()?.entries());
+        Ok(unlearner)
     }
 
     /// A model given by its parts: spec, training recipe, data, parameters, and which
@@ -566,6 +570,7 @@ impl<'g> Unlearner<'g> {
         isolated: &[u32],
         opts: &IfruOptions,
     ) -> Result<(InfluenceStep, StepLength, ForgettingCheck)> {
+        let clock = Instant::now();
         let kind = ctx.forget_rows;
         let membership = Membership::new(
             self.gpu,
@@ -619,6 +624,10 @@ impl<'g> Unlearner<'g> {
             })?;
         }
         step.warnings.extend(warnings);
+        // The scoring passes and the length search: what the check and the calibration cost.
+        step.figures
+            .phase_seconds
+            .insert("forgetting", clock.elapsed().as_secs_f64());
         Ok((step, length, check))
     }
 

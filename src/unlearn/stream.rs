@@ -1,6 +1,7 @@
-//! A stream of small requests through one long-lived unlearner: each request forgets every
-//! training row of one user, requests are applied in sequence (or grouped), and the run is
-//! judged against a single retrain on the rows that remain after the whole stream.
+//! A stream of small requests through one long-lived unlearner: each request forgets the
+//! training rows of one user (all of them, or a share: a partial deletion), requests are
+//! applied in sequence (or grouped), and the run is judged against a single retrain on the
+//! rows that remain after the whole stream.
 //!
 //! This is the pipeline use ifru is built for: the device, pipelines, model and graph stay
 //! resident, so a request pays for its own neighbourhood only.
@@ -42,6 +43,10 @@ pub struct StreamPlan {
     pub valid_users: usize,
     /// Caps the reference retrain's epochs (it otherwise runs the original's epoch count).
     pub retrain_max_epochs: Option<usize>,
+    /// The share of each user's training rows a request forgets (1: every row, the user
+    /// removed whole; less: a partial deletion, the user keeps the rest). The rows are drawn
+    /// in a seeded order per user, at least one.
+    pub share: f64,
 }
 
 /// One request's figures.
@@ -59,6 +64,34 @@ pub struct StreamRequest {
     pub phase_seconds: Option<std::collections::BTreeMap<&'static str, f64>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The request's own forgetting check (influence methods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forgetting_check: Option<crate::unlearn::forgetting::ForgettingCheck>,
+    /// The step length applied (influence methods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_length: Option<crate::unlearn::forgetting::StepLength>,
+}
+
+/// How many requests' forgetting checks passed, failed, or could not be computed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckCounts {
+    pub passed: usize,
+    pub failed: usize,
+    pub not_computed: usize,
+}
+
+impl CheckCounts {
+    fn of(requests: &[StreamRequest]) -> Self {
+        let mut c = CheckCounts::default();
+        for r in requests {
+            match r.forgetting_check.as_ref().and_then(|k| k.passed) {
+                Some(true) => c.passed += 1,
+                Some(false) => c.failed += 1,
+                None => c.not_computed += 1,
+            }
+        }
+        c
+    }
 }
 
 /// Quantiles and rates of the request times.
@@ -127,6 +160,10 @@ pub struct StreamReport {
     pub forget_gap_error: Option<f64>,
     /// The same over the second half of the rows (`_b`), for comparison with `ifru bench`.
     pub forget_gap_error_b: Option<f64>,
+    /// The share of each user's rows forgotten (1: users removed whole, set by zeroing).
+    pub share: f64,
+    /// The requests' forgetting checks.
+    pub checks: CheckCounts,
     pub setup_seconds: f64,
 }
 
@@ -164,10 +201,27 @@ pub fn run(
     if plan.group == 0 {
         return Err(Error::Invalid("a request needs at least one user".into()));
     }
+    if !(plan.share > 0.0 && plan.share <= 1.0) {
+        return Err(Error::Invalid(format!(
+            "a share of each user's rows in (0, 1], not {}",
+            plan.share
+        )));
+    }
     let users = pick_users(data, plan.users, plan.seed)?;
     let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); data.n_users as usize];
     for (r, &u) in data.train.users.iter().enumerate() {
         rows_of[u as usize].push(r as u32);
+    }
+    if plan.share < 1.0 {
+        for &u in &users {
+            let rows = &mut rows_of[u as usize];
+            let mut rng = Rng::derive(plan.seed, u64::from(u));
+            for k in (1..rows.len()).rev() {
+                rows.swap(k, rng.below(k as u64 + 1) as usize);
+            }
+            let keep = ((plan.share * rows.len() as f64).ceil() as usize).max(1);
+            rows.truncate(keep);
+        }
     }
     let forgotten: Vec<u32> = users
         .iter()
@@ -220,6 +274,8 @@ pub fn run(
                 .map(|f| f.kept_users + f.kept_items),
             phase_seconds: outcome.influence.as_ref().map(|f| f.phase_seconds.clone()),
             warnings: outcome.warnings,
+            forgetting_check: outcome.forgetting_check,
+            step_length: outcome.step_length,
         });
     }
     unlearner.refresh()?;
@@ -259,6 +315,7 @@ pub fn run(
         &retrain.metrics,
         &|m| m.forget_rank_b.or(m.forget_auc_b),
     );
+    let checks = CheckCounts::of(&requests);
     Ok(StreamReport {
         method: plan.method,
         users_per_request: plan.group,
@@ -272,6 +329,8 @@ pub fn run(
         retrain,
         forget_gap_error,
         forget_gap_error_b,
+        share: plan.share,
+        checks,
         setup_seconds,
     })
 }
