@@ -319,13 +319,14 @@ fn method_color(name: &str, index: usize) -> RGBColor {
         "retrain" => RGBColor(40, 40, 40),
         "finetune" => RGBColor(230, 140, 20),
         "ifru" => RGBColor(31, 119, 180),
+        "ifru_fixed" => RGBColor(23, 190, 207),
         "ifru_calibrated" => RGBColor(44, 160, 44),
         "ifru_adam" => RGBColor(148, 103, 189),
         _ => [
             RGBColor(214, 39, 40),
             RGBColor(140, 86, 75),
             RGBColor(227, 119, 194),
-            RGBColor(23, 190, 207),
+            RGBColor(188, 189, 34),
         ][index % 4],
     }
 }
