@@ -620,8 +620,14 @@ impl<'g> Unlearner<'g> {
             kind,
             isolated,
         )?;
-        let mut probe = Probe::new(self.gpu, ctx, &self.data.valid)?;
-        let path = membership.along(&mut probe, self.gpu, &step, isolated)?;
+        // A request whose rows give no statistic (users removed whole: every row's node is
+        // zeroed) skips the scoring passes and the probe's copy of θ.
+        let path = if membership.is_empty() {
+            membership.unmeasured()
+        } else {
+            let mut probe = Probe::new(self.gpu, ctx, &self.data.valid)?;
+            membership.along(&mut probe, self.gpu, &step, isolated)?
+        };
         let figures = &step.figures;
         let room = if figures.step_norm > 0.0 {
             f64::from(opts.max_step * figures.theta_norm) / f64::from(figures.step_norm)

@@ -370,8 +370,21 @@ impl Membership {
                     })
                     .collect();
                 let held_out = valid.select(&even_sample(ids));
-                let seen = UserItems::build(ctx.n_users, ctx.n_items, &[ctx.remaining], false)?;
+                // Each user's remaining items, built only when some set will be scored (a
+                // request removing whole users scores nothing).
+                let scored = fit.len() >= MIN_RANK_FIT_ROWS || !check.is_empty();
+                let seen = if scored && !held_out.is_empty() {
+                    UserItems::build(ctx.n_users, ctx.n_items, &[ctx.remaining], false)?
+                } else {
+                    UserItems::build(ctx.n_users, ctx.n_items, &[], false)?
+                };
                 let rank_rows = |rows: &Interactions, min: usize, what: &str| {
+                    if !scored || held_out.is_empty() {
+                        return Ok(Err(format!(
+                            "{what}: nothing to compare (no forgotten positives or no held-out \
+                             items of the request's users outside nodes left without rows)"
+                        )));
+                    }
                     if rows.len() < min.max(1) {
                         return Ok(Err(format!(
                             "{what}: {} positive rows; a place needs at least {}",
@@ -401,6 +414,22 @@ impl Membership {
             }
         };
         Ok(membership)
+    }
+
+    /// True when no statistic can be computed (every row set too small or empty, e.g. a
+    /// request removing whole users): the scoring passes would measure nothing.
+    pub fn is_empty(&self) -> bool {
+        self.fit.is_err() && self.check.is_err() && self.unseen.is_err()
+    }
+
+    /// A path with nothing measured, for a request whose rows give no statistic.
+    pub(crate) fn unmeasured(&self) -> StepPath<'_> {
+        StepPath {
+            membership: self,
+            fit: None,
+            check: None,
+            unseen: None,
+        }
     }
 
     /// Scores the rows at t = 0, 1 and −1 along `step` (with `zeroed` set to zero, as the
