@@ -557,6 +557,7 @@ impl<'g> Unlearner<'g> {
     }
 
     /// The default method's step: one solve with the `auto` damping and its length fitted.
+    /// (See [`SECOND_SOLVE_MATCH`] for which of two steps is kept.)
     /// A length far from the solved one (beyond [`REFINE_LENGTH`]× either way) says δ was off
     /// by about that factor, and stretching a damped step stretches its stiff directions
     /// too (measured: LightGCN K 2 over-forgot and lost test AUC at t ≈ 8); then x is solved
@@ -586,7 +587,14 @@ impl<'g> Unlearner<'g> {
             (Some(v), Some(target)) => (v - target).abs(),
             _ => f64::INFINITY,
         };
-        if second.1.source == LengthSource::Fitted && miss(&second.1) <= miss(&first.1) + 1e-9 {
+        // Both fits usually meet their target to the fourth digit; the re-solved step wins
+        // unless it misses by more than the first and more than a negligible 0.005 (AUC
+        // points or places): its direction is the better one (measured on setting B of
+        // docs/DAMPING.md, where the first step, kept for a fit closer by a hair, cost 0.003
+        // test AUC in one seed).
+        if second.1.source == LengthSource::Fitted
+            && miss(&second.1) <= miss(&first.1).max(SECOND_SOLVE_MATCH)
+        {
             second.1.solves = 2;
             second.1.first_length = Some(t);
             Ok(second)
@@ -845,6 +853,10 @@ impl<'g> Unlearner<'g> {
         Ok(state)
     }
 }
+
+/// How close to its target (AUC points or places) a re-solved step's fitting rows must come
+/// to be kept over the first step's (see `Unlearner::default_step`).
+const SECOND_SOLVE_MATCH: f64 = 0.005;
 
 /// One request's inputs, as [`Unlearner::apply`] checked them.
 #[derive(Clone, Copy)]
