@@ -397,8 +397,9 @@ fn unreachable_auto(path: &Path) -> Result<Loaded, DataError> {
     Err(DataError::invalid(path, "format detection failed"))
 }
 
-/// The folder of the shared test datasets: `$IFRU_DATA` if set, else `../shared/data` next to
-/// the crate. `None` when that folder does not exist.
+/// The folder of the real test datasets (never part of the repository: their terms forbid
+/// redistribution): `$IFRU_DATA` if set, else the `shared/data` folder beside the crate's
+/// folder. `None` when that folder does not exist.
 pub fn shared_data_dir() -> Option<PathBuf> {
     let dir = match std::env::var_os("IFRU_DATA") {
         Some(p) => PathBuf::from(p),

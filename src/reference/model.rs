@@ -1,5 +1,5 @@
-//! f64 reference of the training objective and its gradient (DESIGN §1), for the GPU
-//! model's tests and for finite-difference checks.
+//! f64 reference of the training objective and its gradient, for the GPU model's tests and
+//! for finite-difference checks.
 //!
 //! L(θ) = Σ_rows [softplus(s) − y·s] + (λ/2)‖θ‖², s = ⟨E_u, E_i⟩, E = Σ_k a_k Â^k θ.
 //! ∇L = Σ_k a_k Â^k G + λθ with G_u = Σ ℓ′ E_i, G_i = Σ ℓ′ E_u (Â is symmetric).
@@ -132,7 +132,7 @@ pub enum HessianRef {
     Surrogate,
 }
 
-/// `H v` for the BCE objective of [`bce_objective`] (DESIGN §1), in f64.
+/// `H v` for the BCE objective of [`bce_objective`], in f64.
 #[allow(clippy::too_many_arguments)]
 pub fn bce_hvp(
     adj: Adjacency<'_>,

@@ -239,7 +239,7 @@ pub fn calibrated_step(
                 Some(t) => t,
                 None => {
                     // θ̂ on the new graph: the step scaled to nothing.
-                    probe.set_scaled(&step.kept, &step.x, Some(0.0), &[])?;
+                    probe.set_scaled(&step.kept, &step.x, 0.0, &[])?;
                     *target_before.insert(membership.target(&probe)?)
                 }
             };

@@ -407,8 +407,32 @@ impl<'g> Unlearner<'g> {
                     negatives,
                     forget_rows,
                 };
-                let (step, length, check) = if method == Method::Ifru {
-                    self.default_step(&ctx, &opts, file_order, &isolated)?
+                // The forgetting check's rows and the probe's scratch model, set up once for
+                // the request (the default's second solve reuses them).
+                let setup = Instant::now();
+                let membership = Membership::new(
+                    self.gpu,
+                    &ctx,
+                    &self.data.train,
+                    file_order,
+                    &self.data.valid,
+                    forget_rows,
+                    &isolated,
+                )?;
+                // A request whose rows give no statistic (users removed whole: every row's
+                // node is zeroed) skips the scoring passes and the probe's copy of θ.
+                let mut probe = match membership.is_empty() {
+                    true => None,
+                    false => Some(Probe::scoring_only(self.gpu, &ctx)?),
+                };
+                let mut scoring = Scoring {
+                    membership: &membership,
+                    probe: probe.as_mut(),
+                    isolated: &isolated,
+                };
+                let setup_seconds = setup.elapsed().as_secs_f64();
+                let (mut step, length, check) = if method == Method::Ifru {
+                    self.default_step(&ctx, &opts, &mut scoring)?
                 } else {
                     let step = if method == Method::IfruCalibrated {
                         // The calibration's guard (validation AUC) exists for BCE models only;
@@ -434,8 +458,13 @@ impl<'g> Unlearner<'g> {
                     } else {
                         influence_step(self.gpu, &ctx, &opts)?
                     };
-                    self.step_length(&ctx, step, false, file_order, &isolated, &opts)?
+                    self.step_length(step, false, &mut scoring, &opts)?
                 };
+                *step
+                    .figures
+                    .phase_seconds
+                    .entry("forgetting")
+                    .or_insert(0.0) += setup_seconds;
                 outcome.warnings.extend(step.warnings.iter().cloned());
                 outcome.influence = Some(step.figures.clone());
                 outcome.step_length = Some(length);
@@ -445,34 +474,31 @@ impl<'g> Unlearner<'g> {
                     outcome.warnings.push(check.summary());
                 }
                 outcome.forgetting_check = Some(check);
-                if failed {
-                    match opts.on_check_fail {
-                        OnCheckFail::Warn => {}
-                        OnCheckFail::Refuse => {
-                            return Err(Error::Invalid(format!(
-                                "the request was refused (--on-check-fail refuse): {}; the \
+                let policy = if failed {
+                    opts.on_check_fail
+                } else {
+                    OnCheckFail::Warn
+                };
+                match policy {
+                    OnCheckFail::Warn => self.apply_step(&step, &isolated, method, &mut outcome)?,
+                    OnCheckFail::Refuse => {
+                        return Err(Error::Invalid(format!(
+                            "the request was refused (--on-check-fail refuse): {}; the \
                                  model is unchanged",
-                                outcome
-                                    .forgetting_check
-                                    .as_ref()
-                                    .map_or(String::new(), ForgettingCheck::summary)
-                            )));
-                        }
-                        OnCheckFail::Retrain => {
                             outcome
-                                .warnings
-                                .push("retrained on the remaining rows instead".into());
-                            outcome.fallback = Some(Method::Retrain);
-                            self.train_remaining(next, Method::Retrain, 0, &mut outcome)?;
-                            if let Some(a) = &next.adjacency {
-                                self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
-                            }
-                            self.gpu.wait("unlearning")?;
-                            return Ok(outcome);
-                        }
+                                .forgetting_check
+                                .as_ref()
+                                .map_or(String::new(), ForgettingCheck::summary)
+                        )));
+                    }
+                    OnCheckFail::Retrain => {
+                        outcome
+                            .warnings
+                            .push("retrained on the remaining rows instead".into());
+                        outcome.fallback = Some(Method::Retrain);
+                        self.train_remaining(next, Method::Retrain, 0, &mut outcome)?;
                     }
                 }
-                self.apply_step(&step, &isolated, method, &mut outcome)?;
             }
         }
         if let Some(a) = &next.adjacency {
@@ -568,13 +594,12 @@ impl<'g> Unlearner<'g> {
         &self,
         ctx: &RequestContext<'_>,
         opts: &IfruOptions,
-        file_order: &[u32],
-        isolated: &[u32],
+        scoring: &mut Scoring<'_, '_>,
     ) -> Result<(InfluenceStep, StepLength, ForgettingCheck)> {
         let mut prepared = PreparedStep::new(self.gpu, ctx, opts)?;
         let delta = prepared.damping();
         let step = prepared.solve(self.gpu, ctx, delta)?;
-        let first = self.step_length(ctx, step, true, file_order, isolated, opts)?;
+        let first = self.step_length(step, true, scoring, opts)?;
         let t = first.1.t;
         let far = t > REFINE_LENGTH || (t > 0.0 && t < 1.0 / REFINE_LENGTH);
         if first.1.source != LengthSource::Fitted || !far || opts.damping.is_some() {
@@ -582,7 +607,7 @@ impl<'g> Unlearner<'g> {
         }
         let refined_delta = (f64::from(delta) / t) as f32;
         let step = prepared.solve(self.gpu, ctx, refined_delta)?;
-        let mut second = self.step_length(ctx, step, true, file_order, isolated, opts)?;
+        let mut second = self.step_length(step, true, scoring, opts)?;
         let miss = |l: &StepLength| match (l.fit_value, l.fit_target) {
             (Some(v), Some(target)) => (v - target).abs(),
             _ => f64::INFINITY,
@@ -610,31 +635,17 @@ impl<'g> Unlearner<'g> {
     /// rows to fit on, and x is scaled to it. θ is not changed.
     fn step_length(
         &self,
-        ctx: &RequestContext<'_>,
         step: InfluenceStep,
         fit: bool,
-        file_order: &[u32],
-        isolated: &[u32],
+        scoring: &mut Scoring<'_, '_>,
         opts: &IfruOptions,
     ) -> Result<(InfluenceStep, StepLength, ForgettingCheck)> {
         let clock = Instant::now();
-        let kind = ctx.forget_rows;
-        let membership = Membership::new(
-            self.gpu,
-            ctx,
-            &self.data.train,
-            file_order,
-            &self.data.valid,
-            kind,
-            isolated,
-        )?;
-        // A request whose rows give no statistic (users removed whole: every row's node is
-        // zeroed) skips the scoring passes and the probe's copy of θ.
-        let path = if membership.is_empty() {
-            membership.unmeasured()
-        } else {
-            let mut probe = Probe::new(self.gpu, ctx, &self.data.valid)?;
-            membership.along(&mut probe, self.gpu, &step, isolated)?
+        let membership = scoring.membership;
+        let kind = membership.kind();
+        let path = match scoring.probe.as_deref_mut() {
+            None => membership.unmeasured(),
+            Some(probe) => membership.along(probe, self.gpu, &step, scoring.isolated)?,
         };
         let figures = &step.figures;
         let room = if figures.step_norm > 0.0 {
@@ -642,7 +653,7 @@ impl<'g> Unlearner<'g> {
         } else {
             1.0
         };
-        let max = MAX_STEP_LENGTH.min(room).max(1.0f64.min(room));
+        let max = MAX_STEP_LENGTH.min(room);
         let mut warnings = Vec::new();
         let length = if !fit {
             path.length_at(1.0, LengthSource::FixedRule, max)
@@ -678,9 +689,11 @@ impl<'g> Unlearner<'g> {
         }
         step.warnings.extend(warnings);
         // The scoring passes and the length search: what the check and the calibration cost.
-        step.figures
+        *step
+            .figures
             .phase_seconds
-            .insert("forgetting", clock.elapsed().as_secs_f64());
+            .entry("forgetting")
+            .or_insert(0.0) += clock.elapsed().as_secs_f64();
         Ok((step, length, check))
     }
 
@@ -852,6 +865,14 @@ impl<'g> Unlearner<'g> {
         state.forgotten.insert_rows(&self.data, rows);
         Ok(state)
     }
+}
+
+/// What a request's steps are scored with: its check rows, the probe's scratch model
+/// (`None` when the rows give no statistic), and the nodes it leaves without rows.
+struct Scoring<'m, 'p> {
+    membership: &'m Membership,
+    probe: Option<&'m mut Probe<'p>>,
+    isolated: &'m [u32],
 }
 
 /// How close to its target (AUC points or places) a re-solved step's fitting rows must come

@@ -416,6 +416,11 @@ impl Membership {
         Ok(membership)
     }
 
+    /// The kind of rows the request declared.
+    pub fn kind(&self) -> ForgetRows {
+        self.kind
+    }
+
     /// True when no statistic can be computed (every row set too small or empty, e.g. a
     /// request removing whole users): the scoring passes would measure nothing.
     pub fn is_empty(&self) -> bool {
@@ -445,7 +450,7 @@ impl Membership {
         let sets = [&self.fit, &self.check, &self.unseen];
         let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
         for t in [0.0f32, 1.0, -1.0] {
-            probe.set_scaled(&step.kept, &step.x, Some(t), zeroed)?;
+            probe.set_scaled(&step.kept, &step.x, t, zeroed)?;
             for (k, set) in sets.iter().enumerate() {
                 if let Ok(m) = set {
                     samples[k].push(m.scored.scores(gpu, probe.embeddings())?);
@@ -713,8 +718,8 @@ impl StepPath<'_> {
 /// memory for requests too small to fit their own).
 #[derive(Debug, Clone, Default)]
 pub struct LengthHistory {
-    genuine: Vec<f64>,
-    flipped: Vec<f64>,
+    /// Fitted lengths, by kind of row ([`LengthHistory::slot`]).
+    lengths: [Vec<f64>; 2],
 }
 
 impl LengthHistory {
@@ -728,10 +733,10 @@ impl LengthHistory {
             if length["source"] != "fitted" {
                 continue;
             }
-            let kind = match e.get("settings").map(|s| &s["forget_rows"]) {
-                Some(k) if k == "flipped" => ForgetRows::Flipped,
-                _ => ForgetRows::Genuine,
-            };
+            let kind = e
+                .get("settings")
+                .and_then(|s| serde_json::from_value(s["forget_rows"].clone()).ok())
+                .unwrap_or(ForgetRows::Genuine);
             if let Some(t) = length["t"].as_f64().filter(|t| t.is_finite()) {
                 history.record(kind, t);
             }
@@ -740,25 +745,19 @@ impl LengthHistory {
     }
 
     pub fn record(&mut self, kind: ForgetRows, t: f64) {
-        self.of_mut(kind).push(t);
+        self.lengths[Self::slot(kind)].push(t);
     }
 
     pub fn median(&self, kind: ForgetRows) -> Option<f64> {
-        let mut v = match kind {
-            ForgetRows::Genuine => self.genuine.clone(),
-            ForgetRows::Flipped => self.flipped.clone(),
-        };
-        if v.is_empty() {
-            return None;
-        }
+        let mut v = self.lengths[Self::slot(kind)].clone();
         v.sort_by(f64::total_cmp);
-        Some(v[v.len() / 2])
+        v.get(v.len() / 2).copied()
     }
 
-    fn of_mut(&mut self, kind: ForgetRows) -> &mut Vec<f64> {
+    fn slot(kind: ForgetRows) -> usize {
         match kind {
-            ForgetRows::Genuine => &mut self.genuine,
-            ForgetRows::Flipped => &mut self.flipped,
+            ForgetRows::Genuine => 0,
+            ForgetRows::Flipped => 1,
         }
     }
 }

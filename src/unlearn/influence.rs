@@ -732,9 +732,9 @@ pub(crate) struct Probe<'a> {
     gpu: &'a Gpu,
     ctx: &'a RequestContext<'a>,
     scratch: DeviceModel,
-    /// The validation rows, uploaded once for every probe.
-    valid: RowScorer,
-    valid_labels: &'a [u8],
+    /// The validation rows with their labels, uploaded once for every probe (`None` for a
+    /// probe that scores only rows its caller prepared).
+    valid: Option<(RowScorer, &'a [u8])>,
 }
 
 impl<'a> Probe<'a> {
@@ -743,31 +743,39 @@ impl<'a> Probe<'a> {
         ctx: &'a RequestContext<'a>,
         valid: &'a Interactions,
     ) -> Result<Self> {
-        let arrays = ctx.new_adjacency.map(crate::graph::csr_arrays);
+        let mut probe = Self::scoring_only(gpu, ctx)?;
         let n_nodes = ctx.n_users + ctx.n_items;
+        probe.valid = Some((
+            RowScorer::new(gpu, ctx.n_users, n_nodes, valid)?,
+            &valid.labels,
+        ));
+        Ok(probe)
+    }
+
+    /// A probe without validation rows: [`Probe::current_valid_auc`] is an error.
+    pub(crate) fn scoring_only(gpu: &'a Gpu, ctx: &'a RequestContext<'a>) -> Result<Self> {
+        let arrays = ctx.new_adjacency.map(crate::graph::csr_arrays);
         Ok(Probe {
             gpu,
             ctx,
             scratch: ctx.model.copy_with_adjacency(gpu, arrays.as_ref())?,
-            valid: RowScorer::new(gpu, ctx.n_users, n_nodes, valid)?,
-            valid_labels: &valid.labels,
+            valid: None,
         })
     }
 
     /// Sets the scratch model to θ̂ + x (θ̂ copied on the device, x added on the kept rows)
     /// and recomputes its final embeddings.
     pub(crate) fn set(&mut self, kept: &NodeSubset, x: &DeviceTable) -> Result<&DeviceModel> {
-        self.set_scaled(kept, x, None, &[])
+        self.set_scaled(kept, x, 1.0, &[])
     }
 
-    /// Sets the scratch model to θ̂ + t·x (`t` = 1 when `None`) with the rows of `zeroed`
-    /// set to zero — exactly the model a request leaves with step length t — and recomputes
-    /// its final embeddings.
+    /// Sets the scratch model to θ̂ + t·x with the rows of `zeroed` set to zero — exactly the
+    /// model a request leaves with step length t — and recomputes its final embeddings.
     pub(crate) fn set_scaled(
         &mut self,
         kept: &NodeSubset,
         x: &DeviceTable,
-        t: Option<f32>,
+        t: f32,
         zeroed: &[u32],
     ) -> Result<&DeviceModel> {
         let gpu = self.gpu;
@@ -778,22 +786,21 @@ impl<'a> Probe<'a> {
         )?;
         gpu.run("probe: θ̂", |pass| reset.record(pass))?;
         drop(reset);
-        match t {
-            None => kept.add_into(gpu, x, self.scratch.theta())?,
-            Some(t) => {
-                let scaled = DeviceTable::zeros(gpu, x.rows(), x.dim(), "t·x")?;
-                let plan = axpby(
-                    gpu,
-                    Scalar::Host(t),
-                    x.values(),
-                    Scalar::Host(0.0),
-                    scaled.values(),
-                    None,
-                )?;
-                gpu.run("probe: t·x", |pass| plan.record(pass))?;
-                drop(plan);
-                kept.add_into(gpu, &scaled, self.scratch.theta())?;
-            }
+        if t == 1.0 {
+            kept.add_into(gpu, x, self.scratch.theta())?;
+        } else if t != 0.0 {
+            let scaled = DeviceTable::zeros(gpu, x.rows(), x.dim(), "t·x")?;
+            let plan = axpby(
+                gpu,
+                Scalar::Host(t),
+                x.values(),
+                Scalar::Host(0.0),
+                scaled.values(),
+                None,
+            )?;
+            gpu.run("probe: t·x", |pass| plan.record(pass))?;
+            drop(plan);
+            kept.add_into(gpu, &scaled, self.scratch.theta())?;
         }
         let d = self.ctx.spec.dim as usize;
         let zeros = vec![0.0f32; d];
@@ -822,7 +829,11 @@ impl<'a> Probe<'a> {
 
     /// Validation AUC of the model last [`Probe::set`].
     pub(crate) fn current_valid_auc(&self) -> Result<f64> {
-        self.auc_of(&self.valid, self.valid_labels)
+        let (scorer, labels) = self
+            .valid
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("this probe holds no validation rows".into()))?;
+        self.auc_of(scorer, labels)
     }
 
     /// The mean place of `scorer`'s pairs under the model last [`Probe::set`].
