@@ -1,4 +1,4 @@
-// Per-row coefficient of the Hessian-vector product of the pointwise loss (DESIGN §1):
+// Per-row coefficient of the Hessian-vector product of the pointwise loss (docs/ARCHITECTURE.md, "The Hessian"):
 // with E the final embeddings (table) and W = Σ_k a_k Â^k v the propagated direction
 // (table_b), for each row r = (u, i):
 //   c_r = ℓ''_r · (⟨E_i, W_u⟩ + ⟨E_u, W_i⟩)

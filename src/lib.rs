@@ -57,6 +57,7 @@
 //! ```
 
 pub mod data;
+pub mod environment;
 mod error;
 pub mod eval;
 pub mod fsio;
@@ -64,7 +65,6 @@ pub mod gpu;
 pub mod graph;
 pub mod kernels;
 pub mod model;
-pub mod plot;
 pub mod reference;
 pub mod serve;
 pub mod train;

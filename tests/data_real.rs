@@ -1,7 +1,11 @@
 //! Loader, split and graph tests on the shared real datasets (skipped when they are absent,
-//! failing when `CI` is set; see `ifru::require_data!`).
+//! failing when `CI` is set; see `common::require_data!`).
+
+mod common;
 
 use std::path::Path;
+
+use common::require_data;
 
 use ifru::data::forget::{self, ForgetKind, ForgetSpec, PairIndex};
 use ifru::data::kcore::kcore_rows;
@@ -11,7 +15,6 @@ use ifru::data::{
     movielens,
 };
 use ifru::graph::{BipartiteGraph, RowIndex, normalize, renormalize_after_removal};
-use ifru::require_data;
 
 fn distinct(v: &[u32]) -> usize {
     let mut v = v.to_vec();

@@ -562,7 +562,7 @@ fn user_sample_is_fixed_by_its_seed() {
 
 #[test]
 fn gowalla_recall_of_a_random_model() {
-    let dir = ifru::require_data!();
+    let dir = common::require_data!();
     let t0 = Instant::now();
     let Loaded::Split(d) = data::load(
         &dir.join("gowalla"),

@@ -44,7 +44,7 @@ fn near_tie_share(exact: &[f64], bound: &[f64], labels: &[u8]) -> f64 {
 
 #[test]
 fn f16_serving_of_a_trained_lightgcn_stays_within_its_bounds() {
-    let dir = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let dir = common::require_data!().join("ml-100k-ifru/0.02");
     let data = ifru_folder::load(&dir).expect("ml-100k-ifru");
     let gpu = gpu();
     let spec = ModelSpec::new(ModelKind::Lightgcn, 2, 64, LossKind::Bce).unwrap();

@@ -1,5 +1,7 @@
 //! The model directory: versions, CURRENT, cleanup, safetensors, fingerprints, forgotten set.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -935,7 +937,7 @@ fn a_model_trained_elsewhere_is_imported() {
 
 #[test]
 fn a_model_of_the_shared_ml_100k_ifru_split() {
-    let shared = ifru::require_data!();
+    let shared = common::require_data!();
     let data = shared.join("ml-100k-ifru/0.01");
     let d = load_split(&data);
     let tmp = tempfile::tempdir().unwrap();

@@ -10,7 +10,6 @@
 
 mod common;
 
-use common::cli::{Fixture, ok, s, training_rows};
 use common::open;
 use ifru::data::Dataset;
 use ifru::data::synthetic::synthetic_dataset;
@@ -206,44 +205,4 @@ fn non_finite_values_are_refused_and_change_nothing() {
     let huge = Params::from_nodes(data.n_users, data.n_items, D as u32, &huge).unwrap();
     let mut u = unlearner(&gpu, &data, &huge);
     refused(&mut u, &rows, &opts, "non-finite");
-}
-
-#[test]
-fn ifru_unlearn_records_a_non_converged_solve_in_its_report_and_the_audit_log() {
-    let fx = Fixture::new("mf");
-    let rows: Vec<(u32, u32)> = training_rows()
-        .iter()
-        .filter(|r| r.0 % 5 == 1)
-        .map(|r| (r.0, r.1))
-        .collect();
-    let forget = fx.forget("forget.csv", &rows);
-    let report = fx.tmp.path().join("report.json");
-    ok(&fx.unlearn(&[
-        "--forget",
-        &s(&forget),
-        "--max-iter",
-        "1",
-        "--rtol",
-        "1e-7",
-        "--report",
-        &s(&report),
-    ]));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let said = |warnings: &serde_json::Value| {
-        warnings
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("stopped at --max-iter 1"))
-    };
-    assert_eq!(report["iterations"], 1);
-    assert!(said(&report["warnings"]), "{}", report["warnings"]);
-    let log = std::fs::read_to_string(fx.model.join("audit.jsonl")).unwrap();
-    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    assert!(
-        said(&last["report"]["warnings"]),
-        "the audit entry: {}",
-        last["report"]
-    );
 }

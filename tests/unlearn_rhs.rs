@@ -603,7 +603,7 @@ fn right_hand_side_on_kept_nodes_equals_the_full_one_picked() {
 
 #[test]
 fn authors_counts_on_ml_100k_ifru() {
-    let dir = ifru::require_data!().join("ml-100k-ifru");
+    let dir = common::require_data!().join("ml-100k-ifru");
     let split = |ratio: &str| ifru::data::ifru_folder::load(&dir.join(ratio)).unwrap();
     let opts = |hops, keep| PruneOptions { hops, keep };
 

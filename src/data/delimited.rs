@@ -9,17 +9,8 @@ use super::parse::{self, Delim, Lines};
 use super::{DataError, IdMap, RawData, ValueKind};
 
 /// What the third column holds.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueColumn {
     /// No third column: a row must have 2 fields; if a line has more, the rest is ignored

@@ -369,9 +369,8 @@ pub fn match_forget(
 }
 
 /// How a generator picks the rows to forget.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForgetKind {
     /// The IFRU protocol's D_r: the training rows whose labels were flipped

@@ -255,9 +255,8 @@ impl Dataset {
 }
 
 /// The on-disk formats the loaders understand.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Recognise the format by its files (see [`detect_format`]).
@@ -395,33 +394,4 @@ pub fn folder_of(path: &Path) -> PathBuf {
 
 fn unreachable_auto(path: &Path) -> Result<Loaded, DataError> {
     Err(DataError::invalid(path, "format detection failed"))
-}
-
-/// The folder of the real test datasets (never part of the repository: their terms forbid
-/// redistribution): `$IFRU_DATA` if set, else the `shared/data` folder beside the crate's
-/// folder. `None` when that folder does not exist.
-pub fn shared_data_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("IFRU_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    };
-    dir.is_dir().then_some(dir)
-}
-
-/// In a test: evaluates to the shared data folder ([`shared_data_dir`]); when it is absent,
-/// fails the test if `CI` is set, else prints why it skips and returns from the test.
-#[macro_export]
-macro_rules! require_data {
-    () => {
-        match $crate::data::shared_data_dir() {
-            Some(dir) => dir,
-            None => {
-                if std::env::var_os("CI").is_some() {
-                    panic!("the shared datasets are missing (set IFRU_DATA or provide ../shared/data); CI is set, so this fails");
-                }
-                eprintln!("skipping: the shared datasets are missing (set IFRU_DATA or provide ../shared/data)");
-                return;
-            }
-        }
-    };
 }

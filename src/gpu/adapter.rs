@@ -3,8 +3,7 @@
 use serde::Serialize;
 use wgpu::{AdapterInfo, DeviceType};
 
-/// The environment variable that picks an adapter by (case-insensitive) name substring.
-pub const ADAPTER_ENV: &str = "IFRU_ADAPTER";
+use crate::environment::ADAPTER_ENV;
 
 /// Preference order of device types: discrete GPUs first, CPU (lavapipe, WARP) last.
 fn type_rank(t: DeviceType) -> u8 {

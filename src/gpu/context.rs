@@ -10,15 +10,10 @@ use serde::Serialize;
 use super::adapter::{self, AdapterSummary};
 use super::buffer::{BufferPool, GpuBuffer, STORAGE_USAGE, UNIFORM_USAGE, byte_len};
 use super::error::{GpuError, GpuResult};
-use super::fault::{FAULT_GPU_ENV, Fault, FaultInjector, parse_fault_spec};
+use super::fault::{Fault, FaultInjector};
 
-/// Environment variable lowering the storage binding cap (bytes), to force chunking in tests.
-pub const BINDING_CAP_ENV: &str = "IFRU_BINDING_CAP";
-/// Environment variable that, set to `1`, leaves `SHADER_F16` unrequested, so f16 tables
-/// take the packed-pair path every device has.
-pub const NO_SHADER_F16_ENV: &str = "IFRU_NO_SHADER_F16";
-
-/// How to open a device. [`GpuOptions::from_env`] reads the `IFRU_*` variables.
+/// How to open a device. [`GpuOptions::from_env`] (in [`crate::environment`]) reads the
+/// `IFRU_*` variables.
 #[derive(Debug, Clone)]
 pub struct GpuOptions {
     /// Case-insensitive substring of the adapter name to use (`IFRU_ADAPTER`).
@@ -35,6 +30,7 @@ pub struct GpuOptions {
     pub thread_per_row: Option<bool>,
     /// A fault armed when the device opens, after that many matching operations
     /// (`IFRU_FAULT_GPU`; for tests of the command line).
+    #[cfg(feature = "testing")]
     pub fault: Option<(Fault, u64)>,
     /// Request `SHADER_F16` when the adapter has it (native f16 tables); `false` makes f16
     /// tables use packed pairs of halves (`IFRU_NO_SHADER_F16=1`).
@@ -49,34 +45,10 @@ impl Default for GpuOptions {
             max_workgroups_per_dim: None,
             wait_timeout: Duration::from_secs(600),
             thread_per_row: None,
+            #[cfg(feature = "testing")]
             fault: None,
             shader_f16: true,
         }
-    }
-}
-
-impl GpuOptions {
-    /// Defaults, with `IFRU_ADAPTER`, `IFRU_BINDING_CAP` and `IFRU_FAULT_GPU` applied.
-    pub fn from_env() -> GpuResult<Self> {
-        let mut opts = GpuOptions {
-            adapter_filter: std::env::var(adapter::ADAPTER_ENV)
-                .ok()
-                .filter(|s| !s.is_empty()),
-            shader_f16: !std::env::var(NO_SHADER_F16_ENV).is_ok_and(|v| v.trim() == "1"),
-            ..GpuOptions::default()
-        };
-        if let Ok(cap) = std::env::var(BINDING_CAP_ENV) {
-            let cap = cap.trim().parse::<u64>().map_err(|_| {
-                GpuError::Invalid(format!(
-                    "{BINDING_CAP_ENV}={cap:?} is not a whole number of bytes"
-                ))
-            })?;
-            opts.binding_cap = Some(cap);
-        }
-        if let Ok(spec) = std::env::var(FAULT_GPU_ENV) {
-            opts.fault = Some(parse_fault_spec(&spec).map_err(GpuError::Invalid)?);
-        }
-        Ok(opts)
     }
 }
 
@@ -208,9 +180,14 @@ impl Gpu {
         let pool = BufferPool::default();
         let placeholder = GpuBuffer::from_pool(&pool, &device, 64, STORAGE_USAGE, "placeholder");
         let faults = FaultInjector::default();
+        #[cfg(feature = "testing")]
         if let Some((fault, skip)) = options.fault {
             faults.arm(fault, skip);
         }
+        #[cfg(feature = "testing")]
+        let fault_from_options = options.fault.is_some();
+        #[cfg(not(feature = "testing"))]
+        let fault_from_options = false;
         Ok(Gpu {
             placeholder,
             device,
@@ -228,7 +205,7 @@ impl Gpu {
             pipelines: Mutex::new(HashMap::new()),
             pipelines_compiled: Default::default(),
             faults,
-            fault_from_options: options.fault.is_some(),
+            fault_from_options,
             uncaptured,
             lost,
         })
@@ -307,17 +284,20 @@ impl Gpu {
     }
 
     /// Arms a fault that makes the next matching operation fail (tests only).
+    #[cfg(feature = "testing")]
     pub fn inject_fault(&self, fault: Fault) {
         self.faults.arm(fault, 0);
     }
 
     /// Arms a fault that fires at the matching operation after `skip` of them pass (tests
     /// only): a countdown that breaks a long operation in its middle.
+    #[cfg(feature = "testing")]
     pub fn inject_fault_after(&self, fault: Fault, skip: u64) {
         self.faults.arm(fault, skip);
     }
 
     /// Drops the armed faults that have not fired (tests only).
+    #[cfg(feature = "testing")]
     pub fn disarm_faults(&self) {
         self.faults.disarm();
     }
@@ -720,7 +700,7 @@ impl Drop for Gpu {
     fn drop(&mut self) {
         if self.fault_from_options && self.faults.pending() {
             eprintln!(
-                "{FAULT_GPU_ENV}: the armed fault did not fire; the device ran {} submissions, \
+                "IFRU_FAULT_GPU: the armed fault did not fire; the device ran {} submissions, \
                  {} mappings and {} waits",
                 self.faults.seen(Fault::Submit),
                 self.faults.seen(Fault::Map),

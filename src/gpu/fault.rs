@@ -39,18 +39,15 @@ impl Fault {
     }
 }
 
-/// Environment variable arming a fault when a device opens: `submit`, `map`, `wait` or
-/// `destroy`, optionally `:N` to let N such operations pass first (`IFRU_FAULT_GPU=submit:40`).
-/// For tests of the command line; the library's tests call [`crate::gpu::Gpu::inject_fault_after`].
-pub const FAULT_GPU_ENV: &str = "IFRU_FAULT_GPU";
-
-/// Parses a value of [`FAULT_GPU_ENV`].
+/// Parses a value of `IFRU_FAULT_GPU`: `submit`, `map`, `wait` or `destroy`, optionally `:N`
+/// to let N such operations pass first (`submit:40`).
+#[cfg(feature = "testing")]
 pub fn parse_fault_spec(spec: &str) -> Result<(Fault, u64), String> {
     let (name, skip) = match spec.split_once(':') {
         Some((n, s)) => (
             n,
             s.trim().parse::<u64>().map_err(|_| {
-                format!("{FAULT_GPU_ENV}={spec:?}: '{s}' is not a whole number of operations")
+                format!("IFRU_FAULT_GPU={spec:?}: '{s}' is not a whole number of operations")
             })?,
         ),
         None => (spec, 0),
@@ -62,7 +59,7 @@ pub fn parse_fault_spec(spec: &str) -> Result<(Fault, u64), String> {
         "destroy" => Fault::Destroy,
         other => {
             return Err(format!(
-                "{FAULT_GPU_ENV}={spec:?}: unknown fault '{other}' (submit, map, wait or destroy)"
+                "IFRU_FAULT_GPU={spec:?}: unknown fault '{other}' (submit, map, wait or destroy)"
             ));
         }
     };
@@ -85,6 +82,7 @@ pub(crate) struct FaultInjector {
 
 impl FaultInjector {
     /// Arms `fault` to fire at the matching operation after `skip` of them pass.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn arm(&self, fault: Fault, skip: u64) {
         self.lock().faults.push((fault, skip));
     }
@@ -121,6 +119,7 @@ impl FaultInjector {
     }
 
     /// Drops every armed fault that has not fired.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn disarm(&self) {
         self.lock().faults.clear();
     }
@@ -149,6 +148,7 @@ mod tests {
         assert_eq!(f.seen(Fault::Map), 0);
     }
 
+    #[cfg(feature = "testing")]
     #[test]
     fn fault_specs_parse_or_name_what_is_wrong() {
         assert_eq!(parse_fault_spec("submit"), Ok((Fault::Submit, 0)));

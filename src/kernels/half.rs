@@ -23,17 +23,8 @@ use super::table::{DeviceTable, RowGeometry, TableRef, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Shader};
 
 /// How a table's values are stored on the device. Arithmetic is f32 either way.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Storage {
     /// 32-bit floats (training, unlearning, and serving by default).

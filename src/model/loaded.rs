@@ -92,7 +92,7 @@ impl LoadedModel {
 
 /// A forget request matched against a model's training rows, line by line.
 pub struct MatchedRequest {
-    /// Every line of every file, classified (issue rules decide what each class leads to).
+    /// Every line of every file, classified ([`crate::unlearn::request`] decides what each class leads to).
     pub matches: Vec<(std::path::PathBuf, crate::data::forget::ForgetMatch)>,
     /// Counts by class, and the remaining training rows the request names.
     pub summary: crate::data::forget::ForgetSummary,

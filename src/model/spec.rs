@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::kernels::RowGeometry;
 
 /// The model family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// Matrix factorisation: final embeddings are the parameters (K = 0).
@@ -15,7 +16,8 @@ pub enum ModelKind {
 }
 
 /// The training loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LossKind {
     /// Pointwise binary cross-entropy on labelled rows (the IFRU protocol).

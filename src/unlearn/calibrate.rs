@@ -28,7 +28,8 @@ use super::influence::{
 };
 
 /// What kind of rows a request forgets (how a model that never saw them would score them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForgetRows {
     /// Real interactions: an unseen row scores like a validation row with its own label.

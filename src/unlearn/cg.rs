@@ -1,4 +1,4 @@
-//! Damped preconditioned conjugate gradient on the GPU: `(H + δI) x = b` (DESIGN §1 "Solve").
+//! Damped preconditioned conjugate gradient on the GPU: `(H + δI) x = b` (docs/ARCHITECTURE.md, "The solve").
 //!
 //! The operator supplies `H p` ([`LinearOperator`]); the solver adds `δ p` itself. Vectors
 //! (x, r, z, p, Ap) and scalars (r·z, pᵀAp, α, β, ‖r‖²) stay on the device: an iteration is
@@ -61,7 +61,7 @@ pub struct CgOptions {
 
 impl Default for CgOptions {
     /// rtol 1e-4 (far below the influence approximation's own error), 100 iterations, a read
-    /// every 5, and δ = 1 in sum units (DESIGN §1's prototype default; calibrate it per data).
+    /// every 5, and δ = 1 in sum units (the prototype's default; calibrate it per data).
     fn default() -> Self {
         CgOptions {
             rtol: 1e-4,

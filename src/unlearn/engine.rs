@@ -28,7 +28,8 @@ use super::influence::{
 use super::remaining::RemainingRows;
 
 /// How a request is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// The influence-function update (this crate's method), the default: the step solved
@@ -37,15 +38,15 @@ pub enum Method {
     Ifru,
     /// The influence update with the fixed `auto` damping rule, applied as solved.
     #[serde(rename = "ifru_fixed")]
-    #[value(name = "ifru-fixed")]
+    #[cfg_attr(feature = "clap", value(name = "ifru-fixed"))]
     IfruFixed,
     /// The influence update with the damping calibrated on the first half of the forget rows.
     #[serde(rename = "ifru_calibrated")]
-    #[value(name = "ifru-calibrated")]
+    #[cfg_attr(feature = "clap", value(name = "ifru-calibrated"))]
     IfruCalibrated,
     /// The original authors' configuration ([`IfruOptions::authors`]), for comparison.
     #[serde(rename = "ifru_adam")]
-    #[value(name = "ifru-adam")]
+    #[cfg_attr(feature = "clap", value(name = "ifru-adam"))]
     IfruAdam,
     /// Training from scratch on the remaining rows with the model's recipe and seed.
     Retrain,

@@ -71,7 +71,8 @@ pub const CHECK_GAP_SHARE: f64 = 0.25;
 pub const CHECK_STANDARD_ERRORS: f64 = 3.0;
 
 /// What a request does when its forgetting check fails (`--on-check-fail`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnCheckFail {
     /// Apply the update and warn (the default).

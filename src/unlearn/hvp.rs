@@ -1,7 +1,7 @@
 //! The Hessian-vector product operator, restricted to the kept nodes P and computed on the
 //! subgraph the product reaches, so its cost follows the request's neighbourhood.
 //!
-//! For a direction v on P (DESIGN §1): W = Σ_k a_k Â^k v; for each row r = (u, i),
+//! For a direction v on P (docs/ARCHITECTURE.md, "The Hessian"): W = Σ_k a_k Â^k v; for each row r = (u, i),
 //! c_r = ℓ''_r (⟨E_i, W_u⟩ + ⟨E_u, W_i⟩); R_u = Σ c_r E_i (+ ℓ'_r W_i for the full Hessian),
 //! R_i likewise; Hv = Σ_k a_k Â^k R + λv, read on P. Gauss–Newton drops the ℓ′ terms
 //! (positive semi-definite); the surrogate treats the final embeddings as free parameters
@@ -31,7 +31,8 @@ use crate::model::{LossKind, ModelSpec};
 use super::LinearOperator;
 
 /// Which second-order model of the loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HessianKind {
     /// J^T diag(ℓ'') J through propagation: positive semi-definite (the default).

@@ -1,4 +1,4 @@
-//! The influence update of one request (DESIGN §1): prune to the kept nodes P, build the
+//! The influence update of one request (docs/ARCHITECTURE.md): prune to the kept nodes P, build the
 //! right-hand side g (direct + spillover), solve (H_PP + δI) x = g_P by conjugate gradient
 //! on the GPU, and return x on P for the caller to add to θ_P.
 
@@ -23,7 +23,8 @@ use super::prune::{NodeSubset, PruneOptions, prune};
 use super::rhs::{InfluenceRows, RhsOptions, SpilloverRule, right_hand_side_on};
 
 /// Where the Hessian is taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HessianAt {
     /// On (D, Â) at θ̂: the influence function's choice.
@@ -33,7 +34,8 @@ pub enum HessianAt {
 }
 
 /// Which spillover rows enter g.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Spillover {
     /// Every remaining row whose gradient changes with Â (exact).
@@ -45,7 +47,8 @@ pub enum Spillover {
 }
 
 /// The preconditioner of the solve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precond {
     None,
@@ -100,7 +103,7 @@ pub struct PruneSettings {
 }
 
 impl IfruOptions {
-    /// The defaults for a model family (pruning as DESIGN §1: keep 0.6 for LightGCN).
+    /// The defaults for a model family (pruning as docs/ARCHITECTURE.md, "Pruning": keep 0.6 for LightGCN).
     pub fn default_for(spec: &ModelSpec) -> Self {
         let p = PruneOptions::default_for(spec.kind);
         IfruOptions {
@@ -516,7 +519,7 @@ impl<'a> PreparedStep<'a> {
         figures.residual = report.residual;
         figures.residual_trace = report.residual_trace.clone();
         warnings.extend(report.warnings.iter().cloned());
-        // The outcomes (DESIGN §1 "Solve"): a converged solve, or the iterate at --max-iter
+        // The outcomes (docs/ARCHITECTURE.md, "The solve"): a converged solve, or the iterate at --max-iter
         // with the solver's warning in `warnings`, is applied; non-positive curvature left
         // after the Gauss–Newton fallback (only a singular H_PP + δI: δ = 0 and λ = 0), a
         // non-finite value or a breakdown refuse the request before θ changes.

@@ -8,7 +8,7 @@
 //! Unusable pieces never stop a solve: a Jacobi entry with `diag + δ` not positive and
 //! finite is replaced by 1, a block with `B + δI` not positive definite (or not finite) by
 //! its Jacobi diagonal; the solver counts them in its report's warnings. (The full Hessian
-//! is indefinite at an early-stopped model, DESIGN §1, so this does happen.)
+//! is indefinite at an early-stopped model, docs/ARCHITECTURE.md, "The Hessian", so this does happen.)
 
 use crate::gpu::GpuBuffer;
 

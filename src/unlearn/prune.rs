@@ -1,4 +1,4 @@
-//! Importance-based pruning (DESIGN §1, issue 5 item 2): which nodes' parameters an update
+//! Importance-based pruning (docs/ARCHITECTURE.md, "Pruning"): which nodes' parameters an update
 //! may change, and moving device tables between all nodes and the kept ones.
 //!
 //! The score follows the original IFRU code (`compute_neighbor_influence_clip` in

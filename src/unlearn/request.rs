@@ -1,4 +1,4 @@
-//! What a forget request leads to, by the matcher's classes (issue 5 rules): rows never in
+//! What a forget request leads to, by the matcher's classes: rows never in
 //! the training data or with a different label refuse the whole request (naming the lines);
 //! rows already forgotten are counted and skipped; duplicate lines count once.
 

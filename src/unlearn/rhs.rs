@@ -1,4 +1,4 @@
-//! The influence right-hand side g of an unlearning request (DESIGN §1, issue 5 item 1).
+//! The influence right-hand side g of an unlearning request (docs/ARCHITECTURE.md, "The right-hand side").
 //!
 //! For a forget set D_r of training rows, in **sum units** and without the L2 term (θ̂ is the
 //! same in both terms, so λθ̂ cancels):

@@ -1,9 +1,8 @@
 //! Helpers shared by the GPU integration tests: one device per test binary, seeded
 //! random inputs, and comparison with the f64 references.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros, unused_imports)]
 
-pub mod cli;
-
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ifru::gpu::{Gpu, GpuOptions};
@@ -102,3 +101,49 @@ pub fn exact(values: Vec<f64>) -> Reference {
         terms: vec![1; n],
     }
 }
+
+/// The folder of the real datasets (never part of the repository: their terms forbid
+/// redistribution): `$IFRU_DATA` if set, else the `shared/data` folder beside the
+/// repository. `None` when that folder does not exist.
+pub fn shared_data_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("IFRU_DATA") {
+        Some(p) => PathBuf::from(p),
+        None => repository_root().join("../shared/data"),
+    };
+    dir.is_dir().then_some(dir)
+}
+
+/// The workspace root, whichever package's test is running (the engine's or the CLI's).
+fn repository_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match here.parent() {
+        Some(parent) if parent.join("Cargo.toml").is_file() && here.ends_with("cli") => {
+            parent.to_path_buf()
+        }
+        _ => here.to_path_buf(),
+    }
+}
+
+/// Evaluates to the shared data folder ([`shared_data_dir`]); when it is absent, fails the
+/// test if `CI` is set, else prints why it skips and returns from the test.
+macro_rules! require_data {
+    () => {
+        match $crate::common::shared_data_dir() {
+            Some(dir) => dir,
+            None => {
+                if std::env::var_os("CI").is_some() {
+                    panic!(
+                        "the shared datasets are missing (set IFRU_DATA or provide \
+                         ../shared/data); CI is set, so this fails"
+                    );
+                }
+                eprintln!(
+                    "skipping: the shared datasets are missing (set IFRU_DATA or provide \
+                     ../shared/data)"
+                );
+                return;
+            }
+        }
+    };
+}
+pub(crate) use require_data;

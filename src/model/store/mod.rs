@@ -54,6 +54,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use fault::CommitPoint;
+
 pub use audit::{AUDIT, AuditLog, AuditRecord};
 pub use error::{StoreError, StoreResult};
 pub use fingerprint::data_fingerprint;
@@ -287,17 +289,17 @@ impl ModelDir {
                 remove_entry(&path.join(n))?;
             }
         }
-        fault::point("start");
+        fault::point(CommitPoint::Start);
         let v = VersionId(1);
         let tensors = params_to_safetensors(&state.params)?;
         let mut log = history.clone();
         log.push(v, None, record, history.last_model(), &tensors)?;
         write_version(path, v, state, &tensors, &log)?;
         write_current(path, v)?;
-        fault::point("current-flipped");
+        fault::point(CommitPoint::CurrentFlipped);
         audit::write_root(path, &log)?;
-        fault::point("log-written");
-        fault::point("done");
+        fault::point(CommitPoint::LogWritten);
+        fault::point(CommitPoint::Done);
         Ok(ModelDir {
             path: path.to_path_buf(),
             current: v,
@@ -463,13 +465,13 @@ impl ModelDir {
             Some(self.model_hash()?),
             &tensors,
         )?;
-        fault::point("start");
+        fault::point(CommitPoint::Start);
         write_version(&self.path, next, state, &tensors, &log)?;
         write_current(&self.path, next)?;
-        fault::point("current-flipped");
+        fault::point(CommitPoint::CurrentFlipped);
         self.current = next;
         audit::write_root(&self.path, &log)?;
-        fault::point("log-written");
+        fault::point(CommitPoint::LogWritten);
         self.remove_others()
             .map_err(|e| StoreError::StaleVersions {
                 dir: self.path.clone(),
@@ -479,7 +481,7 @@ impl ModelDir {
                     other => std::io::Error::other(other.to_string()),
                 },
             })?;
-        fault::point("done");
+        fault::point(CommitPoint::Done);
         Ok(next)
     }
 
@@ -582,11 +584,11 @@ fn write_version(
     let result = (|| {
         write_version_files(&tmp, state, tensors, log)?;
         sync_dir(&tmp)?;
-        fault::point("version-written");
+        fault::point(CommitPoint::VersionWritten);
         let dst = dir.join(v.name());
         fs::rename(&tmp, &dst).map_err(|e| StoreError::io(&dst, e))?;
         sync_dir(dir)?;
-        fault::point("version-renamed");
+        fault::point(CommitPoint::VersionRenamed);
         Ok(())
     })();
     if result.is_err() {
@@ -606,7 +608,7 @@ fn write_version_files(
         crate::fsio::write_atomic(&p, bytes).map_err(|e| StoreError::io(&p, e))
     };
     write(MODEL_TENSORS, tensors)?;
-    fault::point("version-partial");
+    fault::point(CommitPoint::VersionPartial);
     write_id_map(&vdir.join(USER_IDS), &state.user_ids).map_err(id_map_error)?;
     write_id_map(&vdir.join(ITEM_IDS), &state.item_ids).map_err(id_map_error)?;
     let mut forgotten = serde_json::to_vec_pretty(&state.forgotten.to_file())

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::cli::{Fixture, ifru_env, ok, s, snapshot, stderr, training_rows};
-use ifru::model::store::fault::{COMMIT_POINTS, FAULT_ENV};
+use ifru::environment::FAULT_COMMIT_ENV as FAULT_ENV;
+use ifru::model::store::fault::CommitPoint;
 use ifru::model::store::{AuditLog, ModelDir, ModelState};
 use serde_json::Value;
 
@@ -55,7 +56,8 @@ fn a_crash_at_any_point_of_a_commit_leaves_the_old_or_the_new_state() {
     assert_eq!(v1, "v0001");
     assert_eq!(old_log.len(), 1);
     let f = fx.forget("f.csv", &pairs(2, 3));
-    for point in COMMIT_POINTS {
+    for commit_point in CommitPoint::ALL {
+        let point = commit_point.name();
         // Start each crash from the same model.
         fs::remove_dir_all(&fx.model).unwrap();
         for (p, bytes) in &before {
@@ -96,8 +98,8 @@ fn a_crash_at_any_point_of_a_commit_leaves_the_old_or_the_new_state() {
                 .collect::<Vec<_>>(),
             "{point}"
         );
-        let expect_new = COMMIT_POINTS.iter().position(|p| *p == point)
-            >= COMMIT_POINTS.iter().position(|p| *p == "current-flipped");
+        // CommitPoint::ALL is in the order a commit reaches them.
+        let expect_new = commit_point as usize >= CommitPoint::CurrentFlipped as usize;
         assert_eq!(new, expect_new, "{point}: the commit point is CURRENT");
 
         // The next writer cleans up and finds the same state; its own request then commits.
@@ -141,10 +143,11 @@ fn a_crash_while_training_leaves_no_model_and_the_next_train_succeeds() {
     };
     let a = args(&out_dir);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    for point in ["version-written", "current-flipped"] {
+    for commit_point in [CommitPoint::VersionWritten, CommitPoint::CurrentFlipped] {
+        let point = commit_point.name();
         let out = ifru_env(&a, &[(FAULT_ENV, point)]);
         assert!(!out.status.success(), "{point}");
-        if point == "current-flipped" {
+        if commit_point == CommitPoint::CurrentFlipped {
             // Live, with its root log repaired by the next writer.
             let dir = ModelDir::open_for_write(&out_dir, Duration::ZERO).unwrap();
             assert_eq!(dir.audit_log().unwrap().len(), 1);

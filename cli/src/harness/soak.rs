@@ -2,7 +2,7 @@
 //! directory with its audit entry, as a deployment would run them; then one retrain on the
 //! rows that remain.
 //!
-//! What it checks (issue 7, "Soak"): no request fails; the audit log holds one entry per
+//! What it checks (docs/BENCHMARKS.md, "Soak"): no request fails; the audit log holds one entry per
 //! request; the device memory the buffer pool holds between requests stays within the
 //! high-water mark the first request reached (a long-lived unlearner must not grow); and at
 //! the end the forget-gap error over every forgotten row against the retrain, with the test
@@ -13,25 +13,27 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::data::Dataset;
-use crate::data::rng::Rng;
-use crate::error::{Error, Result};
-use crate::eval::{RankingOptions, RequestMetrics, request_metrics};
-use crate::gpu::{Gpu, PoolStats};
-use crate::model::ModelSpec;
-use crate::model::store::{
+use ifru::data::Dataset;
+use ifru::data::rng::Rng;
+use ifru::eval::{RankingOptions, RequestMetrics, request_metrics};
+use ifru::gpu::{Gpu, PoolStats};
+use ifru::model::ModelSpec;
+use ifru::model::store::{
     AuditLog, AuditRecord, DataSource, ModelDir, ModelMeta, ModelState, Regularization, Seeds,
 };
-use crate::train::TrainConfig;
+use ifru::train::TrainConfig;
+use ifru::{Error, Result};
 
-use super::calibrate::ForgetRows;
-use super::engine::{Method, MethodOutcome, Unlearner};
-use super::influence::IfruOptions;
-use super::stream::{Latency, Reference, gap_error, original_reference, retrain_reference};
+use crate::harness::stream::{
+    Latency, Reference, gap_error, original_reference, retrain_reference,
+};
+use ifru::unlearn::calibrate::ForgetRows;
+use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::influence::IfruOptions;
 
-/// The bar of the forget-gap error (issue 7).
+/// The bar of the forget-gap error.
 pub const GAP_ERROR_BAR: f64 = 0.25;
-/// How far the test AUC may fall below the original's (issue 7).
+/// How far the test AUC may fall below the original's .
 pub const TEST_AUC_SLACK: f64 = 0.002;
 
 /// What to run.
@@ -157,7 +159,7 @@ fn create_model_dir(
     dir: &Path,
     data: &Dataset,
     plan: &SoakPlan,
-    params: &crate::model::Params,
+    params: &ifru::model::Params,
 ) -> Result<(ModelDir, ModelState)> {
     let meta = ModelMeta::new(
         plan.spec,

@@ -19,6 +19,7 @@
 //!
 //! `cargo bench --bench stream`; progress every 100 requests goes to stderr.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use ifru::data::synthetic::{SyntheticConfig, synthetic_dataset_from};
@@ -29,7 +30,7 @@ use ifru::train::TrainConfig;
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
 use ifru::unlearn::influence::{IfruOptions, PruneSettings};
-use ifru::unlearn::stream::{StreamPlan, run};
+use ifru_cli::harness::stream::{StreamPlan, run};
 
 const REQUESTS: usize = 1000;
 

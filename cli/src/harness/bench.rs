@@ -6,15 +6,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::data::Dataset;
-use crate::error::Result;
-use crate::eval::{RankingOptions, RequestMetrics, ValidationScore, request_metrics};
-use crate::gpu::Gpu;
-use crate::model::loaded::adjacency_for;
-use crate::model::{DeviceModel, ModelSpec, Params};
-use crate::train::{EpochLog, Progress, TrainConfig, TrainData, TrainOutcome, train};
+use ifru::Result;
+use ifru::data::Dataset;
+use ifru::eval::{RankingOptions, RequestMetrics, ValidationScore, request_metrics};
+use ifru::gpu::Gpu;
+use ifru::model::loaded::adjacency_for;
+use ifru::model::{DeviceModel, ModelSpec, Params};
+use ifru::train::{EpochLog, Progress, TrainConfig, TrainData, TrainOutcome, train};
 
-use super::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
 
 /// One method's figures (`M` in the report schema).
 #[derive(Debug, Clone, Serialize)]
@@ -38,9 +38,9 @@ pub struct BenchPlan {
     pub methods: Vec<(String, Method)>,
     pub finetune_epochs: usize,
     /// What kind of rows are forgotten (for the calibrated step).
-    pub forget_rows: super::calibrate::ForgetRows,
+    pub forget_rows: ifru::unlearn::calibrate::ForgetRows,
     /// Settings of the influence method (its defaults when `None`).
-    pub ifru: Option<super::influence::IfruOptions>,
+    pub ifru: Option<ifru::unlearn::influence::IfruOptions>,
     pub ranking: RankingOptions,
     /// BPR: users sampled for the validation recall.
     pub valid_users: usize,
@@ -144,12 +144,16 @@ pub fn run(
     let base = plan
         .ifru
         .clone()
-        .unwrap_or_else(|| super::influence::IfruOptions::default_for(&spec));
-    let sweep: Vec<(String, Method, Option<super::influence::IfruOptions>)> = plan
+        .unwrap_or_else(|| ifru::unlearn::influence::IfruOptions::default_for(&spec));
+    let sweep: Vec<(
+        String,
+        Method,
+        Option<ifru::unlearn::influence::IfruOptions>,
+    )> = plan
         .damping_sweep
         .iter()
         .map(|&delta| {
-            let opts = super::influence::IfruOptions {
+            let opts = ifru::unlearn::influence::IfruOptions {
                 damping: Some(delta),
                 ..base.clone()
             };
@@ -254,14 +258,14 @@ pub(crate) fn metrics_of(
     data: &Dataset,
     spec: ModelSpec,
     params: &Params,
-    rows: &crate::data::Interactions,
+    rows: &ifru::data::Interactions,
     forget: &[u32],
     ranking: &RankingOptions,
 ) -> Result<RequestMetrics> {
     let adjacency = adjacency_for(&spec, data.n_users, data.n_items, rows)?;
     let model = DeviceModel::upload(gpu, spec, params, adjacency.as_ref())?;
     let forward = model.forward(gpu)?;
-    gpu.run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
+    gpu.run("forward", |pass| ifru::gpu::Record::record(&forward, pass))?;
     Ok(request_metrics(
         gpu,
         model.embeddings(),

@@ -1,46 +1,11 @@
 //! `ifru unlearn` end to end on real data: the influence update commits a new version,
 //! requests stack, and a refused request leaves the model directory byte-for-byte unchanged.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn ifru(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ifru"))
-        .args(args)
-        .output()
-        .expect("run ifru")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn s(p: &Path) -> String {
-    p.to_str().unwrap().to_string()
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+use common::cli::{Fixture, ifru, ok, s, snapshot, training_rows};
 
 /// A forget file with the first `n` rows of `train_random.csv` (flipped labels included).
 fn forget_file(data: &Path, dir: &Path, name: &str, skip: usize, n: usize) -> PathBuf {
@@ -55,7 +20,7 @@ fn forget_file(data: &Path, dir: &Path, name: &str, skip: usize, n: usize) -> Pa
 
 #[test]
 fn influence_requests_stack_and_refusals_change_nothing() {
-    let data = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let data = common::require_data!().join("ml-100k-ifru/0.02");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     ok(&ifru(&[
@@ -167,7 +132,7 @@ fn influence_requests_stack_and_refusals_change_nothing() {
 
 #[test]
 fn calibrated_step_searches_damping_and_falls_back_for_tiny_requests() {
-    let data = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let data = common::require_data!().join("ml-100k-ifru/0.02");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     ok(&ifru(&[
@@ -241,7 +206,7 @@ fn calibrated_step_searches_damping_and_falls_back_for_tiny_requests() {
 
 #[test]
 fn bpr_models_unlearn_by_influence_and_a_user_stream_reports_ranks() {
-    let data = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let data = common::require_data!().join("ml-100k-ifru/0.02");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     let bpr = [
@@ -335,4 +300,44 @@ fn bpr_models_unlearn_by_influence_and_a_user_stream_reports_ranks() {
     }
     // Forgetting every row of a user leaves it isolated: still finite everywhere.
     assert!(st["speedup_per_request"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn ifru_unlearn_records_a_non_converged_solve_in_its_report_and_the_audit_log() {
+    let fx = Fixture::new("mf");
+    let rows: Vec<(u32, u32)> = training_rows()
+        .iter()
+        .filter(|r| r.0 % 5 == 1)
+        .map(|r| (r.0, r.1))
+        .collect();
+    let forget = fx.forget("forget.csv", &rows);
+    let report = fx.tmp.path().join("report.json");
+    ok(&fx.unlearn(&[
+        "--forget",
+        &s(&forget),
+        "--max-iter",
+        "1",
+        "--rtol",
+        "1e-7",
+        "--report",
+        &s(&report),
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let said = |warnings: &serde_json::Value| {
+        warnings
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("stopped at --max-iter 1"))
+    };
+    assert_eq!(report["iterations"], 1);
+    assert!(said(&report["warnings"]), "{}", report["warnings"]);
+    let log = std::fs::read_to_string(fx.model.join("audit.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert!(
+        said(&last["report"]["warnings"]),
+        "the audit entry: {}",
+        last["report"]
+    );
 }

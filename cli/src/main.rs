@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod cli;
+use ifru_cli::commands as cli;
 
 /// Recommendation unlearning with influence functions, on the GPU.
 #[derive(Parser)]

@@ -109,7 +109,7 @@ impl BenchFigures {
             .and_then(|r| r.get("methods"));
         let names: Vec<&str> = methods.keys().map(String::as_str).collect();
         let mut out = Vec::new();
-        for name in crate::unlearn::bench::display_order(&names) {
+        for name in crate::harness::bench::display_order(&names) {
             let mut m: MethodFigures = serde_json::from_value(methods[name].clone())
                 .map_err(|e| PlotError::Report(format!("methods.{name}: {e}")))?;
             if m.residual_trace.is_empty() {
@@ -293,7 +293,7 @@ fn write_figure(figure: &impl Figure, size: (u32, u32), file: &Path) -> PlotResu
                 source,
             })?;
         }
-        crate::fsio::write_atomic(path, &bytes).map_err(|source| PlotError::Io {
+        ifru::fsio::write_atomic(path, &bytes).map_err(|source| PlotError::Io {
             path: path.clone(),
             source,
         })?;

@@ -10,19 +10,19 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::data::Dataset;
-use crate::data::rng::Rng;
-use crate::error::{Error, Result};
-use crate::eval::{RankingOptions, RequestMetrics, request_metrics};
-use crate::gpu::Gpu;
-use crate::model::ModelSpec;
-use crate::model::loaded::adjacency_for;
-use crate::train::{LastEpoch, TrainConfig, TrainData, train};
+use ifru::data::Dataset;
+use ifru::data::rng::Rng;
+use ifru::eval::{RankingOptions, RequestMetrics, request_metrics};
+use ifru::gpu::Gpu;
+use ifru::model::ModelSpec;
+use ifru::model::loaded::adjacency_for;
+use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
+use ifru::{Error, Result};
 
-use super::bench::{metrics_of, train_original};
-use super::calibrate::ForgetRows;
-use super::engine::{Method, Unlearner};
-use super::influence::IfruOptions;
+use crate::harness::bench::{metrics_of, train_original};
+use ifru::unlearn::calibrate::ForgetRows;
+use ifru::unlearn::engine::{Method, Unlearner};
+use ifru::unlearn::influence::IfruOptions;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -66,10 +66,10 @@ pub struct StreamRequest {
     pub warnings: Vec<String>,
     /// The request's own forgetting check (influence methods).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub forgetting_check: Option<crate::unlearn::forgetting::ForgettingCheck>,
+    pub forgetting_check: Option<ifru::unlearn::forgetting::ForgettingCheck>,
     /// The step length applied (influence methods).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub step_length: Option<crate::unlearn::forgetting::StepLength>,
+    pub step_length: Option<ifru::unlearn::forgetting::StepLength>,
 }
 
 /// How many requests' forgetting checks passed, failed, or could not be computed.
@@ -345,7 +345,7 @@ pub(crate) fn original_reference(
     valid_users: usize,
     forgotten: &[u32],
     ranking: &RankingOptions,
-) -> Result<(crate::train::TrainOutcome, Reference)> {
+) -> Result<(ifru::train::TrainOutcome, Reference)> {
     let original = train_original(gpu, data, spec, recipe, valid_users, &mut |_| {})?;
     let reference = Reference {
         metrics: metrics_of(
@@ -374,7 +374,7 @@ pub(crate) fn retrain_reference(
     recipe: &TrainConfig,
     original_epochs: usize,
     cap: Option<usize>,
-    remaining: &crate::data::Interactions,
+    remaining: &ifru::data::Interactions,
     forgotten: &[u32],
     ranking: &RankingOptions,
 ) -> Result<(Reference, bool)> {

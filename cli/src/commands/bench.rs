@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::harness::bench::{BenchPlan, BenchRun, aggregate, display_order, run};
+use crate::harness::soak::{SoakPlan, SoakReport};
+use crate::harness::stream::{StreamPlan, StreamReport};
 use clap::Args;
 use ifru::data::Dataset;
 use ifru::data::forget::{
@@ -13,12 +16,9 @@ use ifru::data::synthetic::SyntheticConfig;
 use ifru::eval::RankingOptions;
 use ifru::model::ModelSpec;
 use ifru::model::loaded::MatchedRequest;
-use ifru::unlearn::bench::{BenchPlan, BenchRun, aggregate, display_order, run};
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
 use ifru::unlearn::request::accept;
-use ifru::unlearn::soak::{SoakPlan, SoakReport};
-use ifru::unlearn::stream::{StreamPlan, StreamReport};
 use serde::Serialize;
 
 use super::CliResult;
@@ -216,7 +216,7 @@ impl BenchReport {
         println!("{}", summary_table(&self.methods));
         write_report(path, self)?;
         if let Some(file) = plot {
-            for written in ifru::plot::bench_plot(&serde_json::to_value(self)?, file)? {
+            for written in crate::plot::bench_plot(&serde_json::to_value(self)?, file)? {
                 eprintln!("plot: {}", written.display());
             }
         }
@@ -339,13 +339,13 @@ struct SweepBenchReport {
     header: ModelHeader,
     seed: u64,
     adapter: ReportAdapter,
-    sweep: ifru::unlearn::sweep::SweepReport,
+    sweep: crate::harness::sweep::SweepReport,
 }
 
 fn run_sweep(cmd: &BenchCommand, spec: ModelSpec) -> CliResult {
     let gpu = open_gpu()?;
     let recipe = cmd.training.config();
-    let plan = ifru::unlearn::sweep::SweepPlan {
+    let plan = crate::harness::sweep::SweepPlan {
         spec,
         recipe: recipe.clone(),
         ifru: Some(cmd.ifru.options(&spec)?),
@@ -361,7 +361,7 @@ fn run_sweep(cmd: &BenchCommand, spec: ModelSpec) -> CliResult {
         "point",
     );
     let mut done = 0u64;
-    let sweep = ifru::unlearn::sweep::sweep(&gpu, &plan, &mut |step| {
+    let sweep = crate::harness::sweep::sweep(&gpu, &plan, &mut |step| {
         bar.step(done, step.to_string());
         done += 1;
     })?;
@@ -386,9 +386,9 @@ fn run_sweep(cmd: &BenchCommand, spec: ModelSpec) -> CliResult {
     }
     println!("* estimated: the original's training time stands in for the retrain");
     if let Some(file) = &cmd.plot {
-        use ifru::plot::{Series, scaling_plot};
-        let series = |points: &[ifru::unlearn::sweep::SweepPoint],
-                      x: &dyn Fn(&ifru::unlearn::sweep::SweepPoint) -> f64| {
+        use crate::plot::{Series, scaling_plot};
+        let series = |points: &[crate::harness::sweep::SweepPoint],
+                      x: &dyn Fn(&crate::harness::sweep::SweepPoint) -> f64| {
             vec![
                 Series {
                     label: "ifru (unlearn)".into(),
@@ -471,7 +471,7 @@ fn run_stream(
     };
     let bar = Progress::new(users.div_ceil(cmd.stream_group.max(1)) as u64, "request");
     let stream =
-        ifru::unlearn::stream::run(&gpu, ds, &plan, &mut |step| bar.message(step.to_string()))?;
+        crate::harness::stream::run(&gpu, ds, &plan, &mut |step| bar.message(step.to_string()))?;
     bar.finish();
     let l = &stream.latency;
     println!(
@@ -579,7 +579,7 @@ fn run_soak(
     };
     let bar = Progress::new(requests as u64, "request");
     let soak =
-        ifru::unlearn::soak::run(&gpu, ds, &plan, &mut |step| bar.message(step.to_string()))?;
+        crate::harness::soak::run(&gpu, ds, &plan, &mut |step| bar.message(step.to_string()))?;
     bar.finish();
     let l = &soak.latency;
     println!(

@@ -1,21 +1,10 @@
 //! `ifru split`, `ifru train` and `ifru eval` end to end on real data (a few epochs), and
 //! their errors on bad input.
 
+mod common;
+
+use common::cli::{ifru, ok};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn ifru(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ifru"))
-        .args(args)
-        .output()
-        .expect("run ifru")
-}
-
-fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stderr: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report")).expect("JSON")
@@ -23,7 +12,7 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn train_then_eval_gives_the_same_metrics() {
-    let data = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let data = common::require_data!().join("ml-100k-ifru/0.02");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     let (train_json, eval_json) = (dir.path().join("train.json"), dir.path().join("eval.json"));
@@ -95,7 +84,7 @@ fn train_then_eval_gives_the_same_metrics() {
 
 #[test]
 fn raw_data_is_split_in_memory_and_recorded() {
-    let data = ifru::require_data!().join("ml-100k/u.data");
+    let data = common::require_data!().join("ml-100k/u.data");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     let s = |p: &Path| p.to_str().unwrap().to_string();
@@ -144,7 +133,7 @@ fn bad_arguments_are_clear_errors() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/data"));
 
-    let data = ifru::require_data!().join("ml-100k-ifru/0.02");
+    let data = common::require_data!().join("ml-100k-ifru/0.02");
     let d = data.to_str().unwrap();
     let bad_dim = ifru(&[
         "train", "--data", d, "--model", "mf", "--dim", "6", "--out", o,

@@ -14,7 +14,7 @@ use ifru::model::store::{DataSource, ModelDir};
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
 use ifru::unlearn::engine::Method;
-use ifru::unlearn::soak::{SoakPlan, run};
+use ifru_cli::harness::soak::{SoakPlan, run};
 
 #[test]
 fn sequential_requests_commit_with_flat_memory_and_one_audit_entry_each() {

@@ -9,18 +9,18 @@
 
 use serde::Serialize;
 
-use crate::data::forget::{ForgetKind, ForgetSpec, generate};
-use crate::data::synthetic::synthetic_dataset;
-use crate::error::{Error, Result};
-use crate::eval::RankingOptions;
-use crate::gpu::Gpu;
-use crate::model::ModelSpec;
-use crate::train::TrainConfig;
+use ifru::data::forget::{ForgetKind, ForgetSpec, generate};
+use ifru::data::synthetic::synthetic_dataset;
+use ifru::eval::RankingOptions;
+use ifru::gpu::Gpu;
+use ifru::model::ModelSpec;
+use ifru::train::TrainConfig;
+use ifru::{Error, Result};
 
-use super::bench::{BenchPlan, BenchProgress, run};
-use super::calibrate::ForgetRows;
-use super::engine::Method;
-use super::influence::IfruOptions;
+use crate::harness::bench::{BenchPlan, BenchProgress, run};
+use ifru::unlearn::calibrate::ForgetRows;
+use ifru::unlearn::engine::Method;
+use ifru::unlearn::influence::IfruOptions;
 
 /// What to sweep.
 #[derive(Debug, Clone)]

@@ -5,29 +5,13 @@
 
 mod common;
 
+use common::cli::{ifru, ok};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use ifru::data::synthetic::{SyntheticConfig, generate};
 use ifru::model::loaded::LoadedModel;
 use safetensors::SafeTensors;
-
-fn ifru(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ifru"))
-        .args(args)
-        .output()
-        .expect("run ifru")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

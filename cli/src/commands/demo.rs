@@ -5,11 +5,12 @@
 //! the same story on a real dataset.
 //!
 //! It is `ifru bench` with a fixed recipe chosen to finish in a few minutes on a software
-//! Vulkan driver: the same pipeline ([`ifru::unlearn::bench::run`]) and the same report.
+//! Vulkan driver: the same pipeline ([`crate::harness::bench::run`]) and the same report.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::harness::bench::{BenchPlan, BenchProgress, run};
 use clap::Args;
 use ifru::data::Dataset;
 use ifru::data::forget::{ForgetKind, ForgetSpec};
@@ -21,7 +22,6 @@ use ifru::model::store::{
 };
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::TrainConfig;
-use ifru::unlearn::bench::{BenchPlan, BenchProgress, run};
 use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
 
