@@ -37,11 +37,11 @@ use ifru::kernels::adam::{AdamConfig, AdamState, adam_rows_step, adam_step};
 use ifru::kernels::pair_loss::RECORD;
 use ifru::kernels::propagate::{PropagationScratch, propagate, uniform_weights};
 use ifru::kernels::spmm::DeviceCsr;
-use ifru::model::loaded::adjacency_for;
+use ifru::model::adjacency_for;
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec};
+use ifru::solve::{CgOptions, CheckSchedule, LinearOperator, Preconditioner, solve};
 use ifru::train::init_params;
-use ifru::unlearn::hvp::{HessianInputs, HessianKind, HvpOperator};
-use ifru::unlearn::{CgOptions, CheckSchedule, LinearOperator, Preconditioner, solve};
+use ifru::unlearn::influence::hvp::{HessianInputs, HessianKind, HvpOperator};
 
 const DIM: u32 = 64;
 

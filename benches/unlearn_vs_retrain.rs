@@ -23,11 +23,11 @@ use ifru::data::synthetic::synthetic_dataset;
 use ifru::eval::{RankingOptions, request_metrics};
 use ifru::gpu::{Gpu, Record};
 use ifru::kernels::adam::AdamConfig;
-use ifru::model::loaded::adjacency_for;
+use ifru::model::adjacency_for;
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, Unlearner};
+use ifru::unlearn::request::ForgetRows;
 
 const EPOCHS: usize = 20;
 

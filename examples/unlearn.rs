@@ -8,11 +8,11 @@ use ifru::data::synthetic::synthetic_dataset;
 use ifru::eval::{MetricsPlan, evaluate};
 use ifru::gpu::Gpu;
 use ifru::kernels::adam::AdamConfig;
-use ifru::model::loaded::adjacency_for;
+use ifru::model::adjacency_for;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, Unlearner};
+use ifru::unlearn::request::ForgetRows;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 10,000 synthetic rows: 5-core filter, 60/20/20 split, 1% of the training rows flipped.

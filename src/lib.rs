@@ -26,10 +26,10 @@
 //! ```no_run
 //! use ifru::data::synthetic::synthetic_dataset;
 //! use ifru::gpu::Gpu;
-//! use ifru::model::loaded::adjacency_for;
+//! use ifru::model::adjacency_for;
 //! use ifru::model::{LossKind, ModelKind, ModelSpec};
 //! use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
-//! use ifru::unlearn::calibrate::ForgetRows;
+//! use ifru::unlearn::request::ForgetRows;
 //! use ifru::unlearn::engine::{Method, Unlearner};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,9 +64,11 @@ pub mod fsio;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+pub mod loaded;
 pub mod model;
 pub mod reference;
 pub mod serve;
+pub mod solve;
 pub mod train;
 pub mod unlearn;
 

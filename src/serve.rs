@@ -25,9 +25,9 @@ use crate::eval::{UserItems, top_k_lists};
 use crate::gpu::Gpu;
 use crate::kernels::topk::{DeviceUserItems, NO_ITEM, check_k};
 use crate::kernels::{HalfTable, Storage, TableRef};
+use crate::loaded::LoadedModel;
 use crate::model::DeviceModel;
 use crate::model::device::final_embeddings_f16;
-use crate::model::loaded::LoadedModel;
 use crate::model::store::tables_to_safetensors;
 
 /// Name of the exported user table.

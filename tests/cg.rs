@@ -23,8 +23,8 @@ use ifru::kernels::block::{DeviceBlocks, block_matvec};
 use ifru::kernels::cg::{self as ck, STATE_LEN, Status, StepSlots, slot};
 use ifru::reference::cg::{self as rcg, RefOutcome, RefPreconditioner};
 use ifru::reference::kernels::Reference;
-use ifru::unlearn::precond::block_diagonal;
-use ifru::unlearn::{
+use ifru::solve::precond::block_diagonal;
+use ifru::solve::{
     CgOptions, CgOutcome, CgReport, CheckSchedule, LinearOperator, Preconditioner, solve,
 };
 use rand::Rng;
@@ -1320,7 +1320,7 @@ mod with_hvp {
     use ifru::graph::{BipartiteGraph, csr_arrays, normalize};
     use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
     use ifru::reference::model::{Adjacency, HessianRef, LabelledRows, bce_hvp};
-    use ifru::unlearn::hvp::{HessianInputs, HessianKind, HvpOperator};
+    use ifru::unlearn::influence::hvp::{HessianInputs, HessianKind, HvpOperator};
 
     const DIM: u32 = 8;
 

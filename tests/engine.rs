@@ -7,8 +7,8 @@ use common::gpu;
 use ifru::data::synthetic::synthetic_dataset;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::{TrainConfig, init_params};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, Unlearner};
+use ifru::unlearn::request::ForgetRows;
 
 #[test]
 fn a_node_that_loses_every_row_is_set_to_zero() {

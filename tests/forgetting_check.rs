@@ -8,13 +8,14 @@ use common::gpu;
 use ifru::data::Dataset;
 use ifru::data::synthetic::synthetic_dataset;
 use ifru::kernels::adam::AdamConfig;
-use ifru::model::loaded::adjacency_for;
+use ifru::model::adjacency_for;
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
-use ifru::unlearn::forgetting::{LengthSource, OnCheckFail};
 use ifru::unlearn::influence::IfruOptions;
+use ifru::unlearn::influence::OnCheckFail;
+use ifru::unlearn::influence::forgetting::LengthSource;
+use ifru::unlearn::request::ForgetRows;
 
 struct Trained {
     data: Dataset,

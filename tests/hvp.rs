@@ -12,9 +12,9 @@ use ifru::gpu::{GpuBuffer, Record};
 use ifru::graph::{BipartiteGraph, csr_arrays, normalize};
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::reference::model::{Adjacency, HessianRef, LabelledRows, Triples, bce_hvp, bpr_hvp};
-use ifru::unlearn::LinearOperator;
-use ifru::unlearn::hvp::{HessianInputs, HessianKind, HvpOperator};
-use ifru::unlearn::rhs::bpr_negatives;
+use ifru::solve::LinearOperator;
+use ifru::unlearn::influence::hvp::{HessianInputs, HessianKind, HvpOperator};
+use ifru::unlearn::influence::rhs::bpr_negatives;
 use rand::Rng;
 
 const DIM: u32 = 8;

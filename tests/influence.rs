@@ -13,12 +13,12 @@ use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::reference::model::{
     Adjacency, HessianRef, LabelledRows, Triples, bce_hvp, bce_objective, bpr_hvp, bpr_objective,
 };
-use ifru::unlearn::calibrate::ForgetRows;
-use ifru::unlearn::hvp::HessianKind;
+use ifru::unlearn::influence::hvp::HessianKind;
+use ifru::unlearn::influence::rhs::bpr_negatives;
 use ifru::unlearn::influence::{
     HessianAt, IfruOptions, Precond, RequestContext, Solver, Spillover, influence_step,
 };
-use ifru::unlearn::rhs::bpr_negatives;
+use ifru::unlearn::request::ForgetRows;
 use rand::Rng;
 
 const DIM: u32 = 4;

@@ -14,8 +14,8 @@ use ifru::data::synthetic::synthetic_dataset;
 use ifru::gpu::{Fault, Gpu, GpuOptions};
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::{TrainConfig, init_params};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, Unlearner};
+use ifru::unlearn::request::ForgetRows;
 
 fn specs() -> [ModelSpec; 2] {
     [

@@ -16,10 +16,10 @@ use ifru::data::synthetic::synthetic_dataset;
 use ifru::gpu::{Gpu, GpuOptions};
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::{TrainConfig, init_params};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
-use ifru::unlearn::hvp::HessianKind;
+use ifru::unlearn::influence::hvp::HessianKind;
 use ifru::unlearn::influence::{HessianAt, IfruOptions, Precond};
+use ifru::unlearn::request::ForgetRows;
 
 const D: usize = 8;
 

@@ -18,8 +18,8 @@ use ifru::graph::CsrArrays;
 use ifru::kernels::DeviceTable;
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::reference::model::{Adjacency, LabelledRows, Triples, bce_objective, bpr_objective};
-use ifru::unlearn::prune::{NodeSubset, PruneOptions, importance_scores, prune};
-use ifru::unlearn::rhs::{
+use ifru::unlearn::influence::prune::{NodeSubset, PruneOptions, importance_scores, prune};
+use ifru::unlearn::influence::rhs::{
     InfluenceRows, RhsOptions, SpilloverRule, bpr_negatives, node_rows, right_hand_side,
     right_hand_side_on,
 };
@@ -123,7 +123,7 @@ fn run(p: &Problem, spec: ModelSpec, options: RhsOptions) -> Run {
     let n = p.n_users + p.n_items;
     let theta = random_vec(&mut rng(77), (n * spec.dim) as usize);
     let params = Params::from_nodes(p.n_users, p.n_items, spec.dim, &theta).unwrap();
-    let old_adj = ifru::model::loaded::adjacency_for(&spec, p.n_users, p.n_items, &p.train)
+    let old_adj = ifru::model::adjacency_for(&spec, p.n_users, p.n_items, &p.train)
         .unwrap()
         .unwrap_or_else(|| identity(n));
     let plan = InfluenceRows::plan(spec, p.n_users, p.n_items, &p.train, &p.forget, options)
@@ -339,7 +339,7 @@ fn bad_requests_are_errors() {
     assert!(!plan.spillover.is_empty());
     let params =
         Params::from_nodes(p.n_users, p.n_items, DIM, &vec![0.1; (n * DIM) as usize]).unwrap();
-    let adj = ifru::model::loaded::adjacency_for(&spec, p.n_users, p.n_items, &p.train)
+    let adj = ifru::model::adjacency_for(&spec, p.n_users, p.n_items, &p.train)
         .unwrap()
         .unwrap();
     let old = DeviceModel::upload(gpu, spec, &params, Some(&adj)).unwrap();
@@ -572,7 +572,7 @@ fn right_hand_side_on_kept_nodes_equals_the_full_one_picked() {
         let full = run(&p, spec, RhsOptions::default());
         let theta = random_vec(&mut rng(77), (n * spec.dim) as usize);
         let params = Params::from_nodes(p.n_users, p.n_items, spec.dim, &theta).unwrap();
-        let old_adj = ifru::model::loaded::adjacency_for(&spec, p.n_users, p.n_items, &p.train)
+        let old_adj = ifru::model::adjacency_for(&spec, p.n_users, p.n_items, &p.train)
             .unwrap()
             .unwrap_or_else(|| identity(n));
         let old = DeviceModel::upload(gpu, spec, &params, Some(&old_adj)).unwrap();

@@ -27,9 +27,9 @@ use ifru::eval::RankingOptions;
 use ifru::kernels::adam::AdamConfig;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
 use ifru::unlearn::influence::{IfruOptions, PruneSettings};
+use ifru::unlearn::request::ForgetRows;
 use ifru_cli::harness::stream::{StreamPlan, run};
 
 const REQUESTS: usize = 1000;

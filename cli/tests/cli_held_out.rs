@@ -5,7 +5,7 @@
 mod common;
 
 use common::cli::{Fixture, item_of, ok, s};
-use ifru::model::loaded::LoadedModel;
+use ifru::loaded::LoadedModel;
 
 fn held_out_sizes(f: &Fixture) -> (usize, usize) {
     let loaded = LoadedModel::open(&f.model, None).unwrap();

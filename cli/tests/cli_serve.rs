@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use ifru::data::synthetic::{SyntheticConfig, generate};
-use ifru::model::loaded::LoadedModel;
+use ifru::loaded::LoadedModel;
 use safetensors::SafeTensors;
 
 fn s(p: &Path) -> &str {

@@ -3,8 +3,6 @@
 use serde::Serialize;
 use wgpu::{AdapterInfo, DeviceType};
 
-use crate::environment::ADAPTER_ENV;
-
 /// Preference order of device types: discrete GPUs first, CPU (lavapipe, WARP) last.
 fn type_rank(t: DeviceType) -> u8 {
     match t {
@@ -44,7 +42,7 @@ pub fn choose_adapter(infos: &[AdapterInfo], filter: Option<&str>) -> Result<usi
                 .map(|i| format!("'{}' ({:?})", i.name, i.backend))
                 .collect();
             format!(
-                "no adapter matches {ADAPTER_ENV}={:?}; available: {}",
+                "no adapter name contains {:?} (the adapter filter); available: {}",
                 filter.unwrap_or_default(),
                 names.join(", ")
             )

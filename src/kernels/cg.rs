@@ -1,6 +1,6 @@
 //! Conjugate-gradient state kernels (`shaders/cg.wgsl`): α, β, convergence and failure
 //! tests on a small device state buffer, the guarded `x += αp, r −= αq` update, and the
-//! Jacobi preconditioner. The solver itself is [`crate::unlearn::cg`].
+//! Jacobi preconditioner. The solver itself is [`crate::solve::cg`].
 //!
 //! The state latches: after a stop (converged, non-positive curvature, a non-finite value,
 //! a breakdown) later updates are skipped, so the host can look at the state only every few

@@ -16,9 +16,11 @@ pub mod propagate;
 pub mod reduce;
 pub mod shaders;
 pub mod spmm;
+mod storage;
 mod table;
 pub mod topk;
 
-pub use half::{HalfTable, Storage};
+pub use half::HalfTable;
 pub use plan::Plan;
+pub use storage::Storage;
 pub use table::{DeviceTable, MAX_DIM, RowGeometry, TABLE_SLOTS, TableRef, TableView, WORKGROUP};

@@ -3,8 +3,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::half::PAIR_LOSS_VARIANTS;
 use super::plan::Plan;
+use super::storage::PAIR_LOSS_VARIANTS;
 use super::table::{TableRef, TableView, WORKGROUP, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 

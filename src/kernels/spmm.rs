@@ -4,8 +4,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::half::SPMM_VARIANTS;
 use super::plan::Plan;
+use super::storage::SPMM_VARIANTS;
 use super::table::{TableRef, TableView, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 
@@ -245,7 +245,7 @@ fn sparse_times_table<'a>(
 }
 
 /// `y = A·x` for a CSR matrix `A` (`y` has `A.n_rows` rows, `x` has `A.n_cols`); `x` and
-/// `y` are both f32 or both f16 ([`super::half::HalfTable`]).
+/// `y` are both f32 or both f16 ([`super::HalfTable`]).
 pub fn spmm<'a>(
     gpu: &Gpu,
     a: &'a DeviceCsr,

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::half::Storage;
+use super::storage::Storage;
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, RowChunk, row_chunks};
 
 /// Threads per workgroup of every kernel (`WG` in `shaders/common.wgsl`).
@@ -183,7 +183,7 @@ impl<'a> From<&'a DeviceTable> for TableView<'a> {
 }
 
 /// Any table a kernel reads through the slot bindings, whatever its storage: an f32
-/// [`DeviceTable`] or [`TableView`], or a 16-bit [`super::half::HalfTable`].
+/// [`DeviceTable`] or [`TableView`], or a 16-bit [`super::HalfTable`].
 #[derive(Clone, Copy)]
 pub struct TableRef<'a> {
     raw: &'a wgpu::Buffer,

@@ -12,9 +12,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::half::TOPK_VARIANTS;
 use super::plan::Plan;
 use super::spmm::validate_csr;
+use super::storage::TOPK_VARIANTS;
 use super::table::{TableRef, fits_one_binding, params, table_slots};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult};
 

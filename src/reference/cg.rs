@@ -1,10 +1,10 @@
-//! f64 references of the conjugate-gradient solve ([`crate::unlearn::cg`]) and its kernels
+//! f64 references of the conjugate-gradient solve ([`crate::solve::cg`]) and its kernels
 //! ([`crate::kernels::cg`], [`crate::kernels::block`]), on dense row-major matrices.
 //!
 //! The reference CG follows the same algorithm (x₀ = 0, the same stopping tests, damping
 //! added by the solver) so iteration counts and iterates can be compared; block-Jacobi is
 //! applied by a Cholesky solve per block rather than an explicit inverse, independently of
-//! [`crate::unlearn::precond`].
+//! [`crate::solve::precond`].
 
 use super::kernels::Reference;
 

@@ -1,4 +1,4 @@
-//! The whole-graph definition of the pruning scores ([`crate::unlearn::prune`]), as a plain
+//! The whole-graph definition of the pruning scores ([`crate::unlearn::influence::prune`]), as a plain
 //! reference for the request-local computation.
 
 use crate::data::Interactions;

@@ -10,22 +10,23 @@ use crate::data::{Dataset, Interactions};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{BipartiteGraph, Csr, csr_arrays, normalize, renormalize_after_removal};
-use crate::model::loaded::LoadedModel;
+use crate::loaded::LoadedModel;
 use crate::model::store::ModelState;
 use crate::model::{DeviceModel, ModelSpec, Params};
 use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
 
 use super::backup::{RowBackup, union_sorted};
-use super::calibrate::{CalibrationPoint, ForgetRows, calibrated_step};
-use super::forgetting::{
-    ForgettingCheck, LengthHistory, LengthSource, MAX_STEP_LENGTH, Membership, OnCheckFail,
-    REFINE_LENGTH, StepLength,
+use super::influence::calibrate::{CalibrationPoint, calibrated_step};
+use super::influence::forgetting::{
+    ForgettingCheck, LengthHistory, LengthSource, MAX_STEP_LENGTH, Membership, REFINE_LENGTH,
+    StepLength,
 };
 use super::influence::{
-    IfruOptions, InfluenceFigures, InfluenceStep, PreparedStep, Probe, RequestContext,
+    IfruOptions, InfluenceFigures, InfluenceStep, OnCheckFail, PreparedStep, Probe, RequestContext,
     influence_step,
 };
 use super::remaining::RemainingRows;
+use super::request::ForgetRows;
 
 /// How a request is applied.
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -116,9 +117,9 @@ pub struct MethodOutcome {
 /// whole run):
 ///
 /// ```no_run
-/// # fn demo(gpu: &ifru::gpu::Gpu, loaded: &ifru::model::loaded::LoadedModel, rows: &[u32])
+/// # fn demo(gpu: &ifru::gpu::Gpu, loaded: &ifru::loaded::LoadedModel, rows: &[u32])
 /// # -> ifru::Result<()> {
-/// use ifru::unlearn::calibrate::ForgetRows;
+/// use ifru::unlearn::request::ForgetRows;
 /// use ifru::unlearn::engine::{Method, Unlearner};
 ///
 /// let mut unlearner = Unlearner::new(gpu, loaded)?;
@@ -242,7 +243,7 @@ impl<'g> Unlearner<'g> {
     fn load_negatives(&mut self, seed: u64) -> Result<()> {
         if self.negatives.as_ref().is_none_or(|n| n.seed != seed) {
             let all: Vec<u32> = (0..self.data.train.len() as u32).collect();
-            let by_row = crate::unlearn::rhs::bpr_negatives(
+            let by_row = crate::unlearn::influence::rhs::bpr_negatives(
                 self.data.n_users,
                 self.data.n_items,
                 &self.data.train,

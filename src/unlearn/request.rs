@@ -5,10 +5,34 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::forget::{ForgetMatch, ForgetStatus, HeldOutRows, Missing};
-use crate::model::loaded::MatchedRequest;
+use crate::loaded::MatchedRequest;
+
+/// What kind of rows a request forgets (how a model that never saw them would score them).
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForgetRows {
+    /// Real interactions: an unseen row scores like a validation row with its own label.
+    Genuine,
+    /// Rows whose labels were flipped (poisoned): like a validation row with its label flipped.
+    Flipped,
+}
+
+impl ForgetRows {
+    /// `Flipped` when every row lies in the dataset's flipped rows (D_r of an IFRU-protocol
+    /// folder, whose labels were flipped), else `Genuine`.
+    pub fn detect(data: &crate::data::Dataset, rows: &[u32]) -> Self {
+        let flipped = data.flipped_rows();
+        if !rows.is_empty() && rows.iter().all(|r| flipped.contains(r)) {
+            ForgetRows::Flipped
+        } else {
+            ForgetRows::Genuine
+        }
+    }
+}
 
 /// Lines of a request by class, and the rows it will forget.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

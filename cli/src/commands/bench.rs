@@ -14,10 +14,10 @@ use ifru::data::forget::{
 };
 use ifru::data::synthetic::SyntheticConfig;
 use ifru::eval::RankingOptions;
+use ifru::loaded::MatchedRequest;
 use ifru::model::ModelSpec;
-use ifru::model::loaded::MatchedRequest;
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
+use ifru::unlearn::request::ForgetRows;
 use ifru::unlearn::request::accept;
 use serde::Serialize;
 

@@ -22,8 +22,8 @@ use ifru::model::store::{
 };
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::TrainConfig;
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
+use ifru::unlearn::request::ForgetRows;
 
 use super::CliResult;
 use super::bench::{BenchReport, forget_rows};

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use ifru::eval::{Metrics, MetricsPlan, RankingOptions, evaluate};
 use ifru::kernels::Storage;
-use ifru::model::loaded::LoadedModel;
+use ifru::loaded::LoadedModel;
 use ifru::model::{LossKind, ModelSpec};
 use ifru::serve::ServedEmbeddings;
 use serde::Serialize;

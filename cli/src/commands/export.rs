@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ifru::kernels::Storage;
-use ifru::model::loaded::LoadedModel;
+use ifru::loaded::LoadedModel;
 use ifru::serve::export_final;
 
 use super::CliResult;

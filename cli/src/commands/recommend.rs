@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ifru::kernels::Storage;
 use ifru::kernels::topk::MAX_K;
-use ifru::model::loaded::LoadedModel;
+use ifru::loaded::LoadedModel;
 use ifru::serve::{Recommender, user_index};
 
 use super::CliResult;

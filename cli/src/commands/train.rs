@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 use ifru::eval::{Metrics, MetricsPlan, RankingOptions, ValidationScore, evaluate};
-use ifru::model::loaded::adjacency_for;
+use ifru::model::adjacency_for;
 use ifru::model::store::{
     AuditLog, AuditRecord, ModelDir, ModelMeta, ModelState, Regularization, Seeds,
 };

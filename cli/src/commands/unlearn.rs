@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use clap::Args;
 use ifru::eval::{RankingOptions, RequestMetrics, request_metrics};
+use ifru::loaded::LoadedModel;
 use ifru::model::ModelSpec;
-use ifru::model::loaded::LoadedModel;
 use ifru::model::store::{AuditRecord, DEFAULT_LOCK_TIMEOUT, ModelDir, StoreError};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::request::ForgetRows;
 use ifru::unlearn::request::{RequestCounts, accept};
 use serde::Serialize;
 
@@ -296,7 +296,12 @@ fn open_model(cmd: &UnlearnCommand) -> Result<LoadedModel, Box<dyn std::error::E
                 timeout.as_secs_f64(),
                 cmd.model.display()
             );
-            Ok(open(timeout)?)
+            match open(timeout) {
+                Err(e @ ifru::Error::Store(StoreError::Locked { .. })) => {
+                    Err(format!("{e} (--lock-timeout sets how long to wait)").into())
+                }
+                other => Ok(other?),
+            }
         }
         other => Ok(other?),
     }

@@ -10,7 +10,7 @@ use ifru::Result;
 use ifru::data::Dataset;
 use ifru::eval::{RankingOptions, RequestMetrics, ValidationScore, request_metrics};
 use ifru::gpu::Gpu;
-use ifru::model::loaded::adjacency_for;
+use ifru::model::adjacency_for;
 use ifru::model::{DeviceModel, ModelSpec, Params};
 use ifru::train::{EpochLog, Progress, TrainConfig, TrainData, TrainOutcome, train};
 
@@ -38,7 +38,7 @@ pub struct BenchPlan {
     pub methods: Vec<(String, Method)>,
     pub finetune_epochs: usize,
     /// What kind of rows are forgotten (for the calibrated step).
-    pub forget_rows: ifru::unlearn::calibrate::ForgetRows,
+    pub forget_rows: ifru::unlearn::request::ForgetRows,
     /// Settings of the influence method (its defaults when `None`).
     pub ifru: Option<ifru::unlearn::influence::IfruOptions>,
     pub ranking: RankingOptions,

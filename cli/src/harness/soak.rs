@@ -27,9 +27,9 @@ use ifru::{Error, Result};
 use crate::harness::stream::{
     Latency, Reference, gap_error, original_reference, retrain_reference,
 };
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
 use ifru::unlearn::influence::IfruOptions;
+use ifru::unlearn::request::ForgetRows;
 
 /// The bar of the forget-gap error.
 pub const GAP_ERROR_BAR: f64 = 0.25;

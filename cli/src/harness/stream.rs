@@ -15,14 +15,14 @@ use ifru::data::rng::Rng;
 use ifru::eval::{RankingOptions, RequestMetrics, request_metrics};
 use ifru::gpu::Gpu;
 use ifru::model::ModelSpec;
-use ifru::model::loaded::adjacency_for;
+use ifru::model::adjacency_for;
 use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
 use ifru::{Error, Result};
 
 use crate::harness::bench::{metrics_of, train_original};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::{Method, Unlearner};
 use ifru::unlearn::influence::IfruOptions;
+use ifru::unlearn::request::ForgetRows;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -66,10 +66,10 @@ pub struct StreamRequest {
     pub warnings: Vec<String>,
     /// The request's own forgetting check (influence methods).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub forgetting_check: Option<ifru::unlearn::forgetting::ForgettingCheck>,
+    pub forgetting_check: Option<ifru::unlearn::influence::forgetting::ForgettingCheck>,
     /// The step length applied (influence methods).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub step_length: Option<ifru::unlearn::forgetting::StepLength>,
+    pub step_length: Option<ifru::unlearn::influence::forgetting::StepLength>,
 }
 
 /// How many requests' forgetting checks passed, failed, or could not be computed.

@@ -18,9 +18,9 @@ use ifru::train::TrainConfig;
 use ifru::{Error, Result};
 
 use crate::harness::bench::{BenchPlan, BenchProgress, run};
-use ifru::unlearn::calibrate::ForgetRows;
 use ifru::unlearn::engine::Method;
 use ifru::unlearn::influence::IfruOptions;
+use ifru::unlearn::request::ForgetRows;
 
 /// What to sweep.
 #[derive(Debug, Clone)]

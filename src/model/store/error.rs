@@ -80,12 +80,14 @@ pub enum StoreError {
     /// Another process holds the model directory's lock (it is writing a new version).
     #[error(
         "{}: another process is writing this model (it holds {}); gave up after {:.0} s: \
-         try again when it is done, or wait longer (--lock-timeout)",
-        dir.display(), dir.join(super::LOCK).display(), waited.as_secs_f64()
+         try again when it is done, or wait longer",
+        dir.display(), lock.display(), waited.as_secs_f64()
     )]
     Locked {
         /// The model directory.
         dir: PathBuf,
+        /// The lock file the other process holds.
+        lock: PathBuf,
         /// How long this process waited.
         waited: std::time::Duration,
     },

@@ -47,6 +47,7 @@ impl DirLock {
             if waited >= timeout {
                 return Err(StoreError::Locked {
                     dir: dir.to_path_buf(),
+                    lock: path.clone(),
                     waited,
                 });
             }

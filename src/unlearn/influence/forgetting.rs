@@ -24,7 +24,7 @@
 //! without any row are set to zero, not moved by t: they are counted apart and take part in
 //! neither the fit nor the check.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::data::Interactions;
 use crate::error::Result;
@@ -32,8 +32,10 @@ use crate::eval::{RankScorer, RowScorer, UserItems, auc};
 use crate::gpu::Gpu;
 use crate::model::LossKind;
 
-use super::calibrate::{ForgetRows, MIN_FIT_ROWS};
-use super::influence::{InfluenceStep, Probe, RequestContext};
+use crate::unlearn::request::ForgetRows;
+
+use super::calibrate::MIN_FIT_ROWS;
+use super::{InfluenceStep, Probe, RequestContext};
 
 /// Unseen rows scored for a BCE target, at most (a deterministic sample of the request's
 /// users' and items' validation rows): enough for a standard error near 0.01 on an AUC.
@@ -69,20 +71,6 @@ pub const CHECK_GAP_SHARE: f64 = 0.25;
 /// (threshold 4, 596 check rows) the retrain itself sat 2.2–2.5 standard errors from the
 /// target in each of three seeds — a 2-SE check would have failed the retrain.
 pub const CHECK_STANDARD_ERRORS: f64 = 3.0;
-
-/// What a request does when its forgetting check fails (`--on-check-fail`).
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnCheckFail {
-    /// Apply the update and warn (the default).
-    #[default]
-    Warn,
-    /// Refuse the request: nothing changes, the command exits non-zero.
-    Refuse,
-    /// Retrain on the remaining rows instead.
-    Retrain,
-}
 
 /// A request's forgetting check (`forgetting_check` in reports and audit entries).
 #[derive(Debug, Clone, Serialize)]

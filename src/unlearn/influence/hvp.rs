@@ -28,7 +28,7 @@ use crate::kernels::{DeviceTable, Plan, TableView};
 use crate::model::objective::{GradientLayout, node_index};
 use crate::model::{LossKind, ModelSpec};
 
-use super::LinearOperator;
+use crate::solve::LinearOperator;
 
 /// Which second-order model of the loss.
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]

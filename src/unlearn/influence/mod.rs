@@ -1,187 +1,43 @@
 //! The influence update of one request (docs/ARCHITECTURE.md): prune to the kept nodes P, build the
 //! right-hand side g (direct + spillover), solve (H_PP + δI) x = g_P by conjugate gradient
 //! on the GPU, and return x on P for the caller to add to θ_P.
+//!
+//! The pieces, one module each: [`options`] (settings and the `auto` damping), [`rhs`] (g),
+//! [`hvp`] (the Hessian operator), [`prune`] (which nodes move), [`probe`] (scoring a
+//! candidate update), [`forgetting`] (the step length and the forgetting check),
+//! [`calibrate`] (the per-request damping search) and [`adam`] (the authors' solver).
 
-use serde::{Deserialize, Serialize};
+mod adam;
+pub mod calibrate;
+pub mod forgetting;
+pub mod hvp;
+pub mod options;
+pub(crate) mod probe;
+pub mod prune;
+pub mod rhs;
+
+pub use options::{
+    AUTO_DAMPING_PER_CURVATURE_FLIPPED, AUTO_DAMPING_PER_CURVATURE_GENUINE, HessianAt, IfruOptions,
+    OnCheckFail, Precond, PruneSettings, Solver, Spillover, auto_damping,
+};
+pub(crate) use probe::Probe;
+
+use serde::Serialize;
 
 use crate::data::Interactions;
 use crate::error::{Error, Result};
-use crate::eval::{RowScorer, auc};
 use crate::gpu::{Gpu, Record};
 use crate::graph::Csr;
 use crate::kernels::DeviceTable;
-use crate::kernels::blas::{Scalar, axpby};
 use crate::kernels::reduce::dot_value;
 use crate::model::{DeviceModel, ModelSpec};
+use crate::solve::{CgOptions, CgOutcome, Preconditioner, solve};
+use crate::unlearn::request::ForgetRows;
 
-use super::LinearOperator;
-use super::calibrate::ForgetRows;
-use super::cg::{CgOptions, CgOutcome, CgReport, solve};
-use super::hvp::{HessianInputs, HessianKind, HvpOperator};
-use super::precond::Preconditioner;
-use super::prune::{NodeSubset, PruneOptions, prune};
-use super::rhs::{InfluenceRows, RhsOptions, SpilloverRule, right_hand_side_on};
-
-/// Where the Hessian is taken.
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HessianAt {
-    /// On (D, Â) at θ̂: the influence function's choice.
-    Old,
-    /// On (D ∖ D_r, Â') at θ̂: Newton's.
-    New,
-}
-
-/// Which spillover rows enter g.
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Spillover {
-    /// Every remaining row whose gradient changes with Â (exact).
-    Exact,
-    /// The authors' rule: rows touching nodes that lost more than 1% of their degree.
-    Authors,
-    /// The direct influence alone.
-    None,
-}
-
-/// The preconditioner of the solve.
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Precond {
-    None,
-    Jacobi,
-    BlockJacobi,
-}
-
-/// Settings of the influence update.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IfruOptions {
-    pub hessian: HessianKind,
-    pub hessian_at: HessianAt,
-    pub spillover: Spillover,
-    pub prune: Option<PruneSettings>,
-    pub precond: Precond,
-    pub rtol: f32,
-    pub max_iter: usize,
-    /// δ in sum units; `None` is the `auto` rule ([`auto_damping`]).
-    pub damping: Option<f32>,
-    /// The update may change θ_P by at most this fraction of ‖θ_P‖ (a larger step is scaled
-    /// down, with a warning).
-    pub max_step: f32,
-    /// Seed of BPR negatives (the same in g and H).
-    pub negative_seed: u64,
-    /// How (H_PP + δI) x = g_P is solved.
-    pub solver: Solver,
-    /// What a request does when its forgetting check fails.
-    #[serde(default)]
-    pub on_check_fail: super::forgetting::OnCheckFail,
-}
-
-/// The solver of the influence system.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "lowercase", tag = "kind")]
-pub enum Solver {
-    /// Preconditioned conjugate gradient on the GPU.
-    Cg,
-    /// The original authors' solver: Adam on ½xᵀ(H + δI)x − gᵀx from x = 0, kept at the
-    /// iterate with the best validation AUC (patience in iterations). Needs validation rows.
-    Adam {
-        lr: f32,
-        max_iter: usize,
-        patience: usize,
-    },
-}
-
-/// `--prune-hops`, `--prune-keep`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct PruneSettings {
-    pub hops: u32,
-    pub keep: f64,
-}
-
-impl IfruOptions {
-    /// The defaults for a model family (pruning as docs/ARCHITECTURE.md, "Pruning": keep 0.6 for LightGCN).
-    pub fn default_for(spec: &ModelSpec) -> Self {
-        let p = PruneOptions::default_for(spec.kind);
-        IfruOptions {
-            hessian: HessianKind::GaussNewton,
-            hessian_at: HessianAt::Old,
-            spillover: Spillover::Exact,
-            prune: Some(PruneSettings {
-                hops: p.hops,
-                keep: p.keep,
-            }),
-            precond: Precond::BlockJacobi,
-            rtol: 5e-2,
-            max_iter: 100,
-            damping: None,
-            max_step: 1.0,
-            negative_seed: 0,
-            solver: Solver::Cg,
-            on_check_fail: super::forgetting::OnCheckFail::Warn,
-        }
-    }
-}
-
-impl IfruOptions {
-    /// The original authors' configuration (for comparison): the full Hessian for MF and
-    /// their MF-style surrogate for LightGCN, their spillover rule and pruning, no damping,
-    /// and Adam on the quadratic with validation early stopping (patience 10).
-    pub fn authors(spec: &ModelSpec, lr: f32) -> Self {
-        IfruOptions {
-            hessian: match spec.kind {
-                crate::model::ModelKind::Mf => HessianKind::Full,
-                crate::model::ModelKind::Lightgcn => HessianKind::Surrogate,
-            },
-            spillover: Spillover::Authors,
-            damping: Some(0.0),
-            solver: Solver::Adam {
-                lr,
-                max_iter: 1000,
-                patience: 10,
-            },
-            ..IfruOptions::default_for(spec)
-        }
-    }
-}
-
-/// δ of the `auto` rule per unit of mean curvature for flipped (poisoned) rows (see
-/// [`auto_damping`]).
-pub const AUTO_DAMPING_PER_CURVATURE_FLIPPED: f64 = 2.5;
-
-/// δ of the `auto` rule per unit of mean curvature for genuine rows (see [`auto_damping`]).
-pub const AUTO_DAMPING_PER_CURVATURE_GENUINE: f64 = 3.4;
-
-/// The `auto` damping: δ = c × the mean diagonal of H_PP (its Gauss–Newton terms and λ),
-/// with c = 2.5 for flipped rows and 3.4 for genuine ones.
-///
-/// δ acts as a step size, and the right fixed value moved ~10× between datasets: on MF d 48,
-/// the δ that closes the forget gap of flipped rows exactly was ≈ 0.42 on a Last.fm split,
-/// ≈ 0.16 on a Book-Crossing split and ≈ 2.0 on ml-100k-ifru/0.02, whose mean curvatures
-/// are 0.148, 0.085 and 0.52: the ratio δ / curvature stays within 1.8–3.9. The factor 2.5
-/// is the minimax (≈ 2.3) of the two non-MovieLens splits, rounded; ml-100k confirmed it.
-/// Genuine rows want a larger ratio: forgetting a random 2% of genuine rows on the same
-/// three splits, 2.5 forgot too much on two of them (signed gap errors −0.26 and −0.35),
-/// and the gap closes at ratios 3.8 (ml-100k), 4.9 (Last.fm) and 2.4 (Book-Crossing, whose
-/// seeds disagree); 3.4 is the minimax over the three (worst error 0.19). A row that agrees
-/// with the rest of the data is partly re-supported by it after removal, so the first-order
-/// step overshoots more than for a row the data contradicts. (README, "Choosing the `auto`
-/// damping".) Falls back to δ = 1 when the curvature is not a positive number.
-pub fn auto_damping(mean_curvature: f64, rows: ForgetRows) -> f32 {
-    let per_curvature = match rows {
-        ForgetRows::Flipped => AUTO_DAMPING_PER_CURVATURE_FLIPPED,
-        ForgetRows::Genuine => AUTO_DAMPING_PER_CURVATURE_GENUINE,
-    };
-    let delta = per_curvature * mean_curvature;
-    if delta.is_finite() && delta > 0.0 {
-        delta as f32
-    } else {
-        1.0
-    }
-}
+use adam::adam_solve;
+use hvp::{HessianInputs, HessianKind, HvpOperator};
+use prune::{NodeSubset, PruneOptions, prune};
+use rhs::{InfluenceRows, RhsOptions, SpilloverRule, right_hand_side_on};
 
 /// Solver and pruning figures of one influence update.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -240,7 +96,7 @@ pub struct RequestContext<'a> {
     /// BPR: the negative (an item node) of every row of `rows`, when the caller drew them
     /// once and keeps them (a resident unlearner: [`crate::unlearn::engine::Unlearner`]);
     /// `None` draws them per request from the options' seed and each row's place in `rows`
-    /// ([`super::rhs::bpr_negatives`]). Either way g and H see the same negatives; given
+    /// ([`rhs::bpr_negatives`]). Either way g and H see the same negatives; given
     /// ones also let the Hessian skip, without drawing, every triple that does not reach P.
     pub negatives: Option<&'a [u32]>,
     /// What kind of rows D_r holds (the `auto` damping depends on it).
@@ -376,7 +232,7 @@ impl<'a> PreparedStep<'a> {
         gpu.run("forward for H", |pass| forward.record(pass))?;
         drop(forward);
         let (_, hessian_graph) = hessian_state(ctx, hessian_model.as_ref());
-        let (_, near) = super::hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
+        let (_, near) = hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
         let objective = hessian_rows(ctx, opts.hessian_at, opts.negative_seed, &near)?;
         let (rows, negatives) = (objective.rows, objective.negatives);
         let lambda = (ctx.reg_per_row * objective.count as f64) as f32;
@@ -626,7 +482,7 @@ struct HessianRows<'a> {
 /// rows, each with the negative g gives it (the same draw, so the Hessian at the new state
 /// keeps the same negatives for the rows that remain). With negatives given
 /// ([`RequestContext::negatives`]) only the triples with a node in `near` (the operator's
-/// reach, [`super::hvp::reach`]) are kept, the others contributing nothing to `(Hv)_P`.
+/// reach, [`hvp::reach`]) are kept, the others contributing nothing to `(Hv)_P`.
 fn hessian_rows<'a>(
     ctx: &RequestContext<'a>,
     at: HessianAt,
@@ -673,7 +529,7 @@ fn hessian_rows<'a>(
                         .collect()
                 }
             };
-            let negatives = super::rhs::negatives_of(
+            let negatives = rhs::negatives_of(
                 ctx.n_users,
                 ctx.n_items,
                 ctx.rows,
@@ -714,7 +570,7 @@ impl BuiltPrecond {
             }
             Precond::BlockJacobi => {
                 let blocks = op.diagonal_blocks(gpu)?;
-                let diag = super::precond::block_diagonal(&blocks, op.dim() as usize);
+                let diag = crate::solve::precond::block_diagonal(&blocks, op.dim() as usize);
                 (BuiltPrecond::BlockJacobi(blocks), mean(&diag))
             }
         })
@@ -725,241 +581,6 @@ impl BuiltPrecond {
             BuiltPrecond::None => Preconditioner::None,
             BuiltPrecond::Jacobi(diag) => Preconditioner::Jacobi { diag },
             BuiltPrecond::BlockJacobi(blocks) => Preconditioner::BlockJacobi { blocks, dim },
-        }
-    }
-}
-
-/// Scores a candidate update: θ + x (x on the kept nodes) on a scratch copy of the model,
-/// propagated over the new graph.
-pub(crate) struct Probe<'a> {
-    gpu: &'a Gpu,
-    ctx: &'a RequestContext<'a>,
-    scratch: DeviceModel,
-    /// The validation rows with their labels, uploaded once for every probe (`None` for a
-    /// probe that scores only rows its caller prepared).
-    valid: Option<(RowScorer, &'a [u8])>,
-}
-
-impl<'a> Probe<'a> {
-    pub(crate) fn new(
-        gpu: &'a Gpu,
-        ctx: &'a RequestContext<'a>,
-        valid: &'a Interactions,
-    ) -> Result<Self> {
-        let mut probe = Self::scoring_only(gpu, ctx)?;
-        let n_nodes = ctx.n_users + ctx.n_items;
-        probe.valid = Some((
-            RowScorer::new(gpu, ctx.n_users, n_nodes, valid)?,
-            &valid.labels,
-        ));
-        Ok(probe)
-    }
-
-    /// A probe without validation rows: [`Probe::current_valid_auc`] is an error.
-    pub(crate) fn scoring_only(gpu: &'a Gpu, ctx: &'a RequestContext<'a>) -> Result<Self> {
-        let arrays = ctx.new_adjacency.map(crate::graph::csr_arrays);
-        Ok(Probe {
-            gpu,
-            ctx,
-            scratch: ctx.model.copy_with_adjacency(gpu, arrays.as_ref())?,
-            valid: None,
-        })
-    }
-
-    /// Sets the scratch model to θ̂ + x (θ̂ copied on the device, x added on the kept rows)
-    /// and recomputes its final embeddings.
-    pub(crate) fn set(&mut self, kept: &NodeSubset, x: &DeviceTable) -> Result<&DeviceModel> {
-        self.set_scaled(kept, x, 1.0, &[])
-    }
-
-    /// Sets the scratch model to θ̂ + t·x with the rows of `zeroed` set to zero — exactly the
-    /// model a request leaves with step length t — and recomputes its final embeddings.
-    pub(crate) fn set_scaled(
-        &mut self,
-        kept: &NodeSubset,
-        x: &DeviceTable,
-        t: f32,
-        zeroed: &[u32],
-    ) -> Result<&DeviceModel> {
-        let gpu = self.gpu;
-        let reset = crate::kernels::blas::copy(
-            gpu,
-            self.ctx.model.theta().values(),
-            self.scratch.theta().values(),
-        )?;
-        gpu.run("probe: θ̂", |pass| reset.record(pass))?;
-        drop(reset);
-        if t == 1.0 {
-            kept.add_into(gpu, x, self.scratch.theta())?;
-        } else if t != 0.0 {
-            let scaled = DeviceTable::zeros(gpu, x.rows(), x.dim(), "t·x")?;
-            let plan = axpby(
-                gpu,
-                Scalar::Host(t),
-                x.values(),
-                Scalar::Host(0.0),
-                scaled.values(),
-                None,
-            )?;
-            gpu.run("probe: t·x", |pass| plan.record(pass))?;
-            drop(plan);
-            kept.add_into(gpu, &scaled, self.scratch.theta())?;
-        }
-        let d = self.ctx.spec.dim as usize;
-        let zeros = vec![0.0f32; d];
-        for &v in zeroed {
-            self.scratch
-                .theta()
-                .values()
-                .write_at(gpu.queue(), v as usize * d, &zeros)?;
-        }
-        let forward = self.scratch.forward(gpu)?;
-        gpu.run("probe", |pass| forward.record(pass))?;
-        drop(forward);
-        Ok(&self.scratch)
-    }
-
-    /// The final embeddings of the model last [`Probe::set`].
-    pub(crate) fn embeddings(&self) -> &DeviceTable {
-        self.scratch.embeddings()
-    }
-
-    /// AUC of rows prepared in `scorer` (with `labels`) under the model last [`Probe::set`].
-    pub(crate) fn auc_of(&self, scorer: &RowScorer, labels: &[u8]) -> Result<f64> {
-        let scores = scorer.scores(self.gpu, self.scratch.embeddings())?;
-        auc(&scores, labels).ok_or_else(|| Error::Invalid("AUC over rows of one label only".into()))
-    }
-
-    /// Validation AUC of the model last [`Probe::set`].
-    pub(crate) fn current_valid_auc(&self) -> Result<f64> {
-        let (scorer, labels) = self
-            .valid
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("this probe holds no validation rows".into()))?;
-        self.auc_of(scorer, labels)
-    }
-
-    /// The mean place of `scorer`'s pairs under the model last [`Probe::set`].
-    pub(crate) fn mean_rank(&self, scorer: &crate::eval::RankScorer) -> Result<f64> {
-        Ok(scorer.mean_rank(self.gpu, self.scratch.embeddings())?)
-    }
-
-    /// Validation AUC of θ̂ + x.
-    pub(crate) fn valid_auc(&mut self, kept: &NodeSubset, x: &DeviceTable) -> Result<f64> {
-        self.set(kept, x)?;
-        self.current_valid_auc()
-    }
-}
-
-/// The authors' solver: Adam on q(x) = ½xᵀ(H + δI)x − gᵀx from x = 0 (gradient (H + δI)x − g),
-/// validation AUC of θ + x after every step, keeping the best iterate; stops after
-/// `patience` steps without improvement.
-#[allow(clippy::too_many_arguments)]
-fn adam_solve(
-    gpu: &Gpu,
-    op: &HvpOperator,
-    g: &DeviceTable,
-    x: &DeviceTable,
-    kept: &NodeSubset,
-    probe: &mut Probe<'_>,
-    damping: f32,
-    lr: f32,
-    max_iter: usize,
-    patience: usize,
-) -> Result<CgReport> {
-    use crate::kernels::adam::{AdamConfig, AdamState, adam_step};
-    let n = op.len();
-    let hx = gpu.zeros::<f32>(n, "adam Hx")?;
-    let grad = gpu.zeros::<f32>(n, "adam gradient")?;
-    let best = gpu.zeros::<f32>(n, "adam best x")?;
-    let state = AdamState::new(gpu, n)?;
-    let step = op
-        .apply(gpu, x.values(), &hx)?
-        .then(axpby(
-            gpu,
-            Scalar::Host(damping),
-            x.values(),
-            Scalar::Host(1.0),
-            &hx,
-            None,
-        )?)
-        .then(axpby(
-            gpu,
-            Scalar::Host(1.0),
-            &hx,
-            Scalar::Host(0.0),
-            &grad,
-            None,
-        )?)
-        .then(axpby(
-            gpu,
-            Scalar::Host(-1.0),
-            g.values(),
-            Scalar::Host(1.0),
-            &grad,
-            None,
-        )?)
-        .then(adam_step(
-            gpu,
-            AdamConfig {
-                lr,
-                ..AdamConfig::default()
-            },
-            &grad,
-            x.values(),
-            &state,
-        )?);
-    let keep = crate::kernels::blas::copy(gpu, x.values(), &best)?;
-    let restore = crate::kernels::blas::copy(gpu, &best, x.values())?;
-    let fill = crate::kernels::blas::fill(gpu, x.values(), 0.0)?;
-    gpu.run("x = 0", |pass| fill.record(pass))?;
-    let mut best_auc = probe.valid_auc(kept, x)?;
-    let (mut best_iter, mut iterations) = (0, 0);
-    let mut trace = Vec::new();
-    while iterations < max_iter && iterations - best_iter < patience {
-        gpu.run("adam solver step", |pass| step.record(pass))?;
-        iterations += 1;
-        let v = probe.valid_auc(kept, x)?;
-        trace.push((iterations, v as f32));
-        if v > best_auc {
-            best_auc = v;
-            best_iter = iterations;
-            gpu.run("keep best", |pass| keep.record(pass))?;
-        }
-    }
-    gpu.run("best x", |pass| restore.record(pass))?;
-    let mut report = CgReport {
-        iterations,
-        residual: f32::NAN,
-        residual_trace: Vec::new(),
-        converged: true,
-        outcome: CgOutcome::Converged,
-        warnings: Vec::new(),
-        preconditioner: "none",
-        damping,
-    };
-    report.residual_trace = trace;
-    report.warnings.push(format!(
-        "Adam solver: kept step {best_iter} of {iterations} (validation AUC {best_auc:.4}); \
-         residual_trace holds the validation AUC per step"
-    ));
-    Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{ForgetRows, auto_damping};
-
-    #[test]
-    fn auto_damping_scales_with_curvature_by_the_kind_of_rows() {
-        assert_eq!(auto_damping(0.5, ForgetRows::Flipped), 1.25);
-        assert_eq!(auto_damping(0.5, ForgetRows::Genuine), 1.7);
-        // Genuine rows always get the larger δ (the smaller step).
-        for c in [0.01, 0.1, 1.0, 10.0] {
-            assert!(auto_damping(c, ForgetRows::Genuine) > auto_damping(c, ForgetRows::Flipped));
-        }
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert_eq!(auto_damping(bad, ForgetRows::Genuine), 1.0, "{bad}");
         }
     }
 }

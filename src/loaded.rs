@@ -7,25 +7,10 @@ use std::time::Duration;
 use crate::data::{Dataset, Interactions};
 use crate::error::Result;
 use crate::gpu::{Gpu, Record};
-use crate::graph::{BipartiteGraph, CsrArrays, csr_arrays, normalize};
+use crate::graph::CsrArrays;
 
-use super::store::{ModelDir, ModelState};
-use super::{DeviceModel, ModelSpec};
-
-/// The normalised adjacency LightGCN propagates over, built from the positives of `rows`;
-/// `None` for MF, which does not propagate.
-pub fn adjacency_for(
-    spec: &ModelSpec,
-    n_users: u32,
-    n_items: u32,
-    rows: &Interactions,
-) -> Result<Option<CsrArrays>> {
-    if spec.propagation_layers() == 0 {
-        return Ok(None);
-    }
-    let graph = BipartiteGraph::from_interactions(n_users, n_items, rows)?;
-    Ok(Some(csr_arrays(&normalize(&graph))))
-}
+use crate::model::store::{ModelDir, ModelState};
+use crate::model::{DeviceModel, adjacency_for};
 
 /// An opened model directory with its data.
 pub struct LoadedModel {

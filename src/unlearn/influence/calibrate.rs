@@ -15,7 +15,7 @@
 //! ([`PreparedStep`]); each evaluation is a solve and a scoring pass. Warm starts or a
 //! multi-shift CG would be the next saving.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::data::Interactions;
 use crate::error::{Error, Result};
@@ -23,33 +23,9 @@ use crate::eval::{RankScorer, RowScorer, UserItems};
 use crate::gpu::Gpu;
 use crate::model::LossKind;
 
-use super::influence::{
-    IfruOptions, InfluenceStep, PreparedStep, Probe, RequestContext, influence_step,
-};
+use crate::unlearn::request::ForgetRows;
 
-/// What kind of rows a request forgets (how a model that never saw them would score them).
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ForgetRows {
-    /// Real interactions: an unseen row scores like a validation row with its own label.
-    Genuine,
-    /// Rows whose labels were flipped (poisoned): like a validation row with its label flipped.
-    Flipped,
-}
-
-impl ForgetRows {
-    /// `Flipped` when every row lies in the dataset's flipped rows (D_r of an IFRU-protocol
-    /// folder, whose labels were flipped), else `Genuine`.
-    pub fn detect(data: &crate::data::Dataset, rows: &[u32]) -> Self {
-        let flipped = data.flipped_rows();
-        if !rows.is_empty() && rows.iter().all(|r| flipped.contains(r)) {
-            ForgetRows::Flipped
-        } else {
-            ForgetRows::Genuine
-        }
-    }
-}
+use super::{IfruOptions, InfluenceStep, PreparedStep, Probe, RequestContext, influence_step};
 
 /// Fewest forget rows in the fitting half for the statistic to mean anything.
 pub const MIN_FIT_ROWS: usize = 20;
