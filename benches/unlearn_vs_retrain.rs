@@ -26,8 +26,7 @@ use ifru::kernels::adam::AdamConfig;
 use ifru::model::adjacency_for;
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
-use ifru::unlearn::engine::{Method, Unlearner};
-use ifru::unlearn::request::ForgetRows;
+use ifru::unlearn::Unlearner;
 
 const EPOCHS: usize = 20;
 
@@ -137,9 +136,7 @@ fn bench_size(c: &mut Criterion, gpu: &Gpu, base_rows: usize) {
                 )
                 .expect("unlearner");
                 gpu.wait("setup").expect("setup");
-                let outcome = unlearner
-                    .apply(&forget, Method::Ifru, 0, None, ForgetRows::Flipped)
-                    .expect("unlearning request");
+                let outcome = unlearner.forget(&forget).expect("unlearning request");
                 total += outcome.seconds;
                 unlearn_seconds.push(outcome.seconds);
                 last_params = Some(unlearner.params().expect("parameters"));

@@ -11,8 +11,7 @@ use ifru::kernels::adam::AdamConfig;
 use ifru::model::adjacency_for;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
-use ifru::unlearn::engine::{Method, Unlearner};
-use ifru::unlearn::request::ForgetRows;
+use ifru::unlearn::Unlearner;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 10,000 synthetic rows: 5-core filter, 60/20/20 split, 1% of the training rows flipped.
@@ -64,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The default influence update: one solve, its step length calibrated on the first half
     // of the forget rows so that they score like rows the model never saw, and checked on
     // the second half (`forgetting_check`).
-    let outcome = unlearner.apply(&forget, Method::Ifru, 0, None, ForgetRows::Flipped)?;
+    let outcome = unlearner.forget(&forget)?;
     unlearner.refresh()?;
     let after = evaluate(&gpu, unlearner.model().embeddings(), &data, &plan)?;
 

@@ -29,8 +29,7 @@
 //! use ifru::model::adjacency_for;
 //! use ifru::model::{LossKind, ModelKind, ModelSpec};
 //! use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
-//! use ifru::unlearn::request::ForgetRows;
-//! use ifru::unlearn::engine::{Method, Unlearner};
+//! use ifru::unlearn::Unlearner;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let data = synthetic_dataset(10_000, 7, 0.01)?;
@@ -50,7 +49,7 @@
 //!     &gpu, spec, recipe, data.clone(), &trained.params, vec![false; data.train.len()],
 //! )?;
 //! let forget: Vec<u32> = data.flipped_rows().collect();
-//! let outcome = unlearner.apply(&forget, Method::Ifru, 0, None, ForgetRows::Flipped)?;
+//! let outcome = unlearner.forget(&forget)?;
 //! println!("forgot {} rows in {:.2} s", forget.len(), outcome.seconds);
 //! # Ok(())
 //! # }
@@ -72,4 +71,4 @@ pub mod solve;
 pub mod train;
 pub mod unlearn;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

@@ -1006,7 +1006,7 @@ fn max_iter_stops_with_the_last_iterate_and_a_warning() {
     assert_eq!(r.residual_trace[0].0, 5);
     assert!(r.residual > 1e-5 && r.residual < 1.0);
     assert!(
-        r.warnings.iter().any(|w| w.contains("--max-iter 7")),
+        r.warnings.iter().any(|w| w.contains("max_iter 7")),
         "{:?}",
         r.warnings
     );

@@ -7,7 +7,7 @@ use common::gpu;
 use ifru::data::synthetic::synthetic_dataset;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::{TrainConfig, init_params};
-use ifru::unlearn::engine::{Method, Unlearner};
+use ifru::unlearn::engine::{ForgetRequest, Unlearner};
 use ifru::unlearn::request::ForgetRows;
 
 #[test]
@@ -41,7 +41,10 @@ fn a_node_that_loses_every_row_is_set_to_zero() {
             .filter(|&r| data.train.users[r as usize] == user)
             .collect();
         let outcome = unlearner
-            .apply(&rows, Method::Ifru, 0, None, ForgetRows::Genuine)
+            .forget_with(
+                &rows,
+                &ForgetRequest::default().rows_kind(ForgetRows::Genuine),
+            )
             .unwrap();
         assert!(
             outcome.warnings.iter().any(|w| w.contains("set to zero")),
@@ -63,5 +66,81 @@ fn a_node_that_loses_every_row_is_set_to_zero() {
                 .iter()
                 .any(|&v| v != 0.0)
         );
+    }
+}
+
+/// The library's default path: an unlearner that owns its device (so it can live in a
+/// binding or move to a worker thread), `forget(&rows)` with nothing named, and the same
+/// rows forgotten by the same default method through a borrowed device give the same θ.
+#[test]
+fn an_unlearner_owning_its_device_forgets_by_default_like_a_borrowing_one() {
+    use std::sync::Arc;
+    let data = synthetic_dataset(3000, 5, 0.01).expect("synthetic data");
+    let spec = ModelSpec::new(ModelKind::Mf, 0, 8, LossKind::Bce).unwrap();
+    let recipe = TrainConfig {
+        init_std: 0.1,
+        seed: 4,
+        ..TrainConfig::default()
+    };
+    let params = init_params(data.n_users, data.n_items, 8, 0.1, recipe.seed);
+    let rows: Vec<u32> = data.flipped_rows().take(40).collect();
+    assert!(!rows.is_empty(), "the synthetic data has flipped rows");
+
+    let borrowed = gpu();
+    let mut by_ref = Unlearner::from_parts(
+        borrowed,
+        spec,
+        recipe.clone(),
+        data.clone(),
+        &params,
+        vec![false; data.train.len()],
+    )
+    .unwrap();
+    let expected = by_ref.forget(&rows).unwrap();
+
+    let owned = Arc::new(common::open(ifru::gpu::GpuOptions::default()));
+    let mut unlearner: Unlearner<'static> = Unlearner::from_parts(
+        Arc::clone(&owned),
+        spec,
+        recipe,
+        data.clone(),
+        &params,
+        vec![false; data.train.len()],
+    )
+    .unwrap();
+    let (outcome, theta) = std::thread::spawn(move || {
+        let outcome = unlearner.forget(&rows).unwrap();
+        (outcome, unlearner.params().unwrap())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        outcome.options, expected.options,
+        "the same options, resolved for the model"
+    );
+    assert_eq!(
+        outcome.options.as_ref().map(|o| o.prune),
+        Some(ifru::unlearn::influence::Pruning::Keep(
+            ifru::unlearn::influence::PruneSettings { hops: 1, keep: 1.0 }
+        )),
+        "MF's pruning, made explicit in the report"
+    );
+    let bits = |p: &ifru::model::Params| p.nodes().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&theta), bits(&by_ref.params().unwrap()), "θ differs");
+}
+
+/// Pruning in reports keeps the shape reports always had: the settings, or null when off.
+#[test]
+fn pruning_serialises_as_reports_always_wrote_it() {
+    use ifru::unlearn::influence::{PruneSettings, Pruning};
+    let keep = Pruning::Keep(PruneSettings { hops: 1, keep: 0.6 });
+    assert_eq!(
+        serde_json::to_string(&keep).unwrap(),
+        r#"{"hops":1,"keep":0.6}"#
+    );
+    assert_eq!(serde_json::to_string(&Pruning::Off).unwrap(), "null");
+    for p in [keep, Pruning::Off, Pruning::ModelDefault] {
+        let text = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<Pruning>(&text).unwrap(), p, "{text}");
     }
 }

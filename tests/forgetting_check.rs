@@ -11,7 +11,7 @@ use ifru::kernels::adam::AdamConfig;
 use ifru::model::adjacency_for;
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
-use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::engine::{ForgetRequest, Method, MethodId, MethodOutcome, Unlearner};
 use ifru::unlearn::influence::IfruOptions;
 use ifru::unlearn::influence::OnCheckFail;
 use ifru::unlearn::influence::forgetting::LengthSource;
@@ -66,7 +66,7 @@ fn trained() -> Trained {
 
 fn apply(
     t: &Trained,
-    method: Method,
+    method: MethodId,
     opts: &IfruOptions,
 ) -> (ifru::Result<MethodOutcome>, Unlearner<'static>) {
     let mut u = Unlearner::from_parts(
@@ -78,7 +78,9 @@ fn apply(
         vec![false; t.data.train.len()],
     )
     .unwrap();
-    let out = u.apply(&t.forget, method, 0, Some(opts), ForgetRows::Flipped);
+    let request =
+        ForgetRequest::new(Method::from_id(method, opts.clone(), 0)).rows_kind(ForgetRows::Flipped);
+    let out = u.forget_with(&t.forget, &request);
     (out, u)
 }
 
@@ -86,7 +88,7 @@ fn apply(
 fn the_check_fails_a_wrong_step_and_passes_the_default() {
     let t = trained();
     let base = IfruOptions::default_for(&t.spec);
-    let (fixed, _) = apply(&t, Method::IfruFixed, &base);
+    let (fixed, _) = apply(&t, MethodId::IfruFixed, &base);
     let fixed = fixed.unwrap();
     let auto = fixed.influence.as_ref().unwrap().damping;
     let check = fixed.forgetting_check.as_ref().unwrap();
@@ -101,12 +103,12 @@ fn the_check_fails_a_wrong_step_and_passes_the_default() {
             damping: Some(delta),
             ..base.clone()
         };
-        let (out, _) = apply(&t, Method::IfruFixed, &opts);
+        let (out, _) = apply(&t, MethodId::IfruFixed, &opts);
         let check = out.unwrap().forgetting_check.unwrap();
         assert_eq!(check.passed, Some(false), "{label}: {check:?}");
     }
 
-    let (default, _) = apply(&t, Method::Ifru, &base);
+    let (default, _) = apply(&t, MethodId::Ifru, &base);
     let default = default.unwrap();
     let check = default.forgetting_check.as_ref().unwrap();
     assert_eq!(check.passed, Some(true), "{check:?}");
@@ -119,7 +121,7 @@ fn the_check_fails_a_wrong_step_and_passes_the_default() {
 fn a_failed_check_refuses_or_retrains_as_asked() {
     let t = trained();
     let base = IfruOptions::default_for(&t.spec);
-    let (fixed, _) = apply(&t, Method::IfruFixed, &base);
+    let (fixed, _) = apply(&t, MethodId::IfruFixed, &base);
     let auto = fixed.unwrap().influence.unwrap().damping;
     let wrong = IfruOptions {
         damping: Some(auto * 100.0),
@@ -130,8 +132,10 @@ fn a_failed_check_refuses_or_retrains_as_asked() {
         on_check_fail: OnCheckFail::Refuse,
         ..wrong.clone()
     };
-    let (out, u) = apply(&t, Method::IfruFixed, &refuse);
-    let err = out.expect_err("a refused request").to_string();
+    let (out, u) = apply(&t, MethodId::IfruFixed, &refuse);
+    let err = out.expect_err("a refused request");
+    assert_eq!(err.kind(), ifru::ErrorKind::CheckFailed, "{err}");
+    let err = err.to_string();
     assert!(
         err.contains("forgetting check") && err.contains("unchanged"),
         "{err}"
@@ -145,9 +149,9 @@ fn a_failed_check_refuses_or_retrains_as_asked() {
         on_check_fail: OnCheckFail::Retrain,
         ..wrong
     };
-    let (out, u) = apply(&t, Method::IfruFixed, &retrain);
+    let (out, u) = apply(&t, MethodId::IfruFixed, &retrain);
     let out = out.unwrap();
-    assert_eq!(out.fallback, Some(Method::Retrain));
+    assert_eq!(out.fallback, Some(MethodId::Retrain));
     assert!(out.epochs.is_some());
     assert_eq!(
         u.remaining_row_ids().len(),

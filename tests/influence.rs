@@ -101,7 +101,7 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind, loss: LossKind) {
         hessian,
         hessian_at: HessianAt::Old,
         spillover: Spillover::Exact,
-        prune: None,
+        prune: ifru::unlearn::influence::Pruning::Off,
         precond: Precond::None,
         rtol: 1e-6,
         max_iter: 500,
@@ -293,7 +293,9 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
             .unwrap();
         drop(forward);
         let opts = IfruOptions {
-            prune: Some(ifru::unlearn::influence::PruneSettings { hops: 0, keep: 1.0 }),
+            prune: ifru::unlearn::influence::Pruning::Keep(
+                ifru::unlearn::influence::PruneSettings { hops: 0, keep: 1.0 },
+            ),
             damping: Some(1.0),
             rtol: 1e-6,
             negative_seed: 9,

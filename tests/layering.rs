@@ -21,8 +21,14 @@ struct Crate {
 
 fn module_of(root: &Path, file: &Path) -> Module {
     let rel = file.strip_prefix(root).unwrap().with_extension("");
-    let mut parts: Module = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    let mut parts: Module = rel
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts
@@ -146,7 +152,12 @@ impl Crate {
         }
         let sources: BTreeMap<Module, String> = files
             .iter()
-            .map(|f| (module_of(root, f), strip(&std::fs::read_to_string(f).unwrap())))
+            .map(|f| {
+                (
+                    module_of(root, f),
+                    strip(&std::fs::read_to_string(f).unwrap()),
+                )
+            })
             .collect();
         let mut krate = Crate {
             sources,
@@ -225,8 +236,10 @@ impl Crate {
         self.sources
             .iter()
             .map(|(module, source)| {
-                let mut paths: Vec<Vec<String>> =
-                    use_items(source).iter().flat_map(|(_, t)| expand(t)).collect();
+                let mut paths: Vec<Vec<String>> = use_items(source)
+                    .iter()
+                    .flat_map(|(_, t)| expand(t))
+                    .collect();
                 paths.extend(inline_paths(source));
                 let targets = paths
                     .iter()
@@ -299,7 +312,11 @@ fn assert_acyclic(root: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(root);
     let krate = Crate::read(&root);
     let edges = krate.edges();
-    assert!(edges.len() > 5, "read only {} modules in {root:?}", edges.len());
+    assert!(
+        edges.len() > 5,
+        "read only {} modules in {root:?}",
+        edges.len()
+    );
     let found = cycles(&edges);
     let shown: Vec<String> = found
         .iter()

@@ -471,7 +471,7 @@ fn moved_data_is_found_with_an_override() {
     fs::rename(&f.data, &moved).unwrap();
     let e = dir.load_data(&meta, None).unwrap_err();
     assert!(matches!(e, StoreError::Data { .. }), "{e}");
-    assert!(e.to_string().contains("--data"), "{e}");
+    assert!(e.to_string().contains("new path if it moved"), "{e}");
     let d = dir.load_data(&meta, Some(&moved)).unwrap();
     assert_eq!(d.train, f.dataset.train);
 }

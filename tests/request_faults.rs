@@ -14,7 +14,7 @@ use ifru::data::synthetic::synthetic_dataset;
 use ifru::gpu::{Fault, Gpu, GpuOptions};
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::{TrainConfig, init_params};
-use ifru::unlearn::engine::{Method, Unlearner};
+use ifru::unlearn::engine::{ForgetRequest, Unlearner};
 use ifru::unlearn::request::ForgetRows;
 
 fn specs() -> [ModelSpec; 2] {
@@ -73,8 +73,11 @@ fn requests(data: &Dataset) -> [Vec<u32>; 2] {
 }
 
 fn apply(u: &mut Unlearner<'_>, rows: &[u32]) -> ifru::Result<()> {
-    u.apply(rows, Method::Ifru, 0, None, ForgetRows::Genuine)
-        .map(|_| ())
+    u.forget_with(
+        rows,
+        &ForgetRequest::default().rows_kind(ForgetRows::Genuine),
+    )
+    .map(|_| ())
 }
 
 fn bits(p: &Params) -> Vec<u32> {

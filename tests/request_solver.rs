@@ -16,7 +16,7 @@ use ifru::data::synthetic::synthetic_dataset;
 use ifru::gpu::{Gpu, GpuOptions};
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::{TrainConfig, init_params};
-use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::engine::{ForgetRequest, Method, MethodOutcome, Unlearner};
 use ifru::unlearn::influence::hvp::HessianKind;
 use ifru::unlearn::influence::{HessianAt, IfruOptions, Precond};
 use ifru::unlearn::request::ForgetRows;
@@ -62,7 +62,10 @@ fn rows_of_user(data: &Dataset, user: u32) -> Vec<u32> {
 }
 
 fn apply(u: &mut Unlearner<'_>, rows: &[u32], opts: &IfruOptions) -> ifru::Result<MethodOutcome> {
-    u.apply(rows, Method::Ifru, 0, Some(opts), ForgetRows::Genuine)
+    u.forget_with(
+        rows,
+        &ForgetRequest::new(Method::Ifru(opts.clone())).rows_kind(ForgetRows::Genuine),
+    )
 }
 
 fn bits(p: &Params) -> Vec<u32> {
@@ -75,6 +78,7 @@ fn refused(u: &mut Unlearner<'_>, rows: &[u32], opts: &IfruOptions, needle: &str
     let theta = bits(&u.params().unwrap());
     let remaining = u.remaining_row_ids();
     let err = apply(u, rows, opts).expect_err("the request must be refused");
+    assert_eq!(err.kind(), ifru::ErrorKind::SolveRefused, "{err}");
     let msg = err.to_string();
     eprintln!("refused: {msg}");
     assert!(msg.contains(needle), "{needle:?} not in: {msg}");
@@ -103,7 +107,7 @@ fn non_convergence_applies_the_last_iterate_with_a_warning() {
         outcome
             .warnings
             .iter()
-            .any(|w| w.contains("stopped at --max-iter 1")),
+            .any(|w| w.contains("stopped at max_iter 1")),
         "{:?}",
         outcome.warnings
     );
@@ -161,7 +165,7 @@ fn a_singular_gauss_newton_matrix_without_damping_is_refused() {
         ..IfruOptions::default_for(&spec())
     };
     let rows = rows_of_user(&data, user);
-    refused(&mut u, &rows, &opts, "give --damping a positive value");
+    refused(&mut u, &rows, &opts, "set a positive damping");
     // With damping the same request applies.
     let damped = IfruOptions {
         damping: Some(1.0),

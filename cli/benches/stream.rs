@@ -27,8 +27,8 @@ use ifru::eval::RankingOptions;
 use ifru::kernels::adam::AdamConfig;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
-use ifru::unlearn::engine::Method;
-use ifru::unlearn::influence::{IfruOptions, PruneSettings};
+use ifru::unlearn::engine::MethodId;
+use ifru::unlearn::influence::{IfruOptions, PruneSettings, Pruning};
 use ifru::unlearn::request::ForgetRows;
 use ifru_cli::harness::stream::{StreamPlan, run};
 
@@ -78,9 +78,9 @@ fn main() {
             recipe: recipe.clone(),
             users: REQUESTS,
             group,
-            method: Method::Ifru,
+            method: MethodId::Ifru,
             ifru: Some(IfruOptions {
-                prune: Some(PruneSettings { hops: 0, keep: 1.0 }),
+                prune: Pruning::Keep(PruneSettings { hops: 0, keep: 1.0 }),
                 ..IfruOptions::default_for(&spec)
             }),
             forget_rows: ForgetRows::Genuine,

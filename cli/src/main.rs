@@ -65,6 +65,12 @@ fn main() -> ExitCode {
                 }
                 source = s.source();
             }
+            if let Some(hint) = e
+                .downcast_ref::<ifru::Error>()
+                .and_then(cli::common::flag_hint)
+            {
+                eprintln!("  hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -329,7 +329,7 @@ fn ifru_unlearn_records_a_non_converged_solve_in_its_report_and_the_audit_log() 
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w.as_str().unwrap().contains("stopped at --max-iter 1"))
+            .any(|w| w.as_str().unwrap().contains("stopped at max_iter 1"))
     };
     assert_eq!(report["iterations"], 1);
     assert!(said(&report["warnings"]), "{}", report["warnings"]);

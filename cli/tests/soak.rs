@@ -13,7 +13,7 @@ use ifru::eval::RankingOptions;
 use ifru::model::store::{DataSource, ModelDir};
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
-use ifru::unlearn::engine::Method;
+use ifru::unlearn::engine::MethodId;
 use ifru_cli::harness::soak::{SoakPlan, run};
 
 #[test]
@@ -39,7 +39,7 @@ fn sequential_requests_commit_with_flat_memory_and_one_audit_entry_each() {
             },
             requests,
             fraction: 0.02,
-            method: Method::Ifru,
+            method: MethodId::Ifru,
             ifru: None,
             seed: 11,
             ranking: RankingOptions::default(),

@@ -386,12 +386,14 @@ pub fn parse_permutation(path: &Path, bytes: &[u8], n: usize) -> Result<Vec<u32>
 fn check_args(a: &SplitArgs) -> Result<(), DataError> {
     if !(a.ratio.is_finite() && (0.0..1.0).contains(&a.ratio)) {
         return Err(DataError::Config(format!(
-            "--ratio must be in [0, 1), not {}",
+            "the ratio must be in [0, 1), not {}",
             a.ratio
         )));
     }
     if !a.threshold.is_finite() {
-        return Err(DataError::Config("--threshold must be a number".into()));
+        return Err(DataError::Config(
+            "the label threshold must be a number".into(),
+        ));
     }
     if !(a.holdout_frac.is_finite() && (0.0..1.0).contains(&a.holdout_frac)) {
         return Err(DataError::Config(format!(
@@ -402,7 +404,7 @@ fn check_args(a: &SplitArgs) -> Result<(), DataError> {
     if let Shuffle::Seed(s) = a.shuffle {
         if s > u64::from(u32::MAX) {
             return Err(DataError::Config(format!(
-                "--seed must be below 2^32 (numpy's legacy seeding), not {s}"
+                "the seed must be below 2^32 (numpy's legacy seeding), not {s}"
             )));
         }
     }

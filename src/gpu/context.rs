@@ -725,3 +725,43 @@ pub struct KernelTime {
     pub seconds: f64,
     pub source: TimeSource,
 }
+
+/// A device its user either borrows or shares: what an [`crate::unlearn::Unlearner`] (or any
+/// long-lived owner of device state) holds, so a binding can give it an `Arc<Gpu>` of its own
+/// while a command borrows the one it opened.
+#[derive(Clone)]
+pub enum GpuHandle<'g> {
+    /// A device owned elsewhere, outliving the holder.
+    Borrowed(&'g Gpu),
+    /// A device kept alive by its holders.
+    Shared(Arc<Gpu>),
+}
+
+impl std::ops::Deref for GpuHandle<'_> {
+    type Target = Gpu;
+
+    fn deref(&self) -> &Gpu {
+        match self {
+            GpuHandle::Borrowed(gpu) => gpu,
+            GpuHandle::Shared(gpu) => gpu,
+        }
+    }
+}
+
+impl<'g> From<&'g Gpu> for GpuHandle<'g> {
+    fn from(gpu: &'g Gpu) -> Self {
+        GpuHandle::Borrowed(gpu)
+    }
+}
+
+impl From<Arc<Gpu>> for GpuHandle<'static> {
+    fn from(gpu: Arc<Gpu>) -> Self {
+        GpuHandle::Shared(gpu)
+    }
+}
+
+impl From<Gpu> for GpuHandle<'static> {
+    fn from(gpu: Gpu) -> Self {
+        GpuHandle::Shared(Arc::new(gpu))
+    }
+}

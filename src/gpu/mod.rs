@@ -13,7 +13,7 @@ mod pipeline;
 pub use adapter::{AdapterSummary, choose_adapter, no_adapter_message};
 pub use buffer::{BufferPool, GpuBuffer, PoolStats};
 pub use chunk::{RowChunk, row_chunks};
-pub use context::{Gpu, GpuOptions, GrantedFeatures, KernelTime, KeyLimits, TimeSource};
+pub use context::{Gpu, GpuHandle, GpuOptions, GrantedFeatures, KernelTime, KeyLimits, TimeSource};
 pub use dispatch::grid;
 pub use error::{GpuError, GpuResult};
 pub use fault::Fault;

@@ -183,7 +183,7 @@ fn parse(s: &[f32]) -> GpuResult<Read> {
 fn check_options(opts: &CgOptions) -> GpuResult<()> {
     if !(opts.rtol.is_finite() && opts.rtol >= 0.0) {
         return Err(GpuError::Invalid(format!(
-            "--rtol {} must be a finite number >= 0",
+            "rtol {} must be a finite number >= 0",
             opts.rtol
         )));
     }
@@ -198,7 +198,7 @@ fn check_options(opts: &CgOptions) -> GpuResult<()> {
     }
     if opts.max_iter > MAX_ITER_LIMIT {
         return Err(GpuError::Invalid(format!(
-            "--max-iter {} exceeds {MAX_ITER_LIMIT}",
+            "max_iter {} exceeds {MAX_ITER_LIMIT}",
             opts.max_iter
         )));
     }
@@ -423,8 +423,8 @@ pub fn solve<O: LinearOperator + ?Sized>(
         Status::Converged => CgOutcome::Converged,
         Status::Running => {
             report.warnings.push(format!(
-                "CG stopped at --max-iter {} with relative residual {:.3e} above --rtol {:.1e}; \
-                 the step is the last iterate (raise --max-iter or the damping)",
+                "CG stopped at max_iter {} with relative residual {:.3e} above rtol {:.1e}; \
+                 the step is the last iterate (raise max_iter or the damping)",
                 opts.max_iter, read.residual, opts.rtol
             ));
             CgOutcome::MaxIter

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Interactions};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::GpuHandle;
 use crate::graph::{BipartiteGraph, Csr, csr_arrays, normalize, renormalize_after_removal};
 use crate::loaded::LoadedModel;
 use crate::model::store::ModelState;
@@ -32,7 +32,7 @@ use super::request::ForgetRows;
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Method {
+pub enum MethodId {
     /// The influence-function update (this crate's method), the default: the step solved
     /// with the `auto` damping, its length calibrated so the forgotten rows look unseen
     /// ([`super::forgetting`]).
@@ -57,18 +57,102 @@ pub enum Method {
     None,
 }
 
-impl Method {
+impl MethodId {
     /// The method's name in reports (`ifru_calibrated`, `retrain`, ...).
     pub fn report_name(self) -> &'static str {
         match self {
-            Method::Ifru => "ifru",
-            Method::IfruFixed => "ifru_fixed",
-            Method::IfruCalibrated => "ifru_calibrated",
-            Method::IfruAdam => "ifru_adam",
-            Method::Retrain => "retrain",
-            Method::Finetune => "finetune",
-            Method::None => "none",
+            MethodId::Ifru => "ifru",
+            MethodId::IfruFixed => "ifru_fixed",
+            MethodId::IfruCalibrated => "ifru_calibrated",
+            MethodId::IfruAdam => "ifru_adam",
+            MethodId::Retrain => "retrain",
+            MethodId::Finetune => "finetune",
+            MethodId::None => "none",
         }
+    }
+}
+
+/// How a request is carried out, with the parameters of that way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Method {
+    /// The influence update with its length fitted so the forgotten rows look unseen (the
+    /// default).
+    Ifru(IfruOptions),
+    /// The influence update with the fixed `auto` damping, applied as solved.
+    IfruFixed(IfruOptions),
+    /// The influence update with the damping searched per request.
+    IfruCalibrated(IfruOptions),
+    /// The original authors' configuration ([`IfruOptions::authors`]), for comparison.
+    IfruAdam,
+    /// Training from scratch on the remaining rows with the model's recipe and seed.
+    Retrain,
+    /// `epochs` epochs of the recipe on the remaining rows, from the current model.
+    Finetune { epochs: usize },
+    /// Forget the rows in the bookkeeping and the graph only; parameters unchanged.
+    None,
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Method::Ifru(IfruOptions::default())
+    }
+}
+
+impl Method {
+    /// The method's id (its name in reports).
+    pub fn id(&self) -> MethodId {
+        match self {
+            Method::Ifru(_) => MethodId::Ifru,
+            Method::IfruFixed(_) => MethodId::IfruFixed,
+            Method::IfruCalibrated(_) => MethodId::IfruCalibrated,
+            Method::IfruAdam => MethodId::IfruAdam,
+            Method::Retrain => MethodId::Retrain,
+            Method::Finetune { .. } => MethodId::Finetune,
+            Method::None => MethodId::None,
+        }
+    }
+
+    /// The method `id` names, with `options` for the influence methods (the authors' method
+    /// sets its own) and `finetune_epochs` for a fine-tune: what a command line or a bench
+    /// plan gives.
+    pub fn from_id(id: MethodId, options: IfruOptions, finetune_epochs: usize) -> Method {
+        match id {
+            MethodId::Ifru => Method::Ifru(options),
+            MethodId::IfruFixed => Method::IfruFixed(options),
+            MethodId::IfruCalibrated => Method::IfruCalibrated(options),
+            MethodId::IfruAdam => Method::IfruAdam,
+            MethodId::Retrain => Method::Retrain,
+            MethodId::Finetune => Method::Finetune {
+                epochs: finetune_epochs,
+            },
+            MethodId::None => Method::None,
+        }
+    }
+}
+
+/// One forget request's settings: the method, and what kind of rows it forgets. The
+/// default is the default method on rows whose kind is detected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForgetRequest {
+    pub method: Method,
+    /// `None`: [`ForgetRows::Flipped`] when every row is one of the dataset's flipped rows
+    /// (an IFRU-protocol folder's poisoned rows), else [`ForgetRows::Genuine`].
+    pub rows_kind: Option<ForgetRows>,
+}
+
+impl ForgetRequest {
+    /// A request by `method`, the kind of rows detected.
+    pub fn new(method: Method) -> Self {
+        ForgetRequest {
+            method,
+            rows_kind: None,
+        }
+    }
+
+    /// The same request with the kind of rows declared.
+    pub fn rows_kind(mut self, kind: ForgetRows) -> Self {
+        self.rows_kind = Some(kind);
+        self
     }
 }
 
@@ -103,12 +187,12 @@ pub struct MethodOutcome {
     pub forgetting_check: Option<ForgettingCheck>,
     /// What ran instead after a failed check (`--on-check-fail retrain`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<Method>,
+    pub fallback: Option<MethodId>,
 }
 
 /// The resident state: a model's parameters and graph on the device, its data, and which
 /// training rows are forgotten. [`Unlearner::apply`] forgets a request's rows by a
-/// [`Method`] and leaves the model, graph and bookkeeping in the post-deletion state, so
+/// [`MethodId`] and leaves the model, graph and bookkeeping in the post-deletion state, so
 /// requests stack; [`Unlearner::refresh`] brings the final embeddings up to date for
 /// evaluation; [`Unlearner::state_after`] gives what to commit to a model directory.
 ///
@@ -119,17 +203,16 @@ pub struct MethodOutcome {
 /// ```no_run
 /// # fn demo(gpu: &ifru::gpu::Gpu, loaded: &ifru::loaded::LoadedModel, rows: &[u32])
 /// # -> ifru::Result<()> {
-/// use ifru::unlearn::request::ForgetRows;
-/// use ifru::unlearn::engine::{Method, Unlearner};
+/// use ifru::unlearn::Unlearner;
 ///
 /// let mut unlearner = Unlearner::new(gpu, loaded)?;
-/// let outcome = unlearner.apply(rows, Method::Ifru, 0, None, ForgetRows::Genuine)?;
+/// let outcome = unlearner.forget(rows)?;
 /// println!("{:.2} s, warnings: {:?}", outcome.seconds, outcome.warnings);
 /// # Ok(())
 /// # }
 /// ```
 pub struct Unlearner<'g> {
-    gpu: &'g Gpu,
+    gpu: GpuHandle<'g>,
     spec: ModelSpec,
     recipe: TrainConfig,
     data: Dataset,
@@ -161,8 +244,9 @@ struct SeededNegatives {
 }
 
 impl<'g> Unlearner<'g> {
-    /// Uploads an opened model's θ and graph and keeps (a copy of) its data.
-    pub fn new(gpu: &'g Gpu, loaded: &LoadedModel) -> Result<Self> {
+    /// Uploads an opened model's θ and graph and keeps (a copy of) its data. `gpu` is a
+    /// borrowed `&Gpu` or a shared `Arc<Gpu>` (then the unlearner is `'static`).
+    pub fn new(gpu: impl Into<GpuHandle<'g>>, loaded: &LoadedModel) -> Result<Self> {
         let recipe: TrainConfig = serde_json::from_value(loaded.state.meta.training.clone())
             .map_err(|e| Error::Invalid(format!("model.json: the training recipe: {e}")))?;
         let forgotten = loaded.state.forgotten_mask(&loaded.data);
@@ -183,13 +267,14 @@ impl<'g> Unlearner<'g> {
     /// A model given by its parts: spec, training recipe, data, parameters, and which
     /// training rows are already forgotten.
     pub fn from_parts(
-        gpu: &'g Gpu,
+        gpu: impl Into<GpuHandle<'g>>,
         spec: ModelSpec,
         recipe: TrainConfig,
         data: Dataset,
         params: &Params,
         forgotten: Vec<bool>,
     ) -> Result<Self> {
+        let gpu: GpuHandle<'g> = gpu.into();
         if forgotten.len() != data.train.len() {
             return Err(Error::Invalid(format!(
                 "a forgotten mask of {} rows for {} training rows",
@@ -207,7 +292,7 @@ impl<'g> Unlearner<'g> {
         let graph = BipartiteGraph::from_interactions(data.n_users, data.n_items, rows)?;
         let adjacency = (spec.propagation_layers() > 0).then(|| normalize(&graph));
         let arrays = adjacency.as_ref().map(csr_arrays);
-        let model = DeviceModel::upload(gpu, spec, params, arrays.as_ref())?;
+        let model = DeviceModel::upload(&gpu, spec, params, arrays.as_ref())?;
         let mut rows_per_node = vec![0u32; (data.n_users + data.n_items) as usize];
         for (&u, &i) in rows.users.iter().zip(&rows.items) {
             rows_per_node[u as usize] += 1;
@@ -283,7 +368,7 @@ impl<'g> Unlearner<'g> {
     /// Recomputes the final embeddings from θ on the current graph.
     pub fn refresh(&self) -> Result<()> {
         self.usable()?;
-        let forward = self.model.forward(self.gpu)?;
+        let forward = self.model.forward(&self.gpu)?;
         self.gpu
             .run("forward", |pass| crate::gpu::Record::record(&forward, pass))?;
         Ok(())
@@ -292,24 +377,31 @@ impl<'g> Unlearner<'g> {
     /// The parameters, read back.
     pub fn params(&self) -> Result<Params> {
         self.usable()?;
-        Ok(self.model.params(self.gpu)?)
+        Ok(self.model.params(&self.gpu)?)
     }
 
-    /// Applies a request forgetting training rows `rows` (none already forgotten) by
-    /// `method`. On success the model, graph and bookkeeping are in the post-deletion state.
+    /// Forgets training rows `rows` (none already forgotten) by the default method, the kind
+    /// of rows detected. Same as [`Unlearner::forget_with`] with [`ForgetRequest::default`].
+    pub fn forget(&mut self, rows: &[u32]) -> Result<MethodOutcome> {
+        self.forget_with(rows, &ForgetRequest::default())
+    }
+
+    /// Forgets training rows `rows` (none already forgotten; in the order the request gave
+    /// them: the default method fits its step on the first half and checks it on the second)
+    /// as `request` says. On success the model, graph and bookkeeping are in the
+    /// post-deletion state.
     ///
     /// On error nothing changed: the new graph and bookkeeping are computed aside and adopted
     /// only once every device step succeeded, and θ and the adjacency on the device are put
     /// back from a copy kept at the start. If even that fails (a lost device), the unlearner
-    /// refuses every later use with the reason; the model directory is never touched here.
-    pub fn apply(
-        &mut self,
-        file_order: &[u32],
-        method: Method,
-        finetune_epochs: usize,
-        ifru: Option<&IfruOptions>,
-        forget_rows: ForgetRows,
-    ) -> Result<MethodOutcome> {
+    /// refuses every later use with the reason ([`crate::ErrorKind::Unusable`]); the model
+    /// directory is never touched here.
+    pub fn forget_with(&mut self, rows: &[u32], request: &ForgetRequest) -> Result<MethodOutcome> {
+        let file_order = rows;
+        let method = &request.method;
+        let forget_rows = request
+            .rows_kind
+            .unwrap_or_else(|| ForgetRows::detect(&self.data, file_order));
         self.usable()?;
         let mut sorted = file_order.to_vec();
         sorted.sort_unstable();
@@ -331,8 +423,6 @@ impl<'g> Unlearner<'g> {
             file_order,
             next: &next,
             method,
-            finetune_epochs,
-            ifru,
             forget_rows,
         };
         let result = self.update_device(&request);
@@ -350,7 +440,7 @@ impl<'g> Unlearner<'g> {
                 {
                     self.lengths.record(forget_rows, len.t);
                 }
-                if method != Method::Retrain {
+                if method.id() != MethodId::Retrain {
                     outcome.seconds = start.elapsed().as_secs_f64();
                 }
                 Ok(outcome)
@@ -367,23 +457,28 @@ impl<'g> Unlearner<'g> {
             file_order,
             next,
             method,
-            finetune_epochs,
-            ifru,
             forget_rows,
         } = *request;
         let mut outcome = MethodOutcome::default();
-        match method {
-            Method::None => {}
-            Method::Retrain | Method::Finetune => {
-                self.train_remaining(next, method, finetune_epochs, &mut outcome)?;
+        let influence_options = match method {
+            Method::None => None,
+            Method::Retrain => {
+                self.train_remaining(next, MethodId::Retrain, 0, &mut outcome)?;
+                None
             }
-            Method::Ifru | Method::IfruFixed | Method::IfruCalibrated | Method::IfruAdam => {
-                let opts = match method {
-                    Method::IfruAdam => IfruOptions::authors(&self.spec, self.recipe.adam.lr),
-                    _ => ifru
-                        .cloned()
-                        .unwrap_or_else(|| IfruOptions::default_for(&self.spec)),
-                };
+            Method::Finetune { epochs } => {
+                self.train_remaining(next, MethodId::Finetune, *epochs, &mut outcome)?;
+                None
+            }
+            Method::IfruAdam => Some(IfruOptions::authors(&self.spec, self.recipe.adam.lr)),
+            Method::Ifru(o) | Method::IfruFixed(o) | Method::IfruCalibrated(o) => {
+                Some(o.resolved(&self.spec))
+            }
+        };
+        let method = method.id();
+        match influence_options {
+            None => {}
+            Some(opts) => {
                 let negatives = match self.spec.loss {
                     crate::model::LossKind::Bce => None,
                     crate::model::LossKind::Bpr => {
@@ -413,7 +508,7 @@ impl<'g> Unlearner<'g> {
                 // the request (the default's second solve reuses them).
                 let setup = Instant::now();
                 let membership = Membership::new(
-                    self.gpu,
+                    &self.gpu,
                     &ctx,
                     &self.data.train,
                     file_order,
@@ -425,7 +520,7 @@ impl<'g> Unlearner<'g> {
                 // node is zeroed) skips the scoring passes and the probe's copy of θ.
                 let mut probe = match membership.is_empty() {
                     true => None,
-                    false => Some(Probe::scoring_only(self.gpu, &ctx)?),
+                    false => Some(Probe::scoring_only(&self.gpu, &ctx)?),
                 };
                 let mut scoring = Scoring {
                     membership: &membership,
@@ -433,10 +528,10 @@ impl<'g> Unlearner<'g> {
                     isolated: &isolated,
                 };
                 let setup_seconds = setup.elapsed().as_secs_f64();
-                let (mut step, length, check) = if method == Method::Ifru {
+                let (mut step, length, check) = if method == MethodId::Ifru {
                     self.default_step(&ctx, &opts, &mut scoring)?
                 } else {
-                    let step = if method == Method::IfruCalibrated {
+                    let step = if method == MethodId::IfruCalibrated {
                         // The calibration's guard (validation AUC) exists for BCE models only;
                         // the calibration itself falls back to the fixed rule for BPR.
                         let floor = match self.spec.loss {
@@ -446,7 +541,7 @@ impl<'g> Unlearner<'g> {
                         let half = &file_order[..file_order.len() / 2];
                         let fit = self.data.train.select(half);
                         let calibrated = calibrated_step(
-                            self.gpu,
+                            &self.gpu,
                             &ctx,
                             &opts,
                             &fit,
@@ -458,7 +553,7 @@ impl<'g> Unlearner<'g> {
                         outcome.calibration = Some(calibrated.points);
                         calibrated.step
                     } else {
-                        influence_step(self.gpu, &ctx, &opts)?
+                        influence_step(&self.gpu, &ctx, &opts)?
                     };
                     self.step_length(step, false, &mut scoring, &opts)?
                 };
@@ -484,9 +579,9 @@ impl<'g> Unlearner<'g> {
                 match policy {
                     OnCheckFail::Warn => self.apply_step(&step, &isolated, method, &mut outcome)?,
                     OnCheckFail::Refuse => {
-                        return Err(Error::Invalid(format!(
-                            "the request was refused (--on-check-fail refuse): {}; the \
-                                 model is unchanged",
+                        return Err(Error::CheckFailed(format!(
+                            "the request was refused (its forgetting check failed and it asked \
+                             to be refused then): {}; the model is unchanged",
                             outcome
                                 .forgetting_check
                                 .as_ref()
@@ -497,14 +592,14 @@ impl<'g> Unlearner<'g> {
                         outcome
                             .warnings
                             .push("retrained on the remaining rows instead".into());
-                        outcome.fallback = Some(Method::Retrain);
-                        self.train_remaining(next, Method::Retrain, 0, &mut outcome)?;
+                        outcome.fallback = Some(MethodId::Retrain);
+                        self.train_remaining(next, MethodId::Retrain, 0, &mut outcome)?;
                     }
                 }
             }
         }
         if let Some(a) = &next.adjacency {
-            self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
+            self.model.set_adjacency(&self.gpu, &csr_arrays(a))?;
         }
         self.gpu.wait("unlearning")?;
         Ok(outcome)
@@ -515,7 +610,7 @@ impl<'g> Unlearner<'g> {
     fn train_remaining(
         &mut self,
         next: &NextState,
-        method: Method,
+        method: MethodId,
         finetune_epochs: usize,
         outcome: &mut MethodOutcome,
     ) -> Result<()> {
@@ -528,8 +623,8 @@ impl<'g> Unlearner<'g> {
             adjacency: arrays.as_ref(),
         };
         // θ as it was: the fine-tune's start, and what a failure writes back.
-        let before = RowBackup::read_all(self.gpu, self.model.theta())?;
-        let result = if method == Method::Retrain {
+        let before = RowBackup::read_all(&self.gpu, self.model.theta())?;
+        let result = if method == MethodId::Retrain {
             let mut validator = crate::eval::ValidationScore::new(
                 self.spec.loss,
                 &self.data,
@@ -538,7 +633,7 @@ impl<'g> Unlearner<'g> {
                 self.recipe.seed,
             )?;
             train(
-                self.gpu,
+                &self.gpu,
                 self.spec,
                 &self.recipe,
                 &data,
@@ -552,7 +647,7 @@ impl<'g> Unlearner<'g> {
                 ..self.recipe.clone()
             };
             train_from(
-                self.gpu,
+                &self.gpu,
                 self.spec,
                 &config,
                 &data,
@@ -573,9 +668,9 @@ impl<'g> Unlearner<'g> {
             ));
         }
         self.backup = Some(before);
-        self.model.set_params(self.gpu, &result.params)?;
+        self.model.set_params(&self.gpu, &result.params)?;
         outcome.epochs = Some(result.epochs);
-        outcome.eval_seconds = if method == Method::Retrain {
+        outcome.eval_seconds = if method == MethodId::Retrain {
             result.valid_seconds
         } else {
             0.0
@@ -598,9 +693,9 @@ impl<'g> Unlearner<'g> {
         opts: &IfruOptions,
         scoring: &mut Scoring<'_, '_>,
     ) -> Result<(InfluenceStep, StepLength, ForgettingCheck)> {
-        let mut prepared = PreparedStep::new(self.gpu, ctx, opts)?;
+        let mut prepared = PreparedStep::new(&self.gpu, ctx, opts)?;
         let delta = prepared.damping();
-        let step = prepared.solve(self.gpu, ctx, delta)?;
+        let step = prepared.solve(&self.gpu, ctx, delta)?;
         let first = self.step_length(step, true, scoring, opts)?;
         let t = first.1.t;
         let far = t > REFINE_LENGTH || (t > 0.0 && t < 1.0 / REFINE_LENGTH);
@@ -608,7 +703,7 @@ impl<'g> Unlearner<'g> {
             return Ok(first);
         }
         let refined_delta = (f64::from(delta) / t) as f32;
-        let step = prepared.solve(self.gpu, ctx, refined_delta)?;
+        let step = prepared.solve(&self.gpu, ctx, refined_delta)?;
         let mut second = self.step_length(step, true, scoring, opts)?;
         let miss = |l: &StepLength| match (l.fit_value, l.fit_target) {
             (Some(v), Some(target)) => (v - target).abs(),
@@ -647,7 +742,7 @@ impl<'g> Unlearner<'g> {
         let kind = membership.kind();
         let path = match scoring.probe.as_deref_mut() {
             None => membership.unmeasured(),
-            Some(probe) => membership.along(probe, self.gpu, &step, scoring.isolated)?,
+            Some(probe) => membership.along(probe, &self.gpu, &step, scoring.isolated)?,
         };
         let figures = &step.figures;
         let room = if figures.step_norm > 0.0 {
@@ -680,7 +775,7 @@ impl<'g> Unlearner<'g> {
         let mut step = step;
         if length.t != 1.0 {
             let scale = crate::kernels::blas::scale(
-                self.gpu,
+                &self.gpu,
                 step.x.values(),
                 crate::kernels::blas::Scalar::Host(length.t as f32),
                 None,
@@ -704,20 +799,20 @@ impl<'g> Unlearner<'g> {
         &mut self,
         step: &InfluenceStep,
         isolated: &[u32],
-        method: Method,
+        method: MethodId,
         outcome: &mut MethodOutcome,
     ) -> Result<()> {
         let touched = union_sorted(step.kept.nodes(), isolated);
         let backup = self
             .backup
-            .insert(RowBackup::read(self.gpu, self.model.theta(), &touched)?);
+            .insert(RowBackup::read(&self.gpu, self.model.theta(), &touched)?);
         // The step was checked finite by the solve; θ changes from here on.
-        step.kept.add_into(self.gpu, &step.x, self.model.theta())?;
+        step.kept.add_into(&self.gpu, &step.x, self.model.theta())?;
         // θ + x can still overflow. Only the rows backed up change, and θ was finite before
         // (checked when the unlearner took it, and after every request since).
-        let now = backup.reread(self.gpu, self.model.theta())?;
+        let now = backup.reread(&self.gpu, self.model.theta())?;
         if !now.iter().all(|v| v.is_finite()) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::SolveRefused(format!(
                 "the {} update left non-finite parameters; the model is unchanged",
                 method.report_name()
             )));
@@ -738,10 +833,10 @@ impl<'g> Unlearner<'g> {
     fn roll_back(&mut self, cause: Error, backup: Option<RowBackup>) -> Error {
         let restored = (|| -> Result<()> {
             if let Some(backup) = &backup {
-                backup.restore(self.gpu, self.model.theta())?;
+                backup.restore(&self.gpu, self.model.theta())?;
             }
             if let Some(a) = &self.adjacency {
-                self.model.set_adjacency(self.gpu, &csr_arrays(a))?;
+                self.model.set_adjacency(&self.gpu, &csr_arrays(a))?;
             }
             self.gpu
                 .wait("restoring the model after a failed request")?;
@@ -755,7 +850,7 @@ impl<'g> Unlearner<'g> {
                      restored ({failed})"
                 );
                 self.broken = Some(reason.clone());
-                Error::Invalid(format!(
+                Error::Unusable(format!(
                     "{reason}; this unlearner refuses further use (the model directory is \
                      unchanged: open it again)"
                 ))
@@ -767,7 +862,7 @@ impl<'g> Unlearner<'g> {
     fn usable(&self) -> Result<()> {
         match &self.broken {
             None => Ok(()),
-            Some(reason) => Err(Error::Invalid(format!(
+            Some(reason) => Err(Error::Unusable(format!(
                 "this unlearner is unusable: {reason}; open the model again"
             ))),
         }
@@ -777,7 +872,7 @@ impl<'g> Unlearner<'g> {
     fn validation_auc(&self) -> Result<f64> {
         self.refresh()?;
         let scores = crate::eval::score_rows(
-            self.gpu,
+            &self.gpu,
             self.model.embeddings(),
             self.data.n_users,
             &self.data.valid,
@@ -881,16 +976,14 @@ struct Scoring<'m, 'p> {
 /// to be kept over the first step's (see `Unlearner::default_step`).
 const SECOND_SOLVE_MATCH: f64 = 0.005;
 
-/// One request's inputs, as [`Unlearner::apply`] checked them.
+/// One request's inputs, as [`Unlearner::forget_with`] checked them.
 #[derive(Clone, Copy)]
 struct Request<'a> {
     /// Training row ids, ascending and distinct.
     rows: &'a [u32],
     file_order: &'a [u32],
     next: &'a NextState,
-    method: Method,
-    finetune_epochs: usize,
-    ifru: Option<&'a IfruOptions>,
+    method: &'a Method,
     forget_rows: ForgetRows,
 }
 

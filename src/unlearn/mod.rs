@@ -9,5 +9,5 @@ pub mod influence;
 pub mod remaining;
 pub mod request;
 
-pub use engine::{Method, MethodOutcome, Unlearner};
+pub use engine::{MethodId, MethodOutcome, Unlearner};
 pub use request::ForgetRows;

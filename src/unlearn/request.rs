@@ -147,8 +147,8 @@ pub fn accept(request: &MatchedRequest, skip_missing: bool) -> crate::Result<Acc
     let mut warnings = Vec::new();
     if !missing.is_empty() {
         if !skip_missing {
-            return Err(crate::Error::Invalid(format!(
-                "refused: {} forget line(s) name rows that were never in the training data; nothing was changed (--skip-missing applies the rest):{}",
+            return Err(crate::Error::NotInTraining(format!(
+                "refused: {} forget line(s) name rows that were never in the training data; nothing was changed (skipping the missing lines applies the rest):{}",
                 missing.len(),
                 describe(&missing)
             )));

@@ -16,7 +16,7 @@ use ifru::data::synthetic::SyntheticConfig;
 use ifru::eval::RankingOptions;
 use ifru::loaded::MatchedRequest;
 use ifru::model::ModelSpec;
-use ifru::unlearn::engine::Method;
+use ifru::unlearn::engine::MethodId;
 use ifru::unlearn::request::ForgetRows;
 use ifru::unlearn::request::accept;
 use serde::Serialize;
@@ -67,7 +67,7 @@ pub struct BenchCommand {
         value_delimiter = ',',
         default_value = "retrain,finetune,ifru,ifru-fixed,ifru-calibrated,ifru-adam"
     )]
-    methods: Vec<Method>,
+    methods: Vec<MethodId>,
     /// Also run `ifru` with each of these fixed dampings (reported as `ifru_delta_<δ>`).
     #[arg(long, value_delimiter = ',')]
     damping_sweep: Vec<f32>,
@@ -85,8 +85,8 @@ pub struct BenchCommand {
     #[arg(long, default_value_t = 1.0)]
     stream_share: f64,
     /// The method a stream applies.
-    #[arg(long, value_enum, default_value_t = Method::Ifru)]
-    stream_method: Method,
+    #[arg(long, value_enum, default_value_t = MethodId::Ifru)]
+    stream_method: MethodId,
     /// Instead of one forget set: a soak of this many requests, each a random
     /// --soak-fraction of the original training rows (genuine rows), applied by
     /// --stream-method through one resident unlearner that commits each to --soak-dir with
@@ -286,7 +286,7 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
     );
     let gpu = open_gpu()?;
     let ifru = cmd.ifru.options(&spec)?;
-    let methods: Vec<(String, Method)> = cmd
+    let methods: Vec<(String, MethodId)> = cmd
         .methods
         .iter()
         .map(|&m| (m.report_name().to_string(), m))

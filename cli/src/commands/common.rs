@@ -14,7 +14,9 @@ use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
 use ifru::unlearn::influence::OnCheckFail;
 use ifru::unlearn::influence::hvp::HessianKind;
-use ifru::unlearn::influence::{HessianAt, IfruOptions, Precond, PruneSettings, Spillover};
+use ifru::unlearn::influence::{
+    HessianAt, IfruOptions, Precond, PruneSettings, Pruning, Spillover,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -350,12 +352,15 @@ impl IfruArgs {
         o.hessian_at = self.hessian_at;
         o.spillover = self.spillover;
         o.prune = if self.no_prune {
-            None
+            Pruning::Off
         } else {
-            let keep = self.prune_keep.unwrap_or(o.prune.map_or(1.0, |p| p.keep));
-            Some(PruneSettings {
+            let model_keep = match o.prune {
+                Pruning::Keep(p) => p.keep,
+                Pruning::Off | Pruning::ModelDefault => 1.0,
+            };
+            Pruning::Keep(PruneSettings {
                 hops: self.prune_hops,
-                keep,
+                keep: self.prune_keep.unwrap_or(model_keep),
             })
         };
         o.precond = self.precond;
@@ -373,5 +378,23 @@ impl IfruArgs {
         o.max_step = self.max_step;
         o.on_check_fail = self.on_check_fail;
         Ok(o)
+    }
+}
+
+/// The command-line flag that addresses a library error, where one does: the library's
+/// messages name settings, not flags.
+pub fn flag_hint(e: &ifru::Error) -> Option<&'static str> {
+    use ifru::data::DataError;
+    use ifru::model::store::StoreError;
+    match e {
+        ifru::Error::Store(StoreError::Data {
+            source: DataError::Io { source, .. },
+            ..
+        }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Some("pass --data PATH if the data moved")
+        }
+        ifru::Error::SolveRefused(_) => Some("--damping sets a larger damping"),
+        ifru::Error::NotInTraining(_) => Some("--skip-missing applies the rest"),
+        _ => None,
     }
 }

@@ -22,7 +22,7 @@ use ifru::model::store::{
 };
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
 use ifru::train::TrainConfig;
-use ifru::unlearn::engine::Method;
+use ifru::unlearn::engine::MethodId;
 use ifru::unlearn::request::ForgetRows;
 
 use super::CliResult;
@@ -67,9 +67,9 @@ pub struct DemoCommand {
         long,
         value_enum,
         value_delimiter = ',',
-        default_values_t = [Method::Retrain, Method::Finetune, Method::Ifru, Method::IfruFixed, Method::IfruCalibrated]
+        default_values_t = [MethodId::Retrain, MethodId::Finetune, MethodId::Ifru, MethodId::IfruFixed, MethodId::IfruCalibrated]
     )]
-    methods: Vec<Method>,
+    methods: Vec<MethodId>,
     /// Keep every model as a model directory under OUT/models/ (original, and one per
     /// method: retrain, ifru, ...), for `ifru recommend`, `ifru eval`, `ifru unlearn` and
     /// `ifru export` afterwards. The built-in data is then written to OUT/data (an
@@ -96,7 +96,7 @@ fn recipe(cmd: &DemoCommand) -> TrainConfig {
 }
 
 /// A method's name in reports (`ifru_calibrated`), as the engine serialises it.
-fn report_name(m: Method) -> String {
+fn report_name(m: MethodId) -> String {
     serde_json::to_value(m)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

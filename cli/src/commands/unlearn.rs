@@ -8,7 +8,7 @@ use ifru::eval::{RankingOptions, RequestMetrics, request_metrics};
 use ifru::loaded::LoadedModel;
 use ifru::model::ModelSpec;
 use ifru::model::store::{AuditRecord, DEFAULT_LOCK_TIMEOUT, ModelDir, StoreError};
-use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::engine::{ForgetRequest, Method, MethodId, MethodOutcome, Unlearner};
 use ifru::unlearn::request::ForgetRows;
 use ifru::unlearn::request::{RequestCounts, accept};
 use serde::Serialize;
@@ -27,8 +27,8 @@ pub struct UnlearnCommand {
     /// The model's data, when it moved from where `model.json` says.
     #[arg(long)]
     data: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Method::Ifru)]
-    method: Method,
+    #[arg(long, value_enum, default_value_t = MethodId::Ifru)]
+    method: MethodId,
     #[command(flatten)]
     ifru: IfruArgs,
     /// What the forgotten rows are (the `auto` damping and the calibrated step); default:
@@ -62,7 +62,7 @@ struct UnlearnReport {
     model_dir: PathBuf,
     version: String,
     spec: ModelSpec,
-    method: Method,
+    method: MethodId,
     adapter: ReportAdapter,
     request: RequestCounts,
     #[serde(flatten)]
@@ -110,16 +110,13 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     let gpu = open_gpu()?;
     let mut unlearner = Unlearner::new(&gpu, &loaded)?;
     let ifru = cmd.ifru.options(&loaded.state.meta.spec)?;
+    // Detected here rather than by the unlearner: the report records which kind it was.
     let kind = cmd
         .forget_rows
         .unwrap_or_else(|| ForgetRows::detect(&loaded.data, &request.rows));
-    let outcome = unlearner.apply(
-        &request.file_order,
-        cmd.method,
-        cmd.finetune_epochs,
-        Some(&ifru),
-        kind,
-    )?;
+    let how =
+        ForgetRequest::new(Method::from_id(cmd.method, ifru, cmd.finetune_epochs)).rows_kind(kind);
+    let outcome = unlearner.forget_with(&request.file_order, &how)?;
     unlearner.refresh()?;
     let ranking = RankingOptions {
         sample_users: (cmd.eval_users > 0).then_some(cmd.eval_users),
@@ -168,7 +165,7 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
                 "forget_rows": kind,
                 "skip_missing": cmd.skip_missing,
                 "held_out_rows": request.held_out.len(),
-                "finetune_epochs": (cmd.method == Method::Finetune).then_some(cmd.finetune_epochs),
+                "finetune_epochs": (cmd.method == MethodId::Finetune).then_some(cmd.finetune_epochs),
             }),
         )?
         .with(
@@ -242,7 +239,7 @@ fn commit_held_out_only(
         state.forgotten.insert(user, item);
     }
     let record = AuditRecord::new("unlearn")
-        .with("method", Method::None)?
+        .with("method", MethodId::None)?
         .with("request", &request.counts)?
         .with(
             "settings",
@@ -269,7 +266,7 @@ fn commit_held_out_only(
         "command": "unlearn",
         "model_dir": model_dir,
         "version": version.to_string(),
-        "method": Method::None,
+        "method": MethodId::None,
         "request": request.counts,
         "held_out_rows": request.held_out.len(),
     });

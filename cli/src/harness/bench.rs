@@ -14,7 +14,7 @@ use ifru::model::adjacency_for;
 use ifru::model::{DeviceModel, ModelSpec, Params};
 use ifru::train::{EpochLog, Progress, TrainConfig, TrainData, TrainOutcome, train};
 
-use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::engine::{ForgetRequest, Method, MethodId, MethodOutcome, Unlearner};
 
 /// One method's figures (`M` in the report schema).
 #[derive(Debug, Clone, Serialize)]
@@ -35,7 +35,7 @@ pub struct BenchPlan {
     /// The forget set, as training row ids in file order.
     pub forget: Vec<u32>,
     /// Methods besides the original, by report name.
-    pub methods: Vec<(String, Method)>,
+    pub methods: Vec<(String, MethodId)>,
     pub finetune_epochs: usize,
     /// What kind of rows are forgotten (for the calibrated step).
     pub forget_rows: ifru::unlearn::request::ForgetRows,
@@ -147,7 +147,7 @@ pub fn run(
         .unwrap_or_else(|| ifru::unlearn::influence::IfruOptions::default_for(&spec));
     let sweep: Vec<(
         String,
-        Method,
+        MethodId,
         Option<ifru::unlearn::influence::IfruOptions>,
     )> = plan
         .damping_sweep
@@ -157,7 +157,7 @@ pub fn run(
                 damping: Some(delta),
                 ..base.clone()
             };
-            (format!("ifru_delta_{delta}"), Method::Ifru, Some(opts))
+            (format!("ifru_delta_{delta}"), MethodId::Ifru, Some(opts))
         })
         .collect();
     let runs = plan
@@ -182,13 +182,13 @@ pub fn run(
         )?;
         gpu.wait("setup")?;
         let setup_seconds = start.elapsed().as_secs_f64();
-        let outcome = unlearner.apply(
-            &plan.forget,
+        let request = ForgetRequest::new(Method::from_id(
             method,
+            ifru.unwrap_or_default(),
             plan.finetune_epochs,
-            ifru.as_ref(),
-            plan.forget_rows,
-        )?;
+        ))
+        .rows_kind(plan.forget_rows);
+        let outcome = unlearner.forget_with(&plan.forget, &request)?;
         unlearner.refresh()?;
         if plan.keep_params {
             params.insert(name.clone(), unlearner.params()?);

@@ -27,7 +27,7 @@ use ifru::{Error, Result};
 use crate::harness::stream::{
     Latency, Reference, gap_error, original_reference, retrain_reference,
 };
-use ifru::unlearn::engine::{Method, MethodOutcome, Unlearner};
+use ifru::unlearn::engine::{ForgetRequest, Method, MethodId, MethodOutcome, Unlearner};
 use ifru::unlearn::influence::IfruOptions;
 use ifru::unlearn::request::ForgetRows;
 
@@ -45,7 +45,7 @@ pub struct SoakPlan {
     pub requests: usize,
     /// Each request's size as a fraction of the original training rows (at least one row).
     pub fraction: f64,
-    pub method: Method,
+    pub method: MethodId,
     pub ifru: Option<IfruOptions>,
     /// Seed of the choice of rows.
     pub seed: u64,
@@ -96,7 +96,7 @@ pub struct SoakBars {
 /// The soak's report. Metrics are over every row the soak forgot.
 #[derive(Debug, Clone, Serialize)]
 pub struct SoakReport {
-    pub method: Method,
+    pub method: MethodId,
     pub rows_per_request: usize,
     pub requests: Vec<SoakRequest>,
     pub failures: usize,
@@ -242,12 +242,14 @@ pub fn run(
     for (k, rows) in batches.iter().enumerate() {
         progress(&format!("request {} of {}", k + 1, batches.len()));
         let applied = unlearner
-            .apply(
+            .forget_with(
                 rows,
-                plan.method,
-                0,
-                plan.ifru.as_ref(),
-                ForgetRows::Genuine,
+                &ForgetRequest::new(Method::from_id(
+                    plan.method,
+                    plan.ifru.clone().unwrap_or_default(),
+                    0,
+                ))
+                .rows_kind(ForgetRows::Genuine),
             )
             .and_then(|outcome| {
                 let version = commit(&mut dir, &mut state, &unlearner, rows, plan, &outcome)?;

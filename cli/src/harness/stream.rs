@@ -20,7 +20,7 @@ use ifru::train::{LastEpoch, TrainConfig, TrainData, train};
 use ifru::{Error, Result};
 
 use crate::harness::bench::{metrics_of, train_original};
-use ifru::unlearn::engine::{Method, Unlearner};
+use ifru::unlearn::engine::{ForgetRequest, Method, MethodId, Unlearner};
 use ifru::unlearn::influence::IfruOptions;
 use ifru::unlearn::request::ForgetRows;
 
@@ -33,7 +33,7 @@ pub struct StreamPlan {
     pub users: usize,
     /// Users per request (1: one user at a time).
     pub group: usize,
-    pub method: Method,
+    pub method: MethodId,
     pub ifru: Option<IfruOptions>,
     pub forget_rows: ForgetRows,
     /// Seed of the choice of users.
@@ -142,7 +142,7 @@ pub struct Reference {
 /// and `forget_auc` with their second half, `_b`, in request order).
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamReport {
-    pub method: Method,
+    pub method: MethodId,
     pub users_per_request: usize,
     pub requests: Vec<StreamRequest>,
     pub latency: Latency,
@@ -251,6 +251,12 @@ pub fn run(
     gpu.wait("setup")?;
     let setup_seconds = start.elapsed().as_secs_f64();
     let mut requests = Vec::new();
+    let request = ForgetRequest::new(Method::from_id(
+        plan.method,
+        plan.ifru.clone().unwrap_or_default(),
+        0,
+    ))
+    .rows_kind(plan.forget_rows);
     for (k, group) in users.chunks(plan.group).enumerate() {
         progress(&format!(
             "request {} of {}",
@@ -261,8 +267,7 @@ pub fn run(
             .iter()
             .flat_map(|&u| rows_of[u as usize].iter().copied())
             .collect();
-        let outcome =
-            unlearner.apply(&rows, plan.method, 0, plan.ifru.as_ref(), plan.forget_rows)?;
+        let outcome = unlearner.forget_with(&rows, &request)?;
         requests.push(StreamRequest {
             users: group.to_vec(),
             rows: rows.len(),

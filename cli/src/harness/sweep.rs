@@ -18,7 +18,7 @@ use ifru::train::TrainConfig;
 use ifru::{Error, Result};
 
 use crate::harness::bench::{BenchPlan, BenchProgress, run};
-use ifru::unlearn::engine::Method;
+use ifru::unlearn::engine::MethodId;
 use ifru::unlearn::influence::IfruOptions;
 use ifru::unlearn::request::ForgetRows;
 
@@ -120,9 +120,9 @@ fn point(gpu: &Gpu, plan: &SweepPlan, rows: usize, forget: Forget) -> Result<Swe
         )));
     }
     let measured = n <= plan.retrain_max_rows;
-    let mut methods = vec![("ifru".to_string(), Method::Ifru)];
+    let mut methods = vec![("ifru".to_string(), MethodId::Ifru)];
     if measured {
-        methods.push(("retrain".to_string(), Method::Retrain));
+        methods.push(("retrain".to_string(), MethodId::Retrain));
     }
     let bench = BenchPlan {
         spec: plan.spec,

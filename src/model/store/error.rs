@@ -114,7 +114,7 @@ fn moved_hint(e: &DataError) -> &'static str {
         _ => false,
     };
     if missing {
-        "; pass --data PATH if the data moved"
+        "; give the data's new path if it moved"
     } else {
         ""
     }

@@ -18,7 +18,7 @@ pub mod rhs;
 
 pub use options::{
     AUTO_DAMPING_PER_CURVATURE_FLIPPED, AUTO_DAMPING_PER_CURVATURE_GENUINE, HessianAt, IfruOptions,
-    OnCheckFail, Precond, PruneSettings, Solver, Spillover, auto_damping,
+    OnCheckFail, Precond, PruneSettings, Pruning, Solver, Spillover, auto_damping,
 };
 pub(crate) use probe::Probe;
 
@@ -162,8 +162,8 @@ impl<'a> PreparedStep<'a> {
         let spec = ctx.spec;
         let n = ctx.n_users + ctx.n_items;
         let mut laps = Laps::new();
-        let nodes = match opts.prune {
-            Some(p) => {
+        let nodes = match opts.prune.resolved(spec.kind) {
+            Pruning::Keep(p) => {
                 prune(
                     ctx.n_users,
                     ctx.n_items,
@@ -176,7 +176,7 @@ impl<'a> PreparedStep<'a> {
                 )?
                 .nodes
             }
-            None => (0..n).collect(),
+            Pruning::Off | Pruning::ModelDefault => (0..n).collect(),
         };
         laps.lap("prune");
         let kept_users = nodes.partition_point(|&v| v < ctx.n_users);
@@ -386,12 +386,12 @@ impl<'a> PreparedStep<'a> {
                 if matches!(other, CgOutcome::NonPositiveCurvature { .. }) {
                     why.push_str(&format!(
                         "; this is the Gauss-Newton matrix, which is only positive \
-                         semi-definite: singular here with δ = {damping} and λ = {}, so give \
-                         --damping a positive value",
+                         semi-definite: singular here with δ = {damping} and λ = {}, so set \
+                         a positive damping",
                         self.lambda
                     ));
                 }
-                return Err(Error::Invalid(format!(
+                return Err(Error::SolveRefused(format!(
                     "the influence solve was refused ({other:?}): {why}; the model is unchanged"
                 )));
             }
@@ -399,7 +399,7 @@ impl<'a> PreparedStep<'a> {
         // Never write a non-finite or runaway step.
         let x_norm = dot_value(gpu, x.values(), x.values())?.sqrt();
         if !x_norm.is_finite() {
-            return Err(Error::Invalid(
+            return Err(Error::SolveRefused(
                 "the update is not finite; the model is unchanged".into(),
             ));
         }

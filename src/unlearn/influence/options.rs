@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ModelSpec;
+use crate::model::{ModelKind, ModelSpec};
 use crate::unlearn::request::ForgetRows;
 
 use super::hvp::HessianKind;
@@ -57,12 +57,12 @@ pub enum OnCheckFail {
 }
 
 /// Settings of the influence update.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IfruOptions {
     pub hessian: HessianKind,
     pub hessian_at: HessianAt,
     pub spillover: Spillover,
-    pub prune: Option<PruneSettings>,
+    pub prune: Pruning,
     pub precond: Precond,
     pub rtol: f32,
     pub max_iter: usize,
@@ -95,25 +95,88 @@ pub enum Solver {
     },
 }
 
-/// `--prune-hops`, `--prune-keep`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// How many hops from the request's nodes pruning looks, and the share of those nodes (by
+/// importance) it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PruneSettings {
     pub hops: u32,
     pub keep: f64,
 }
 
-impl IfruOptions {
-    /// The defaults for a model family (pruning as docs/ARCHITECTURE.md, "Pruning": keep 0.6 for LightGCN).
-    pub fn default_for(spec: &ModelSpec) -> Self {
-        let p = PruneOptions::default_for(spec.kind);
+/// Which nodes' parameters an update may change (docs/ARCHITECTURE.md, "Pruning").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "PruningRepr", into = "PruningRepr")]
+pub enum Pruning {
+    /// The model family's default ([`PruneOptions::default_for`]): every node within one hop
+    /// for MF, the most important 60% of them for LightGCN. A report shows it resolved.
+    ModelDefault,
+    /// Every node may move.
+    Off,
+    /// These settings.
+    Keep(PruneSettings),
+}
+
+impl Pruning {
+    /// [`Pruning::ModelDefault`] made explicit for a model family.
+    pub fn resolved(self, kind: ModelKind) -> Pruning {
+        match self {
+            Pruning::ModelDefault => {
+                let p = PruneOptions::default_for(kind);
+                Pruning::Keep(PruneSettings {
+                    hops: p.hops,
+                    keep: p.keep,
+                })
+            }
+            other => other,
+        }
+    }
+}
+
+/// How reports write pruning: its settings, `null` when off, `"model_default"` unresolved.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum PruningRepr {
+    Keep(PruneSettings),
+    Named(PruningName),
+    Off,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PruningName {
+    ModelDefault,
+}
+
+impl From<PruningRepr> for Pruning {
+    fn from(r: PruningRepr) -> Self {
+        match r {
+            PruningRepr::Keep(s) => Pruning::Keep(s),
+            PruningRepr::Named(PruningName::ModelDefault) => Pruning::ModelDefault,
+            PruningRepr::Off => Pruning::Off,
+        }
+    }
+}
+
+impl From<Pruning> for PruningRepr {
+    fn from(p: Pruning) -> Self {
+        match p {
+            Pruning::Keep(s) => PruningRepr::Keep(s),
+            Pruning::ModelDefault => PruningRepr::Named(PruningName::ModelDefault),
+            Pruning::Off => PruningRepr::Off,
+        }
+    }
+}
+
+impl Default for IfruOptions {
+    /// The defaults for any model: Gauss–Newton Hessian at the trained model, exact
+    /// spillover, the model family's pruning, block-Jacobi CG to a relative residual of 5e-2,
+    /// the `auto` damping.
+    fn default() -> Self {
         IfruOptions {
             hessian: HessianKind::GaussNewton,
             hessian_at: HessianAt::Old,
             spillover: Spillover::Exact,
-            prune: Some(PruneSettings {
-                hops: p.hops,
-                keep: p.keep,
-            }),
+            prune: Pruning::ModelDefault,
             precond: Precond::BlockJacobi,
             rtol: 5e-2,
             max_iter: 100,
@@ -127,14 +190,29 @@ impl IfruOptions {
 }
 
 impl IfruOptions {
+    /// The defaults with the pruning of a model family made explicit.
+    pub fn default_for(spec: &ModelSpec) -> Self {
+        IfruOptions::default().resolved(spec)
+    }
+
+    /// These options with the pruning made explicit for `spec` (what a report records).
+    pub fn resolved(&self, spec: &ModelSpec) -> Self {
+        IfruOptions {
+            prune: self.prune.resolved(spec.kind),
+            ..self.clone()
+        }
+    }
+}
+
+impl IfruOptions {
     /// The original authors' configuration (for comparison): the full Hessian for MF and
     /// their MF-style surrogate for LightGCN, their spillover rule and pruning, no damping,
     /// and Adam on the quadratic with validation early stopping (patience 10).
     pub fn authors(spec: &ModelSpec, lr: f32) -> Self {
         IfruOptions {
             hessian: match spec.kind {
-                crate::model::ModelKind::Mf => HessianKind::Full,
-                crate::model::ModelKind::Lightgcn => HessianKind::Surrogate,
+                ModelKind::Mf => HessianKind::Full,
+                ModelKind::Lightgcn => HessianKind::Surrogate,
             },
             spillover: Spillover::Authors,
             damping: Some(0.0),
