@@ -21,7 +21,8 @@ use plotters::coord::ranged1d::{SegmentValue, SegmentedCoord};
 use plotters::coord::types::RangedCoordu32;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde::Deserialize;
+
+use crate::report::{BenchReport, MethodFigures};
 
 /// Why a figure could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -64,31 +65,6 @@ pub fn output_paths(file: &Path) -> Vec<PathBuf> {
     }
 }
 
-/// One method's figures, as a bench report holds them (`methods.NAME`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct MethodFigures {
-    #[serde(default)]
-    pub test_auc: Option<f64>,
-    #[serde(default)]
-    pub forget_auc: Option<f64>,
-    /// The method's own time (training time for `original`).
-    pub seconds: f64,
-    /// ‖r‖/‖g‖ at the end of a conjugate-gradient solve; `null` for solvers that are not CG
-    /// (the authors' Adam solver, whose `residual_trace` holds validation AUCs instead).
-    #[serde(default)]
-    pub residual: Option<f64>,
-    /// `(iteration, ‖r‖/‖g‖)` as the solver read it back.
-    #[serde(default)]
-    pub residual_trace: Vec<(usize, f64)>,
-}
-
-impl MethodFigures {
-    /// Whether `residual_trace` is a CG residual trace worth drawing.
-    fn has_cg_trace(&self) -> bool {
-        self.residual.is_some_and(f64::is_finite) && !self.residual_trace.is_empty()
-    }
-}
-
 /// What the bench figure needs from a report: the methods in display order and a title.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchFigures {
@@ -99,87 +75,51 @@ pub struct BenchFigures {
 impl BenchFigures {
     /// Reads a bench report. A report over several seeds holds means in `methods` (no traces):
     /// the residual traces then come from the first run.
-    pub fn from_report(report: &serde_json::Value) -> PlotResult<Self> {
-        let Some(methods) = report.get("methods").and_then(|m| m.as_object()) else {
-            return Err(PlotError::Report("no \"methods\" object".into()));
-        };
-        let first_run = report
-            .get("runs")
-            .and_then(|r| r.get(0))
-            .and_then(|r| r.get("methods"));
-        let names: Vec<&str> = methods.keys().map(String::as_str).collect();
+    pub fn from_report(report: &BenchReport) -> PlotResult<Self> {
+        let first_run = report.runs.first().map(|r| &r.methods);
         let mut out = Vec::new();
-        for name in crate::harness::bench::display_order(&names) {
-            let mut m: MethodFigures = serde_json::from_value(methods[name].clone())
-                .map_err(|e| PlotError::Report(format!("methods.{name}: {e}")))?;
-            if m.residual_trace.is_empty() {
-                if let Some(run) = first_run.and_then(|r| r.get(name)) {
-                    let one: MethodFigures = serde_json::from_value(run.clone())
-                        .map_err(|e| PlotError::Report(format!("runs[0].methods.{name}: {e}")))?;
-                    m.residual = one.residual;
-                    m.residual_trace = one.residual_trace;
-                }
+        for (entry, m) in &report.methods {
+            let mut m = m.clone();
+            if m.residual_trace.is_none()
+                && let Some(one) = first_run.and_then(|r| r.get(entry))
+            {
+                m.residual = one.residual;
+                m.residual_trace = one.residual_trace.clone();
             }
             if !(m.seconds.is_finite() && m.seconds >= 0.0) {
                 return Err(PlotError::Report(format!(
-                    "methods.{name}.seconds is {}",
+                    "methods.{entry}.seconds is {}",
                     m.seconds
                 )));
             }
-            out.push((name.to_string(), m));
+            out.push((entry.to_string(), m));
         }
         if out.is_empty() {
             return Err(PlotError::Report("\"methods\" is empty".into()));
         }
-        let text = |k: &str| {
-            report
-                .get(k)
-                .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+        let dataset: PathBuf = {
+            let parts: Vec<_> = report.dataset.iter().collect();
+            parts[parts.len().saturating_sub(2)..].iter().collect()
         };
-        let dataset = text("dataset")
-            .map(|d| {
-                Path::new(&d)
-                    .iter()
-                    .rev()
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<PathBuf>()
-                    .display()
-                    .to_string()
-            })
+        let mut title = serde_json::to_value(report.header.model)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let mut title = text("model").unwrap_or_default();
-        if let Some(layers) = report
-            .get("layers")
-            .and_then(|v| v.as_u64())
-            .filter(|&l| l > 0)
-        {
+        let layers = report.header.layers;
+        if layers > 0 {
             title.push_str(&format!(
                 ", {layers} layer{}",
                 if layers == 1 { "" } else { "s" }
             ));
         }
-        if let Some(d) = report.get("dim").and_then(|v| v.as_u64()) {
-            title.push_str(&format!(", d = {d}"));
+        title.push_str(&format!(", d = {}", report.header.dim));
+        if !dataset.as_os_str().is_empty() {
+            title.push_str(&format!(", on {}", dataset.display()));
         }
-        if !dataset.is_empty() {
-            title.push_str(&format!(", on {dataset}"));
-        }
-        if let (Some(n), Some(f)) = (
-            report.get("train_rows").and_then(|v| v.as_u64()),
-            report.get("forget_rows").and_then(|v| v.as_u64()),
-        ) {
-            title.push_str(&format!(": forgetting {f} of {n} training rows"));
-        }
-        if let Some(a) = report
-            .get("adapter")
-            .and_then(|a| a.get("name"))
-            .and_then(|n| n.as_str())
-        {
-            title.push_str(&format!("; adapter {a}"));
-        }
+        title.push_str(&format!(
+            ": forgetting {} of {} training rows; adapter {}",
+            report.forget_rows, report.train_rows, report.adapter.name
+        ));
         Ok(BenchFigures {
             title,
             methods: out,
@@ -188,7 +128,7 @@ impl BenchFigures {
 }
 
 /// Draws a bench report's figure into the files [`output_paths`] names; returns them.
-pub fn bench_plot(report: &serde_json::Value, file: &Path) -> PlotResult<Vec<PathBuf>> {
+pub fn bench_plot(report: &BenchReport, file: &Path) -> PlotResult<Vec<PathBuf>> {
     let figures = BenchFigures::from_report(report)?;
     write_figure(&figures, (1400, 1000), file)
 }
@@ -595,15 +535,15 @@ impl BenchFigures {
             .methods
             .iter()
             .enumerate()
-            .filter(|(_, (_, m))| m.has_cg_trace())
-            .map(|(k, (name, m))| {
+            .filter_map(|(k, (name, m))| m.cg_trace().map(|trace| (k, name, trace)))
+            .map(|(k, name, trace)| {
                 // The solver reads ‖r‖ back every few iterations only. It starts from x = 0
                 // (`unlearn::cg`), so ‖r₀‖/‖g‖ = 1: the start is known without a read.
-                let start = (m.residual_trace[0].0 > 0).then_some((0, 1.0));
+                let start = (trace[0].0 > 0).then_some((0, 1.0));
                 let points = start
                     .into_iter()
                     .chain(
-                        m.residual_trace
+                        trace
                             .iter()
                             .filter(|(_, r)| r.is_finite() && *r > 0.0)
                             .map(|&(i, r)| (u32::try_from(i).unwrap_or(u32::MAX), r)),
@@ -860,19 +800,28 @@ mod tests {
         assert!(ink(&b[0]).2 > ink(&a[0]).2 + 500);
     }
 
-    fn report() -> serde_json::Value {
-        serde_json::json!({
-            "schema": 1, "dataset": "/data/ml-100k-ifru/0.01", "model": "lightgcn", "dim": 32,
-            "train_rows": 1000, "forget_rows": 10, "adapter": {"name": "llvmpipe"},
-            "methods": {
+    /// A bench report with `methods`, its other fields made up.
+    fn report_with(methods: serde_json::Value) -> BenchReport {
+        serde_json::from_value(serde_json::json!({
+            "schema": 2, "dataset": "/data/ml-100k-ifru/0.01", "model": "lightgcn",
+            "layers": 1, "dim": 32, "loss": "bce", "seeds": [2023],
+            "train_rows": 1000, "forget_rows": 10,
+            "adapter": {"name": "llvmpipe", "device_type": "Cpu", "backend": "Vulkan",
+                        "driver": "llvmpipe"},
+            "methods": methods,
+        }))
+        .unwrap()
+    }
+
+    fn report() -> BenchReport {
+        report_with(serde_json::json!({
                 "retrain": {"test_auc": 0.75, "forget_auc": 0.40, "seconds": 20.0},
                 "original": {"test_auc": 0.74, "forget_auc": 0.70, "seconds": 21.0},
                 "ifru": {"test_auc": 0.745, "forget_auc": 0.45, "seconds": 0.5,
                          "residual": 0.008, "residual_trace": [[0, 1.0], [4, 0.1], [8, 0.008]]},
                 "ifru_adam": {"test_auc": 0.74, "forget_auc": 0.69, "seconds": 0.9,
                               "residual": null, "residual_trace": [[1, 0.74]]}
-            }
-        })
+        }))
     }
 
     #[test]
@@ -880,21 +829,21 @@ mod tests {
         let f = BenchFigures::from_report(&report()).unwrap();
         let names: Vec<&str> = f.methods.iter().map(|m| m.0.as_str()).collect();
         assert_eq!(names, ["original", "retrain", "ifru", "ifru_adam"]);
-        assert!(f.methods[2].1.has_cg_trace());
+        assert!(f.methods[2].1.cg_trace().is_some());
         // The Adam solver's trace holds AUCs, not residuals.
-        assert!(!f.methods[3].1.has_cg_trace());
+        assert!(f.methods[3].1.cg_trace().is_none());
         assert!(f.title.contains("ml-100k-ifru/0.01"), "{}", f.title);
-        let e = BenchFigures::from_report(&serde_json::json!({"methods": {"x": {}}})).unwrap_err();
-        assert!(e.to_string().contains("methods.x"), "{e}");
+        let mut bad = report();
+        bad.methods.values_mut().next().unwrap().seconds = f64::NAN;
+        let e = BenchFigures::from_report(&bad).unwrap_err();
+        assert!(e.to_string().contains("methods.original"), "{e}");
     }
 
     #[test]
     fn odd_values_are_drawn_without_failing() {
         // No AUCs at all (a BPR report), a method that took 0 s, a single method.
         let dir = tempfile::tempdir().unwrap();
-        let report = serde_json::json!({
-            "methods": {"original": {"seconds": 0.0, "test_auc": null}}
-        });
+        let report = report_with(serde_json::json!({"original": {"seconds": 0.0}}));
         let files = bench_plot(&report, &dir.path().join("odd")).unwrap();
         let svg = std::fs::read_to_string(&files[0]).unwrap();
         assert!(

@@ -3,18 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::harness::bench::{BenchPlan, BenchRun, aggregate, display_order, run};
+use crate::harness::bench::{BenchPlan, run};
 use crate::harness::soak::{SoakPlan, SoakReport};
 use crate::harness::stream::{StreamPlan, StreamReport};
+use crate::report::{BenchReport, Entry, MethodFigures, ModelHeader};
 use clap::Args;
 use ifru::data::Dataset;
 use ifru::data::forget::{
     ForgetKind, ForgetSpec, ForgetSummary, PairIndex, classify_held_out, generate, match_forget,
     read_forget_file,
 };
-use ifru::data::synthetic::SyntheticConfig;
 use ifru::eval::RankingOptions;
 use ifru::loaded::MatchedRequest;
+use ifru::model::LossKind;
 use ifru::model::ModelSpec;
 use ifru::unlearn::engine::MethodId;
 use ifru::unlearn::request::ForgetRows;
@@ -127,101 +128,17 @@ pub struct BenchCommand {
     plot: Option<PathBuf>,
 }
 
-/// The fields every `ifru bench` report starts with: the schema and the model.
-#[derive(Serialize)]
-struct ModelHeader {
-    schema: u32,
-    model: ifru::model::ModelKind,
-    layers: u32,
-    dim: u32,
-    loss: ifru::model::LossKind,
-}
-
-impl ModelHeader {
-    fn of(spec: ModelSpec) -> Self {
-        ModelHeader {
-            schema: super::common::UNLEARNING_REPORT_SCHEMA,
-            model: spec.kind,
-            layers: spec.layers,
-            dim: spec.dim,
-            loss: spec.loss,
+/// Prints a bench report's summary table, writes the report (when `path` is given) and its
+/// plot (when `plot` is given).
+pub fn finish_report(report: &BenchReport, path: Option<&Path>, plot: Option<&Path>) -> CliResult {
+    println!("{}", summary_table(report));
+    write_report(path, report)?;
+    if let Some(file) = plot {
+        for written in crate::plot::bench_plot(report, file)? {
+            eprintln!("plot: {}", written.display());
         }
     }
-}
-
-/// The report of `ifru bench` (schema [`super::common::UNLEARNING_REPORT_SCHEMA`]), also written by `ifru demo`.
-#[derive(Serialize)]
-pub struct BenchReport {
-    #[serde(flatten)]
-    header: ModelHeader,
-    dataset: PathBuf,
-    train_rows: usize,
-    forget_rows: usize,
-    seeds: Vec<u64>,
-    adapter: ReportAdapter,
-    methods: serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    methods_std: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    runs: Vec<BenchRun>,
-    /// The generator's settings, when the data is the built-in synthetic data.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    synthetic: Option<SyntheticConfig>,
-}
-
-impl BenchReport {
-    /// The report of `runs` (one per seed) of `spec` on `ds`, forgetting `forget_rows` rows:
-    /// one run's figures as they are, several runs' as means with standard deviations.
-    pub fn new(
-        dataset: PathBuf,
-        spec: ModelSpec,
-        ds: &Dataset,
-        forget_rows: usize,
-        adapter: ReportAdapter,
-        runs: Vec<BenchRun>,
-    ) -> Result<Self, serde_json::Error> {
-        let (means, stds) = aggregate(&runs);
-        let single = runs.len() == 1;
-        Ok(BenchReport {
-            header: ModelHeader::of(spec),
-            dataset,
-            train_rows: ds.train.len(),
-            forget_rows,
-            seeds: runs.iter().map(|r| r.seed).collect(),
-            adapter,
-            methods: match runs.first() {
-                Some(r) if single => serde_json::to_value(&r.methods)?,
-                _ => means,
-            },
-            methods_std: (!single).then_some(stds),
-            runs: if single { Vec::new() } else { runs },
-            synthetic: None,
-        })
-    }
-
-    /// Records the generator's settings of built-in synthetic data.
-    pub fn with_synthetic(mut self, cfg: SyntheticConfig) -> Self {
-        self.synthetic = Some(cfg);
-        self
-    }
-
-    /// The per-method figures (means over seeds for several runs).
-    pub fn methods(&self) -> &serde_json::Value {
-        &self.methods
-    }
-
-    /// Prints the summary table, writes the report (when `path` is given) and the plot (when
-    /// `plot` is given).
-    pub fn finish(&self, path: Option<&Path>, plot: Option<&Path>) -> CliResult {
-        println!("{}", summary_table(&self.methods));
-        write_report(path, self)?;
-        if let Some(file) = plot {
-            for written in crate::plot::bench_plot(&serde_json::to_value(self)?, file)? {
-                eprintln!("plot: {}", written.display());
-            }
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// The forget set as training rows in file order: the rows of `file`, else an IFRU folder's
@@ -325,12 +242,12 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
     let report = BenchReport::new(
         source.path.clone(),
         spec,
-        &ds,
+        ds.train.len(),
         forget.len(),
         gpu.adapter().into(),
-        runs,
+        &runs,
     )?;
-    report.finish(cmd.report.as_deref(), cmd.plot.as_deref())
+    finish_report(&report, cmd.report.as_deref(), cmd.plot.as_deref())
 }
 
 #[derive(Serialize)]
@@ -632,62 +549,50 @@ fn run_soak(
 /// models, recall and forget ranks for BPR ones; `gap_err_b` is |m − retrain| ÷ |original −
 /// retrain| on the second half's statistic, and `check` the forgetting check (its share of
 /// passed seeds over several).
-fn summary_table(methods: &serde_json::Value) -> String {
-    let bce = methods
-        .as_object()
-        .is_some_and(|o| o.values().any(|m| m["test_auc"].is_number()));
-    let (quality, forget, forget_b) = if bce {
-        ("test_auc", "forget_auc", "forget_auc_b")
-    } else {
-        ("recall@20", "forget_rank", "forget_rank_b")
+fn summary_table(report: &BenchReport) -> String {
+    let loss = report.loss();
+    let (quality, forget, forget_b) = match loss {
+        LossKind::Bce => ("test_auc", "forget_auc", "forget_auc_b"),
+        LossKind::Bpr => ("recall@20", "forget_rank", "forget_rank_b"),
     };
     let mut out = format!(
         "{:<16} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10} {:>6}",
         "method", quality, forget, forget_b, "gap_err_b", "seconds", "speed-up", "check"
     );
-    let retrain = methods["retrain"]["seconds"].as_f64();
-    let gap = |m: &serde_json::Value| {
+    let methods = &report.methods;
+    let retrain = methods.get(&Entry::Method(MethodId::Retrain));
+    let original = methods.get(&Entry::Original);
+    let gap = |m: &MethodFigures| {
         let (o, r, v) = (
-            methods["original"][forget_b].as_f64()?,
-            methods["retrain"][forget_b].as_f64()?,
-            m[forget_b].as_f64()?,
+            original?.forget_b(loss)?,
+            retrain?.forget_b(loss)?,
+            m.forget_b(loss)?,
         );
         ((o - r).abs() > 0.0).then(|| (v - r).abs() / (o - r).abs())
     };
-    if let Some(obj) = methods.as_object() {
-        let names: Vec<&str> = obj.keys().map(String::as_str).collect();
-        for name in display_order(&names) {
-            let m = &obj[name];
-            let f = |k: &str| m[k].as_f64().map_or("-".to_string(), |v| format!("{v:.4}"));
-            let speedup = match (retrain, m["seconds"].as_f64()) {
-                (Some(r), Some(s)) if s > 0.0 && name != "original" => format!("{:.1}x", r / s),
-                _ => "-".into(),
-            };
-            let check = match (
-                m["forgetting_check"]["passed"].as_bool(),
-                m["forgetting_check_passed"].as_f64(),
-            ) {
-                (Some(true), _) => "pass".to_string(),
-                (Some(false), _) => "FAIL".to_string(),
-                (None, Some(share)) => format!("{:.0}%", 100.0 * share),
-                _ => "-".to_string(),
-            };
-            let gap_err = match name {
-                "original" | "retrain" => "-".to_string(),
-                _ => gap(m).map_or("-".to_string(), |e| format!("{e:.3}")),
-            };
-            out.push_str(&format!(
-                "\n{:<16} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10} {:>6}",
-                name,
-                f(quality),
-                f(forget),
-                f(forget_b),
-                gap_err,
-                f("seconds"),
-                speedup,
-                check
-            ));
-        }
+    let figure = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    for (entry, m) in methods {
+        let speedup = match retrain.map(|r| r.seconds) {
+            Some(r) if m.seconds > 0.0 && *entry != Entry::Original => {
+                format!("{:.1}x", r / m.seconds)
+            }
+            _ => "-".into(),
+        };
+        let gap_err = match entry.is_reference() {
+            true => "-".to_string(),
+            false => gap(m).map_or("-".to_string(), |e| format!("{e:.3}")),
+        };
+        out.push_str(&format!(
+            "\n{:<16} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10} {:>6}",
+            entry.to_string(),
+            figure(m.quality(loss)),
+            figure(m.forget(loss)),
+            figure(m.forget_b(loss)),
+            gap_err,
+            figure(Some(m.seconds)),
+            speedup,
+            m.check_text()
+        ));
     }
     out
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use ifru::data::delimited::ValueColumn;
 use ifru::data::split::{Shuffle, SplitArgs, make_split};
 use ifru::data::{self, Dataset, Format, LoadOptions, Loaded};
-use ifru::gpu::{AdapterSummary, Gpu};
+use ifru::gpu::Gpu;
 use ifru::kernels::adam::AdamConfig;
 use ifru::model::store::{DataSource, split_dataset};
 use ifru::model::{LossKind, ModelKind, ModelSpec};
@@ -22,10 +22,7 @@ use serde::Serialize;
 
 use super::CliResult;
 
-/// The schema of the unlearning reports (`ifru bench`, `ifru demo`, `ifru unlearn`). 2: the
-/// `ifru` entry is the default method (the calibrated step length) and the fixed `auto` rule
-/// is `ifru_fixed`; influence methods carry `forgetting_check` and `step_length`.
-pub const UNLEARNING_REPORT_SCHEMA: u32 = 2;
+pub use crate::report::{ReportAdapter, UNLEARNING_REPORT_SCHEMA};
 
 /// How to read and split raw data (ignored for folders that are already split).
 #[derive(Args, Clone)]
@@ -122,26 +119,6 @@ pub fn open_gpu() -> Result<Gpu, Box<dyn std::error::Error>> {
     let a = gpu.adapter();
     eprintln!("adapter: {} ({}, {})", a.name, a.backend, a.device_type);
     Ok(gpu)
-}
-
-/// The adapter fields every report carries.
-#[derive(Serialize)]
-pub struct ReportAdapter {
-    pub name: String,
-    pub device_type: String,
-    pub backend: String,
-    pub driver: String,
-}
-
-impl From<AdapterSummary> for ReportAdapter {
-    fn from(a: AdapterSummary) -> Self {
-        ReportAdapter {
-            name: a.name,
-            device_type: a.device_type,
-            backend: a.backend,
-            driver: a.driver,
-        }
-    }
 }
 
 /// Refuses a report path whose folder does not exist, before any work is done (a report that

@@ -26,8 +26,9 @@ use ifru::unlearn::engine::MethodId;
 use ifru::unlearn::request::ForgetRows;
 
 use super::CliResult;
-use super::bench::{BenchReport, forget_rows};
+use super::bench::{finish_report, forget_rows};
 use super::common::{Progress, RawDataOptions, load_training_data, open_gpu};
+use crate::report::{BenchReport, Entry, MethodFigures};
 
 /// Fraction of the training rows forgotten from data without flipped rows of its own.
 const FORGET_FRACTION: f64 = 0.01;
@@ -239,19 +240,18 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
     let mut report = BenchReport::new(
         dataset,
         spec,
-        &ds,
+        ds.train.len(),
         forget_len,
         gpu.adapter().into(),
-        vec![result],
+        &[result],
     )?;
-    if let Some(cfg) = synthetic {
-        report = report.with_synthetic(cfg);
-    }
-    report.finish(
+    report.synthetic = synthetic;
+    finish_report(
+        &report,
         Some(&cmd.out.join("report.json")),
         Some(&cmd.out.join("plot")),
     )?;
-    println!("{}", story(report.methods()));
+    println!("{}", story(&report.methods));
     print_next_steps(&cmd.out, &kept, &ds);
     Ok(())
 }
@@ -315,27 +315,21 @@ fn keep_models(
 
 /// What the table says, in words: each method's speed-up over retraining and how much of the
 /// gap between the original's forget AUC and the retrain's it closed.
-fn story(methods: &serde_json::Value) -> String {
-    let get = |m: &str, k: &str| methods[m][k].as_f64();
+fn story(methods: &std::collections::BTreeMap<Entry, MethodFigures>) -> String {
+    let original = methods.get(&Entry::Original);
+    let retrain = methods.get(&Entry::Method(MethodId::Retrain));
     let (Some(orig), Some(target), Some(retrain_s)) = (
-        get("original", "forget_auc"),
-        get("retrain", "forget_auc"),
-        get("retrain", "seconds"),
+        original.and_then(|m| m.forget_auc),
+        retrain.and_then(|m| m.forget_auc),
+        retrain.map(|m| m.seconds),
     ) else {
         return "(run with retrain to compare against it)".into();
     };
     let mut out = format!(
         "\nforget AUC: the original scores the forgotten rows {orig:.4}; retraining without them, {target:.4}."
     );
-    let names: Vec<&str> = methods
-        .as_object()
-        .map(|o| o.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    for name in names {
-        if name == "original" || name == "retrain" {
-            continue;
-        }
-        let (Some(f), Some(s)) = (get(name, "forget_auc"), get(name, "seconds")) else {
+    for (entry, m) in methods.iter().filter(|(e, _)| !e.is_reference()) {
+        let (Some(f), s) = (m.forget_auc, m.seconds) else {
             continue;
         };
         let gap = orig - target;
@@ -351,7 +345,8 @@ fn story(methods: &serde_json::Value) -> String {
             format!("{:.1}x slower than retrain", 1.0 / ratio)
         };
         out.push_str(&format!(
-            "\n  {name:<16} {speed:>28}; forget AUC {f:.4}, {way} of the way from the original to retrain"
+            "\n  {:<16} {speed:>28}; forget AUC {f:.4}, {way} of the way from the original to retrain",
+            entry.to_string()
         ));
     }
     out
