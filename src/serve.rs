@@ -6,7 +6,7 @@
 //! Serving may keep the final embeddings in f16 ([`Storage::F16`]): half the device memory
 //! and half the bytes each score reads, with every dot product still summed in f32; scores
 //! then differ from f32 ones by about 2⁻¹¹ of Σ|E_u·E_i| per rounding (bounds and measured
-//! figures: `ifru::reference::half`, `tests/f16.rs`).
+//! figures: `ifru::reference::half`, `tests/gpu/f16.rs`).
 //!
 //! The export is a safetensors file:
 //! - `user_final` F32 (or F16) `[n_users, d]` and `item_final` `[n_items, d]`: the final

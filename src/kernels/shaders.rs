@@ -7,7 +7,7 @@
 //! (`out*.wgsl`) for kernels that write rows of either storage, then the kernel file.
 //! Sources using native `f16` open with `f16_enable.wgsl` and are listed in [`NEEDS_F16`],
 //! not [`ALL`]: they compile only on devices granting `SHADER_F16`. Every composed source is validated and
-//! translated to SPIR-V, MSL and HLSL by `tests/shader_portability.rs`.
+//! translated to SPIR-V, MSL and HLSL by `tests/gpu/shader_portability.rs`.
 
 use crate::gpu::Shader;
 

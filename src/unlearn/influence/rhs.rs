@@ -25,7 +25,7 @@
 //! ```
 //!
 //! is the brute-force difference restricted to the rows that do not cancel: two GPU gradient
-//! runs over |D_r| + |D_ch| and |D_ch| rows instead of two over |D|. `tests/unlearn_rhs.rs`
+//! runs over |D_r| + |D_ch| and |D_ch| rows instead of two over |D|. `tests/engine/unlearn_rhs.rs`
 //! checks it against the f64 brute force on the whole graph. MF (K = 0) has no spillover: its
 //! gradient does not depend on Â.
 //!

@@ -1,7 +1,7 @@
 //! `ifru split`, `ifru train` and `ifru eval` end to end on real data (a few epochs), and
 //! their errors on bad input.
 
-mod common;
+use crate::common;
 
 use common::cli::{ifru, ok};
 use std::path::Path;

@@ -14,7 +14,7 @@
 //! residual drifts from the true one by about u·√n·κ·iterations ≪ rtol for these sizes, so
 //! comparisons use `κ · 2 · rtol`, with the 2 covering that drift.
 
-mod common;
+use crate::common;
 
 use common::{assert_matches, exact, gpu, open, random_vec, rng};
 use ifru::gpu::{Gpu, GpuBuffer, GpuOptions, GpuResult, Record};
@@ -1444,7 +1444,7 @@ mod with_hvp {
             if report.outcome == CgOutcome::Converged {
                 let direct = direct.as_ref().expect("converged on a definite system");
                 // κ of H + δI from the dense matrix; the HVP itself differs from the f64
-                // reference by ~1e-6 relative (tests/hvp.rs), far inside κ·2·rtol.
+                // reference by ~1e-6 relative (tests/gpu/hvp.rs), far inside κ·2·rtol.
                 let kappa = (lambda_max(&h, len) + damping as f64) / damping as f64;
                 let err = rel_err(&x, direct);
                 assert!(

@@ -4,7 +4,7 @@
 //! Tolerance: relative 1e-5 of the largest reference entry (the bar): each entry is
 //! a sum of O(deg²·d·K) f32 products of values of order one, far inside it.
 
-mod common;
+use crate::common;
 
 use common::{gpu, gpus_both_row_layouts, random_vec, rng};
 use ifru::data::Interactions;

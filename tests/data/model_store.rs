@@ -1,6 +1,6 @@
 //! The model directory: versions, CURRENT, cleanup, safetensors, fingerprints, forgotten set.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

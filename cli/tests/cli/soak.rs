@@ -4,7 +4,7 @@
 //! entry per request, and the directory's live version has every row forgotten.
 //! (`ifru bench --soak 100` is the long run, on ml-100k.)
 
-mod common;
+use crate::common;
 
 use common::cli::write_ifru_folder;
 use common::gpu;

@@ -6,7 +6,7 @@
 //! (γ_{n+1}·Σ|terms|): rounding alone cannot exceed it, a wrong index or a dropped term
 //! does by orders of magnitude.
 
-mod common;
+use crate::common;
 
 use common::{assert_matches, exact, gpu, gpus_both_row_layouts, random_csr, random_vec, rng};
 use ifru::gpu::{GpuBuffer, Record};

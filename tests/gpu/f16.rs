@@ -3,7 +3,7 @@
 //! pairs everywhere; native `f16` where the adapter grants `SHADER_F16`, skipped with a
 //! printed reason otherwise).
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

@@ -2,7 +2,7 @@
 //! step is clearly wrong (δ 100× above or below the `auto` rule's), the default calibrated
 //! length passes it, and `--on-check-fail refuse|retrain` act on a failure.
 
-mod common;
+use crate::common;
 
 use common::gpu;
 use ifru::data::Dataset;

@@ -3,7 +3,7 @@
 //! command. Each run must exit with an error (no panic, no hang) and leave the model
 //! directory byte-for-byte as it was; afterwards the same request applies normally.
 
-mod common;
+use crate::common;
 
 use common::cli::{Fixture, ok, s, snapshot, stderr, training_rows};
 

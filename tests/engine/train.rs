@@ -1,6 +1,6 @@
 //! Training on the GPU: bitwise-repeatable with a seed, and it learns.
 
-mod common;
+use crate::common;
 
 use common::gpu;
 use ifru::data::Dataset;

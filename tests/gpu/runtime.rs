@@ -1,7 +1,7 @@
 //! The GPU runtime: binding chunks, 2-D dispatch, the buffer pool, the pipeline cache,
 //! errors (validation, injected faults, a destroyed device) and timing.
 
-mod common;
+use crate::common;
 
 use common::{gpu, open, random_csr, random_vec, rng};
 use ifru::gpu::{Fault, Gpu, GpuError, GpuOptions, Record, TimeSource};

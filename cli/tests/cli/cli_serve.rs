@@ -3,7 +3,7 @@
 //! exported embeddings without the user's training items, and after a row is forgotten its
 //! edge no longer feeds LightGCN's propagation.
 
-mod common;
+use crate::common;
 
 use common::cli::{ifru, ok};
 use std::collections::{BTreeSet, HashMap};
@@ -415,7 +415,7 @@ fn f16_export_and_recommend() {
     }
 
     // `eval --storage f16` scores the same rows from f16 tables; the report says so. The
-    // AUC's derived bound is checked on a real model in tests/f16_model.rs; here a sanity
+    // AUC's derived bound is checked on a real model in tests/engine/f16_model.rs; here a sanity
     // check only: f16 scores keep about 3 digits, so the AUC stays within 0.01.
     let eval = |storage: &str| -> serde_json::Value {
         let report = dir.path().join(format!("eval-{storage}.json"));

@@ -1,7 +1,7 @@
 //! The resident unlearner: a request that takes every training row of a node sets that node
 //! to zero (the minimiser of what remains of its objective) and no other node by that rule.
 
-mod common;
+use crate::common;
 
 use common::gpu;
 use ifru::data::synthetic::synthetic_dataset;

@@ -4,7 +4,7 @@
 //! Tolerance: relative 1e-4 (the bar). CG runs to rtol 1e-6 in f32 on a system
 //! whose condition number δ = 1 keeps below ~10², so the f32 solution is within ~1e-5.
 
-mod common;
+use crate::common;
 
 use common::{gpu, random_vec, rng};
 use ifru::data::Interactions;

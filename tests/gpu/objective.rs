@@ -5,7 +5,7 @@
 //! one; we bound its error by 1e-5 · (1 + max |reference gradient|) — three orders above
 //! f32 rounding for these sizes, far below the O(1) error of any wrong index or term.
 
-mod common;
+use crate::common;
 
 use common::{gpu, random_vec, rng};
 use ifru::gpu::Record;

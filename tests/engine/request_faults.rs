@@ -6,7 +6,7 @@
 //! never saw a fault — its graph, adjacency and row counts. A destroyed device cannot be
 //! restored: the unlearner then refuses further use, naming why.
 
-mod common;
+use crate::common;
 
 use common::open;
 use ifru::data::Dataset;

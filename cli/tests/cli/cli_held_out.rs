@@ -2,7 +2,7 @@
 //! held out of training (validation or test) is accepted, counted apart, needs no model
 //! update, and leaves the held-out set for good (a repeat is "already forgotten").
 
-mod common;
+use crate::common;
 
 use common::cli::{Fixture, item_of, ok, s};
 use ifru::loaded::LoadedModel;

@@ -8,7 +8,7 @@
 //! - non-finite values (a NaN in θ, so in g; a NaN outside the request's nodes): refused, with
 //!   nothing changed.
 
-mod common;
+use crate::common;
 
 use common::open;
 use ifru::data::Dataset;

@@ -4,7 +4,7 @@
 //! whose scores lie within those bounds of each other; top-20 lists are top-20 lists of
 //! scores within the bounds. The figures (AUC difference, list overlap) are printed.
 
-mod common;
+use crate::common;
 
 use common::gpu;
 use ifru::data::ifru_folder;

@@ -3,11 +3,11 @@
 //!
 //! Tolerance of the GPU-vs-reference comparisons: g is a difference of two gradient sums whose
 //! entries are sums of O(deg·d·K) f32 products of values of order one; we bound its error by
-//! 1e-5 · (1 + max |∇L(θ̂; D, Â)|), the bound `tests/objective.rs` uses for one gradient —
+//! 1e-5 · (1 + max |∇L(θ̂; D, Â)|), the bound `tests/gpu/objective.rs` uses for one gradient —
 //! three orders above f32 rounding at these sizes and far below the O(1) error that a missing
 //! spillover row, a wrong graph or a wrong sign would make.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Loader, split and graph tests on the shared real datasets (skipped when they are absent,
 //! failing when `CI` is set; see `common::require_data!`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

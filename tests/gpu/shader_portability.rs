@@ -12,7 +12,7 @@ fn module_and_info(name: &str, source: &str) -> (naga::Module, naga::valid::Modu
     // Only the capabilities every backend has: the kernels must not need more. The f16
     // packing builtins (pack2x16float, unpack2x16float) are WebGPU core, which naga counts
     // as a capability: wgpu grants it with the downlevel flag SHADER_F16_IN_F32, which every
-    // Vulkan, Metal and DX12 adapter has (tests/f16.rs runs them with SHADER_F16 unrequested).
+    // Vulkan, Metal and DX12 adapter has (tests/gpu/f16.rs runs them with SHADER_F16 unrequested).
     let info = Validator::new(
         ValidationFlags::all(),
         Capabilities::SHADER_FLOAT16_IN_FLOAT32,

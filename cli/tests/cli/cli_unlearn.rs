@@ -1,7 +1,7 @@
 //! `ifru unlearn` end to end on real data: the influence update commits a new version,
 //! requests stack, and a refused request leaves the model directory byte-for-byte unchanged.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! new one (never a mix) and the next writer cleans up; two writers at once both apply or one
 //! is refused; every applied request is in the audit log.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

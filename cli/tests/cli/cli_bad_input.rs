@@ -6,7 +6,7 @@
 //! Each refusal's message is printed (`cargo test --test cli_bad_input -- --nocapture` lists
 //! them all).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
@@ -53,7 +53,7 @@ fn error_text(case: &str, out: &std::process::Output) -> String {
 fn items_of(u: u32) -> (Vec<u32>, u32) {
     let rows = training_rows();
     let mine: Vec<u32> = rows.iter().filter(|r| r.0 == u).map(|r| r.1).collect();
-    // Not a training row, nor a held-out one (those are accepted: tests/cli_held_out.rs).
+    // Not a training row, nor a held-out one (those are accepted: cli/tests/cli/cli_held_out.rs).
     let held_out = [item_of(u, 7), item_of(u, 8), item_of(u, 9)];
     let other = (0..ITEMS)
         .find(|i| !mine.contains(i) && !held_out.contains(i))

@@ -3,7 +3,7 @@
 //! hold multiples of 1/4, so every score is exact in f32 and ties are real ties on both
 //! sides), Recall/NDCG on hand-made cases, and a Gowalla smoke test.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 
