@@ -175,7 +175,7 @@ pub struct AucReport {
 
 /// Checks forget row ids against the training table.
 fn check_rows(train: &Interactions, rows: &[u32]) -> GpuResult<()> {
-    match rows.iter().find(|&&r| r as usize >= train.len()) {
+    match train.first_row_outside(rows) {
         Some(r) => Err(GpuError::Invalid(format!(
             "forget row {r} outside the {} training rows",
             train.len()

@@ -64,7 +64,7 @@ where
 
 /// Fsyncs a folder so that a rename inside it is durable. A no-op where folders cannot be
 /// opened as files (Windows).
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         File::open(dir)?.sync_all()

@@ -28,7 +28,7 @@ use ifru::kernels::adam::AdamConfig;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
 use ifru::unlearn::engine::MethodId;
-use ifru::unlearn::influence::{IfruOptions, PruneSettings, Pruning};
+use ifru::unlearn::influence::{IfruOptions, PruneOptions, Pruning};
 use ifru::unlearn::request::ForgetRows;
 use ifru_cli::harness::stream::{StreamPlan, run};
 
@@ -80,7 +80,7 @@ fn main() {
             group,
             method: MethodId::Ifru,
             ifru: Some(IfruOptions {
-                prune: Pruning::Keep(PruneSettings { hops: 0, keep: 1.0 }),
+                prune: Pruning::Keep(PruneOptions { hops: 0, keep: 1.0 }),
                 ..IfruOptions::default_for(&spec)
             }),
             forget_rows: ForgetRows::Genuine,

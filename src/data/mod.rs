@@ -42,6 +42,11 @@ pub struct Interactions {
 }
 
 impl Interactions {
+    /// The first of `rows` that is not a row of this table, if any.
+    pub fn first_row_outside(&self, rows: &[u32]) -> Option<u32> {
+        rows.iter().copied().find(|&r| r as usize >= self.len())
+    }
+
     /// An empty table with room for `n` rows.
     pub fn with_capacity(n: usize) -> Self {
         Interactions {

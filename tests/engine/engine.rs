@@ -121,7 +121,7 @@ fn an_unlearner_owning_its_device_forgets_by_default_like_a_borrowing_one() {
     assert_eq!(
         outcome.options.as_ref().map(|o| o.prune),
         Some(ifru::unlearn::influence::Pruning::Keep(
-            ifru::unlearn::influence::PruneSettings { hops: 1, keep: 1.0 }
+            ifru::unlearn::influence::PruneOptions { hops: 1, keep: 1.0 }
         )),
         "MF's pruning, made explicit in the report"
     );
@@ -132,8 +132,8 @@ fn an_unlearner_owning_its_device_forgets_by_default_like_a_borrowing_one() {
 /// Pruning in reports keeps the shape reports always had: the settings, or null when off.
 #[test]
 fn pruning_serialises_as_reports_always_wrote_it() {
-    use ifru::unlearn::influence::{PruneSettings, Pruning};
-    let keep = Pruning::Keep(PruneSettings { hops: 1, keep: 0.6 });
+    use ifru::unlearn::influence::{PruneOptions, Pruning};
+    let keep = Pruning::Keep(PruneOptions { hops: 1, keep: 0.6 });
     assert_eq!(
         serde_json::to_string(&keep).unwrap(),
         r#"{"hops":1,"keep":0.6}"#

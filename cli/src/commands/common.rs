@@ -14,9 +14,7 @@ use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::train::TrainConfig;
 use ifru::unlearn::influence::OnCheckFail;
 use ifru::unlearn::influence::hvp::HessianKind;
-use ifru::unlearn::influence::{
-    HessianAt, IfruOptions, Precond, PruneSettings, Pruning, Spillover,
-};
+use ifru::unlearn::influence::{HessianAt, IfruOptions, Precond, PruneOptions, Pruning, Spillover};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -335,7 +333,7 @@ impl IfruArgs {
                 Pruning::Keep(p) => p.keep,
                 Pruning::Off | Pruning::ModelDefault => 1.0,
             };
-            Pruning::Keep(PruneSettings {
+            Pruning::Keep(PruneOptions {
                 hops: self.prune_hops,
                 keep: self.prune_keep.unwrap_or(model_keep),
             })

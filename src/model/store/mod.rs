@@ -646,17 +646,7 @@ fn read_ids(path: &Path, n: u32) -> StoreResult<IdMap> {
 
 /// Fsyncs a folder so renames and removals in it are durable (a no-op off Unix).
 fn sync_dir(dir: &Path) -> StoreResult<()> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| StoreError::io(dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
+    crate::fsio::sync_dir(dir).map_err(|e| StoreError::io(dir, e))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub mod rhs;
 
 pub use options::{
     AUTO_DAMPING_PER_CURVATURE_FLIPPED, AUTO_DAMPING_PER_CURVATURE_GENUINE, HessianAt, IfruOptions,
-    OnCheckFail, Precond, PruneSettings, Pruning, Solver, Spillover, auto_damping,
+    OnCheckFail, Precond, Pruning, Solver, Spillover, auto_damping,
 };
 pub(crate) use probe::Probe;
 
@@ -36,7 +36,8 @@ use crate::unlearn::request::ForgetRows;
 
 use adam::adam_solve;
 use hvp::{HessianInputs, HessianKind, HvpOperator};
-use prune::{NodeSubset, PruneOptions, prune};
+pub use prune::PruneOptions;
+use prune::{NodeSubset, prune};
 use rhs::{InfluenceRows, RhsOptions, SpilloverRule, right_hand_side_on};
 
 /// Solver and pruning figures of one influence update.
@@ -163,19 +164,7 @@ impl<'a> PreparedStep<'a> {
         let n = ctx.n_users + ctx.n_items;
         let mut laps = Laps::new();
         let nodes = match opts.prune.resolved(spec.kind) {
-            Pruning::Keep(p) => {
-                prune(
-                    ctx.n_users,
-                    ctx.n_items,
-                    ctx.rows,
-                    ctx.forget,
-                    PruneOptions {
-                        hops: p.hops,
-                        keep: p.keep,
-                    },
-                )?
-                .nodes
-            }
+            Pruning::Keep(p) => prune(ctx.n_users, ctx.n_items, ctx.rows, ctx.forget, p)?.nodes,
             Pruning::Off | Pruning::ModelDefault => (0..n).collect(),
         };
         laps.lap("prune");

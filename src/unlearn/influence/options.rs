@@ -95,14 +95,6 @@ pub enum Solver {
     },
 }
 
-/// How many hops from the request's nodes pruning looks, and the share of those nodes (by
-/// importance) it keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PruneSettings {
-    pub hops: u32,
-    pub keep: f64,
-}
-
 /// Which nodes' parameters an update may change (docs/ARCHITECTURE.md, "Pruning").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(from = "PruningRepr", into = "PruningRepr")]
@@ -113,20 +105,14 @@ pub enum Pruning {
     /// Every node may move.
     Off,
     /// These settings.
-    Keep(PruneSettings),
+    Keep(PruneOptions),
 }
 
 impl Pruning {
     /// [`Pruning::ModelDefault`] made explicit for a model family.
     pub fn resolved(self, kind: ModelKind) -> Pruning {
         match self {
-            Pruning::ModelDefault => {
-                let p = PruneOptions::default_for(kind);
-                Pruning::Keep(PruneSettings {
-                    hops: p.hops,
-                    keep: p.keep,
-                })
-            }
+            Pruning::ModelDefault => Pruning::Keep(PruneOptions::default_for(kind)),
             other => other,
         }
     }
@@ -136,7 +122,7 @@ impl Pruning {
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum PruningRepr {
-    Keep(PruneSettings),
+    Keep(PruneOptions),
     Named(PruningName),
     Off,
 }

@@ -29,7 +29,7 @@ use crate::kernels::{DeviceTable, Plan};
 use crate::model::ModelKind;
 
 /// Pruning settings: hops of score propagation and the fraction of candidates kept.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PruneOptions {
     /// Hops k the score is propagated (`--prune-hops`).
     pub hops: u32,

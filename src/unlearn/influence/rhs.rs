@@ -221,8 +221,8 @@ fn check_rows(train: &Interactions, rows: &[u32]) -> Result<()> {
             "training rows: users, items and labels differ in length".into(),
         ));
     }
-    match rows.iter().find(|&&r| r as usize >= train.len()) {
-        Some(&r) => Err(Error::Invalid(format!(
+    match train.first_row_outside(rows) {
+        Some(r) => Err(Error::Invalid(format!(
             "row {r} is not a training row ({} rows)",
             train.len()
         ))),
