@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::data::DataError;
 use crate::gpu::GpuError;
 use crate::graph::GraphError;
+use crate::import::ImportError;
 use crate::model::store::StoreError;
 
 /// Any failure of a whole operation (train, evaluate, unlearn). Each variant keeps the
@@ -25,6 +26,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
     /// A request or setting that cannot be carried out as given.
     #[error("{0}")]
     Invalid(String),
@@ -91,6 +94,8 @@ impl Error {
                 GpuError::Invalid(_) | GpuError::Limit { .. } => ErrorKind::BadInput,
                 _ => ErrorKind::Device,
             },
+            Error::Import(ImportError::Io { .. }) => ErrorKind::Io,
+            Error::Import(ImportError::Invalid { .. }) => ErrorKind::BadInput,
             Error::SolveRefused(_) => ErrorKind::SolveRefused,
             Error::CheckFailed(_) => ErrorKind::CheckFailed,
             Error::Unusable(_) => ErrorKind::Unusable,

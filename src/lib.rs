@@ -62,6 +62,7 @@ pub mod eval;
 pub mod fsio;
 pub mod gpu;
 pub mod graph;
+pub mod import;
 pub mod kernels;
 pub mod loaded;
 pub mod model;

@@ -28,7 +28,7 @@ use crate::kernels::{HalfTable, Storage, TableRef};
 use crate::loaded::LoadedModel;
 use crate::model::DeviceModel;
 use crate::model::device::final_embeddings_f16;
-use crate::model::store::tables_to_safetensors;
+use crate::model::store::{ITEM_EMB, USER_EMB, tables_to_safetensors};
 
 /// Name of the exported user table.
 pub const USER_FINAL: &str = "user_final";
@@ -152,12 +152,7 @@ pub fn user_index(loaded: &LoadedModel, raw: &str) -> Result<u32> {
 pub fn export_final(gpu: &Gpu, loaded: &LoadedModel, dtype: Storage) -> Result<Vec<u8>> {
     let model = loaded.upload(gpu)?;
     let emb = model.final_embeddings(gpu)?;
-    let spec = loaded.state.meta.spec;
-    let (nu, ni, d) = (
-        loaded.data.n_users as usize,
-        loaded.data.n_items as usize,
-        spec.dim as usize,
-    );
+    let (nu, ni, d) = node_counts(loaded);
     if emb.len() < (nu + ni) * d {
         return Err(Error::Invalid(format!(
             "the device returned {} values for {} nodes of size {d}",
@@ -165,6 +160,57 @@ pub fn export_final(gpu: &Gpu, loaded: &LoadedModel, dtype: Storage) -> Result<V
             nu + ni
         )));
     }
+    let users = &emb[..nu * d];
+    let items = &emb[nu * d..(nu + ni) * d];
+    export_tables(loaded, [USER_FINAL, ITEM_FINAL], users, items, dtype)
+}
+
+/// The bytes of the model's base embeddings θ (what training or an import gave, as the last
+/// request left them): for an imported model under the tensor names it came with and at its
+/// own width, else as `user_emb` / `item_emb`; the metadata as [`export_final`]'s.
+pub fn export_base(loaded: &LoadedModel, dtype: Storage) -> Result<Vec<u8>> {
+    let params = &loaded.state.params;
+    let names = match &loaded.state.meta.imported {
+        Some(t) if !t.user_tensor.ends_with(".npy") => {
+            [t.user_tensor.as_str(), t.item_tensor.as_str()]
+        }
+        _ => [USER_EMB, ITEM_EMB],
+    };
+    export_tables(loaded, names, &params.user_emb, &params.item_emb, dtype)
+}
+
+/// Users, items and the model's d.
+fn node_counts(loaded: &LoadedModel) -> (usize, usize, usize) {
+    (
+        loaded.data.n_users as usize,
+        loaded.data.n_items as usize,
+        loaded.state.meta.spec.dim as usize,
+    )
+}
+
+/// Two `[n, d]` tables under `names` with the export's metadata; an imported model's tables
+/// at the width it came with.
+fn export_tables(
+    loaded: &LoadedModel,
+    names: [&str; 2],
+    users: &[f32],
+    items: &[f32],
+    dtype: Storage,
+) -> Result<Vec<u8>> {
+    let spec = loaded.state.meta.spec;
+    let (nu, ni, d) = node_counts(loaded);
+    let width = loaded
+        .state
+        .meta
+        .imported
+        .as_ref()
+        .map_or(d, |t| t.width as usize);
+    let cut = |t: &[f32]| -> Vec<f32> {
+        t.chunks_exact(d)
+            .flat_map(|row| row[..width.min(d)].iter().copied())
+            .collect()
+    };
+    let (users, items) = (cut(users), cut(items));
     let ids = |map: &crate::data::IdMap, n: usize| -> Result<String> {
         let list: Vec<String> = (0..n as u32).map(|i| raw_id(map, i)).collect();
         serde_json::to_string(&list).map_err(|e| Error::Invalid(format!("id map: {e}")))
@@ -177,7 +223,7 @@ pub fn export_final(gpu: &Gpu, loaded: &LoadedModel, dtype: Storage) -> Result<V
         ("format".to_string(), EXPORT_FORMAT.to_string()),
         ("model".to_string(), kind),
         ("layers".to_string(), spec.layers.to_string()),
-        ("dim".to_string(), spec.dim.to_string()),
+        ("dim".to_string(), width.to_string()),
         ("dtype".to_string(), dtype.name().to_string()),
         (
             "version".to_string(),
@@ -185,15 +231,15 @@ pub fn export_final(gpu: &Gpu, loaded: &LoadedModel, dtype: Storage) -> Result<V
         ),
         (
             "score".to_string(),
-            format!("dot({USER_FINAL}[u], {ITEM_FINAL}[i])"),
+            format!("dot({}[u], {}[i])", names[0], names[1]),
         ),
         ("user_ids".to_string(), ids(&loaded.state.user_ids, nu)?),
         ("item_ids".to_string(), ids(&loaded.state.item_ids, ni)?),
     ]);
     Ok(tables_to_safetensors(
         &[
-            (USER_FINAL, [nu, d], &emb[..nu * d]),
-            (ITEM_FINAL, [ni, d], &emb[nu * d..(nu + ni) * d]),
+            (names[0], [nu, width], &users),
+            (names[1], [ni, width], &items),
         ],
         dtype,
         Some(metadata),

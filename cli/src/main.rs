@@ -25,6 +25,8 @@ enum Command {
     Split(cli::split::SplitCommand),
     /// Train MF or LightGCN on the GPU into a model directory.
     Train(Box<cli::train::TrainCommand>),
+    /// Bring in embeddings trained elsewhere (PyTorch, RecBole, ...) as a model directory.
+    Import(Box<cli::import::ImportCommand>),
     /// Evaluate a model directory (AUCs, or Recall/NDCG@20 for BPR models).
     Eval(cli::eval::EvalCommand),
     /// Forget the rows of forget files and commit a new model version.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Info(args) => cli::info::run(args),
         Command::Split(args) => cli::split::run(args),
         Command::Train(args) => cli::train::run(*args),
+        Command::Import(args) => cli::import::run(*args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Unlearn(args) => cli::unlearn::run(*args),
         Command::Bench(args) => cli::bench::run_bench(*args),

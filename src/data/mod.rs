@@ -211,6 +211,29 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Grows the dataset to `n_users` users and `n_items` items: the new ids are nodes no row
+    /// uses (an imported model's embedding rows that no row of the data names). Only for data
+    /// whose ids are their own dense ids (identity id maps); never shrinks.
+    pub fn extend_nodes(&mut self, n_users: u32, n_items: u32) -> Result<(), String> {
+        if !(self.user_ids.is_identity() && self.item_ids.is_identity()) {
+            return Err(
+                "only data whose ids are row numbers (IFRU or LightGCN folders) can gain nodes"
+                    .into(),
+            );
+        }
+        if n_users < self.n_users || n_items < self.n_items {
+            return Err(format!(
+                "{n_users} users and {n_items} items cannot hold the data's {} and {}",
+                self.n_users, self.n_items
+            ));
+        }
+        self.n_users = n_users;
+        self.n_items = n_items;
+        self.user_ids = IdMap::identity(n_users);
+        self.item_ids = IdMap::identity(n_items);
+        Ok(())
+    }
+
     /// Removes held-out rows a forget request named from the validation and test rows: from
     /// then on no evaluation or forgetting check reads them.
     pub fn without_held_out(&mut self, rows: &forget::HeldOutRows) {

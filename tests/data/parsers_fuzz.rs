@@ -221,6 +221,7 @@ fn seeds() -> Vec<Vec<u8>> {
         holdout: None,
         split: None,
         fingerprint: "sha256:00".into(),
+        nodes: None,
     };
     let meta = ModelMeta::new(
         spec,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ifru::kernels::Storage;
 use ifru::loaded::LoadedModel;
-use ifru::serve::export_final;
+use ifru::serve::{export_base, export_final};
 
 use super::CliResult;
 use super::common::open_gpu;
@@ -29,12 +29,26 @@ pub struct ExportCommand {
     /// rounded to nearest f16; refused if a value exceeds f16's range ±65504).
     #[arg(long, value_enum, default_value = "f32")]
     dtype: Storage,
+    /// `final`: the embeddings a score uses (after LightGCN's propagation); `base`: the
+    /// parameters θ, for an imported model under the tensor names and at the width it came
+    /// with, so the code that trained it can load them back.
+    #[arg(long, value_enum, default_value = "final")]
+    tensors: Tensors,
+}
+
+/// Which tables `ifru export` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Tensors {
+    Final,
+    Base,
 }
 
 pub fn run(cmd: ExportCommand) -> CliResult {
     let loaded = LoadedModel::open(&cmd.model, cmd.data.as_deref())?;
-    let gpu = open_gpu()?;
-    let bytes = export_final(&gpu, &loaded, cmd.dtype)?;
+    let bytes = match cmd.tensors {
+        Tensors::Final => export_final(&open_gpu()?, &loaded, cmd.dtype)?,
+        Tensors::Base => export_base(&loaded, cmd.dtype)?,
+    };
     ifru::fsio::write_atomic(&cmd.out, &bytes)
         .map_err(|e| format!("{}: {e}", cmd.out.display()))?;
     eprintln!(

@@ -5,6 +5,7 @@ pub mod common;
 pub mod demo;
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod info;
 pub mod recommend;
 pub mod split;

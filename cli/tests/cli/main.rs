@@ -11,6 +11,7 @@ mod cli_commit;
 mod cli_demo;
 mod cli_device_faults;
 mod cli_held_out;
+mod cli_import;
 mod cli_info;
 mod cli_serve;
 mod cli_sweep;

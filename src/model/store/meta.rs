@@ -64,6 +64,10 @@ pub struct DataSource {
     /// only in a `model.json` brought in with [`import_model`], which computes it.
     #[serde(default)]
     pub fingerprint: String,
+    /// (users, items) when the model has more nodes than the data names: an imported model's
+    /// embedding rows that no row of the data uses ([`Dataset::extend_nodes`] on every load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<(u32, u32)>,
 }
 
 impl DataSource {
@@ -102,6 +106,7 @@ impl DataSource {
             holdout: (format == Format::Lightgcn).then_some((opts.holdout_frac, opts.holdout_seed)),
             split: if raw { split } else { None },
             fingerprint: data_fingerprint(dataset),
+            nodes: None,
         })
     }
 
@@ -141,6 +146,22 @@ pub struct ModelMeta {
     pub n_items: u32,
     /// Training rows of the data (before anything was forgotten).
     pub train_rows: u64,
+    /// Where the parameters came from when they were trained elsewhere (`ifru import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportedTables>,
+}
+
+/// The embedding tables an imported model came from: what `ifru export --tensors base` gives
+/// back (the same names, the same width).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportedTables {
+    /// The file they were read from.
+    pub file: PathBuf,
+    /// The users' and the items' tensor names (or files, for `.npy`).
+    pub user_tensor: String,
+    pub item_tensor: String,
+    /// Their width; the model's d is this rounded up to a multiple of 4 (zero columns).
+    pub width: u32,
 }
 
 impl ModelMeta {
@@ -163,6 +184,7 @@ impl ModelMeta {
             n_users: dataset.n_users,
             n_items: dataset.n_items,
             train_rows: dataset.train.len() as u64,
+            imported: None,
         }
     }
 
@@ -275,6 +297,11 @@ fn load_unverified(src: &DataSource, path: &Path, model: Option<&Path>) -> Store
             split_dataset(&s, path)
         }
     };
+    let mut d = d;
+    if let Some((users, items)) = src.nodes {
+        d.extend_nodes(users, items)
+            .map_err(|m| StoreError::invalid(path, m))?;
+    }
     Ok(d)
 }
 

@@ -62,8 +62,8 @@ pub use fingerprint::data_fingerprint;
 pub use forgotten::{ForgottenSet, HASH_SCHEME, SALT_LEN, remaining_rows};
 pub use lock::LOCK;
 pub use meta::{
-    DataSource, ModelMeta, Regularization, SCHEMA, Seeds, import_model, load_model_data,
-    split_dataset, verify_data,
+    DataSource, ImportedTables, ModelMeta, Regularization, SCHEMA, Seeds, import_model,
+    load_model_data, split_dataset, verify_data,
 };
 pub use tensors::{
     ITEM_EMB, USER_EMB, f32_tables_to_safetensors, params_from_safetensors, params_to_safetensors,

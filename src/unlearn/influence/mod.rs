@@ -15,6 +15,7 @@ pub mod options;
 pub(crate) mod probe;
 pub mod prune;
 pub mod rhs;
+pub mod stationarity;
 
 pub use options::{
     AUTO_DAMPING_PER_CURVATURE_FLIPPED, AUTO_DAMPING_PER_CURVATURE_GENUINE, HessianAt, IfruOptions,

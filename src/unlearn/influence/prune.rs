@@ -220,13 +220,22 @@ pub fn prune(
         sorted.sort_by(f64::total_cmp);
         Some(numpy_quantile(&sorted, 1.0 - options.keep))
     };
-    let nodes: Vec<u32> = match threshold {
-        None => candidates.clone(),
-        Some(t) => candidates
+    let above = |strict: bool, t: f64| -> Vec<u32> {
+        candidates
             .iter()
             .copied()
-            .filter(|&v| score[v as usize] > t)
-            .collect(),
+            .filter(|&v| score[v as usize] > t || (!strict && score[v as usize] == t))
+            .collect()
+    };
+    // Above the quantile, as the original code keeps; when every candidate ties at it (a
+    // request whose rows touch every node alike), nothing is above, so the ties are kept
+    // rather than no node at all.
+    let nodes: Vec<u32> = match threshold {
+        None => candidates.clone(),
+        Some(t) => match above(true, t) {
+            kept if kept.is_empty() => above(false, t),
+            kept => kept,
+        },
     };
     let kept_users = nodes.partition_point(|&v| v < n_users);
     Ok(Pruning {
@@ -399,7 +408,20 @@ impl NodeSubset {
 
 #[cfg(test)]
 mod tests {
-    use super::numpy_quantile;
+    use super::{PruneOptions, numpy_quantile, prune};
+
+    #[test]
+    fn candidates_that_all_tie_at_the_quantile_are_kept() {
+        // Two users, two items, each user with one row on each item; forgetting one row of
+        // each user gives every node the same score.
+        let train = crate::data::Interactions {
+            users: vec![0, 0, 1, 1],
+            items: vec![0, 1, 1, 0],
+            labels: vec![1, 0, 1, 0],
+        };
+        let p = prune(2, 2, &train, &[0, 2], PruneOptions { hops: 0, keep: 0.6 }).unwrap();
+        assert_eq!(p.nodes, vec![0, 1, 2, 3]);
+    }
 
     #[test]
     fn quantile_matches_numpy_linear() {
