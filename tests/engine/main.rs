@@ -13,5 +13,6 @@ mod forgetting_check;
 mod influence;
 mod request_faults;
 mod request_solver;
+mod stationarity;
 mod train;
 mod unlearn_rhs;
