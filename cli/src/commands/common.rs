@@ -49,6 +49,10 @@ pub struct RawDataOptions {
     /// Fraction of the training rows that become D_r, with flipped labels.
     #[arg(long, default_value_t = 0.02)]
     pub ratio: f64,
+    /// LightGCN folders: the share of each user's `train.txt` rows held out for validation
+    /// (0: none, e.g. for a model imported from code that trained on all of them).
+    #[arg(long, default_value_t = ifru::data::lightgcn::DEFAULT_HOLDOUT_FRAC)]
+    pub holdout: f64,
 }
 
 impl RawDataOptions {
@@ -90,8 +94,12 @@ pub fn load_training_data(
         Format::Auto => data::detect_format(&path)?,
         f => f,
     };
+    if !(0.0..1.0).contains(&raw.holdout) {
+        return Err(format!("--holdout {}: expected a share in [0, 1)", raw.holdout).into());
+    }
     let opts = LoadOptions {
         delimited: args.delimited.clone(),
+        holdout_frac: raw.holdout,
         ..LoadOptions::default()
     };
     match format {
