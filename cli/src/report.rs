@@ -14,7 +14,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use ifru::data::synthetic::SyntheticConfig;
-use ifru::gpu::AdapterSummary;
 use ifru::model::{LossKind, ModelKind, ModelSpec};
 use ifru::unlearn::MethodId;
 
@@ -26,24 +25,7 @@ use crate::harness::bench::BenchRun;
 pub const UNLEARNING_REPORT_SCHEMA: u32 = 2;
 
 /// The adapter fields every report carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReportAdapter {
-    pub name: String,
-    pub device_type: String,
-    pub backend: String,
-    pub driver: String,
-}
-
-impl From<AdapterSummary> for ReportAdapter {
-    fn from(a: AdapterSummary) -> Self {
-        ReportAdapter {
-            name: a.name,
-            device_type: a.device_type,
-            backend: a.backend,
-            driver: a.driver,
-        }
-    }
-}
+pub use ifru::gpu::AdapterRecord as ReportAdapter;
 
 /// An entry of a bench report: the original model, a method, or one δ of a damping sweep.
 /// Written as its report name (`original`, `ifru_fixed`, `ifru_delta_0.5`, ...); listed

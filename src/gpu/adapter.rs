@@ -83,6 +83,26 @@ impl From<&AdapterInfo> for AdapterSummary {
     }
 }
 
+/// The adapter fields reports and audit entries carry.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct AdapterRecord {
+    pub name: String,
+    pub device_type: String,
+    pub backend: String,
+    pub driver: String,
+}
+
+impl From<AdapterSummary> for AdapterRecord {
+    fn from(a: AdapterSummary) -> Self {
+        AdapterRecord {
+            name: a.name,
+            device_type: a.device_type,
+            backend: a.backend,
+            driver: a.driver,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ mod error;
 mod fault;
 mod pipeline;
 
-pub use adapter::{AdapterSummary, choose_adapter, no_adapter_message};
+pub use adapter::{AdapterRecord, AdapterSummary, choose_adapter, no_adapter_message};
 pub use buffer::{BufferPool, GpuBuffer, PoolStats};
 pub use chunk::{RowChunk, row_chunks};
 pub use context::{Gpu, GpuHandle, GpuOptions, GrantedFeatures, KernelTime, KeyLimits, TimeSource};

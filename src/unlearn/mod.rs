@@ -4,6 +4,7 @@
 //! ([`influence`]; docs/ARCHITECTURE.md).
 
 pub mod backup;
+pub mod commit;
 pub mod engine;
 pub mod influence;
 pub mod remaining;
