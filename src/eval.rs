@@ -854,7 +854,7 @@ impl crate::train::Validator for ValidationScore<'_> {
 
 /// The metrics of a model after a request, with `forget_auc` over the request's rows and
 /// `forget_auc_b` over the second half of them in file order (the half no calibration saw).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestMetrics {
     #[serde(flatten)]
     pub metrics: Metrics,

@@ -239,8 +239,10 @@ pub struct RunFigures {
 }
 
 impl RunFigures {
+    /// Through text, as the run would be written: `to_value` would widen its f32 figures
+    /// (0.017613465 would become 0.01761346496641636).
     fn of(run: &BenchRun) -> Result<Self, serde_json::Error> {
-        serde_json::from_value(serde_json::to_value(run)?)
+        serde_json::from_str(&serde_json::to_string(run)?)
     }
 }
 

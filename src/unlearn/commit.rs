@@ -26,7 +26,7 @@ pub enum Destination<'a> {
 }
 
 /// The method's result: the report's fields, and what the audit log records of a request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct MethodResult {
     #[serde(flatten)]
     pub outcome: MethodOutcome,

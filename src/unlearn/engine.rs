@@ -158,7 +158,7 @@ impl ForgetRequest {
 
 /// Timing and solver figures of one applied request (the `M` fields of a report, less the
 /// metrics, which the caller adds).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MethodOutcome {
     /// From receiving the rows (model, graph, pipelines resident) to updated parameters on the
     /// device, measured after the device finished; for retrain: training without its
@@ -560,7 +560,7 @@ impl<'g> Unlearner<'g> {
                 *step
                     .figures
                     .phase_seconds
-                    .entry("forgetting")
+                    .entry("forgetting".to_string())
                     .or_insert(0.0) += setup_seconds;
                 outcome.warnings.extend(step.warnings.iter().cloned());
                 outcome.influence = Some(step.figures.clone());
@@ -789,7 +789,7 @@ impl<'g> Unlearner<'g> {
         *step
             .figures
             .phase_seconds
-            .entry("forgetting")
+            .entry("forgetting".to_string())
             .or_insert(0.0) += clock.elapsed().as_secs_f64();
         Ok((step, length, check))
     }

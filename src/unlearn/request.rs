@@ -35,7 +35,7 @@ impl ForgetRows {
 }
 
 /// Lines of a request by class, and the rows it will forget.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RequestCounts {
     pub lines: usize,
     pub matched: usize,

@@ -92,7 +92,7 @@ fn the_check_fails_a_wrong_step_and_passes_the_default() {
     let fixed = fixed.unwrap();
     let auto = fixed.influence.as_ref().unwrap().damping;
     let check = fixed.forgetting_check.as_ref().unwrap();
-    assert_eq!(check.statistic, "forget_auc");
+    assert_eq!(check.statistic.to_string(), "forget_auc");
     assert!(check.rows > 0 && check.value.is_some(), "{check:?}");
     // The statistic had somewhere to go: memorised rows score far from unseen ones.
     let (before, target) = (check.before.unwrap(), check.target.unwrap());

@@ -12,7 +12,7 @@ use ifru::unlearn::commit::{Destination, MethodResult, forget_and_commit};
 use ifru::unlearn::engine::{ForgetRequest, Method, MethodId};
 use ifru::unlearn::request::ForgetRows;
 use ifru::unlearn::request::{RequestCounts, accept};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::CliResult;
 use super::common::{
@@ -58,18 +58,20 @@ pub struct UnlearnCommand {
     report: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct UnlearnReport {
-    schema: u32,
-    command: &'static str,
-    model_dir: PathBuf,
-    version: String,
-    spec: ModelSpec,
-    method: MethodId,
-    adapter: ReportAdapter,
-    request: RequestCounts,
+/// The report of `ifru unlearn --report` (schema [`UNLEARNING_REPORT_SCHEMA`]) for a request
+/// that updated the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnlearnReport {
+    pub schema: u32,
+    pub command: String,
+    pub model_dir: PathBuf,
+    pub version: String,
+    pub spec: ModelSpec,
+    pub method: MethodId,
+    pub adapter: ReportAdapter,
+    pub request: RequestCounts,
     #[serde(flatten)]
-    result: MethodResult,
+    pub result: MethodResult,
 }
 
 pub fn run(cmd: UnlearnCommand) -> CliResult {
@@ -158,7 +160,7 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     );
     let report = UnlearnReport {
         schema: UNLEARNING_REPORT_SCHEMA,
-        command: "unlearn",
+        command: "unlearn".into(),
         model_dir: model_dir.clone(),
         version: version.to_string(),
         spec,

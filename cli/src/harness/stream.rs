@@ -61,7 +61,7 @@ pub struct StreamRequest {
     pub kept_nodes: Option<usize>,
     /// Wall seconds of the influence update's phases.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub phase_seconds: Option<std::collections::BTreeMap<&'static str, f64>>,
+    pub phase_seconds: Option<std::collections::BTreeMap<String, f64>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// The request's own forgetting check (influence methods).

@@ -322,8 +322,23 @@ fn ifru_unlearn_records_a_non_converged_solve_in_its_report_and_the_audit_log() 
         "--report",
         &s(&report),
     ]));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let bytes = std::fs::read(&report).unwrap();
+    // The report reads back into its type, and writes out as it was read.
+    let typed: ifru_cli::commands::unlearn::UnlearnReport = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        typed
+            .result
+            .outcome
+            .influence
+            .as_ref()
+            .map(|f| f.iterations),
+        Some(1)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    // Through text, as the report was written (to_value would widen its f32 figures).
+    let again: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&typed).unwrap()).unwrap();
+    assert_eq!(again, report);
     let said = |warnings: &serde_json::Value| {
         warnings
             .as_array()

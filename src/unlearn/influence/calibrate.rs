@@ -33,7 +33,7 @@ pub const MIN_FIT_ROWS: usize = 20;
 const DELTA_RANGE: (f32, f32) = (1e-4, 1e5);
 
 /// One evaluated δ.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CalibrationPoint {
     pub damping: f32,
     /// BCE: the AUC of the fitting half with its training labels.

@@ -24,7 +24,7 @@
 //! without any row are set to zero, not moved by t: they are counted apart and take part in
 //! neither the fit nor the check.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Interactions;
 use crate::error::Result;
@@ -72,11 +72,30 @@ pub const CHECK_GAP_SHARE: f64 = 0.25;
 /// target in each of three seeds — a 2-SE check would have failed the retrain.
 pub const CHECK_STANDARD_ERRORS: f64 = 3.0;
 
+/// The membership statistic a forgetting check reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statistic {
+    /// BCE: the AUC of the forget rows with their training labels.
+    ForgetAuc,
+    /// BPR: the forgotten items' mean place in their users' lists (0 = top).
+    ForgetRank,
+}
+
+impl std::fmt::Display for Statistic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Statistic::ForgetAuc => "forget_auc",
+            Statistic::ForgetRank => "forget_rank",
+        })
+    }
+}
+
 /// A request's forgetting check (`forgetting_check` in reports and audit entries).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForgettingCheck {
     /// `forget_auc` (BCE) or `forget_rank` (BPR).
-    pub statistic: &'static str,
+    pub statistic: Statistic,
     /// The statistic over the check rows after the update.
     pub value: Option<f64>,
     /// The same before the update.
@@ -119,7 +138,7 @@ impl ForgettingCheck {
 }
 
 /// Where a request's step length came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LengthSource {
     /// Fitted on this request's first half.
@@ -132,7 +151,7 @@ pub enum LengthSource {
 }
 
 /// The step length a request used (`step_length` in reports).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepLength {
     pub t: f64,
     pub source: LengthSource,
@@ -659,8 +678,8 @@ impl StepPath<'_> {
     pub fn check(&self, t: f64) -> ForgettingCheck {
         let m = self.membership;
         let statistic = match m.loss {
-            LossKind::Bce => "forget_auc",
-            LossKind::Bpr => "forget_rank",
+            LossKind::Bce => Statistic::ForgetAuc,
+            LossKind::Bpr => Statistic::ForgetRank,
         };
         let mut check = ForgettingCheck {
             statistic,

@@ -23,7 +23,7 @@ pub use options::{
 };
 pub(crate) use probe::Probe;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Interactions;
 use crate::error::{Error, Result};
@@ -42,7 +42,7 @@ use prune::{NodeSubset, prune};
 use rhs::{InfluenceRows, RhsOptions, SpilloverRule, right_hand_side_on};
 
 /// Solver and pruning figures of one influence update.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InfluenceFigures {
     pub iterations: usize,
     pub kept_users: usize,
@@ -62,7 +62,7 @@ pub struct InfluenceFigures {
     pub step_norm: f32,
     pub theta_norm: f32,
     /// Wall seconds of each phase (pruning, right-hand side, operator, solve, checks).
-    pub phase_seconds: std::collections::BTreeMap<&'static str, f64>,
+    pub phase_seconds: std::collections::BTreeMap<String, f64>,
 }
 
 /// The update x on the kept nodes, with the nodes and figures.
@@ -252,7 +252,11 @@ impl<'a> PreparedStep<'a> {
         let (precond, mean_curvature) = BuiltPrecond::new(gpu, &op, kind)?;
         figures.mean_curvature = mean_curvature;
         laps.lap("precond");
-        figures.phase_seconds = laps.phases;
+        figures.phase_seconds = laps
+            .phases
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         Ok(PreparedStep {
             opts: opts.clone(),
             kept: std::sync::Arc::new(kept),
@@ -411,7 +415,7 @@ impl<'a> PreparedStep<'a> {
         }
         laps.lap("checks");
         for (name, seconds) in laps.phases {
-            *figures.phase_seconds.entry(name).or_insert(0.0) += seconds;
+            *figures.phase_seconds.entry(name.to_string()).or_insert(0.0) += seconds;
         }
         Ok(InfluenceStep {
             kept: self.kept.clone(),
