@@ -2,6 +2,7 @@
 //! the subcommands ([`commands`]), the experiment harnesses behind `ifru bench` and `ifru
 //! demo` ([`harness`]) and their plots ([`plot`]). The engine itself is the `ifru` crate.
 
+pub mod app;
 pub mod commands;
 pub mod harness;
 pub mod plot;

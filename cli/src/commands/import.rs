@@ -73,9 +73,9 @@ pub fn run(cmd: ImportCommand) -> CliResult {
             item: cmd.item_tensor.as_deref(),
         },
     };
-    let (users, items) = source.read()?;
+    let (users, items) = source.read().map_err(ifru::Error::from)?;
     let (ds, mut data_source) = load_training_data(&cmd.data, &cmd.raw, None)?;
-    let (ds, params, tables) = lay_onto(ds, &source, users, items)?;
+    let (ds, params, tables) = lay_onto(ds, &source, users, items).map_err(ifru::Error::from)?;
     let spec = ModelSpec::new(
         cmd.training.model,
         cmd.training.layers,
