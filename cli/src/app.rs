@@ -55,6 +55,21 @@ where
     run_parsed(cli)
 }
 
+/// [`run`], with `ifru unlearn` on `gpu` (kept open by the caller: a resident unlearner)
+/// instead of a device opened for the request; other commands run as [`run`] runs them.
+pub fn run_on<I, T>(args: I, gpu: &ifru::gpu::Gpu) -> CliResult
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let argv =
+        std::iter::once(std::ffi::OsString::from("ifru")).chain(args.into_iter().map(Into::into));
+    match Cli::try_parse_from(argv)?.command {
+        Command::Unlearn(cmd) => cli::unlearn::run_on(*cmd, Some(gpu)),
+        command => run_parsed(Cli { command }),
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run_parsed(cli: Cli) -> CliResult {
     match cli.command {

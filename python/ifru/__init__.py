@@ -45,6 +45,7 @@ from ._ifru import (
 
 __all__ = [
     "Model",
+    "Unlearner",
     "ForgetResult",
     "train",
     "import_model",
@@ -98,10 +99,15 @@ def _quiet(verbose: bool) -> Iterator[None]:
             os.close(fd)
 
 
-def run(*args: str, verbose: bool = False) -> None:
-    """Runs ``ifru ARGS...`` in this process, as the command line would."""
+def run(*args: str, verbose: bool = False, device: Optional["_ifru.Device"] = None) -> None:
+    """Runs ``ifru ARGS...`` in this process, as the command line would (``ifru unlearn`` on
+    ``device`` when given, instead of a device opened for the request)."""
+    argv = [str(a) for a in args]
     with _quiet(verbose):
-        _ifru.run([str(a) for a in args])
+        if device is None:
+            _ifru.run(argv)
+        else:
+            device.run(argv)
 
 
 @dataclass
@@ -161,6 +167,8 @@ def _rows_file(rows: Any, folder: Path) -> Path:
 class Model:
     """A model directory."""
 
+    _device: Optional["_ifru.Device"] = None
+
     def __init__(self, path: PathLike, data: Optional[PathLike] = None, verbose: bool = False):
         self.path = Path(path)
         self.data = data
@@ -197,7 +205,7 @@ class Model:
             report_path = tmp / "report.json"
             args = ["unlearn", "--model", self.path, "--forget", forget, "--report", report_path]
             args += _flags({"data": self.data, "forget_rows": kind, "method": method, **options})
-            run(*args, verbose=self.verbose)
+            run(*args, verbose=self.verbose, device=self._device)
             report = json.loads(report_path.read_text())
         return ForgetResult(
             version=report["version"],
@@ -240,6 +248,25 @@ class Model:
         with _quiet(self.verbose):
             lists = _ifru.recommend(os.fspath(self.path), ids, k, data)
         return lists[0] if one else lists
+
+
+class Unlearner(Model):
+    """A model kept resident with its device for a stream of requests: each :meth:`forget`
+    commits a new version as :meth:`Model.forget` does, without opening a device per
+    request. One process writes a model directory at a time (its lock holds)."""
+
+    def __init__(self, path: PathLike, data: Optional[PathLike] = None, verbose: bool = False):
+        super().__init__(path, data, verbose)
+        if not (self.path / "CURRENT").is_file():
+            raise BadInputError(f"{self.path}: not a model directory (no CURRENT)")
+        with _quiet(verbose):
+            self._device = _ifru.Device()
+
+    @property
+    def adapter(self) -> str:
+        """The device's adapter."""
+        assert self._device is not None
+        return self._device.adapter()
 
 
 def train(data: PathLike, out: PathLike, verbose: bool = False, **options: Any) -> Model:

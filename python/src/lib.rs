@@ -5,6 +5,7 @@
 //! released. Failures raise `ifru.IfruError` subclasses named after `ifru::ErrorKind`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -203,11 +204,42 @@ fn recommend(
     })?)
 }
 
+/// A device kept open for a stream of requests: `ifru unlearn` runs on it without opening a
+/// device per request (other commands run as [`run`] runs them).
+#[pyclass(frozen)]
+struct Device {
+    gpu: Arc<Gpu>,
+}
+
+#[pymethods]
+impl Device {
+    /// Opens the device (`IFRU_ADAPTER` and the other environment variables apply).
+    #[new]
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        let gpu =
+            py.allow_threads(|| Gpu::from_env().map_err(|e| Failure::from(ifru::Error::from(e))))?;
+        Ok(Device { gpu: Arc::new(gpu) })
+    }
+
+    /// The adapter's name.
+    fn adapter(&self) -> String {
+        self.gpu.adapter().name
+    }
+
+    /// Runs `ifru ARGS...` in-process on this device (the GIL released).
+    fn run(&self, py: Python<'_>, args: Vec<String>) -> PyResult<()> {
+        let gpu = Arc::clone(&self.gpu);
+        py.allow_threads(move || ifru_cli::app::run_on(args, &gpu).map_err(Failure::from))?;
+        Ok(())
+    }
+}
+
 #[pymodule]
 fn _ifru(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(tables, m)?)?;
     m.add_function(wrap_pyfunction!(recommend, m)?)?;
+    m.add_class::<Device>()?;
     let py = m.py();
     m.add("IfruError", py.get_type::<IfruError>())?;
     m.add("BadInputError", py.get_type::<BadInputError>())?;

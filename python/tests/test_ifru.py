@@ -139,3 +139,14 @@ def test_bad_input_raises_the_named_exception_and_changes_nothing(folder, tmp_pa
     with pytest.raises(ifru.BadInputError, match="finite"):
         ifru.import_model(embeddings=bad, data=data, out=tmp_path / "x", model="mf")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_resident_unlearner_serves_a_stream_of_requests(folder, tmp_path):
+    data, rows = folder
+    ifru.train(data=data, out=tmp_path / "m", model="mf", dim=8, epochs=3)
+    unlearner = ifru.Unlearner(tmp_path / "m")
+    assert unlearner.adapter
+    versions = [unlearner.forget([(u, rows[10 * u][1])]).version for u in range(3)]
+    assert versions == ["v0002", "v0003", "v0004"]
+    log = (tmp_path / "m" / "audit.jsonl").read_text().splitlines()
+    assert [json.loads(line)["command"] for line in log] == ["train"] + ["unlearn"] * 3

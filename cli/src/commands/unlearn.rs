@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ifru::eval::RankingOptions;
+use ifru::gpu::Gpu;
 use ifru::loaded::LoadedModel;
 use ifru::model::ModelSpec;
 use ifru::model::store::{DEFAULT_LOCK_TIMEOUT, StoreError};
@@ -75,6 +76,12 @@ pub struct UnlearnReport {
 }
 
 pub fn run(cmd: UnlearnCommand) -> CliResult {
+    run_on(cmd, None)
+}
+
+/// [`run`] on a device the caller keeps open (a resident unlearner serving a stream of
+/// requests), or on one opened for the request when `gpu` is `None`.
+pub fn run_on(cmd: UnlearnCommand, gpu: Option<&Gpu>) -> CliResult {
     check_report_path(cmd.report.as_deref())?;
     let loaded = open_model(&cmd)?;
     let matched = loaded.match_forget_files(&cmd.forget)?;
@@ -96,7 +103,14 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
         );
         return Ok(());
     }
-    let gpu = open_gpu()?;
+    let opened;
+    let gpu = match gpu {
+        Some(gpu) => gpu,
+        None => {
+            opened = open_gpu()?;
+            &opened
+        }
+    };
     let ifru = cmd.ifru.options(&loaded.state.meta.spec)?;
     let how = ForgetRequest {
         method: Method::from_id(cmd.method, ifru, cmd.finetune_epochs),
@@ -113,15 +127,8 @@ pub fn run(cmd: UnlearnCommand) -> CliResult {
     let mut settings = serde_json::Map::new();
     settings.insert("skip_missing".into(), cmd.skip_missing.into());
     let spec = loaded.state.meta.spec;
-    let committed = forget_and_commit(
-        &gpu,
-        loaded,
-        &request,
-        &how,
-        &ranking,
-        destination,
-        settings,
-    )?;
+    let committed =
+        forget_and_commit(gpu, loaded, &request, &how, &ranking, destination, settings)?;
     let version = committed.version;
     let model_dir = committed.model_dir;
     let Some(mut result) = committed.result else {
