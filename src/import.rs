@@ -15,7 +15,7 @@ use half::{bf16, f16};
 use safetensors::SafeTensors;
 use safetensors::tensor::Dtype;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, RawData};
 use crate::kernels::MAX_DIM;
 use crate::model::Params;
 use crate::model::store::ImportedTables;
@@ -312,9 +312,177 @@ pub fn lay_onto(
             ));
         }
     }
-    let (n_users, n_items) = (users.rows as u32, items.rows as u32);
-    data.extend_nodes(n_users, n_items)
+    data.extend_nodes(users.rows as u32, items.rows as u32)
         .map_err(|m| ImportError::invalid(&data.source, m))?;
+    let (params, tables) = padded(source, users, items);
+    Ok((data, params, tables))
+}
+
+/// How the data's ids name the tables' rows.
+#[derive(Debug, Clone)]
+pub enum RowIds {
+    /// Id k is row k (ids must be whole numbers below the row count).
+    RowNumbers,
+    /// `id,row` CSV files, one per side (RecBole's remapped tokens, for example).
+    Files { users: PathBuf, items: PathBuf },
+}
+
+/// Reads an `id,row` CSV (a header line is allowed).
+fn read_row_map(path: &Path, rows: usize) -> Result<Vec<(String, usize)>, ImportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (id, row) = line.rsplit_once(',').ok_or_else(|| {
+            ImportError::invalid(path, format!("line {}: expected id,row", n + 1))
+        })?;
+        let row = match row.trim().parse::<usize>() {
+            Ok(r) => r,
+            Err(_) if n == 0 => continue,
+            Err(_) => {
+                return Err(ImportError::invalid(
+                    path,
+                    format!("line {}: row {row:?} is not a whole number", n + 1),
+                ));
+            }
+        };
+        if row >= rows {
+            return Err(ImportError::invalid(
+                path,
+                format!(
+                    "line {}: row {row} is beyond the table's {rows} rows",
+                    n + 1
+                ),
+            ));
+        }
+        out.push((id.trim().to_string(), row));
+    }
+    Ok(out)
+}
+
+/// The id maps of tables with `rows` rows on one side: row r ↔ the data's id naming it
+/// (rows no id names get their row number under row numbers, `<row r>` under a map file).
+/// Every id of `tables` must name a row; two ids may not share one.
+fn side_map(
+    ids: &RowIds,
+    side: &str,
+    own: &[&crate::data::IdMap],
+    rows: usize,
+) -> Result<crate::data::IdMap, ImportError> {
+    let mut names: Vec<Option<String>> = vec![None; rows];
+    let mut place = |id: String, row: usize, at: &Path| -> Result<(), ImportError> {
+        match &names[row] {
+            Some(other) if *other != id => Err(ImportError::invalid(
+                at,
+                format!("{side}s {other:?} and {id:?} both name row {row}"),
+            )),
+            _ => {
+                names[row] = Some(id);
+                Ok(())
+            }
+        }
+    };
+    let data_ids = own
+        .iter()
+        .flat_map(|m| (0..m.len() as u32).filter_map(|d| m.raw(d)));
+    match ids {
+        RowIds::RowNumbers => {
+            for id in data_ids {
+                let row = id.trim().parse::<usize>().ok().filter(|&r| r < rows);
+                let row = row.ok_or_else(|| {
+                    ImportError::invalid(
+                        Path::new(side),
+                        format!(
+                            "{side} id {id:?} is not a row of the {rows}-row table (with row \
+                             numbers as ids, an id must be a whole number below {rows}; \
+                             give an id map otherwise)"
+                        ),
+                    )
+                })?;
+                place(id.into_owned(), row, Path::new(side))?;
+            }
+        }
+        RowIds::Files { users, items } => {
+            let file = if side == "user" { users } else { items };
+            let map: std::collections::HashMap<String, usize> =
+                read_row_map(file, rows)?.into_iter().collect();
+            for (id, &row) in &map {
+                place(id.clone(), row, file)?;
+            }
+            if let Some(id) = data_ids
+                .into_iter()
+                .find(|id| !map.contains_key(id.as_ref()))
+            {
+                return Err(ImportError::invalid(
+                    file,
+                    format!("{side} {id:?} of the data is not in the id map"),
+                ));
+            }
+        }
+    }
+    let mut map = crate::data::IdMap::new();
+    for (row, name) in names.into_iter().enumerate() {
+        let name = name.unwrap_or_else(|| match ids {
+            RowIds::RowNumbers => row.to_string(),
+            RowIds::Files { .. } => format!("<row {row}>"),
+        });
+        map.intern(&name)
+            .ok_or_else(|| ImportError::invalid(Path::new(side), format!("too many {side}s")))?;
+    }
+    Ok(map)
+}
+
+/// A dataset of every row of `train` (validation rows from `valid`) laid onto tables of
+/// `user_rows` × `item_rows` rows as `ids` says: what a model trained elsewhere on a raw
+/// table saw. `threshold` turns ratings into labels.
+pub fn whole_dataset(
+    train: &RawData,
+    valid: Option<&RawData>,
+    ids: &RowIds,
+    user_rows: usize,
+    item_rows: usize,
+    threshold: f64,
+) -> Result<Dataset, ImportError> {
+    let mut user_maps = vec![&train.user_ids];
+    let mut item_maps = vec![&train.item_ids];
+    if let Some(v) = valid {
+        user_maps.push(&v.user_ids);
+        item_maps.push(&v.item_ids);
+    }
+    let users = side_map(ids, "user", &user_maps, user_rows)?;
+    let items = side_map(ids, "item", &item_maps, item_rows)?;
+    Dataset::from_whole_tables(&train.source, train, valid, users, items, threshold)
+        .map_err(|m| ImportError::invalid(&train.source, m))
+}
+
+/// The parameters of `users` and `items` for a dataset already laid onto their rows (as
+/// [`whole_dataset`] lays one), and what an export needs to give the tables back.
+pub fn params_of(
+    source: &TableSource<'_>,
+    data: &Dataset,
+    users: Table,
+    items: Table,
+) -> Result<(Params, ImportedTables), ImportError> {
+    if (data.n_users as usize, data.n_items as usize) != (users.rows, items.rows) {
+        return Err(ImportError::invalid(
+            source.path(),
+            format!(
+                "the tables have {} and {} rows, the data's id maps {} and {}",
+                users.rows, items.rows, data.n_users, data.n_items
+            ),
+        ));
+    }
+    Ok(padded(source, users, items))
+}
+
+/// The tables as parameters, the width padded to a multiple of 4.
+fn padded(source: &TableSource<'_>, users: Table, items: Table) -> (Params, ImportedTables) {
     let width = users.width;
     let dim = width.div_ceil(4) * 4;
     let pad = |t: &Table| -> Vec<f32> {
@@ -326,19 +494,19 @@ pub fn lay_onto(
         out
     };
     let params = Params {
-        n_users,
-        n_items,
+        n_users: users.rows as u32,
+        n_items: items.rows as u32,
         dim: dim as u32,
         user_emb: pad(&users),
         item_emb: pad(&items),
     };
     let tables = ImportedTables {
-        file: path.to_path_buf(),
+        file: source.path().to_path_buf(),
         user_tensor: users.name,
         item_tensor: items.name,
         width: width as u32,
     };
-    Ok((data, params, tables))
+    (params, tables)
 }
 
 /// `params`' tables at the width they were imported with (the padding columns dropped).

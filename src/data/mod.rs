@@ -23,6 +23,7 @@ pub mod movielens;
 pub mod rng;
 pub mod split;
 pub mod synthetic;
+mod whole;
 
 use std::path::{Path, PathBuf};
 

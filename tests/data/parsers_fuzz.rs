@@ -222,6 +222,7 @@ fn seeds() -> Vec<Vec<u8>> {
         split: None,
         fingerprint: "sha256:00".into(),
         nodes: None,
+        whole: None,
     };
     let meta = ModelMeta::new(
         spec,

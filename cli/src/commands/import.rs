@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ifru::import::{TableSource, lay_onto};
+use ifru::data::{Dataset, Format, LoadOptions, Loaded, RawData};
+use ifru::import::{RowIds, Table, TableSource, lay_onto, params_of, whole_dataset};
+use ifru::model::Params;
 use ifru::model::adjacency_for;
 use ifru::model::store::{
     AuditLog, AuditRecord, ModelDir, ModelMeta, ModelState, Regularization, Seeds,
 };
+use ifru::model::store::{DataSource, ImportedTables, WholeTables};
 use ifru::model::{LossKind, ModelSpec};
 use ifru::unlearn::influence::stationarity::{FAR_FROM_STATIONARY, stationarity};
 
@@ -35,9 +38,20 @@ pub struct ImportCommand {
     #[arg(long)]
     item_tensor: Option<String>,
     /// The rows the model was trained on: an IFRU-protocol or LightGCN folder whose ids are the
-    /// tables' row numbers.
+    /// tables' row numbers, or a raw table (delimited, e.g. a RecBole `.inter` file; MovieLens
+    /// `u.data`) every row of which is a training row.
     #[arg(long)]
     data: PathBuf,
+    /// A raw table's validation rows (same format), for the forgetting check.
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// `id,row` CSV: which user table row each user id of a raw table is (RecBole's remapped
+    /// tokens, say); default: the id is the row number.
+    #[arg(long, requires = "item_map")]
+    user_map: Option<PathBuf>,
+    /// `id,row` CSV for the items.
+    #[arg(long, requires = "user_map")]
+    item_map: Option<PathBuf>,
     #[command(flatten)]
     raw: RawDataOptions,
     /// The objective the model was trained on (`--model`, `--layers`, `--loss`, `--reg`) and
@@ -74,18 +88,34 @@ pub fn run(cmd: ImportCommand) -> CliResult {
         },
     };
     let (users, items) = source.read().map_err(ifru::Error::from)?;
-    let (ds, mut data_source) = load_training_data(&cmd.data, &cmd.raw, None)?;
-    let (ds, params, tables) = lay_onto(ds, &source, users, items).map_err(ifru::Error::from)?;
+    let format = match cmd.raw.format {
+        Format::Auto => ifru::data::detect_format(&cmd.data)?,
+        f => f,
+    };
+    let (ds, params, tables, data_source) = if matches!(format, Format::Ifru | Format::Lightgcn) {
+        if cmd.user_map.is_some() || cmd.valid.is_some() {
+            return Err(format!(
+                "{}: a folder's ids are the tables' row numbers and it holds its validation \
+                 rows; --user-map, --item-map and --valid apply to raw tables",
+                cmd.data.display()
+            )
+            .into());
+        }
+        let (ds, mut data_source) = load_training_data(&cmd.data, &cmd.raw, None)?;
+        let (ds, params, tables) =
+            lay_onto(ds, &source, users, items).map_err(ifru::Error::from)?;
+        data_source.nodes = Some((ds.n_users, ds.n_items));
+        data_source.fingerprint = ifru::model::store::data_fingerprint(&ds);
+        (ds, params, tables, data_source)
+    } else {
+        whole_table(&cmd, format, &source, users, items)?
+    };
     let spec = ModelSpec::new(
         cmd.training.model,
         cmd.training.layers,
         params.dim,
         cmd.training.loss,
     )?;
-    let grown = (ds.n_users, ds.n_items);
-    data_source.nodes = Some(grown);
-    data_source.fingerprint = ifru::model::store::data_fingerprint(&ds);
-
     let config = cmd.training.config();
     let reg = Regularization::per_row(cmd.training.reg, ds.train.len());
     let seeds = Seeds {
@@ -148,6 +178,52 @@ pub fn run(cmd: ImportCommand) -> CliResult {
         cmd.out.display()
     );
     Ok(())
+}
+
+/// A raw table (and its validation rows) laid onto the tables' rows, every row a training row.
+fn whole_table(
+    cmd: &ImportCommand,
+    format: Format,
+    source: &TableSource<'_>,
+    users: Table,
+    items: Table,
+) -> Result<(Dataset, Params, ImportedTables, DataSource), Box<dyn std::error::Error>> {
+    let args = cmd.raw.split_args(cmd.data.clone(), PathBuf::new(), None);
+    let opts = LoadOptions {
+        delimited: args.delimited.clone(),
+        ..LoadOptions::default()
+    };
+    let raw = |path: &std::path::Path| -> Result<RawData, Box<dyn std::error::Error>> {
+        match ifru::data::load(path, format, &opts)? {
+            Loaded::Raw(r) => Ok(r),
+            Loaded::Split(_) => Err(format!("{}: expected a raw table", path.display()).into()),
+        }
+    };
+    let train = raw(&cmd.data)?;
+    let valid = cmd.valid.as_deref().map(raw).transpose()?;
+    let ids = match (&cmd.user_map, &cmd.item_map) {
+        (Some(u), Some(i)) => RowIds::Files {
+            users: u.clone(),
+            items: i.clone(),
+        },
+        _ => RowIds::RowNumbers,
+    };
+    let ds = whole_dataset(
+        &train,
+        valid.as_ref(),
+        &ids,
+        users.rows,
+        items.rows,
+        cmd.raw.threshold,
+    )
+    .map_err(ifru::Error::from)?;
+    let (params, tables) = params_of(source, &ds, users, items).map_err(ifru::Error::from)?;
+    let whole = WholeTables {
+        valid: cmd.valid.clone(),
+        threshold: cmd.raw.threshold,
+    };
+    let data_source = DataSource::whole(&cmd.data, format, &opts, whole, &ds)?;
+    Ok((ds, params, tables, data_source))
 }
 
 fn is_npy(path: &std::path::Path) -> bool {

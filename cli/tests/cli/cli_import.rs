@@ -385,3 +385,151 @@ fn bad_tables_are_refused_by_name_with_nothing_written() {
         assert!(!model.exists(), "{case}: a model directory was written");
     }
 }
+
+/// A RecBole-style atomic `.inter` file (tab-separated, typed header, string tokens), with
+/// the model's tables holding a padding row 0 and id-map files naming each token's row.
+#[test]
+fn a_raw_table_with_id_maps_is_imported_and_unlearned_by_its_own_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut draw = draws(11);
+    let (users, items) = (40usize, 30usize);
+    let mut inter = String::from("user_id:token\titem_id:token\trating:float\n");
+    let mut valid = inter.clone();
+    for u in 0..users {
+        for k in 0..8 {
+            let i = (5 * u + 3 * k) % items;
+            let rating = 1 + ((draw() + 1.0) * 2.0).round() as u32;
+            let line = format!("u{u}\ti{i}\t{rating}\n");
+            if k < 7 {
+                inter.push_str(&line)
+            } else {
+                valid.push_str(&line)
+            }
+        }
+    }
+    let (data, valid_file) = (
+        tmp.path().join("ml.inter"),
+        tmp.path().join("ml.valid.inter"),
+    );
+    std::fs::write(&data, inter).unwrap();
+    std::fs::write(&valid_file, valid).unwrap();
+    // RecBole's layout: row 0 is padding, tokens are remapped to rows 1.. in an order of its own.
+    let map = |prefix: &str, n: usize| -> String {
+        let mut text = String::from("id,row\n");
+        for k in 0..n {
+            text.push_str(&format!("{prefix}{},{}\n", (k * 7) % n, k + 1));
+        }
+        text
+    };
+    let (user_map, item_map) = (tmp.path().join("users.csv"), tmp.path().join("items.csv"));
+    std::fs::write(&user_map, map("u", users)).unwrap();
+    std::fs::write(&item_map, map("i", items)).unwrap();
+    let mut table =
+        |rows: usize| -> Vec<f32> { (0..rows * 5).map(|_| 0.3 * draw() as f32).collect() };
+    let (u, v) = (table(users + 1), table(items + 1));
+    let tables = tmp.path().join("recbole.safetensors");
+    write_tables(
+        &tables,
+        &[
+            ("user_embedding.weight", users + 1, &u),
+            ("item_embedding.weight", items + 1, &v),
+        ],
+    );
+    let model = tmp.path().join("model");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--embeddings",
+            &s(&tables),
+            "--data",
+            &s(&data),
+            "--model",
+            "mf",
+            "--loss",
+            "bce",
+            "--out",
+            &s(&model),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ifru(&args)
+    };
+    // Without the maps, tokens are not row numbers: refused, nothing written.
+    let out = import(&[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("\"u0\"") && stderr(&out).contains("id map"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!model.exists());
+    let maps = ["--user-map", &s(&user_map), "--item-map", &s(&item_map)];
+    let mut with_valid = maps.to_vec();
+    let vf = s(&valid_file);
+    with_valid.extend(["--valid", vf.as_str()]);
+    let said = ok(&import(&with_valid));
+    assert!(
+        said.contains("imported 41 users and 31 items of width 5"),
+        "{said}"
+    );
+
+    // Forget by the data's own tokens; the model reloads its data through its id maps.
+    let forget = tmp.path().join("forget.csv");
+    std::fs::write(&forget, "user,item\nu3,i15\nu3,i18\n").unwrap();
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &s(&model),
+        "--forget",
+        &s(&forget),
+    ]));
+    let back = tmp.path().join("back.safetensors");
+    ok(&ifru(&[
+        "export",
+        "--model",
+        &s(&model),
+        "--tensors",
+        "base",
+        "--out",
+        &s(&back),
+    ]));
+    let got = read_tables(&back);
+    let (shape, after_u) = &got["user_embedding.weight"];
+    assert_eq!(shape, &[users + 1, 5]);
+    assert_eq!(&after_u[..5], &u[..5], "the padding row stays as it was");
+    let row_of_u3 = (0..users).find(|k| (k * 7) % users == 3).unwrap() + 1;
+    assert_ne!(
+        &after_u[row_of_u3 * 5..row_of_u3 * 5 + 5],
+        &u[row_of_u3 * 5..row_of_u3 * 5 + 5],
+        "u3's row moved"
+    );
+
+    // A token the map does not name: refused by name.
+    std::fs::write(&user_map, map("u", users - 1)).unwrap();
+    let model2 = tmp.path().join("model2");
+    let out = ifru(&[
+        "import",
+        "--embeddings",
+        &s(&tables),
+        "--data",
+        &s(&data),
+        "--model",
+        "mf",
+        "--user-map",
+        &s(&user_map),
+        "--item-map",
+        &s(&item_map),
+        "--out",
+        &s(&model2),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&s(&user_map)) && stderr(&out).contains("not in the id map"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!model2.exists());
+}

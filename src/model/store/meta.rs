@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{StoreError, StoreResult};
 use super::fingerprint::data_fingerprint;
 use crate::data::split::{IfruSplit, Recipe, make_split};
-use crate::data::{self, Dataset, DelimitedOptions, Format, LoadOptions, Loaded};
+use crate::data::{self, Dataset, DelimitedOptions, Format, IdMap, LoadOptions, Loaded};
 use crate::model::ModelSpec;
 
 /// The `model.json` schema this build writes and reads.
@@ -68,6 +68,19 @@ pub struct DataSource {
     /// embedding rows that no row of the data uses ([`Dataset::extend_nodes`] on every load).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<(u32, u32)>,
+    /// Set when every row of the (raw) file is a training row, laid out by the model's own
+    /// id maps: a model imported with the table it was trained on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole: Option<WholeTables>,
+}
+
+/// How an imported model's raw table is read back: every row a training row, validation
+/// rows from a second file, ratings above `threshold` positive.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WholeTables {
+    /// The validation rows' file (same format), if any.
+    pub valid: Option<PathBuf>,
+    pub threshold: f64,
 }
 
 impl DataSource {
@@ -107,6 +120,32 @@ impl DataSource {
             split: if raw { split } else { None },
             fingerprint: data_fingerprint(dataset),
             nodes: None,
+            whole: None,
+        })
+    }
+
+    /// Describes a raw table every row of which is a training row of `dataset` (laid out by
+    /// its id maps, see [`Dataset::from_whole_tables`]): an imported model's data.
+    pub fn whole(
+        path: &Path,
+        format: Format,
+        opts: &LoadOptions,
+        whole: WholeTables,
+        dataset: &Dataset,
+    ) -> StoreResult<Self> {
+        let valid = match &whole.valid {
+            Some(v) => Some(absolute(v)?),
+            None => None,
+        };
+        Ok(DataSource {
+            path: absolute(path)?,
+            format,
+            delimited: (format == Format::Delimited).then(|| opts.delimited.clone()),
+            holdout: None,
+            split: None,
+            fingerprint: data_fingerprint(dataset),
+            nodes: None,
+            whole: Some(WholeTables { valid, ..whole }),
         })
     }
 
@@ -262,27 +301,53 @@ pub fn split_dataset(s: &IfruSplit, source: &Path) -> Dataset {
 /// else from the recorded path, in the recorded format; then checks its fingerprint
 /// ([`verify_data`]).
 pub fn load_model_data(meta: &ModelMeta, override_path: Option<&Path>) -> StoreResult<Dataset> {
-    load_data_for(meta, override_path, None)
+    load_data_for(meta, override_path, None, None)
 }
 
 pub(crate) fn load_data_for(
     meta: &ModelMeta,
     override_path: Option<&Path>,
     model: Option<&Path>,
+    maps: Option<(IdMap, IdMap)>,
 ) -> StoreResult<Dataset> {
     let path = override_path.unwrap_or(&meta.data.path);
-    let d = load_unverified(&meta.data, path, model)?;
+    let d = load_unverified(&meta.data, path, model, maps)?;
     verify_for(meta, &d, model)?;
     Ok(d)
 }
 
-fn load_unverified(src: &DataSource, path: &Path, model: Option<&Path>) -> StoreResult<Dataset> {
+fn load_unverified(
+    src: &DataSource,
+    path: &Path,
+    model: Option<&Path>,
+    maps: Option<(IdMap, IdMap)>,
+) -> StoreResult<Dataset> {
     let wrap = |source| StoreError::Data {
         model: model.map(Path::to_path_buf),
         source,
     };
     let d = match data::load(path, src.format, &src.load_options()).map_err(wrap)? {
         Loaded::Split(d) => d,
+        Loaded::Raw(raw) if src.whole.is_some() => {
+            let (Some(whole), Some((users, items))) = (&src.whole, maps) else {
+                return Err(StoreError::invalid(
+                    path,
+                    "the data is laid out by the model directory's id maps: open the model \
+                     directory",
+                ));
+            };
+            let valid = match &whole.valid {
+                Some(v) => match data::load(v, src.format, &src.load_options()).map_err(wrap)? {
+                    Loaded::Raw(r) => Some(r),
+                    Loaded::Split(_) => {
+                        return Err(StoreError::invalid(v, "expected a raw table of rows"));
+                    }
+                },
+                None => None,
+            };
+            Dataset::from_whole_tables(path, &raw, valid.as_ref(), users, items, whole.threshold)
+                .map_err(|m| StoreError::invalid(path, m))?
+        }
         Loaded::Raw(_) => {
             let Some(recipe) = &src.split else {
                 return Err(StoreError::invalid(
@@ -370,7 +435,7 @@ pub fn import_model(
         _ => path,
     };
     meta.data.path = absolute(&path)?;
-    let d = load_unverified(&meta.data, &meta.data.path, None)?;
+    let d = load_unverified(&meta.data, &meta.data.path, None, None)?;
     if meta.data.fingerprint.is_empty() {
         meta.data.fingerprint = data_fingerprint(&d);
     }

@@ -62,8 +62,8 @@ pub use fingerprint::data_fingerprint;
 pub use forgotten::{ForgottenSet, HASH_SCHEME, SALT_LEN, remaining_rows};
 pub use lock::LOCK;
 pub use meta::{
-    DataSource, ImportedTables, ModelMeta, Regularization, SCHEMA, Seeds, import_model,
-    load_model_data, split_dataset, verify_data,
+    DataSource, ImportedTables, ModelMeta, Regularization, SCHEMA, Seeds, WholeTables,
+    import_model, load_model_data, split_dataset, verify_data,
 };
 pub use tensors::{
     ITEM_EMB, USER_EMB, f32_tables_to_safetensors, params_from_safetensors, params_to_safetensors,
@@ -491,7 +491,18 @@ impl ModelDir {
         meta: &ModelMeta,
         override_path: Option<&Path>,
     ) -> StoreResult<Dataset> {
-        meta::load_data_for(meta, override_path, Some(&self.path))
+        // Data laid out by the model's own id maps (an import of a raw table) needs them.
+        let maps = match meta.data.whole {
+            Some(_) => {
+                let vdir = self.version_path();
+                Some((
+                    read_ids(&vdir.join(USER_IDS), meta.n_users)?,
+                    read_ids(&vdir.join(ITEM_IDS), meta.n_items)?,
+                ))
+            }
+            None => None,
+        };
+        meta::load_data_for(meta, override_path, Some(&self.path), maps)
     }
 
     /// Refuses `d` unless it is the data the model was trained on (the message names this
