@@ -48,6 +48,8 @@ struct PoolState {
 #[derive(Clone, Default)]
 pub struct BufferPool {
     state: Arc<Mutex<PoolState>>,
+    /// The device's operation counters (bytes written through its buffers among them).
+    pub(crate) counters: Arc<super::counters::Counters>,
 }
 
 fn lock(state: &Mutex<PoolState>) -> MutexGuard<'_, PoolState> {
@@ -225,6 +227,7 @@ impl<T: Pod> GpuBuffer<T> {
         if bytes.is_empty() {
             return Ok(());
         }
+        self.pool.counters.upload(bytes.len() as u64);
         if bytes.len().is_multiple_of(4) {
             queue.write_buffer(self.raw(), offset, bytes);
         } else {

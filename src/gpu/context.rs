@@ -277,6 +277,12 @@ impl Gpu {
         &self.pool
     }
 
+    /// The device operations run so far (dispatches, submissions, synchronous read-backs,
+    /// bytes up and down); the difference of two readings is what happened between them.
+    pub fn counts(&self) -> super::counters::DeviceCounts {
+        self.pool.counters.snapshot()
+    }
+
     /// Number of compute pipelines compiled on this device so far.
     pub fn pipelines_compiled(&self) -> u64 {
         self.pipelines_compiled
@@ -390,6 +396,7 @@ impl Gpu {
             let mut padded = bytes.to_vec();
             padded.resize(size as usize, 0);
             self.queue.write_buffer(&buffer, 0, &padded);
+            self.pool.counters.upload(size);
             buffer
         })
     }
@@ -511,6 +518,7 @@ impl Gpu {
         if total == 0 {
             return Ok(Vec::new());
         }
+        self.pool.counters.readback(total);
         let staging = self.alloc_with_usage::<u8>(
             total as usize,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
@@ -588,6 +596,7 @@ impl Gpu {
 
     /// Finishes and submits `encoder`; errors in its commands come back here.
     pub fn submit(&self, context: &str, encoder: wgpu::CommandEncoder) -> GpuResult<()> {
+        self.pool.counters.submission();
         for fault in self.faults.tick(Fault::Submit) {
             match fault {
                 Fault::Destroy => self.destroy(),

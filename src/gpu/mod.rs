@@ -5,6 +5,7 @@ mod adapter;
 mod buffer;
 mod chunk;
 mod context;
+mod counters;
 mod dispatch;
 mod error;
 mod fault;
@@ -14,6 +15,7 @@ pub use adapter::{AdapterRecord, AdapterSummary, choose_adapter, no_adapter_mess
 pub use buffer::{BufferPool, GpuBuffer, PoolStats};
 pub use chunk::{RowChunk, row_chunks};
 pub use context::{Gpu, GpuHandle, GpuOptions, GrantedFeatures, KernelTime, KeyLimits, TimeSource};
+pub use counters::DeviceCounts;
 pub use dispatch::grid;
 pub use error::{GpuError, GpuResult};
 pub use fault::Fault;

@@ -20,6 +20,8 @@ pub struct Launch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     grid: [u32; 3],
+    /// The device's counters: each recording is one dispatch.
+    counters: std::sync::Arc<super::counters::Counters>,
 }
 
 impl Launch {
@@ -31,6 +33,7 @@ impl Launch {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+        self.counters.dispatch();
     }
 }
 
@@ -136,6 +139,7 @@ impl Gpu {
             pipeline,
             bind_group,
             grid,
+            counters: self.pool().counters.clone(),
         })
     }
 }

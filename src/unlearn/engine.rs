@@ -188,6 +188,10 @@ pub struct MethodOutcome {
     /// What ran instead after a failed check (`--on-check-fail retrain`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<MethodId>,
+    /// The device work of the request (dispatches, submissions, synchronous read-backs,
+    /// bytes each way): what its time on a real GPU follows, whatever this adapter's speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<crate::gpu::DeviceCounts>,
 }
 
 /// The resident state: a model's parameters and graph on the device, its data, and which
@@ -416,6 +420,7 @@ impl<'g> Unlearner<'g> {
             )));
         }
         let start = Instant::now();
+        let counts_before = self.gpu.counts();
         let next = self.after_removal(rows)?;
         self.backup = None;
         let request = Request {
@@ -443,6 +448,7 @@ impl<'g> Unlearner<'g> {
                 if method.id() != MethodId::Retrain {
                     outcome.seconds = start.elapsed().as_secs_f64();
                 }
+                outcome.device = Some(self.gpu.counts().since(counts_before));
                 Ok(outcome)
             }
             Err(cause) => Err(self.roll_back(cause, backup)),

@@ -118,6 +118,12 @@ fn an_unlearner_owning_its_device_forgets_by_default_like_a_borrowing_one() {
         outcome.options, expected.options,
         "the same options, resolved for the model"
     );
+    let device = outcome.device.expect("a request reports its device work");
+    assert!(
+        device.dispatches > 0 && device.submissions > 0,
+        "{device:?}"
+    );
+    assert!(device.readbacks >= 1 && device.bytes_down > 0, "{device:?}");
     assert_eq!(
         outcome.options.as_ref().map(|o| o.prune),
         Some(ifru::unlearn::influence::Pruning::Keep(

@@ -394,3 +394,29 @@ fn row_backups_restore_exactly_the_rows_read() {
         );
     }
 }
+
+#[test]
+fn device_counters_count_dispatches_submissions_readbacks_and_bytes() {
+    // A device of its own: the shared one counts other tests' work too.
+    let gpu = open(GpuOptions::default());
+    let before = gpu.counts();
+    let x = gpu.upload(&[1.0f32; 100], "x").unwrap();
+    let y = gpu.zeros::<f32>(100, "y").unwrap();
+    let plan = axpby(&gpu, Scalar::Host(2.0), &x, Scalar::Host(0.0), &y, None).unwrap();
+    gpu.run("axpby", |pass| plan.record(pass)).unwrap();
+    let after_run = gpu.counts().since(before);
+    assert!(after_run.bytes_up >= 400, "{after_run:?}: the upload");
+    assert_eq!(after_run.readbacks, 0, "{after_run:?}");
+    let launches = plan.launch_count() as u64;
+    assert!(launches >= 1);
+    assert_eq!(after_run.dispatches, launches, "{after_run:?}");
+    let y_host = gpu.download(&y).unwrap();
+    assert_eq!(y_host, vec![2.0f32; 100]);
+    let all = gpu.counts().since(before);
+    assert_eq!(all.readbacks, 1, "{all:?}");
+    assert_eq!(all.bytes_down, 400, "{all:?}");
+    assert!(
+        all.submissions >= 2,
+        "{all:?}: zeros, run and the read-back copy"
+    );
+}
