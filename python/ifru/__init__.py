@@ -12,7 +12,7 @@ Train one, or bring one trained elsewhere, then forget rows from it::
 
 Keyword arguments are the command line's long flags (``dim=16`` is ``--dim 16``,
 ``full_batch=True`` is ``--full-batch``); ids are the data's own. Nothing is printed unless
-``verbose=True`` (progress and summaries go to the ``ifru`` logger otherwise dropped). Errors
+``verbose=True``: otherwise progress and summaries go to the ``ifru`` logger (``logging``). Errors
 raise :class:`IfruError` subclasses: :class:`BadInputError`, :class:`LockHeldError`,
 :class:`DataMismatchError`, :class:`DeviceError`, :class:`SolveRefusedError`,
 :class:`CheckFailedError`, :class:`UnusableError`.
@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,23 +82,38 @@ def _flags(options: dict) -> list:
     return out
 
 
+log = logging.getLogger("ifru")
+
+
 @contextlib.contextmanager
 def _quiet(verbose: bool) -> Iterator[None]:
-    """Sends the native code's stdout and stderr to /dev/null unless ``verbose``."""
+    """Captures what the native code writes to stdout and stderr unless ``verbose``, and
+    hands it to the ``ifru`` logger line by line (INFO; ``warning:`` lines at WARNING), so
+    nothing is printed unless asked, by ``verbose=True`` or by configuring ``logging``."""
     if verbose:
         yield
         return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError):
+            pass
     saved = [os.dup(1), os.dup(2)]
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [null]:
-            os.close(fd)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        try:
+            os.dup2(captured.fileno(), 1)
+            os.dup2(captured.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    level = logging.WARNING if line.startswith("warning:") else logging.INFO
+                    log.log(level, "%s", line)
 
 
 def run(*args: str, verbose: bool = False, device: Optional["_ifru.Device"] = None) -> None:

@@ -85,7 +85,7 @@ def folder(tmp_path_factory) -> tuple:
     return path, rows
 
 
-def test_train_forget_recommend_evaluate(folder, tmp_path, capfd):
+def test_train_forget_recommend_evaluate(folder, tmp_path, capfd, caplog):
     data, rows = folder
     model = ifru.train(data=data, out=tmp_path / "m", model="mf", dim=8, epochs=5, lr=0.01)
     result = model.forget([(0, rows[0][1]), (1, rows[10][1])])
@@ -101,6 +101,9 @@ def test_train_forget_recommend_evaluate(folder, tmp_path, capfd):
     assert users.shape == (USERS, 8) and items.shape == (ITEMS, 8)
     out = capfd.readouterr()
     assert out.out == "" and out.err == "", "nothing is printed unless asked"
+    with caplog.at_level("INFO", logger="ifru"):
+        model.forget([(2, rows[20][1])])
+    assert any("forgot 1 rows" in r.getMessage() for r in caplog.records), caplog.text
 
 
 def test_a_model_trained_elsewhere_is_imported_unlearned_and_handed_back(folder, tmp_path):
@@ -150,3 +153,28 @@ def test_a_resident_unlearner_serves_a_stream_of_requests(folder, tmp_path):
     assert versions == ["v0002", "v0003", "v0004"]
     log = (tmp_path / "m" / "audit.jsonl").read_text().splitlines()
     assert [json.loads(line)["command"] for line in log] == ["train"] + ["unlearn"] * 3
+
+
+def test_lightgcn_tables_round_trip_through_import_unlearn_and_export(folder, tmp_path):
+    """Tables in, unlearned tables out, read back with numpy from the exported safetensors."""
+    data, rows = folder
+    rng = np.random.default_rng(5)
+    u, v = 0.1 * rng.normal(size=(USERS, WIDTH)), 0.1 * rng.normal(size=(ITEMS, WIDTH))
+    tables = tmp_path / "lightgcn.safetensors"
+    save_safetensors(tables, {"embedding_user.weight": u, "embedding_item.weight": v})
+    model = ifru.import_model(
+        embeddings=tables, data=data, out=tmp_path / "m", model="lightgcn", layers=2, loss="bce"
+    )
+    model.forget([(4, rows[40][1])])
+    back = tmp_path / "back.safetensors"
+    ifru.run("export", "--model", model.path, "--tensors", "base", "--out", back)
+    raw = back.read_bytes()
+    size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + size])
+    def table(name):
+        start, end = header[name]["data_offsets"]
+        return np.frombuffer(raw[8 + size + start : 8 + size + end], dtype="<f4").reshape(header[name]["shape"])
+    bu, bv = table("embedding_user.weight"), table("embedding_item.weight")
+    assert bu.shape == (USERS, WIDTH) and bv.shape == (ITEMS, WIDTH)
+    assert not np.allclose(bu[4], u[4]), "the request's user moved"
+    np.testing.assert_allclose(bu, model.embeddings(final=False)[0])
