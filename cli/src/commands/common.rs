@@ -325,6 +325,10 @@ pub struct IfruArgs {
     /// changes, exit non-zero), or retrain on the remaining rows instead.
     #[arg(long, value_enum, default_value_t = OnCheckFail::Warn)]
     pub on_check_fail: OnCheckFail,
+    /// BPR: seed of the one negative item each row gets in the influence update (the same in
+    /// the right-hand side and the Hessian; a pure function of the seed and the row).
+    #[arg(long, default_value_t = 0)]
+    pub negative_seed: u64,
 }
 
 impl IfruArgs {
@@ -360,6 +364,7 @@ impl IfruArgs {
         };
         o.max_step = self.max_step;
         o.on_check_fail = self.on_check_fail;
+        o.negative_seed = self.negative_seed;
         Ok(o)
     }
 }
