@@ -87,6 +87,10 @@ pub struct HvpOperator {
     select: DeviceCsr,
     rows_u: GpuBuffer<u32>,
     rows_i: GpuBuffer<u32>,
+    /// The same row endpoints on the host (the preconditioner's blocks read them; keeping
+    /// them saves two read-backs a request).
+    host_u: Vec<u32>,
+    host_i: Vec<u32>,
     records: GpuBuffer<f32>,
     coef: GpuBuffer<f32>,
     index: DeviceRowIndex,
@@ -290,6 +294,7 @@ impl HvpOperator {
         }
         let picks: Vec<Option<u32>> = kept_local.iter().map(|&l| Some(l)).collect();
         let table = |label: &str| DeviceTable::zeros(gpu, n_local, dim, label);
+        let n_pairs = u_local.len();
         Ok(HvpOperator {
             kind,
             dim,
@@ -305,8 +310,10 @@ impl HvpOperator {
             e_local,
             rows_u: gpu.upload(&u_local, "hvp rows u")?,
             rows_i: gpu.upload(&i_local, "hvp rows i")?,
+            host_u: u_local,
+            host_i: i_local,
             records,
-            coef: gpu.zeros(2 * u_local.len().max(1), "hvp coefficients")?,
+            coef: gpu.zeros(2 * n_pairs.max(1), "hvp coefficients")?,
             index: DeviceRowIndex::upload(gpu, n_local, &ix.ptr, &ix.other, &ix.slot)?,
             v: table("hvp v")?,
             w: table("hvp W")?,
@@ -412,7 +419,7 @@ impl HvpOperator {
 
     /// What the preconditioners are built from, read back once: local E, the row records,
     /// the rows' endpoints, and each local node's position among the kept ones.
-    fn row_data(&self, gpu: &Gpu) -> GpuResult<RowData> {
+    fn row_data(&self, gpu: &Gpu) -> GpuResult<RowData<'_>> {
         let mut slot = vec![usize::MAX; self.n_local as usize];
         for (p, &l) in self.kept_local.iter().enumerate() {
             slot[l as usize] = p;
@@ -421,25 +428,25 @@ impl HvpOperator {
             loss: self.loss,
             e: self.e_local.download(gpu)?,
             records: gpu.download_prefix(&self.records, self.n_rows * RECORD as usize)?,
-            u: gpu.download(&self.rows_u)?,
-            i: gpu.download(&self.rows_i)?,
+            u: &self.host_u,
+            i: &self.host_i,
             slot,
         })
     }
 }
 
 /// Host copies of the local problem (see [`HvpOperator::row_data`]).
-struct RowData {
+struct RowData<'a> {
     loss: RowLoss,
     e: Vec<f32>,
     records: Vec<f32>,
-    u: Vec<u32>,
-    i: Vec<u32>,
+    u: &'a [u32],
+    i: &'a [u32],
     /// Local node → kept position, `usize::MAX` when not kept.
     slot: Vec<usize>,
 }
 
-impl RowData {
+impl RowData<'_> {
     /// Calls `f(kept position, h, o)` for every Gauss–Newton term `h o oᵀ` a row adds to the
     /// diagonal block of a kept node. BCE row (u, i): (u, ℓ″, E_i) and (i, ℓ″, E_u). BPR
     /// triple (u, i, j): (u, ℓ″, E_i − E_j), (i, ℓ″, E_u), (j, ℓ″, E_u).
