@@ -512,9 +512,47 @@ impl Gpu {
         Ok(bytemuck::pod_collect_to_vec::<u8, T>(&bytes))
     }
 
+    /// The first `len` values of each buffer, read back together: one copy each into one
+    /// staging buffer, one submission, one mapping (a read-back is a round trip a real GPU
+    /// charges for, whatever its size).
+    pub fn download_all<T: Pod>(
+        &self,
+        buffers: &[(&GpuBuffer<T>, usize)],
+    ) -> GpuResult<Vec<Vec<T>>> {
+        let sizes: Vec<u64> = buffers
+            .iter()
+            .map(|(b, len)| byte_len::<T>((*len).min(b.len())))
+            .collect();
+        let spans: Vec<(&wgpu::Buffer, u64, u64)> = buffers
+            .iter()
+            .zip(&sizes)
+            .filter(|(_, size)| **size > 0)
+            .map(|((b, _), size)| (b.raw(), 0, size.next_multiple_of(4)))
+            .collect();
+        let bytes = self.read_back_spans(&spans)?;
+        let mut at = 0usize;
+        Ok(sizes
+            .iter()
+            .map(|&size| {
+                let values = bytemuck::pod_collect_to_vec::<u8, T>(&bytes[at..at + size as usize]);
+                if size > 0 {
+                    at += size.next_multiple_of(4) as usize;
+                }
+                values
+            })
+            .collect())
+    }
+
     /// The bytes of `spans` (offset, size; both multiples of 4) of `buf`, concatenated.
     fn read_back<T: Pod>(&self, buf: &GpuBuffer<T>, spans: &[(u64, u64)]) -> GpuResult<Vec<u8>> {
-        let total: u64 = spans.iter().map(|s| s.1).sum();
+        let spans: Vec<(&wgpu::Buffer, u64, u64)> =
+            spans.iter().map(|&(o, s)| (buf.raw(), o, s)).collect();
+        self.read_back_spans(&spans)
+    }
+
+    /// The bytes of `spans` (buffer, offset, size; both multiples of 4), concatenated.
+    fn read_back_spans(&self, spans: &[(&wgpu::Buffer, u64, u64)]) -> GpuResult<Vec<u8>> {
+        let total: u64 = spans.iter().map(|s| s.2).sum();
         if total == 0 {
             return Ok(Vec::new());
         }
@@ -526,8 +564,8 @@ impl Gpu {
         )?;
         let mut encoder = self.encoder("read-back");
         let mut at = 0;
-        for &(offset, size) in spans {
-            encoder.copy_buffer_to_buffer(buf.raw(), offset, staging.raw(), at, size);
+        for &(buf, offset, size) in spans {
+            encoder.copy_buffer_to_buffer(buf, offset, staging.raw(), at, size);
             at += size;
         }
         self.submit("read-back", encoder)?;

@@ -420,3 +420,16 @@ fn device_counters_count_dispatches_submissions_readbacks_and_bytes() {
         "{all:?}: zeros, run and the read-back copy"
     );
 }
+
+#[test]
+fn several_buffers_read_back_in_one_round_trip() {
+    let gpu = open(GpuOptions::default());
+    let a = gpu.upload(&[1.0f32, 2.0, 3.0], "a").unwrap();
+    let b = gpu.upload(&[4.0f32, 5.0, 6.0, 7.0, 8.0], "b").unwrap();
+    let empty = gpu.zeros::<f32>(4, "empty").unwrap();
+    let before = gpu.counts();
+    let got = gpu.download_all(&[(&a, 3), (&empty, 0), (&b, 2)]).unwrap();
+    assert_eq!(got, vec![vec![1.0, 2.0, 3.0], vec![], vec![4.0, 5.0]]);
+    let counts = gpu.counts().since(before);
+    assert_eq!((counts.readbacks, counts.bytes_down), (1, 20), "{counts:?}");
+}

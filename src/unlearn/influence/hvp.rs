@@ -424,10 +424,16 @@ impl HvpOperator {
         for (p, &l) in self.kept_local.iter().enumerate() {
             slot[l as usize] = p;
         }
+        let mut tables = gpu.download_all(&[
+            (self.e_local.values(), self.e_local.values().len()),
+            (&self.records, self.n_rows * RECORD as usize),
+        ])?;
+        let records = tables.pop().unwrap_or_default();
+        let e = tables.pop().unwrap_or_default();
         Ok(RowData {
             loss: self.loss,
-            e: self.e_local.download(gpu)?,
-            records: gpu.download_prefix(&self.records, self.n_rows * RECORD as usize)?,
+            e,
+            records,
             u: &self.host_u,
             i: &self.host_i,
             slot,
