@@ -19,7 +19,7 @@ use crate::data::{Dataset, Interactions};
 use crate::gpu::{Gpu, GpuError, GpuResult, Record};
 use crate::kernels::pair_loss::{DevicePairs, RECORD, score_bce};
 use crate::kernels::topk::{self, DeviceUserItems, NO_ITEM, TopK};
-use crate::kernels::{DeviceTable, TableRef};
+use crate::kernels::{DeviceTable, Plan, TableRef};
 
 /// Rows scored per kernel launch (16 MiB of output records).
 const SCORE_BATCH: usize = 1 << 20;
@@ -118,8 +118,10 @@ impl RowScorer {
         Ok(RowScorer { batches, n_nodes })
     }
 
-    /// The scores under final embeddings `emb` (users then items; f32 or f16 storage).
-    pub fn scores<'a>(&self, gpu: &Gpu, emb: impl Into<TableRef<'a>>) -> GpuResult<Vec<f32>> {
+    /// The scoring of every batch under final embeddings `emb` (users then items; f32 or
+    /// f16 storage): run it, then read [`RowScorer::outputs`] and turn them into scores with
+    /// [`RowScorer::from_records`]. Several scorers' plans can run and be read together.
+    pub fn plan<'a>(&'a self, gpu: &Gpu, emb: impl Into<TableRef<'a>>) -> GpuResult<Plan<'a>> {
         let emb = emb.into();
         if emb.rows() != self.n_nodes {
             return Err(GpuError::Invalid(format!(
@@ -128,14 +130,35 @@ impl RowScorer {
                 emb.rows()
             )));
         }
-        let mut scores = Vec::new();
+        let mut plan = Plan::empty();
         for (pairs, out) in &self.batches {
-            let plan = score_bce(gpu, pairs, emb, out)?;
-            gpu.run("scoring rows", |pass| plan.record(pass))?;
-            let records = gpu.download(out)?;
-            scores.extend(records.chunks_exact(RECORD as usize).map(|r| r[0]));
+            plan = plan.then(score_bce(gpu, pairs, emb, out)?);
         }
-        Ok(scores)
+        Ok(plan)
+    }
+
+    /// The buffers [`RowScorer::plan`] writes, with their value counts, in row order.
+    pub fn outputs(&self) -> Vec<(&crate::gpu::GpuBuffer<f32>, usize)> {
+        self.batches
+            .iter()
+            .map(|(_, out)| (out, out.len()))
+            .collect()
+    }
+
+    /// The scores in the records read from [`RowScorer::outputs`] (field 0 of each).
+    pub fn from_records(records: &[Vec<f32>]) -> Vec<f32> {
+        records
+            .iter()
+            .flat_map(|r| r.chunks_exact(RECORD as usize).map(|rec| rec[0]))
+            .collect()
+    }
+
+    /// The scores under final embeddings `emb` (users then items; f32 or f16 storage): one
+    /// run and one read-back for every batch.
+    pub fn scores<'a>(&'a self, gpu: &Gpu, emb: impl Into<TableRef<'a>>) -> GpuResult<Vec<f32>> {
+        let plan = self.plan(gpu, emb)?;
+        gpu.run("scoring rows", |pass| plan.record(pass))?;
+        Ok(Self::from_records(&gpu.download_all(&self.outputs())?))
     }
 }
 
@@ -309,11 +332,23 @@ impl RankScorer {
     /// list of `n_items` scores per user, users ascending, concatenated. Lists taken under
     /// several embeddings can be combined on the host before [`RankScorer::mean_rank_in`].
     pub fn score_lists(&self, gpu: &Gpu, emb: &DeviceTable) -> GpuResult<Vec<f32>> {
-        let mut lists = Vec::with_capacity(self.users.len() * self.n_items as usize);
+        let plan = self.plan(gpu, emb)?;
+        gpu.run("scoring lists", |pass| plan.record(pass))?;
+        Ok(RowScorer::from_records(&gpu.download_all(&self.outputs())?))
+    }
+
+    /// The scoring of every user's list under `emb` (see [`RowScorer::plan`]).
+    pub fn plan<'a>(&'a self, gpu: &Gpu, emb: &'a DeviceTable) -> GpuResult<Plan<'a>> {
+        let mut plan = Plan::empty();
         for scorer in &self.batches {
-            lists.extend(scorer.scores(gpu, emb)?);
+            plan = plan.then(scorer.plan(gpu, emb)?);
         }
-        Ok(lists)
+        Ok(plan)
+    }
+
+    /// The buffers [`RankScorer::plan`] writes, in list order.
+    pub fn outputs(&self) -> Vec<(&crate::gpu::GpuBuffer<f32>, usize)> {
+        self.batches.iter().flat_map(RowScorer::outputs).collect()
     }
 
     /// The mean place given [`RankScorer::score_lists`].

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::Interactions;
 use crate::error::Result;
 use crate::eval::{RankScorer, RowScorer, UserItems, auc};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Record};
 use crate::model::LossKind;
 
 use crate::unlearn::request::ForgetRows;
@@ -218,11 +218,24 @@ enum Scored {
 }
 
 impl Scored {
-    fn scores(&self, gpu: &Gpu, emb: &crate::kernels::DeviceTable) -> Result<Vec<f32>> {
+    /// The scoring kernels under `emb` (run them, then read [`Scored::outputs`]).
+    fn plan<'a>(
+        &'a self,
+        gpu: &Gpu,
+        emb: &'a crate::kernels::DeviceTable,
+    ) -> Result<crate::kernels::Plan<'a>> {
         Ok(match self {
-            Scored::Auc { scorer, .. } => scorer.scores(gpu, emb)?,
-            Scored::Rank(r) => r.score_lists(gpu, emb)?,
+            Scored::Auc { scorer, .. } => scorer.plan(gpu, emb)?,
+            Scored::Rank(r) => r.plan(gpu, emb)?,
         })
+    }
+
+    /// The buffers [`Scored::plan`] writes.
+    fn outputs(&self) -> Vec<(&crate::gpu::GpuBuffer<f32>, usize)> {
+        match self {
+            Scored::Auc { scorer, .. } => scorer.outputs(),
+            Scored::Rank(r) => r.outputs(),
+        }
     }
 
     /// The statistic and its standard error under `scores`.
@@ -459,10 +472,28 @@ impl Membership {
         let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
         for t in [0.0f32, 1.0, -1.0] {
             probe.set_scaled(&step.kept, &step.x, t, zeroed)?;
-            for (k, set) in sets.iter().enumerate() {
-                if let Ok(m) = set {
-                    samples[k].push(m.scored.scores(gpu, probe.embeddings())?);
-                }
+            // Every set scored in one run and read back in one round trip.
+            let scored: Vec<(usize, &Scored)> = sets
+                .iter()
+                .enumerate()
+                .filter_map(|(k, set)| set.as_ref().ok().map(|m| (k, &m.scored)))
+                .collect();
+            let mut plan = crate::kernels::Plan::empty();
+            let mut outputs = Vec::new();
+            let mut counts = Vec::new();
+            for (_, s) in &scored {
+                plan = plan.then(s.plan(gpu, probe.embeddings())?);
+                let out = s.outputs();
+                counts.push(out.len());
+                outputs.extend(out);
+            }
+            gpu.run("scoring the forgetting check's rows", |pass| {
+                plan.record(pass)
+            })?;
+            let mut records = gpu.download_all(&outputs)?.into_iter();
+            for ((k, _), n) in scored.iter().zip(counts) {
+                let mine: Vec<Vec<f32>> = records.by_ref().take(n).collect();
+                samples[*k].push(RowScorer::from_records(&mine));
             }
         }
         let mut quadratics = samples.into_iter().map(|mut s| {
