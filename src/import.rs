@@ -509,15 +509,13 @@ fn padded(source: &TableSource<'_>, users: Table, items: Table) -> (Params, Impo
     (params, tables)
 }
 
-/// `params`' tables at the width they were imported with (the padding columns dropped).
-pub fn unpadded(params: &Params, width: u32) -> (Vec<f32>, Vec<f32>) {
-    let (d, w) = (params.dim as usize, width as usize);
-    let cut = |t: &[f32]| -> Vec<f32> {
-        t.chunks_exact(d)
-            .flat_map(|row| row[..w.min(d)].iter().copied())
-            .collect()
-    };
-    (cut(&params.user_emb), cut(&params.item_emb))
+/// A row-major table of `dim`-wide rows cut to its first `width` columns: an imported
+/// table back at the width it came with (the padding columns dropped).
+pub fn at_width(table: &[f32], dim: usize, width: usize) -> Vec<f32> {
+    table
+        .chunks_exact(dim)
+        .flat_map(|row| row[..width.min(dim)].iter().copied())
+        .collect()
 }
 
 #[cfg(test)]
@@ -571,14 +569,8 @@ mod tests {
 
     #[test]
     fn widths_are_padded_to_four_and_given_back() {
-        let params = Params {
-            n_users: 1,
-            n_items: 1,
-            dim: 4,
-            user_emb: vec![1.0, 2.0, 3.0, 0.0],
-            item_emb: vec![4.0, 5.0, 6.0, 0.0],
-        };
-        let (u, i) = unpadded(&params, 3);
-        assert_eq!((u, i), (vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]));
+        let padded = [1.0, 2.0, 3.0, 0.0, 4.0, 5.0, 6.0, 0.0];
+        assert_eq!(at_width(&padded, 4, 3), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(at_width(&padded, 4, 4), padded.to_vec());
     }
 }

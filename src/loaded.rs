@@ -44,7 +44,7 @@ impl LoadedModel {
 
     fn load(dir: ModelDir, data_override: Option<&Path>) -> Result<Self> {
         let state = dir.load()?;
-        let mut data = dir.load_data(&state.meta, data_override)?;
+        let mut data = dir.load_state_data(&state, data_override)?;
         // Held-out rows an earlier request named stay out of every evaluation.
         data.without_held_out(&state.forgotten.held_out_rows(&data));
         let row_ids = state.rows(&data);

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::eval::{UserItems, top_k_lists};
 use crate::gpu::Gpu;
+use crate::import::at_width;
 use crate::kernels::topk::{DeviceUserItems, NO_ITEM, check_k};
 use crate::kernels::{HalfTable, Storage, TableRef};
 use crate::loaded::LoadedModel;
@@ -146,10 +147,9 @@ pub fn user_index(loaded: &LoadedModel, raw: &str) -> Result<u32> {
     })
 }
 
-/// The bytes of the export of `loaded` (see the module documentation): final embeddings on
-/// its current graph, computed on `gpu` in f32 and written as `dtype` (F16: each value
-/// rounded once, to nearest, so the file is as close to the f32 result as f16 can be).
-pub fn export_final(gpu: &Gpu, loaded: &LoadedModel, dtype: Storage) -> Result<Vec<u8>> {
+/// The model's final embeddings (users, items) on its current graph, computed on `gpu`,
+/// each row at the model's own width ([`width`]).
+pub fn final_tables(gpu: &Gpu, loaded: &LoadedModel) -> Result<(Vec<f32>, Vec<f32>)> {
     let model = loaded.upload(gpu)?;
     let emb = model.final_embeddings(gpu)?;
     let (nu, ni, d) = node_counts(loaded);
@@ -160,23 +160,57 @@ pub fn export_final(gpu: &Gpu, loaded: &LoadedModel, dtype: Storage) -> Result<V
             nu + ni
         )));
     }
-    let users = &emb[..nu * d];
-    let items = &emb[nu * d..(nu + ni) * d];
-    export_tables(loaded, [USER_FINAL, ITEM_FINAL], users, items, dtype)
+    let w = width(loaded);
+    Ok((
+        at_width(&emb[..nu * d], d, w),
+        at_width(&emb[nu * d..(nu + ni) * d], d, w),
+    ))
+}
+
+/// The model's parameters θ (users, items), each row at the model's own width ([`width`]).
+pub fn base_tables(loaded: &LoadedModel) -> (Vec<f32>, Vec<f32>) {
+    let (params, d, w) = (
+        &loaded.state.params,
+        loaded.state.meta.spec.dim as usize,
+        width(loaded),
+    );
+    (
+        at_width(&params.user_emb, d, w),
+        at_width(&params.item_emb, d, w),
+    )
+}
+
+/// The width tables are given back at: an imported model's own, else the model's d.
+pub fn width(loaded: &LoadedModel) -> usize {
+    let d = loaded.state.meta.spec.dim as usize;
+    loaded
+        .state
+        .meta
+        .imported
+        .as_ref()
+        .map_or(d, |t| t.width as usize)
+}
+
+/// The bytes of the export of `loaded` (see the module documentation): final embeddings on
+/// its current graph, computed on `gpu` in f32 and written as `dtype` (F16: each value
+/// rounded once, to nearest, so the file is as close to the f32 result as f16 can be).
+pub fn export_final(gpu: &Gpu, loaded: &LoadedModel, dtype: Storage) -> Result<Vec<u8>> {
+    let (users, items) = final_tables(gpu, loaded)?;
+    export_tables(loaded, [USER_FINAL, ITEM_FINAL], &users, &items, dtype)
 }
 
 /// The bytes of the model's base embeddings θ (what training or an import gave, as the last
 /// request left them): for an imported model under the tensor names it came with and at its
 /// own width, else as `user_emb` / `item_emb`; the metadata as [`export_final`]'s.
 pub fn export_base(loaded: &LoadedModel, dtype: Storage) -> Result<Vec<u8>> {
-    let params = &loaded.state.params;
     let names = match &loaded.state.meta.imported {
         Some(t) if !t.user_tensor.ends_with(".npy") => {
             [t.user_tensor.as_str(), t.item_tensor.as_str()]
         }
         _ => [USER_EMB, ITEM_EMB],
     };
-    export_tables(loaded, names, &params.user_emb, &params.item_emb, dtype)
+    let (users, items) = base_tables(loaded);
+    export_tables(loaded, names, &users, &items, dtype)
 }
 
 /// Users, items and the model's d.
@@ -188,8 +222,7 @@ fn node_counts(loaded: &LoadedModel) -> (usize, usize, usize) {
     )
 }
 
-/// Two `[n, d]` tables under `names` with the export's metadata; an imported model's tables
-/// at the width it came with.
+/// Two `[n, width]` tables under `names` with the export's metadata.
 fn export_tables(
     loaded: &LoadedModel,
     names: [&str; 2],
@@ -198,19 +231,8 @@ fn export_tables(
     dtype: Storage,
 ) -> Result<Vec<u8>> {
     let spec = loaded.state.meta.spec;
-    let (nu, ni, d) = node_counts(loaded);
-    let width = loaded
-        .state
-        .meta
-        .imported
-        .as_ref()
-        .map_or(d, |t| t.width as usize);
-    let cut = |t: &[f32]| -> Vec<f32> {
-        t.chunks_exact(d)
-            .flat_map(|row| row[..width.min(d)].iter().copied())
-            .collect()
-    };
-    let (users, items) = (cut(users), cut(items));
+    let (nu, ni, _) = node_counts(loaded);
+    let width = width(loaded);
     let ids = |map: &crate::data::IdMap, n: usize| -> Result<String> {
         let list: Vec<String> = (0..n as u32).map(|i| raw_id(map, i)).collect();
         serde_json::to_string(&list).map_err(|e| Error::Invalid(format!("id map: {e}")))
@@ -238,8 +260,8 @@ fn export_tables(
     ]);
     Ok(tables_to_safetensors(
         &[
-            (names[0], [nu, width], &users),
-            (names[1], [ni, width], &items),
+            (names[0], [nu, width], users),
+            (names[1], [ni, width], items),
         ],
         dtype,
         Some(metadata),

@@ -49,10 +49,17 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let argv =
-        std::iter::once(std::ffi::OsString::from("ifru")).chain(args.into_iter().map(Into::into));
-    let cli = Cli::try_parse_from(argv)?;
-    run_parsed(cli)
+    run_parsed(parse(args)?)
+}
+
+/// `args` (without the program name) parsed as `ifru`'s command line.
+fn parse<I, T>(args: I) -> Result<Cli, UsageError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let program = std::iter::once(std::ffi::OsString::from("ifru"));
+    Cli::try_parse_from(program.chain(args.into_iter().map(Into::into)))
 }
 
 /// [`run`], with `ifru unlearn` on `gpu` (kept open by the caller: a resident unlearner)
@@ -62,9 +69,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let argv =
-        std::iter::once(std::ffi::OsString::from("ifru")).chain(args.into_iter().map(Into::into));
-    match Cli::try_parse_from(argv)?.command {
+    match parse(args)?.command {
         Command::Unlearn(cmd) => cli::unlearn::run_on(*cmd, Some(gpu)),
         command => run_parsed(Cli { command }),
     }

@@ -39,17 +39,6 @@ pub enum Entry {
 }
 
 impl Entry {
-    /// Every method's entry, by report name.
-    const METHODS: [MethodId; 7] = [
-        MethodId::Ifru,
-        MethodId::IfruFixed,
-        MethodId::IfruCalibrated,
-        MethodId::IfruAdam,
-        MethodId::Retrain,
-        MethodId::Finetune,
-        MethodId::None,
-    ];
-
     /// One of the references every other entry is compared with.
     pub fn is_reference(self) -> bool {
         matches!(self, Entry::Original | Entry::Method(MethodId::Retrain))
@@ -81,7 +70,7 @@ impl FromStr for Entry {
         if s == "original" {
             return Ok(Entry::Original);
         }
-        if let Some(m) = Entry::METHODS.iter().find(|m| m.report_name() == s) {
+        if let Some(m) = MethodId::ALL.iter().find(|m| m.report_name() == s) {
             return Ok(Entry::Method(*m));
         }
         s.strip_prefix("ifru_delta_")

@@ -16,7 +16,7 @@ use ifru::ErrorKind;
 use ifru::gpu::Gpu;
 use ifru::kernels::Storage;
 use ifru::loaded::LoadedModel;
-use ifru::serve::{Recommender, user_index};
+use ifru::serve::{Recommender, base_tables, final_tables, user_index, width};
 
 create_exception!(
     ifru,
@@ -88,7 +88,11 @@ impl From<Box<dyn std::error::Error>> for Failure {
 
 impl From<ifru::Error> for Failure {
     fn from(e: ifru::Error) -> Self {
-        Failure::from(Box::new(e) as Box<dyn std::error::Error>)
+        Failure {
+            kind: Some(e.kind()),
+            usage: false,
+            text: e.to_string(),
+        }
     }
 }
 
@@ -142,33 +146,15 @@ fn tables<'py>(
 ) -> PyResult<Tables<'py>> {
     let (users, items, nu, ni, width) = py.allow_threads(|| -> Result<_, Failure> {
         let loaded = LoadedModel::open(&model, data.as_deref())?;
-        let d = loaded.state.meta.spec.dim as usize;
-        let (nu, ni) = (loaded.data.n_users as usize, loaded.data.n_items as usize);
-        let values = if final_ {
+        let (users, items) = if final_ {
             let gpu = Gpu::from_env().map_err(ifru::Error::from)?;
-            let device = loaded.upload(&gpu)?;
-            device.final_embeddings(&gpu).map_err(ifru::Error::from)?
+            final_tables(&gpu, &loaded)?
         } else {
-            loaded.state.params.nodes()
+            base_tables(&loaded)
         };
-        let width = loaded
-            .state
-            .meta
-            .imported
-            .as_ref()
-            .map_or(d, |t| t.width as usize);
-        let cut = |rows: &[f32]| -> Vec<u8> {
-            rows.chunks_exact(d)
-                .flat_map(|row| row[..width].iter().flat_map(|v| v.to_le_bytes()))
-                .collect()
-        };
-        Ok((
-            cut(&values[..nu * d]),
-            cut(&values[nu * d..(nu + ni) * d]),
-            nu,
-            ni,
-            width,
-        ))
+        let bytes = |t: &[f32]| -> Vec<u8> { t.iter().flat_map(|v| v.to_le_bytes()).collect() };
+        let (nu, ni) = (loaded.data.n_users as usize, loaded.data.n_items as usize);
+        Ok((bytes(&users), bytes(&items), nu, ni, width(&loaded)))
     })?;
     Ok((
         PyBytes::new(py, &users),

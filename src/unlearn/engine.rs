@@ -58,6 +58,17 @@ pub enum MethodId {
 }
 
 impl MethodId {
+    /// Every method.
+    pub const ALL: [MethodId; 7] = [
+        MethodId::Ifru,
+        MethodId::IfruFixed,
+        MethodId::IfruCalibrated,
+        MethodId::IfruAdam,
+        MethodId::Retrain,
+        MethodId::Finetune,
+        MethodId::None,
+    ];
+
     /// The method's name in reports (`ifru_calibrated`, `retrain`, ...).
     pub fn report_name(self) -> &'static str {
         match self {

@@ -208,6 +208,33 @@ fn read_tables(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
         .collect()
 }
 
+/// `ifru unlearn` of `forget` in `model`, then `ifru export --tensors base`: the tables it
+/// gives back, by name.
+fn unlearn_and_export(
+    model: &Path,
+    forget: &Path,
+    dir: &Path,
+) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &s(model),
+        "--forget",
+        &s(forget),
+    ]));
+    let back = dir.join("back.safetensors");
+    ok(&ifru(&[
+        "export",
+        "--model",
+        &s(model),
+        "--tensors",
+        "base",
+        "--out",
+        &s(&back),
+    ]));
+    read_tables(&back)
+}
+
 #[test]
 fn an_externally_trained_model_is_imported_unlearned_and_exported_back() {
     for (kind, layers) in [("mf", 0), ("lightgcn", 1)] {
@@ -277,24 +304,7 @@ fn imported_model_forgets(kind: &str, layers: u32) {
         "{kind}: a converged model is near a stationary point: r = {r}"
     );
 
-    ok(&ifru(&[
-        "unlearn",
-        "--model",
-        &s(&model),
-        "--forget",
-        &s(&data.join("train_random.csv")),
-    ]));
-    let back = tmp.path().join("back.safetensors");
-    ok(&ifru(&[
-        "export",
-        "--model",
-        &s(&model),
-        "--tensors",
-        "base",
-        "--out",
-        &s(&back),
-    ]));
-    let got = read_tables(&back);
+    let got = unlearn_and_export(&model, &data.join("train_random.csv"), tmp.path());
     let (shape_u, nu) = &got["embedding_user.weight"];
     let (shape_i, ni) = &got["embedding_item.weight"];
     assert_eq!(shape_u, &[N_USERS as usize, WIDTH], "{kind}");
@@ -479,24 +489,7 @@ fn a_raw_table_with_id_maps_is_imported_and_unlearned_by_its_own_ids() {
     // Forget by the data's own tokens; the model reloads its data through its id maps.
     let forget = tmp.path().join("forget.csv");
     std::fs::write(&forget, "user,item\nu3,i15\nu3,i18\n").unwrap();
-    ok(&ifru(&[
-        "unlearn",
-        "--model",
-        &s(&model),
-        "--forget",
-        &s(&forget),
-    ]));
-    let back = tmp.path().join("back.safetensors");
-    ok(&ifru(&[
-        "export",
-        "--model",
-        &s(&model),
-        "--tensors",
-        "base",
-        "--out",
-        &s(&back),
-    ]));
-    let got = read_tables(&back);
+    let got = unlearn_and_export(&model, &forget, tmp.path());
     let (shape, after_u) = &got["user_embedding.weight"];
     assert_eq!(shape, &[users + 1, 5]);
     assert_eq!(&after_u[..5], &u[..5], "the padding row stays as it was");

@@ -505,6 +505,22 @@ impl ModelDir {
         meta::load_data_for(meta, override_path, Some(&self.path), maps)
     }
 
+    /// [`ModelDir::load_data`] for a state already loaded: its id maps lay the data out when
+    /// the data needs them, without reading them again.
+    pub fn load_state_data(
+        &self,
+        state: &ModelState,
+        override_path: Option<&Path>,
+    ) -> StoreResult<Dataset> {
+        let maps = state
+            .meta
+            .data
+            .whole
+            .as_ref()
+            .map(|_| (state.user_ids.clone(), state.item_ids.clone()));
+        meta::load_data_for(&state.meta, override_path, Some(&self.path), maps)
+    }
+
     /// Refuses `d` unless it is the data the model was trained on (the message names this
     /// model directory).
     pub fn verify_data(&self, meta: &ModelMeta, d: &Dataset) -> StoreResult<()> {
