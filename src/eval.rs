@@ -900,6 +900,10 @@ pub struct RequestMetrics {
     pub forget_rank: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forget_rank_b: Option<f64>,
+    /// BPR: the mean place of the request's users' held-out (validation) items: what the
+    /// request cost the users it touched (a retrain on less of their rows moves it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heldout_rank: Option<f64>,
 }
 
 /// Evaluates a model after (or before) a request forgetting `forget_in_file_order`.
@@ -954,10 +958,30 @@ pub fn request_metrics(
                 let pairs = data.train.select(rows);
                 mean_rank(gpu, emb, data.n_users, data.n_items, &pairs, &seen)
             };
+            let mut users: Vec<u32> = forget_in_file_order
+                .iter()
+                .map(|&r| data.train.users[r as usize])
+                .collect();
+            users.sort_unstable();
+            users.dedup();
+            let heldout: Vec<u32> = (0..data.valid.len() as u32)
+                .filter(|&r| {
+                    data.valid.labels[r as usize] == 1
+                        && users.binary_search(&data.valid.users[r as usize]).is_ok()
+                })
+                .collect();
             Ok(RequestMetrics {
                 metrics: evaluate(gpu, emb, data, &MetricsPlan::Ranking(ranking.clone()))?,
                 forget_rank: rank(forget_in_file_order)?,
                 forget_rank_b: rank(second_half(forget_in_file_order))?,
+                heldout_rank: mean_rank(
+                    gpu,
+                    emb,
+                    data.n_users,
+                    data.n_items,
+                    &data.valid.select(&heldout),
+                    &seen,
+                )?,
                 ..RequestMetrics::default()
             })
         }

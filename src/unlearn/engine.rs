@@ -18,8 +18,8 @@ use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
 use super::backup::{RowBackup, union_sorted};
 use super::influence::calibrate::{CalibrationPoint, calibrated_step};
 use super::influence::forgetting::{
-    ForgettingCheck, LengthHistory, LengthSource, MAX_STEP_LENGTH, Membership, REFINE_LENGTH,
-    StepLength,
+    ForgettingCheck, LengthHistory, LengthSource, MAX_STEP_LENGTH, Membership, Origin,
+    REFINE_LENGTH, StepLength,
 };
 use super::influence::{
     IfruOptions, InfluenceFigures, InfluenceStep, OnCheckFail, PreparedStep, Probe, RequestContext,
@@ -572,7 +572,8 @@ impl<'g> Unlearner<'g> {
                     } else {
                         influence_step(&self.gpu, &ctx, &opts)?
                     };
-                    self.step_length(step, false, &mut scoring, &opts)?
+                    let landed = self.step_length(step, false, &mut scoring, &opts, None)?;
+                    (landed.step, landed.length, landed.check)
                 };
                 *step
                     .figures
@@ -711,17 +712,30 @@ impl<'g> Unlearner<'g> {
         scoring: &mut Scoring<'_, '_>,
     ) -> Result<(InfluenceStep, StepLength, ForgettingCheck)> {
         let mut prepared = PreparedStep::new(&self.gpu, ctx, opts)?;
+        let landed = self.one_step(&mut prepared, ctx, opts, scoring)?;
+        self.continue_newton(landed, &mut prepared, ctx, opts, scoring)
+    }
+
+    /// The default's first step: solved with the `auto` damping, its length fitted, and
+    /// solved again with δ ÷ t when that length was far from 1.
+    fn one_step(
+        &self,
+        prepared: &mut PreparedStep<'_>,
+        ctx: &RequestContext<'_>,
+        opts: &IfruOptions,
+        scoring: &mut Scoring<'_, '_>,
+    ) -> Result<Landed> {
         let delta = prepared.damping();
         let step = prepared.solve(&self.gpu, ctx, delta)?;
-        let first = self.step_length(step, true, scoring, opts)?;
-        let t = first.1.t;
+        let first = self.step_length(step, true, scoring, opts, None)?;
+        let t = first.length.t;
         let far = t > REFINE_LENGTH || (t > 0.0 && t < 1.0 / REFINE_LENGTH);
-        if first.1.source != LengthSource::Fitted || !far || opts.damping.is_some() {
+        if first.length.source != LengthSource::Fitted || !far || opts.damping.is_some() {
             return Ok(first);
         }
         let refined_delta = (f64::from(delta) / t) as f32;
         let step = prepared.solve(&self.gpu, ctx, refined_delta)?;
-        let mut second = self.step_length(step, true, scoring, opts)?;
+        let mut second = self.step_length(step, true, scoring, opts, None)?;
         let miss = |l: &StepLength| match (l.fit_value, l.fit_target) {
             (Some(v), Some(target)) => (v - target).abs(),
             _ => f64::INFINITY,
@@ -731,17 +745,70 @@ impl<'g> Unlearner<'g> {
         // points or places): its direction is the better one (measured on setting B of
         // docs/DAMPING.md, where the first step, kept for a fit closer by a hair, cost 0.003
         // test AUC in one seed).
-        if second.1.source == LengthSource::Fitted
-            && miss(&second.1) <= miss(&first.1).max(SECOND_SOLVE_MATCH)
+        if second.length.source == LengthSource::Fitted
+            && miss(&second.length) <= miss(&first.length).max(SECOND_SOLVE_MATCH)
         {
-            second.1.solves = 2;
-            second.1.first_length = Some(t);
+            second.length.solves = 2;
+            second.length.first_length = Some(t);
             Ok(second)
         } else {
             let mut first = first;
-            first.1.solves = 2;
+            first.length.solves = 2;
             Ok(first)
         }
+    }
+
+    /// The Newton continuation ([`super::influence::newton`]): while the step ended at its
+    /// longest allowed length (`max_step × ‖θ_P‖`, or [`MAX_STEP_LENGTH`]) with the fitting
+    /// rows still more than [`NEWTON_GAP_LEFT`] of their way from the target, the remaining
+    /// objective is re-linearised where the step ended, the next step solved with the same
+    /// operator and δ, and its length fitted from there against the request's own target. A
+    /// step is kept only when it brings the fitting rows closer; at most [`NEWTON_STEPS`].
+    fn continue_newton(
+        &self,
+        mut landed: Landed,
+        prepared: &mut PreparedStep<'_>,
+        ctx: &RequestContext<'_>,
+        opts: &IfruOptions,
+        scoring: &mut Scoring<'_, '_>,
+    ) -> Result<(InfluenceStep, StepLength, ForgettingCheck)> {
+        let mut relinearisation = None;
+        for _ in 0..NEWTON_STEPS {
+            let short = |l: &StepLength| l.gap_left.filter(|g| g.is_finite()).unwrap_or(0.0);
+            let (Some(origin), LengthSource::Fitted) = (landed.origin, landed.length.source) else {
+                break;
+            };
+            // Stopped by the guard, a continuation has not helped: at the guard's edge every
+            // step measured (three dampings, docs/DAMPING.md) cost the unseen rows more.
+            let at_bound = landed.length.t >= landed.length.max;
+            if short(&landed.length) <= NEWTON_GAP_LEFT || !at_bound {
+                break;
+            }
+            let clock = Instant::now();
+            let relin = match &mut relinearisation {
+                Some(r) => r,
+                None => relinearisation.insert(prepared.relinearisation(&self.gpu, ctx)?),
+            };
+            let rhs = relin.right_hand_side(
+                &self.gpu,
+                ctx,
+                &landed.step.kept,
+                prepared.rhs(),
+                &landed.step.x,
+            )?;
+            let relinearise_seconds = clock.elapsed().as_secs_f64();
+            let next =
+                prepared.solve_for(&self.gpu, ctx, landed.step.figures.damping, Some(&rhs))?;
+            let next =
+                self.step_length(next, true, scoring, opts, Some((&landed.step.x, origin)))?;
+            let closer = next.length.source == LengthSource::Fitted
+                && short(&next.length).abs() + NEWTON_PROGRESS < short(&landed.length).abs();
+            if !closer {
+                break;
+            }
+            landed = landed.continued_by(&self.gpu, next, relinearise_seconds)?;
+        }
+        Ok((landed.step, landed.length, landed.check))
     }
 
     /// The step's length and the request's forgetting check: the rows are scored along the
@@ -753,13 +820,14 @@ impl<'g> Unlearner<'g> {
         fit: bool,
         scoring: &mut Scoring<'_, '_>,
         opts: &IfruOptions,
-    ) -> Result<(InfluenceStep, StepLength, ForgettingCheck)> {
+        base: Option<(&crate::kernels::DeviceTable, Origin)>,
+    ) -> Result<Landed> {
         let clock = Instant::now();
         let membership = scoring.membership;
         let kind = membership.kind();
         let path = match scoring.probe.as_deref_mut() {
             None => membership.unmeasured(),
-            Some(probe) => membership.along(probe, &self.gpu, &step, scoring.isolated)?,
+            Some(probe) => membership.along(probe, &self.gpu, base, &step, scoring.isolated)?,
         };
         let figures = &step.figures;
         let room = if figures.step_norm > 0.0 {
@@ -808,7 +876,12 @@ impl<'g> Unlearner<'g> {
             .phase_seconds
             .entry("forgetting".to_string())
             .or_insert(0.0) += clock.elapsed().as_secs_f64();
-        Ok((step, length, check))
+        Ok(Landed {
+            step,
+            length,
+            check,
+            origin: path.origin(),
+        })
     }
 
     /// Adds the step to θ (backing up the rows it changes) and zeroes the isolated nodes.
@@ -992,6 +1065,85 @@ struct Scoring<'m, 'p> {
 /// How close to its target (AUC points or places) a re-solved step's fitting rows must come
 /// to be kept over the first step's (see `Unlearner::default_step`).
 const SECOND_SOLVE_MATCH: f64 = 0.005;
+/// The Newton continuation runs while more than this share of the fitting rows' way to
+/// their target is left (the forgetting check's own tolerance is a quarter of the way).
+const NEWTON_GAP_LEFT: f64 = 0.25;
+/// A continued step is kept only when it takes at least this share of the way off what was
+/// left (less is noise in a fit over half a request's rows).
+const NEWTON_PROGRESS: f64 = 0.05;
+/// Continuation steps at most (each: two gradient passes over the rows reaching P and one
+/// solve).
+const NEWTON_STEPS: usize = 2;
+
+/// A step with its fitted length and forgetting check, and the statistics before the
+/// request that a continuation from it keeps.
+struct Landed {
+    step: InfluenceStep,
+    length: StepLength,
+    check: ForgettingCheck,
+    origin: Option<Origin>,
+}
+
+impl Landed {
+    /// This step followed by `next` (fitted from where this one ended): x = Δ + s·x₁, the
+    /// next step's fit and check, the solves and phases of both.
+    fn continued_by(
+        self,
+        gpu: &crate::gpu::Gpu,
+        next: Landed,
+        relinearise_seconds: f64,
+    ) -> Result<Landed> {
+        let add = crate::kernels::blas::axpby(
+            gpu,
+            crate::kernels::blas::Scalar::Host(1.0),
+            self.step.x.values(),
+            crate::kernels::blas::Scalar::Host(1.0),
+            next.step.x.values(),
+            None,
+        )?;
+        gpu.run("continued step", |pass| {
+            crate::gpu::Record::record(&add, pass)
+        })?;
+        drop(add);
+        let mut figures = self.step.figures;
+        figures.iterations += next.step.figures.iterations;
+        // The next step's figures carry the preparation's phases too (shared, counted once).
+        for phase in ["solve", "checks", "forgetting"] {
+            if let Some(seconds) = next.step.figures.phase_seconds.get(phase) {
+                *figures
+                    .phase_seconds
+                    .entry(phase.to_string())
+                    .or_insert(0.0) += seconds;
+            }
+        }
+        *figures
+            .phase_seconds
+            .entry("relinearise".to_string())
+            .or_insert(0.0) += relinearise_seconds;
+        let mut warnings = self.step.warnings;
+        warnings.extend(next.step.warnings);
+        let mut length = StepLength {
+            solves: self.length.solves + 1,
+            fit_value: next.length.fit_value,
+            unseen_value: next.length.unseen_value,
+            gap_left: next.length.gap_left,
+            first_gap_left: self.length.first_gap_left.or(self.length.gap_left),
+            ..self.length
+        };
+        length.relinearised.push(next.length.t);
+        Ok(Landed {
+            step: InfluenceStep {
+                kept: next.step.kept,
+                x: next.step.x,
+                figures,
+                warnings,
+            },
+            length,
+            check: next.check,
+            origin: self.origin,
+        })
+    }
+}
 
 /// One request's inputs, as [`Unlearner::forget_with`] checked them.
 #[derive(Clone, Copy)]

@@ -158,3 +158,29 @@ fn a_failed_check_refuses_or_retrains_as_asked() {
         t.data.train.len() - t.forget.len()
     );
 }
+
+/// A step the clamp stops short (δ 100× above `auto`, so even the longest length leaves most
+/// of the way) is continued: the remaining objective re-linearised where it ended, the next
+/// step solved and fitted from there, and the fitting rows end closer to their target.
+#[test]
+fn a_step_stopped_short_is_continued_by_newton_steps() {
+    let t = trained();
+    let base = IfruOptions::default_for(&t.spec);
+    let (fixed, _) = apply(&t, MethodId::IfruFixed, &base);
+    let auto = fixed.unwrap().influence.unwrap().damping;
+    let short = IfruOptions {
+        damping: Some(auto * 100.0),
+        ..base
+    };
+    let (out, _) = apply(&t, MethodId::Ifru, &short);
+    let length = out.unwrap().step_length.unwrap();
+    assert_eq!(length.source, LengthSource::Fitted);
+    assert!(!length.relinearised.is_empty(), "{length:?}");
+    assert_eq!(length.solves, 1 + length.relinearised.len(), "{length:?}");
+    let (first, last) = (length.first_gap_left.unwrap(), length.gap_left.unwrap());
+    assert!(
+        first > 0.25,
+        "the first step was meant to stop short: {length:?}"
+    );
+    assert!(last.abs() < first - 0.05, "no closer: {length:?}");
+}

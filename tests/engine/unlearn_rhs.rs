@@ -655,3 +655,134 @@ fn authors_counts_on_ml_100k_ifru() {
     );
     assert!(exact.spillover.len() >= plan.spillover.len());
 }
+
+// ---------------------------------------------------------------------------------------
+// The Newton continuation's right-hand side
+
+/// The next step's right-hand side from θ̂ + Δ equals g − [∇L'(θ̂ + Δ) − ∇L'(θ̂)] − λΔ on P
+/// from the f64 reference (L' the remaining rows under Â', λ the operator's), for MF (BCE,
+/// BPR with negatives drawn per row: rows reach P through them too) and LightGCN K 2,
+/// with P a scattered subset and the rows restricted to the operator's reach of P. Same
+/// tolerance as g itself (the module notes): a difference of gradient sums in f32.
+#[test]
+fn relinearised_rhs_equals_the_reference_newton_residual() {
+    use ifru::graph::{BipartiteGraph, k_hop_nodes, normalize};
+    use ifru::unlearn::ForgetRows;
+    use ifru::unlearn::influence::RequestContext;
+    use ifru::unlearn::influence::newton::Relinearisation;
+    let gpu = gpu();
+    let p = problem(21, 6);
+    let n = p.n_users + p.n_items;
+    let lambda = 0.3f32;
+    for (kind, layers, loss) in [
+        (ModelKind::Mf, 0, LossKind::Bce),
+        (ModelKind::Mf, 0, LossKind::Bpr),
+        (ModelKind::Lightgcn, 2, LossKind::Bce),
+    ] {
+        let spec = ModelSpec::new(kind, layers, DIM, loss).unwrap();
+        let seed = 11;
+        let options = RhsOptions {
+            spillover: SpilloverRule::Exact,
+            negative_seed: seed,
+        };
+        let full = run(&p, spec, options);
+        let keep: Vec<u32> = (0..p.train.len() as u32)
+            .filter(|r| p.forget.binary_search(r).is_err())
+            .collect();
+        let remaining = p.train.select(&keep);
+        let old_csr =
+            normalize(&BipartiteGraph::from_interactions(p.n_users, p.n_items, &p.train).unwrap());
+        let new_csr = normalize(
+            &BipartiteGraph::from_interactions(p.n_users, p.n_items, &remaining).unwrap(),
+        );
+        let lightgcn = layers > 0;
+        let theta32: Vec<f32> = full.theta.iter().map(|&v| v as f32).collect();
+        let params = Params::from_nodes(p.n_users, p.n_items, DIM, &theta32).unwrap();
+        let model = DeviceModel::upload(gpu, spec, &params, Some(&full.old_adj)).unwrap();
+        let ctx = RequestContext {
+            spec,
+            n_users: p.n_users,
+            n_items: p.n_items,
+            model: &model,
+            rows: &p.train,
+            graph: None,
+            forget: &p.forget,
+            old_adjacency: lightgcn.then_some(&old_csr),
+            new_adjacency: lightgcn.then_some(&new_csr),
+            remaining: &remaining,
+            reg_per_row: 0.0,
+            valid: None,
+            negatives: None,
+            forget_rows: ForgetRows::Genuine,
+        };
+        let nodes: Vec<u32> = (0..n).filter(|v| v % 3 != 1).collect();
+        let kept = NodeSubset::new(gpu, n, &nodes).unwrap();
+        let near = match layers {
+            0 => nodes.clone(),
+            k => k_hop_nodes(&old_csr, &nodes, k as usize).unwrap(),
+        };
+        let new = full.plan.new_model(gpu, &model).unwrap();
+        let g = right_hand_side_on(gpu, &model, new.as_ref(), &full.plan, &kept).unwrap();
+        let delta: Vec<f32> = random_vec(&mut rng(5), nodes.len() * DIM as usize)
+            .iter()
+            .map(|v| 0.3 * v)
+            .collect();
+        let delta_table = DeviceTable::upload(gpu, nodes.len() as u32, DIM, &delta, "Δ").unwrap();
+        let mut relin = Relinearisation::new(gpu, &ctx, &kept, &near, lambda, seed).unwrap();
+        let got = relin
+            .right_hand_side(gpu, &ctx, &kept, &g, &delta_table)
+            .unwrap()
+            .download(gpu)
+            .unwrap();
+
+        let d = DIM as usize;
+        let new_adj = full
+            .plan
+            .new_adjacency
+            .clone()
+            .unwrap_or_else(|| identity(n));
+        let mut moved = full.theta.clone();
+        for (t, &v) in nodes.iter().enumerate() {
+            for c in 0..d {
+                moved[v as usize * d + c] += f64::from(delta[t * d + c]);
+            }
+        }
+        let at_origin = reference_gradient(&p, spec, &new_adj, &keep, &full.theta, seed);
+        let at_moved = reference_gradient(&p, spec, &new_adj, &keep, &moved, seed);
+        let mut want = Vec::new();
+        let mut scale_from = Vec::new();
+        for (t, &v) in nodes.iter().enumerate() {
+            for c in 0..d {
+                let k = v as usize * d + c;
+                want.push(
+                    full.got[k] as f64
+                        - (at_moved[k] - at_origin[k])
+                        - f64::from(lambda) * f64::from(delta[t * d + c]),
+                );
+                scale_from.push(at_moved[k]);
+            }
+        }
+        assert_close(
+            &got,
+            &want,
+            &scale_from,
+            &format!("{kind:?} K={layers} {loss:?}"),
+        );
+        let moved_by: f64 = want
+            .iter()
+            .zip(nodes.iter().flat_map(|&v| {
+                let k = v as usize * d;
+                full.got[k..k + d].iter().map(|&x| x as f64)
+            }))
+            .map(|(w, g)| (w - g).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            moved_by > 1e-2,
+            "a degenerate test: the residual did not move ({moved_by})"
+        );
+        assert!(
+            relin.rows() < remaining.len() || layers > 0 || loss == LossKind::Bpr,
+            "MF's rows should be restricted to those touching P"
+        );
+    }
+}

@@ -174,6 +174,17 @@ pub struct StepLength {
     /// The first solve's fitted length, when a second solve was kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_length: Option<f64>,
+    /// The share of the fitting rows' distance to their target still left at this length
+    /// (0: at the target; 1: not moved; negative: past it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_left: Option<f64>,
+    /// The lengths of the Newton continuation's steps, each re-linearised where the one
+    /// before stopped (empty: one step was enough, or none could do better).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relinearised: Vec<f64>,
+    /// The share left by the first step, when the continuation took it further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_gap_left: Option<f64>,
 }
 
 /// Scores that are a quadratic in the step length: s(t) = a + b·t + c·t².
@@ -295,6 +306,19 @@ pub struct StepPath<'m> {
     fit: Option<Quadratic>,
     check: Option<Quadratic>,
     unseen: Option<Quadratic>,
+    /// The statistics before the request, when the path starts from an updated θ.
+    origin: Option<Origin>,
+}
+
+/// The statistics at θ̂ (before the request): a path continued from an updated θ keeps the
+/// request's target and "before" values, not its own starting point's, so a continuation
+/// cannot move the target it is fitted to.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    unseen_before: f64,
+    target: f64,
+    fit_before: Option<f64>,
+    check_before: Option<f64>,
 }
 
 impl Membership {
@@ -455,23 +479,25 @@ impl Membership {
             fit: None,
             check: None,
             unseen: None,
+            origin: None,
         }
     }
 
-    /// Scores the rows at t = 0, 1 and −1 along `step` (with `zeroed` set to zero, as the
-    /// request will leave them): three passes, after which every statistic is known at
-    /// every t.
+    /// Scores the rows at t = 0, 1 and −1 along `step` from θ̂ + `base` (with `zeroed` set
+    /// to zero, as the request will leave them): three passes, after which every statistic
+    /// is known at every t. A path from an updated θ (`base`) takes the request's `origin`.
     pub(crate) fn along<'m>(
         &'m self,
         probe: &mut Probe<'_>,
         gpu: &Gpu,
+        base: Option<(&crate::kernels::DeviceTable, Origin)>,
         step: &InfluenceStep,
         zeroed: &[u32],
     ) -> Result<StepPath<'m>> {
         let sets = [&self.fit, &self.check, &self.unseen];
         let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
         for t in [0.0f32, 1.0, -1.0] {
-            probe.set_scaled(&step.kept, &step.x, t, zeroed)?;
+            probe.set_from(&step.kept, base.map(|(b, _)| b), &step.x, t, zeroed)?;
             // Every set scored in one run and read back in one round trip.
             let scored: Vec<(usize, &Scored)> = sets
                 .iter()
@@ -509,6 +535,7 @@ impl Membership {
             fit: quadratics.next().flatten(),
             check: quadratics.next().flatten(),
             unseen: quadratics.next().flatten(),
+            origin: base.map(|(_, o)| o),
         })
     }
 }
@@ -565,6 +592,9 @@ struct Trial {
 impl StepPath<'_> {
     /// The unseen rows' statistic before the update and the target it sets.
     fn target(&self) -> Option<(f64, f64)> {
+        if let Some(o) = self.origin {
+            return Some((o.unseen_before, o.target));
+        }
         let unseen = self.unseen.as_ref()?;
         let m = self.membership.unseen.as_ref().ok()?;
         let (before, _) = m.scored.statistic(&unseen.at(0.0))?;
@@ -573,6 +603,30 @@ impl StepPath<'_> {
             _ => before,
         };
         Some((before, target))
+    }
+
+    /// The statistics before the request: this path's at t = 0, or the origin it was given.
+    pub fn origin(&self) -> Option<Origin> {
+        if self.origin.is_some() {
+            return self.origin;
+        }
+        let (unseen_before, target) = self.target()?;
+        let value_at_zero = |q: &Option<Quadratic>, m: &std::result::Result<Measured, String>| {
+            Some(m.as_ref().ok()?.scored.statistic(&q.as_ref()?.at(0.0))?.0)
+        };
+        Some(Origin {
+            unseen_before,
+            target,
+            fit_before: value_at_zero(&self.fit, &self.membership.fit),
+            check_before: value_at_zero(&self.check, &self.membership.check),
+        })
+    }
+
+    /// The share of the fitting rows' distance to the target left at `fit_value`.
+    fn gap_left(&self, fit_value: f64, target: f64) -> Option<f64> {
+        let before = self.origin()?.fit_before?;
+        let start = self.remembered(before, target);
+        (start.abs() > f64::EPSILON).then(|| self.remembered(fit_value, target) / start)
     }
 
     /// How far the fitting rows are from looking unseen at t (positive: still remembered).
@@ -675,6 +729,9 @@ impl StepPath<'_> {
             unseen_before: Some(before),
             solves: 1,
             first_length: None,
+            gap_left: self.gap_left(chosen.fit_value, target),
+            relinearised: Vec::new(),
+            first_gap_left: None,
         })
     }
 
@@ -695,6 +752,9 @@ impl StepPath<'_> {
             unseen_before: trial.map(|(_, before, _)| before),
             solves: 1,
             first_length: None,
+            gap_left: trial.and_then(|(tr, _, target)| self.gap_left(tr.fit_value, target)),
+            relinearised: Vec::new(),
+            first_gap_left: None,
         }
     }
 
@@ -732,7 +792,10 @@ impl StepPath<'_> {
                 self.unseen.as_ref().ok_or_else(missing)?,
             );
             let (value, se) = c.scored.statistic(&q_check.at(t)).ok_or_else(missing)?;
-            let (before, _) = c.scored.statistic(&q_check.at(0.0)).ok_or_else(missing)?;
+            let before = match self.origin {
+                Some(o) => o.check_before.ok_or_else(missing)?,
+                None => c.scored.statistic(&q_check.at(0.0)).ok_or_else(missing)?.0,
+            };
             let (_, se_unseen) = u.scored.statistic(&q_unseen.at(0.0)).ok_or_else(missing)?;
             let (_, target) = self.target().ok_or_else(missing)?;
             let tolerance = (CHECK_GAP_SHARE * (before - target).abs())

@@ -4,13 +4,14 @@
 //!
 //! The pieces, one module each: [`options`] (settings and the `auto` damping), [`rhs`] (g),
 //! [`hvp`] (the Hessian operator), [`prune`] (which nodes move), [`probe`] (scoring a
-//! candidate update), [`forgetting`] (the step length and the forgetting check),
-//! [`calibrate`] (the per-request damping search) and [`adam`] (the authors' solver).
+//! candidate update), [`forgetting`] (the step length and the forgetting check), [`newton`]
+//! (the next step from an updated θ), [`calibrate`] (the per-request damping search) and [`adam`] (the authors' solver).
 
 mod adam;
 pub mod calibrate;
 pub mod forgetting;
 pub mod hvp;
+pub mod newton;
 pub mod options;
 pub(crate) mod probe;
 pub mod prune;
@@ -131,6 +132,8 @@ pub struct PreparedStep<'a> {
     kind: HessianKind,
     op: HvpOperator,
     precond: Option<BuiltPrecond>,
+    /// Nodes within the operator's reach of P (the rows touching them reach P).
+    near: Vec<u32>,
     theta_norm: f32,
     /// The kind of rows forgotten (the `auto` damping's factor).
     forget_rows: ForgetRows,
@@ -268,6 +271,7 @@ impl<'a> PreparedStep<'a> {
             kind: opts.hessian,
             op,
             precond: Some(precond),
+            near,
             theta_norm,
             forget_rows: ctx.forget_rows,
             figures,
@@ -291,6 +295,40 @@ impl<'a> PreparedStep<'a> {
         ctx: &RequestContext<'_>,
         damping: f32,
     ) -> Result<InfluenceStep> {
+        self.solve_for(gpu, ctx, damping, None)
+    }
+
+    /// g on P.
+    pub fn rhs(&self) -> &DeviceTable {
+        &self.g
+    }
+
+    /// The remaining objective's gradient on P at θ̂, ready to re-linearise at an updated θ
+    /// ([`newton`]), with this operator's rows' reach and λ.
+    pub fn relinearisation(
+        &self,
+        gpu: &Gpu,
+        ctx: &RequestContext<'_>,
+    ) -> Result<newton::Relinearisation> {
+        newton::Relinearisation::new(
+            gpu,
+            ctx,
+            &self.kept,
+            &self.near,
+            self.lambda,
+            self.opts.negative_seed,
+        )
+    }
+
+    /// [`PreparedStep::solve`] with right-hand side `rhs` (on P) instead of g: the operator,
+    /// its preconditioner and the clamp as for g.
+    pub fn solve_for(
+        &mut self,
+        gpu: &Gpu,
+        ctx: &RequestContext<'_>,
+        damping: f32,
+        rhs: Option<&DeviceTable>,
+    ) -> Result<InfluenceStep> {
         let spec = ctx.spec;
         let opts = self.opts.clone();
         let mut laps = Laps::new();
@@ -312,7 +350,14 @@ impl<'a> PreparedStep<'a> {
                     let pre = self.precond.as_ref().map_or(Preconditioner::None, |p| {
                         p.preconditioner(spec.dim as usize)
                     });
-                    solve(gpu, &self.op, self.g.values(), x.values(), &pre, &cg)?
+                    solve(
+                        gpu,
+                        &self.op,
+                        rhs.unwrap_or(&self.g).values(),
+                        x.values(),
+                        &pre,
+                        &cg,
+                    )?
                 }
                 Solver::Adam {
                     lr,
@@ -324,7 +369,15 @@ impl<'a> PreparedStep<'a> {
                     })?;
                     let mut probe = Probe::new(gpu, ctx, valid)?;
                     adam_solve(
-                        gpu, &self.op, &self.g, &x, &self.kept, &mut probe, damping, lr, max_iter,
+                        gpu,
+                        &self.op,
+                        rhs.unwrap_or(&self.g),
+                        &x,
+                        &self.kept,
+                        &mut probe,
+                        damping,
+                        lr,
+                        max_iter,
                         patience,
                     )?
                 }

@@ -63,14 +63,21 @@ impl<'a> Probe<'a> {
         t: f32,
         zeroed: &[u32],
     ) -> Result<&DeviceModel> {
+        self.set_from(kept, None, x, t, zeroed)
+    }
+
+    /// [`Probe::set_scaled`] from θ̂ + `base` (on the kept rows, as x): θ̂ + base + t·x, the
+    /// model a step continued from an earlier one leaves.
+    pub(crate) fn set_from(
+        &mut self,
+        kept: &NodeSubset,
+        base: Option<&DeviceTable>,
+        x: &DeviceTable,
+        t: f32,
+        zeroed: &[u32],
+    ) -> Result<&DeviceModel> {
         let gpu = self.gpu;
-        let reset = crate::kernels::blas::copy(
-            gpu,
-            self.ctx.model.theta().values(),
-            self.scratch.theta().values(),
-        )?;
-        gpu.run("probe: θ̂", |pass| reset.record(pass))?;
-        drop(reset);
+        moved_copy(gpu, self.ctx.model, kept, base, &self.scratch)?;
         if t == 1.0 {
             kept.add_into(gpu, x, self.scratch.theta())?;
         } else if t != 0.0 {
@@ -131,4 +138,22 @@ impl<'a> Probe<'a> {
         self.set(kept, x)?;
         self.current_valid_auc()
     }
+}
+
+/// Sets `scratch`'s θ to `origin`'s plus `delta` on the kept rows (θ̂ + Δ), its final
+/// embeddings not yet recomputed.
+pub(crate) fn moved_copy(
+    gpu: &Gpu,
+    origin: &DeviceModel,
+    kept: &NodeSubset,
+    delta: Option<&DeviceTable>,
+    scratch: &DeviceModel,
+) -> Result<()> {
+    let reset = crate::kernels::blas::copy(gpu, origin.theta().values(), scratch.theta().values())?;
+    gpu.run("θ̂ into a scratch model", |pass| reset.record(pass))?;
+    drop(reset);
+    if let Some(delta) = delta {
+        kept.add_into(gpu, delta, scratch.theta())?;
+    }
+    Ok(())
 }

@@ -114,6 +114,30 @@ impl NodeRows {
         self.rows.is_empty()
     }
 
+    /// The rows `keep` accepts, by position.
+    pub fn retain(&self, keep: impl Fn(usize) -> bool) -> NodeRows {
+        let kept: Vec<usize> = (0..self.len()).filter(|&t| keep(t)).collect();
+        let pick = |v: &[u32]| kept.iter().map(|&t| v[t]).collect::<Vec<_>>();
+        NodeRows {
+            rows: pick(&self.rows),
+            user_nodes: pick(&self.user_nodes),
+            item_nodes: pick(&self.item_nodes),
+            labels: kept.iter().map(|&t| self.labels[t]).collect(),
+            neg_nodes: if self.neg_nodes.is_empty() {
+                Vec::new()
+            } else {
+                pick(&self.neg_nodes)
+            },
+        }
+    }
+
+    /// True when row `t` has a node (user, item or BPR negative) that `is_in` accepts.
+    pub fn touches(&self, t: usize, is_in: impl Fn(u32) -> bool) -> bool {
+        is_in(self.user_nodes[t])
+            || is_in(self.item_nodes[t])
+            || self.neg_nodes.get(t).is_some_and(|&j| is_in(j))
+    }
+
     /// These rows followed by `other`'s.
     fn concat(&self, other: &NodeRows) -> NodeRows {
         let cat = |a: &[u32], b: &[u32]| [a, b].concat();
@@ -415,27 +439,8 @@ impl InfluenceRows {
                 options.negative_seed,
                 negatives,
             )?;
-            let hit = |t: usize| {
-                in_region[candidates.user_nodes[t] as usize]
-                    || in_region[candidates.item_nodes[t] as usize]
-                    || candidates
-                        .neg_nodes
-                        .get(t)
-                        .is_some_and(|&j| in_region[j as usize])
-            };
-            let keep: Vec<usize> = (0..candidates.len()).filter(|&t| hit(t)).collect();
-            let pick = |v: &[u32]| keep.iter().map(|&t| v[t]).collect::<Vec<_>>();
-            NodeRows {
-                rows: pick(&candidates.rows),
-                user_nodes: pick(&candidates.user_nodes),
-                item_nodes: pick(&candidates.item_nodes),
-                labels: keep.iter().map(|&t| candidates.labels[t]).collect(),
-                neg_nodes: if candidates.neg_nodes.is_empty() {
-                    Vec::new()
-                } else {
-                    pick(&candidates.neg_nodes)
-                },
-            }
+            let hit = |t: usize| candidates.touches(t, |v| in_region[v as usize]);
+            candidates.retain(hit)
         };
         let new_adjacency = (layers > 0).then(|| csr_arrays(&normalize(&removal.graph)));
         Ok(InfluenceRows {
