@@ -80,7 +80,7 @@ fn main() {
             group,
             method: MethodId::Ifru,
             ifru: Some(IfruOptions {
-                prune: Pruning::Keep(PruneOptions { hops: 0, keep: 1.0 }),
+                prune: Pruning::Keep(PruneOptions::unbounded(0, 1.0)),
                 ..IfruOptions::default_for(&spec)
             }),
             forget_rows: ForgetRows::Genuine,

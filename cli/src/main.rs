@@ -8,6 +8,7 @@ use ifru_cli::app::{Cli, run_parsed};
 use ifru_cli::commands as cli;
 
 fn main() -> ExitCode {
+    exit_quietly_on_closed_pipe();
     match run_parsed(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -33,3 +34,18 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `ifru info | head -1` closes the pipe after one line. Rust ignores SIGPIPE, so the next
+/// `println!` panics on the broken pipe; a command-line tool should end quietly there, as
+/// every Unix tool does, so SIGPIPE gets its default action back.
+#[cfg(unix)]
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: `signal` with `SIG_DFL` only resets one signal's disposition; it runs first in
+    // `main`, before any thread exists, and installs no handler that could run Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn exit_quietly_on_closed_pipe() {}

@@ -745,14 +745,17 @@ impl<'g> Unlearner<'g> {
         // points or places): its direction is the better one (measured on setting B of
         // docs/DAMPING.md, where the first step, kept for a fit closer by a hair, cost 0.003
         // test AUC in one seed).
+        // Whichever is kept, its phases count both solves (the request paid for both).
+        let mut first = first;
         if second.length.source == LengthSource::Fitted
             && miss(&second.length) <= miss(&first.length).max(SECOND_SOLVE_MATCH)
         {
+            add_solve_phases(&mut second.step.figures, &first.step.figures);
             second.length.solves = 2;
             second.length.first_length = Some(t);
             Ok(second)
         } else {
-            let mut first = first;
+            add_solve_phases(&mut first.step.figures, &second.step.figures);
             first.length.solves = 2;
             Ok(first)
         }
@@ -1075,6 +1078,19 @@ const NEWTON_PROGRESS: f64 = 0.05;
 /// solve).
 const NEWTON_STEPS: usize = 2;
 
+/// Adds the per-solve phases of `other` (another solve of the same prepared request) to
+/// `figures`; the preparation's phases, which both carry, are counted once.
+fn add_solve_phases(figures: &mut InfluenceFigures, other: &InfluenceFigures) {
+    for phase in ["solve", "checks", "forgetting"] {
+        if let Some(seconds) = other.phase_seconds.get(phase) {
+            *figures
+                .phase_seconds
+                .entry(phase.to_string())
+                .or_insert(0.0) += seconds;
+        }
+    }
+}
+
 /// A step with its fitted length and forgetting check, and the statistics before the
 /// request that a continuation from it keeps.
 struct Landed {
@@ -1107,15 +1123,7 @@ impl Landed {
         drop(add);
         let mut figures = self.step.figures;
         figures.iterations += next.step.figures.iterations;
-        // The next step's figures carry the preparation's phases too (shared, counted once).
-        for phase in ["solve", "checks", "forgetting"] {
-            if let Some(seconds) = next.step.figures.phase_seconds.get(phase) {
-                *figures
-                    .phase_seconds
-                    .entry(phase.to_string())
-                    .or_insert(0.0) += seconds;
-            }
-        }
+        add_solve_phases(&mut figures, &next.step.figures);
         *figures
             .phase_seconds
             .entry("relinearise".to_string())

@@ -127,7 +127,10 @@ fn an_unlearner_owning_its_device_forgets_by_default_like_a_borrowing_one() {
     assert_eq!(
         outcome.options.as_ref().map(|o| o.prune),
         Some(ifru::unlearn::influence::Pruning::Keep(
-            ifru::unlearn::influence::PruneOptions { hops: 1, keep: 1.0 }
+            ifru::unlearn::influence::PruneOptions {
+                budget: Some(ifru::unlearn::influence::prune::NEIGHBOUR_BUDGET),
+                ..ifru::unlearn::influence::PruneOptions::unbounded(1, 1.0)
+            }
         )),
         "MF's pruning, made explicit in the report"
     );
@@ -139,7 +142,7 @@ fn an_unlearner_owning_its_device_forgets_by_default_like_a_borrowing_one() {
 #[test]
 fn pruning_serialises_as_reports_always_wrote_it() {
     use ifru::unlearn::influence::{PruneOptions, Pruning};
-    let keep = Pruning::Keep(PruneOptions { hops: 1, keep: 0.6 });
+    let keep = Pruning::Keep(PruneOptions::unbounded(1, 0.6));
     assert_eq!(
         serde_json::to_string(&keep).unwrap(),
         r#"{"hops":1,"keep":0.6}"#

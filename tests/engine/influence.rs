@@ -294,7 +294,7 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
         drop(forward);
         let opts = IfruOptions {
             prune: ifru::unlearn::influence::Pruning::Keep(
-                ifru::unlearn::influence::PruneOptions { hops: 0, keep: 1.0 },
+                ifru::unlearn::influence::PruneOptions::unbounded(0, 1.0),
             ),
             damping: Some(1.0),
             rtol: 1e-6,

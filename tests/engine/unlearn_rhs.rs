@@ -451,7 +451,7 @@ fn pruning_properties() {
             ]
         })
         .collect();
-    let opts = |hops, keep| PruneOptions { hops, keep };
+    let opts = PruneOptions::unbounded;
     let k0 = prune(p.n_users, p.n_items, &p.train, &p.forget, opts(0, 1.0)).unwrap();
     assert_eq!(k0.nodes, touched.iter().copied().collect::<Vec<_>>());
     assert_eq!(k0.kept_users + k0.kept_items, k0.nodes.len());
@@ -497,8 +497,74 @@ fn pruning_properties() {
     assert!(prune(p.n_users, p.n_items, &p.train, &[9999], opts(1, 1.0)).is_err());
     let none = prune(p.n_users, p.n_items, &p.train, &[], opts(1, 0.6)).unwrap();
     assert!(none.nodes.is_empty() && none.candidates == 0);
-    assert_eq!(PruneOptions::default_for(ModelKind::Mf), opts(1, 1.0));
+    let budgeted = PruneOptions {
+        budget: Some(ifru::unlearn::influence::prune::NEIGHBOUR_BUDGET),
+        ..opts(1, 1.0)
+    };
+    assert_eq!(PruneOptions::default_for(ModelKind::Mf), budgeted);
     assert_eq!(PruneOptions::default_for(ModelKind::Lightgcn), opts(1, 0.6));
+}
+
+/// The neighbour budget keeps the request's own nodes and at most `budget` of the others per
+/// own node, the highest-scoring ones; budget 0 is hop 0 and a budget above the region's
+/// size changes nothing; a negative or non-finite budget is an error.
+#[test]
+fn the_neighbour_budget_keeps_own_nodes_and_the_best_neighbours() {
+    let p = problem(23, 4);
+    let (nu, ni) = (p.n_users, p.n_items);
+    let with = |hops, keep, budget| PruneOptions {
+        budget,
+        ..PruneOptions::unbounded(hops, keep)
+    };
+    let own = prune(nu, ni, &p.train, &p.forget, with(0, 1.0, None))
+        .unwrap()
+        .nodes;
+    let zero = prune(nu, ni, &p.train, &p.forget, with(2, 1.0, Some(0.0))).unwrap();
+    assert_eq!(
+        zero.nodes, own,
+        "budget 0 keeps exactly the request's own nodes"
+    );
+    for hops in 1..=2 {
+        let all = prune(nu, ni, &p.train, &p.forget, with(hops, 1.0, None)).unwrap();
+        let big = prune(nu, ni, &p.train, &p.forget, with(hops, 1.0, Some(1e6))).unwrap();
+        assert_eq!(big.nodes, all.nodes);
+        let scores = importance_scores(nu, ni, &p.train, &p.forget, hops).unwrap();
+        let budget = 1.5;
+        let cut = prune(nu, ni, &p.train, &p.forget, with(hops, 1.0, Some(budget))).unwrap();
+        let others = |nodes: &[u32]| -> Vec<u32> {
+            nodes
+                .iter()
+                .copied()
+                .filter(|v| own.binary_search(v).is_err())
+                .collect()
+        };
+        let kept = others(&cut.nodes);
+        assert!(own.iter().all(|v| cut.nodes.binary_search(v).is_ok()));
+        assert_eq!(
+            kept.len(),
+            (budget * own.len() as f64) as usize,
+            "hops {hops}"
+        );
+        assert!(
+            others(&all.nodes).len() > kept.len(),
+            "a degenerate test: nothing to cut"
+        );
+        let lowest_kept = kept
+            .iter()
+            .map(|&v| scores[v as usize])
+            .fold(f64::INFINITY, f64::min);
+        for v in others(&all.nodes) {
+            if kept.binary_search(&v).is_err() {
+                assert!(
+                    scores[v as usize] <= lowest_kept,
+                    "node {v} dropped above a kept one"
+                );
+            }
+        }
+    }
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        assert!(prune(nu, ni, &p.train, &p.forget, with(1, 1.0, Some(bad))).is_err());
+    }
 }
 
 #[test]
@@ -605,7 +671,7 @@ fn right_hand_side_on_kept_nodes_equals_the_full_one_picked() {
 fn authors_counts_on_ml_100k_ifru() {
     let dir = common::require_data!().join("ml-100k-ifru");
     let split = |ratio: &str| ifru::data::ifru_folder::load(&dir.join(ratio)).unwrap();
-    let opts = |hops, keep| PruneOptions { hops, keep };
+    let opts = PruneOptions::unbounded;
 
     // MF uses the 0.02 split.
     let d = split("0.02");

@@ -303,6 +303,11 @@ pub struct IfruArgs {
     /// Fraction of the scored nodes kept (default: 0.6 for LightGCN, 1 for MF).
     #[arg(long)]
     pub prune_keep: Option<f64>,
+    /// At most this many nodes beyond the request's own (its rows' users and items) per
+    /// own node, the most important first, so a request's cost follows the request; `none`
+    /// keeps every scored node (default: 4 for MF, none for LightGCN).
+    #[arg(long)]
+    pub prune_budget: Option<String>,
     /// Solve on every node (no pruning).
     #[arg(long)]
     pub no_prune: bool,
@@ -341,13 +346,26 @@ impl IfruArgs {
         o.prune = if self.no_prune {
             Pruning::Off
         } else {
-            let model_keep = match o.prune {
-                Pruning::Keep(p) => p.keep,
-                Pruning::Off | Pruning::ModelDefault => 1.0,
+            let model = match o.prune {
+                Pruning::Keep(p) => p,
+                Pruning::Off | Pruning::ModelDefault => PruneOptions::unbounded(1, 1.0),
+            };
+            let budget = match self.prune_budget.as_deref() {
+                None => model.budget,
+                Some("none") => None,
+                Some(s) => Some(
+                    s.parse::<f64>()
+                        .ok()
+                        .filter(|b| b.is_finite() && *b >= 0.0)
+                        .ok_or_else(|| {
+                            format!("--prune-budget {s:?}: expected none or a number ≥ 0")
+                        })?,
+                ),
             };
             Pruning::Keep(PruneOptions {
                 hops: self.prune_hops,
-                keep: self.prune_keep.unwrap_or(model_keep),
+                keep: self.prune_keep.unwrap_or(model.keep),
+                budget,
             })
         };
         o.precond = self.precond;

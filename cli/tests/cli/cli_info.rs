@@ -57,3 +57,22 @@ fn no_driver_is_a_clear_error_not_a_panic() {
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A reader that goes away (`ifru info | head -0`) ends the command quietly, as with any
+/// Unix tool, instead of a panic on the broken pipe.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    let mut child = ifru()
+        .arg("info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ifru");
+    // Close the read end before the command has opened its device and printed anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
