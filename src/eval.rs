@@ -323,6 +323,33 @@ impl RankScorer {
         })
     }
 
+    /// A scorer of other `pairs` over the lists this one scores (their users must be among
+    /// this one's): it holds no device buffers, and its [`RankScorer::places_in`] reads the
+    /// lists [`RankScorer::score_lists`] of `self` returns. Several pair sets of the same
+    /// users (a request's fitting, check and held-out pairs) then share one scoring pass.
+    pub fn for_pairs(&self, pairs: &Interactions) -> GpuResult<RankScorer> {
+        if let Some(r) = (0..pairs.len()).find(|&r| {
+            pairs.items[r] >= self.n_items || self.users.binary_search(&pairs.users[r]).is_err()
+        }) {
+            return Err(GpuError::Invalid(format!(
+                "pair {r}: user {} / item {} is not among the scored lists",
+                pairs.users[r], pairs.items[r]
+            )));
+        }
+        Ok(RankScorer {
+            n_items: self.n_items,
+            batches: Vec::new(),
+            pairs: pairs
+                .users
+                .iter()
+                .copied()
+                .zip(pairs.items.iter().copied())
+                .collect(),
+            users: self.users.clone(),
+            excluded: self.excluded.clone(),
+        })
+    }
+
     /// The mean place under final embeddings `emb`.
     pub fn mean_rank(&self, gpu: &Gpu, emb: &DeviceTable) -> GpuResult<f64> {
         Ok(self.mean_rank_in(&self.score_lists(gpu, emb)?))
@@ -359,58 +386,108 @@ impl RankScorer {
 
     /// Each pair's place among its user's candidates (0 the top, ties counting half) given
     /// [`RankScorer::score_lists`]; a pair whose user has no list there (a short `lists`)
-    /// counts 0. Each user's candidate scores are sorted once, so a pair costs a binary
-    /// search: a calibration evaluates many step lengths on the same lists' combinations.
-    /// Exactly the pairwise count: a NaN score is never above or tied with another, and
-    /// −0 ties +0.
+    /// counts 0. Exactly the pairwise count: a NaN score is never above or tied with
+    /// another, and −0 ties +0. A calibration evaluates this at many step lengths, so it is
+    /// kept cheap: a user with few pairs (the usual forget request: a few items per user)
+    /// is counted in one pass over its list; a user with many has its candidates sorted
+    /// once and each pair found by binary search.
     pub fn places_in(&self, lists: &[f32]) -> Vec<f64> {
+        self.places_with(lists, LINEAR_PLACE_PAIRS)
+    }
+
+    /// [`RankScorer::places_in`], counting users with at most `linear_up_to` pairs in one
+    /// pass and sorting the others' candidates.
+    fn places_with(&self, lists: &[f32], linear_up_to: usize) -> Vec<f64> {
         let n_items = self.n_items as usize;
-        // Per user: its candidates' scores (not NaN), ascending, and how many candidates.
-        let sorted: Vec<Option<(Vec<f32>, usize)>> = (0..self.users.len())
-            .map(|k| {
-                let list = lists.get(k * n_items..(k + 1) * n_items)?;
-                let excluded = &self.excluded[k];
-                let mut scores = Vec::with_capacity(n_items);
-                let mut candidates = 0;
+        let mut pairs_of: Vec<Vec<usize>> = vec![Vec::new(); self.users.len()];
+        for (p, &(u, _)) in self.pairs.iter().enumerate() {
+            if let Ok(k) = self.users.binary_search(&u) {
+                pairs_of[k].push(p);
+            }
+        }
+        let mut places = vec![0.0; self.pairs.len()];
+        for (k, pairs) in pairs_of.iter().enumerate() {
+            let Some(list) = lists.get(k * n_items..(k + 1) * n_items) else {
+                continue;
+            };
+            let excluded = &self.excluded[k];
+            let is_candidate = |j: u32| excluded.binary_search(&j).is_err();
+            // Per pair: candidates above its own score and tied with it (the own item
+            // included when it is a candidate), over the list's candidates.
+            let counts: Vec<(usize, usize)>;
+            let candidates;
+            if pairs.len() <= linear_up_to {
+                let owns: Vec<f32> = pairs
+                    .iter()
+                    .map(|&p| list[self.pairs[p].1 as usize])
+                    .collect();
+                let mut tally = vec![(0usize, 0usize); pairs.len()];
+                let mut n = 0;
+                let mut next_excluded = excluded.iter().peekable();
                 for (j, &s) in list.iter().enumerate() {
-                    if excluded.binary_search(&(j as u32)).is_ok() {
+                    while next_excluded.next_if(|&&e| (e as usize) < j).is_some() {}
+                    if next_excluded.peek().is_some_and(|&&e| e as usize == j) {
                         continue;
                     }
-                    candidates += 1;
+                    n += 1;
+                    if s.is_nan() {
+                        continue;
+                    }
+                    for (t, &own) in tally.iter_mut().zip(&owns) {
+                        if s > own {
+                            t.0 += 1;
+                        } else if s == own {
+                            t.1 += 1;
+                        }
+                    }
+                }
+                counts = tally;
+                candidates = n;
+            } else {
+                let mut scores = Vec::with_capacity(n_items);
+                let mut n = 0;
+                for (j, &s) in list.iter().enumerate() {
+                    if !is_candidate(j as u32) {
+                        continue;
+                    }
+                    n += 1;
                     if !s.is_nan() {
                         scores.push(s + 0.0);
                     }
                 }
                 scores.sort_unstable_by(f32::total_cmp);
-                Some((scores, candidates))
-            })
-            .collect();
-        self.pairs
-            .iter()
-            .map(|&(u, i)| {
-                let Ok(k) = self.users.binary_search(&u) else {
-                    return 0.0;
-                };
-                let Some((scores, candidates)) = &sorted[k] else {
-                    return 0.0;
-                };
-                let own = lists[k * n_items + i as usize];
+                counts = pairs
+                    .iter()
+                    .map(|&p| {
+                        let own = list[self.pairs[p].1 as usize] + 0.0;
+                        let below_or_tied = scores.partition_point(|&s| s <= own);
+                        let below = scores.partition_point(|&s| s < own);
+                        (scores.len() - below_or_tied, below_or_tied - below)
+                    })
+                    .collect();
+                candidates = n;
+            }
+            for (&p, &(above, tied)) in pairs.iter().zip(&counts) {
+                let i = self.pairs[p].1;
+                let own = list[i as usize];
                 // The pair's own item is not its own candidate.
-                let own_is_candidate = self.excluded[k].binary_search(&i).is_err();
+                let own_is_candidate = is_candidate(i);
                 let candidates = candidates - usize::from(own_is_candidate);
                 if candidates == 0 || own.is_nan() {
-                    return 0.0;
+                    continue;
                 }
-                let own = own + 0.0;
-                let below_or_tied = scores.partition_point(|&s| s <= own);
-                let below = scores.partition_point(|&s| s < own);
-                let above = scores.len() - below_or_tied;
-                let ties = below_or_tied - below - usize::from(own_is_candidate);
-                (above as f64 + 0.5 * ties as f64) / candidates as f64
-            })
-            .collect()
+                let ties = tied - usize::from(own_is_candidate);
+                places[p] = (above as f64 + 0.5 * ties as f64) / candidates as f64;
+            }
+        }
+        places
     }
 }
+
+/// Users with at most this many pairs are counted in one pass over their list (cost: pairs
+/// × items) rather than sorted (items × log items): below ~log₂ of a large catalogue the
+/// pass is the cheaper.
+const LINEAR_PLACE_PAIRS: usize = 16;
 
 /// The second half of a forget set in file order: `rows[len / 2..]` (the larger half when
 /// `len` is odd).
@@ -1015,6 +1092,38 @@ mod tests {
         }
     }
 
+    /// Pairs of another set over the same lists rank exactly as a scorer built for them;
+    /// a pair whose user has no list is refused by name.
+    #[test]
+    fn other_pairs_rank_in_the_shared_lists() {
+        use crate::data::Interactions;
+        let lists = vec![0.5f32, 0.1, 0.9, 0.3, 0.2, 0.8, 0.4, 0.6, 0.7];
+        let shared = RankScorer {
+            n_items: 3,
+            batches: Vec::new(),
+            pairs: vec![(0, 0), (1, 1), (2, 2)],
+            users: vec![0, 1, 2],
+            excluded: vec![vec![], vec![2], vec![0]],
+        };
+        let mut some = Interactions::default();
+        some.push(2, 1, 1);
+        some.push(0, 2, 1);
+        let mine = shared.for_pairs(&some).unwrap();
+        // User 2 ranks [0.4, 0.6, 0.7] with item 0 excluded: item 1's only candidate, item 2,
+        // is above it (place 1). User 0's item 2 (0.9) tops [0.5, 0.1, 0.9] (place 0).
+        let places = mine.places_in(&lists);
+        assert_eq!(places, vec![1.0, 0.0]);
+        for (k, &(u, i)) in mine.pairs.iter().enumerate() {
+            let list = &lists[u as usize * 3..u as usize * 3 + 3];
+            let excluded = &shared.excluded[u as usize];
+            assert_eq!(places[k], naive_place(list, i as usize, excluded));
+        }
+        let mut stranger = Interactions::default();
+        stranger.push(5, 0, 1);
+        let err = shared.for_pairs(&stranger).err().unwrap().to_string();
+        assert!(err.contains("user 5"), "{err}");
+    }
+
     proptest! {
         /// Sorted look-ups give exactly the pairwise count, with ties, −0 / +0 and NaN.
         #[test]
@@ -1045,6 +1154,9 @@ mod tests {
                 excluded: excluded.clone(),
             };
             let got = scorer.places_in(&lists);
+            // Both ways of counting: every user in one pass, every user sorted.
+            prop_assert_eq!(&scorer.places_with(&lists, usize::MAX), &got);
+            prop_assert_eq!(&scorer.places_with(&lists, 0), &got);
             for (k, &(u, i)) in pairs.iter().enumerate() {
                 let u = u as usize;
                 let list = &lists[u * n_items..(u + 1) * n_items];

@@ -298,6 +298,9 @@ pub struct Membership {
     check: std::result::Result<Measured, String>,
     unseen: std::result::Result<Measured, String>,
     isolated_check_rows: usize,
+    /// BPR: the request's users' lists, scored once for all three sets (each set's
+    /// [`Scored::Rank`] reads them: [`RankScorer::for_pairs`]).
+    lists: Option<RankScorer>,
 }
 
 /// The request's statistics as functions of the step length.
@@ -393,6 +396,7 @@ impl Membership {
                     check: auc_rows(&check_rows, 2, "check half")?,
                     unseen: auc_rows(&unseen, 2, "unseen rows")?,
                     isolated_check_rows,
+                    lists: None,
                 }
             }
             LossKind::Bpr => {
@@ -423,6 +427,16 @@ impl Membership {
                 } else {
                     UserItems::build(ctx.n_users, ctx.n_items, &[], false)?
                 };
+                // Every user's list is scored once; the three sets read it.
+                let lists = match scored && !held_out.is_empty() {
+                    false => None,
+                    true => {
+                        let mut all = fit.clone();
+                        all.extend_from(&check);
+                        all.extend_from(&held_out);
+                        Some(RankScorer::new(gpu, ctx.n_users, ctx.n_items, &all, &seen)?)
+                    }
+                };
                 let rank_rows = |rows: &Interactions, min: usize, what: &str| {
                     if !scored || held_out.is_empty() {
                         return Ok(Err(format!(
@@ -437,14 +451,11 @@ impl Membership {
                             min.max(1)
                         )));
                     }
+                    let Some(lists) = &lists else {
+                        return Ok(Err(format!("{what}: no lists to rank in")));
+                    };
                     Ok::<_, crate::error::Error>(Ok(Measured {
-                        scored: Scored::Rank(RankScorer::new(
-                            gpu,
-                            ctx.n_users,
-                            ctx.n_items,
-                            rows,
-                            &seen,
-                        )?),
+                        scored: Scored::Rank(lists.for_pairs(rows)?),
                         rows: rows.len(),
                     }))
                 };
@@ -455,6 +466,7 @@ impl Membership {
                     check: rank_rows(&check, 1, "check half")?,
                     unseen: rank_rows(&held_out, 1, "held-out rows of the request's users")?,
                     isolated_check_rows,
+                    lists,
                 }
             }
         };
@@ -496,19 +508,32 @@ impl Membership {
     ) -> Result<StepPath<'m>> {
         let sets = [&self.fit, &self.check, &self.unseen];
         let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
+        let measured: Vec<usize> = (0..sets.len()).filter(|&k| sets[k].is_ok()).collect();
         for t in [0.0f32, 1.0, -1.0] {
             probe.set_from(&step.kept, base.map(|(b, _)| b), &step.x, t, zeroed)?;
+            let emb = probe.embeddings();
+            if let Some(lists) = &self.lists {
+                // BPR: the users' lists once; every set ranks its pairs in them.
+                let plan = lists.plan(gpu, emb)?;
+                gpu.run("scoring the request's users' lists", |pass| {
+                    plan.record(pass)
+                })?;
+                let scores = RowScorer::from_records(&gpu.download_all(&lists.outputs())?);
+                for &k in &measured {
+                    samples[k].push(scores.clone());
+                }
+                continue;
+            }
             // Every set scored in one run and read back in one round trip.
-            let scored: Vec<(usize, &Scored)> = sets
-                .iter()
-                .enumerate()
-                .filter_map(|(k, set)| set.as_ref().ok().map(|m| (k, &m.scored)))
-                .collect();
             let mut plan = crate::kernels::Plan::empty();
             let mut outputs = Vec::new();
             let mut counts = Vec::new();
-            for (_, s) in &scored {
-                plan = plan.then(s.plan(gpu, probe.embeddings())?);
+            for &k in &measured {
+                let s = &sets[k]
+                    .as_ref()
+                    .map_err(|e| crate::Error::Invalid(e.clone()))?
+                    .scored;
+                plan = plan.then(s.plan(gpu, emb)?);
                 let out = s.outputs();
                 counts.push(out.len());
                 outputs.extend(out);
@@ -517,9 +542,9 @@ impl Membership {
                 plan.record(pass)
             })?;
             let mut records = gpu.download_all(&outputs)?.into_iter();
-            for ((k, _), n) in scored.iter().zip(counts) {
+            for (&k, n) in measured.iter().zip(counts) {
                 let mine: Vec<Vec<f32>> = records.by_ref().take(n).collect();
-                samples[*k].push(RowScorer::from_records(&mine));
+                samples[k].push(RowScorer::from_records(&mine));
             }
         }
         let mut quadratics = samples.into_iter().map(|mut s| {
