@@ -312,12 +312,7 @@ impl RankScorer {
         Ok(RankScorer {
             n_items,
             batches,
-            pairs: pairs
-                .users
-                .iter()
-                .copied()
-                .zip(pairs.items.iter().copied())
-                .collect(),
+            pairs: pairs_of(pairs),
             excluded: users.iter().map(|&u| seen.items_of(u).to_vec()).collect(),
             users,
         })
@@ -339,12 +334,7 @@ impl RankScorer {
         Ok(RankScorer {
             n_items: self.n_items,
             batches: Vec::new(),
-            pairs: pairs
-                .users
-                .iter()
-                .copied()
-                .zip(pairs.items.iter().copied())
-                .collect(),
+            pairs: pairs_of(pairs),
             users: self.users.clone(),
             excluded: self.excluded.clone(),
         })
@@ -482,6 +472,15 @@ impl RankScorer {
         }
         places
     }
+}
+
+/// The (user, item) of every row.
+fn pairs_of(rows: &Interactions) -> Vec<(u32, u32)> {
+    rows.users
+        .iter()
+        .copied()
+        .zip(rows.items.iter().copied())
+        .collect()
 }
 
 /// Users with at most this many pairs are counted in one pass over their list (cost: pairs
@@ -1016,11 +1015,8 @@ pub fn request_metrics(
             })
         }
         crate::model::LossKind::Bpr => {
-            let mut gone = vec![false; data.train.len()];
             check_rows(&data.train, forget_in_file_order)?;
-            forget_in_file_order
-                .iter()
-                .for_each(|&r| gone[r as usize] = true);
+            let gone = crate::data::id_mask(data.train.len(), forget_in_file_order);
             let kept: Vec<u32> = (0..data.train.len() as u32)
                 .filter(|&r| !gone[r as usize])
                 .collect();

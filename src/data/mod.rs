@@ -31,6 +31,18 @@ pub use delimited::{DelimitedOptions, ValueColumn};
 pub use error::DataError;
 pub use ids::IdMap;
 
+/// `len` flags, true at each of `ids` (ids at or past `len` are ignored: callers check
+/// their ids where they read them).
+pub fn id_mask(len: usize, ids: &[u32]) -> Vec<bool> {
+    let mut mask = vec![false; len];
+    for &id in ids {
+        if let Some(slot) = mask.get_mut(id as usize) {
+            *slot = true;
+        }
+    }
+    mask
+}
+
 /// Labelled interactions with dense ids: row `r` is `(users[r], items[r], labels[r])`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Interactions {

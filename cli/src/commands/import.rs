@@ -16,7 +16,7 @@ use ifru::model::{LossKind, ModelSpec};
 use ifru::unlearn::influence::stationarity::{FAR_FROM_STATIONARY, stationarity};
 
 use super::CliResult;
-use super::common::{RawDataOptions, TrainingOptions, load_training_data, open_gpu};
+use super::common::{RawDataOptions, TrainingOptions, data_entry, load_training_data, open_gpu};
 
 #[derive(Args)]
 pub struct ImportCommand {
@@ -154,14 +154,7 @@ pub fn run(cmd: ImportCommand) -> CliResult {
         .with("spec", spec)?
         .with("tables", &tables)?
         .with("stationarity", r)?
-        .with(
-            "data",
-            serde_json::json!({
-                "path": &state.meta.data.path,
-                "fingerprint": &state.meta.data.fingerprint,
-                "train_rows": ds.train.len(),
-            }),
-        )?;
+        .with("data", data_entry(&state, ds.train.len()))?;
     ModelDir::create_with(&cmd.out, &state, &record, &AuditLog::default())?;
     let loss = match spec.loss {
         LossKind::Bce => "bce",

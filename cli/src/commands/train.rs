@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::CliResult;
 use super::common::{
-    Progress, RawDataOptions, ReportAdapter, TrainingOptions, check_report_path,
+    Progress, RawDataOptions, ReportAdapter, TrainingOptions, check_report_path, data_entry,
     load_training_data, open_gpu, write_report,
 };
 
@@ -150,14 +150,7 @@ pub fn run(cmd: TrainCommand) -> CliResult {
         .with("spec", spec)?
         .with("settings", &config)?
         .with("seeds", seeds)?
-        .with(
-            "data",
-            serde_json::json!({
-                "path": &state.meta.data.path,
-                "fingerprint": &state.meta.data.fingerprint,
-                "train_rows": ds.train.len(),
-            }),
-        )?
+        .with("data", data_entry(&state, ds.train.len()))?
         .with("adapter", ReportAdapter::from(gpu.adapter()))?
         .with("epochs", outcome.epochs)?
         .with("train_seconds", outcome.train_seconds)?

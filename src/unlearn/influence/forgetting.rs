@@ -24,6 +24,8 @@
 //! without any row are set to zero, not moved by t: they are counted apart and take part in
 //! neither the fit nor the check.
 
+use std::rc::Rc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::Interactions;
@@ -306,9 +308,10 @@ pub struct Membership {
 /// The request's statistics as functions of the step length.
 pub struct StepPath<'m> {
     membership: &'m Membership,
-    fit: Option<Quadratic>,
-    check: Option<Quadratic>,
-    unseen: Option<Quadratic>,
+    /// Each set's scores along the step (BPR: the three share one, the users' lists).
+    fit: Option<Rc<Quadratic>>,
+    check: Option<Rc<Quadratic>>,
+    unseen: Option<Rc<Quadratic>>,
     /// The statistics before the request, when the path starts from an updated θ.
     origin: Option<Origin>,
 }
@@ -507,8 +510,10 @@ impl Membership {
         zeroed: &[u32],
     ) -> Result<StepPath<'m>> {
         let sets = [&self.fit, &self.check, &self.unseen];
-        let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
         let measured: Vec<usize> = (0..sets.len()).filter(|&k| sets[k].is_ok()).collect();
+        // Where a set's scores come from: the shared lists (BPR, source 0) or its own rows.
+        let source = |k: usize| if self.lists.is_some() { 0 } else { k };
+        let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
         for t in [0.0f32, 1.0, -1.0] {
             probe.set_from(&step.kept, base.map(|(b, _)| b), &step.x, t, zeroed)?;
             let emb = probe.embeddings();
@@ -518,10 +523,9 @@ impl Membership {
                 gpu.run("scoring the request's users' lists", |pass| {
                     plan.record(pass)
                 })?;
-                let scores = RowScorer::from_records(&gpu.download_all(&lists.outputs())?);
-                for &k in &measured {
-                    samples[k].push(scores.clone());
-                }
+                samples[0].push(RowScorer::from_records(
+                    &gpu.download_all(&lists.outputs())?,
+                ));
                 continue;
             }
             // Every set scored in one run and read back in one round trip.
@@ -547,19 +551,28 @@ impl Membership {
                 samples[k].push(RowScorer::from_records(&mine));
             }
         }
-        let mut quadratics = samples.into_iter().map(|mut s| {
-            (s.len() == 3).then(|| {
-                let minus = s.pop().unwrap_or_default();
-                let plus = s.pop().unwrap_or_default();
-                let zero = s.pop().unwrap_or_default();
-                Quadratic::from_samples(zero, &plus, &minus)
+        let quadratics: Vec<Option<Rc<Quadratic>>> = samples
+            .into_iter()
+            .map(|mut s| {
+                (s.len() == 3).then(|| {
+                    let minus = s.pop().unwrap_or_default();
+                    let plus = s.pop().unwrap_or_default();
+                    let zero = s.pop().unwrap_or_default();
+                    Rc::new(Quadratic::from_samples(zero, &plus, &minus))
+                })
             })
-        });
+            .collect();
+        let of = |k: usize| {
+            measured
+                .contains(&k)
+                .then(|| quadratics[source(k)].clone())
+                .flatten()
+        };
         Ok(StepPath {
             membership: self,
-            fit: quadratics.next().flatten(),
-            check: quadratics.next().flatten(),
-            unseen: quadratics.next().flatten(),
+            fit: of(0),
+            check: of(1),
+            unseen: of(2),
             origin: base.map(|(_, o)| o),
         })
     }
@@ -636,9 +649,10 @@ impl StepPath<'_> {
             return self.origin;
         }
         let (unseen_before, target) = self.target()?;
-        let value_at_zero = |q: &Option<Quadratic>, m: &std::result::Result<Measured, String>| {
-            Some(m.as_ref().ok()?.scored.statistic(&q.as_ref()?.at(0.0))?.0)
-        };
+        let value_at_zero =
+            |q: &Option<Rc<Quadratic>>, m: &std::result::Result<Measured, String>| {
+                Some(m.as_ref().ok()?.scored.statistic(&q.as_ref()?.at(0.0))?.0)
+            };
         Some(Origin {
             unseen_before,
             target,

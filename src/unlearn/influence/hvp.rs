@@ -162,8 +162,7 @@ impl HvpOperator {
             return Err(crate::Error::Invalid(format!("kept node outside 0..{n}")));
         }
         let (adjacency, near) = reach(inputs.spec, kind, inputs.adjacency, &kept)?;
-        let mut is_near = vec![false; n as usize];
-        near.iter().for_each(|&v| is_near[v as usize] = true);
+        let is_near = crate::data::id_mask(n as usize, &near);
         let nu = inputs.n_users;
         let loss = match inputs.spec.loss {
             LossKind::Bce => RowLoss::Bce,

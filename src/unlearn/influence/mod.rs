@@ -546,12 +546,7 @@ fn hessian_rows<'a>(
         (crate::model::LossKind::Bce, HessianAt::Old) => Ok(all(ctx.rows)),
         (crate::model::LossKind::Bce, HessianAt::New) => Ok(all(ctx.remaining)),
         (crate::model::LossKind::Bpr, _) => {
-            let mut forgotten = vec![false; ctx.rows.len()];
-            for &r in ctx.forget {
-                if let Some(f) = forgotten.get_mut(r as usize) {
-                    *f = true;
-                }
-            }
+            let forgotten = crate::data::id_mask(ctx.rows.len(), ctx.forget);
             let ids: Vec<u32> = (0..ctx.rows.len() as u32)
                 .filter(|&r| {
                     ctx.rows.labels[r as usize] == 1
@@ -563,8 +558,7 @@ fn hessian_rows<'a>(
                 None => ids,
                 Some(given) => {
                     let n = (ctx.n_users + ctx.n_items) as usize;
-                    let mut is_near = vec![false; n];
-                    near.iter().for_each(|&v| is_near[v as usize] = true);
+                    let is_near = crate::data::id_mask(n, near);
                     let reaches = |v: u32| is_near.get(v as usize).copied().unwrap_or(false);
                     ids.into_iter()
                         .filter(|&r| {

@@ -151,19 +151,9 @@ fn remaining_rows_near(
     negative_seed: u64,
 ) -> Result<super::rhs::NodeRows> {
     let rows: &Interactions = ctx.rows;
-    let mut is_near = vec![false; (ctx.n_users + ctx.n_items) as usize];
-    for &v in near {
-        if let Some(slot) = is_near.get_mut(v as usize) {
-            *slot = true;
-        }
-    }
+    let is_near = crate::data::id_mask((ctx.n_users + ctx.n_items) as usize, near);
     let reaches = |v: u32| is_near.get(v as usize).copied().unwrap_or(false);
-    let mut forgotten = vec![false; rows.len()];
-    for &r in ctx.forget {
-        if let Some(f) = forgotten.get_mut(r as usize) {
-            *f = true;
-        }
-    }
+    let forgotten = crate::data::id_mask(rows.len(), ctx.forget);
     // Without drawn negatives a row's user and item decide already.
     let prefilter = ctx.spec.loss == crate::model::LossKind::Bce || ctx.negatives.is_some();
     let ids: Vec<u32> = (0..rows.len())

@@ -407,10 +407,7 @@ impl InfluenceRows {
                     .collect()
             }
         };
-        let mut in_region = vec![false; n];
-        for &v in &region {
-            in_region[v as usize] = true;
-        }
+        let in_region = crate::data::id_mask(n, &region);
         let direct = node_rows(
             n_users,
             n_items,
@@ -423,10 +420,7 @@ impl InfluenceRows {
         let spillover = if region.is_empty() {
             NodeRows::default()
         } else {
-            let mut forgotten = vec![false; train.len()];
-            for &r in &forget {
-                forgotten[r as usize] = true;
-            }
+            let forgotten = crate::data::id_mask(train.len(), &forget);
             let remaining: Vec<u32> = (0..train.len() as u32)
                 .filter(|&r| !forgotten[r as usize])
                 .collect();
