@@ -75,19 +75,23 @@ fn stop(code: f32, at: f32, bad: f32) {
     state[S_BETA] = 0.0;
 }
 
-// After r = b, z = M⁻¹r, rz_new = r·z and ‖b‖² are in place.
+// After the initial r (b for a start from 0), z = M⁻¹r, rz_new = r·z, rr = ‖r‖² and ‖b‖²
+// are in place.
 @compute @workgroup_size(1)
 fn init() {
     let bb = state[S_BB];
+    let rr = state[p.rr];
     let rz = state[p.rz_new];
     state[S_ITER] = 0.0;
-    state[S_RR] = bb;
+    state[S_RR] = rr;
     stop(RUNNING, 0.0, 0.0);
     if (!finite(bb)) {
         stop(NON_FINITE, 0.0, bb);
+    } else if (!finite(rr)) {
+        stop(NON_FINITE, 0.0, rr);
     } else if (!finite(rz)) {
         stop(NON_FINITE, 0.0, rz);
-    } else if (bb == 0.0 || reached(bb, bb)) {
+    } else if (bb == 0.0 || reached(rr, bb)) {
         stop(CONVERGED, 0.0, 0.0);
     } else if (rz <= 0.0) {
         stop(BREAKDOWN, 0.0, rz);

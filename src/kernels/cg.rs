@@ -37,6 +37,9 @@ pub mod slot {
     pub const BAD_DIAG: u32 = 11;
     /// Scratch for the solver: ‖r‖² when no preconditioner makes it differ from r·z.
     pub const SPARE: u32 = 12;
+    /// A warm start's xᵀb and xᵀ(H + δI)x, for the guess's scale (`solve::cg::Start::Guess`).
+    pub const GUESS_XB: u32 = 13;
+    pub const GUESS_XAX: u32 = 14;
 }
 
 /// Length of the state buffer.
@@ -184,14 +187,21 @@ fn single<'a>(
     Ok(Plan::new(vec![launch]))
 }
 
-/// Starts a solve once `state[rz]` holds r·z and `state[BB]` holds ‖b‖² (with r = b):
-/// sets the counters and the status (converged at once for b = 0, non-finite for a
-/// non-finite b or r·z).
-pub fn init<'a>(gpu: &Gpu, state: &'a GpuBuffer<f32>, rz: u32, rtol: f32) -> GpuResult<Plan<'a>> {
+/// Starts a solve once `state[rz]` holds r·z of the initial residual, `state[rr]` its ‖r‖²
+/// and `state[BB]` ‖b‖² (`rr` = `BB` for a start from 0, where r = b): sets the counters and
+/// the status (converged at once for b = 0 or a residual already within rtol, non-finite for
+/// a non-finite b, ‖r‖² or r·z).
+pub fn init<'a>(
+    gpu: &Gpu,
+    state: &'a GpuBuffer<f32>,
+    rz: u32,
+    rr: u32,
+    rtol: f32,
+) -> GpuResult<Plan<'a>> {
     let slots = StepSlots {
         rz_old: rz,
         rz_new: rz,
-        rr: rz,
+        rr,
     };
     single(gpu, "init", state, slots, rtol)
 }

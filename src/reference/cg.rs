@@ -138,21 +138,47 @@ pub fn cg(
     rtol: f64,
     max_iter: usize,
 ) -> RefSolve {
+    cg_from(a, b, damping, m, rtol, max_iter, &vec![0.0; b.len()])
+}
+
+/// [`cg`] from the multiple c·`guess` closest to the solution in the energy norm,
+/// c = guessᵀb ÷ guessᵀ(A + δI)guess (0 when that denominator is 0), as
+/// `solve::cg::Start::Guess` starts.
+pub fn cg_from(
+    a: &[f64],
+    b: &[f64],
+    damping: f64,
+    m: RefPreconditioner<'_>,
+    rtol: f64,
+    max_iter: usize,
+    guess: &[f64],
+) -> RefSolve {
     let n = b.len();
-    let mut x = vec![0.0; n];
-    let mut r = b.to_vec();
+    let mut aguess = matvec(a, guess);
+    for (qi, gi) in aguess.iter_mut().zip(guess) {
+        *qi += damping * gi;
+    }
+    let den = dot(guess, &aguess);
+    let c = if den == 0.0 { 0.0 } else { dot(guess, b) / den };
+    let mut x: Vec<f64> = guess.iter().map(|g| c * g).collect();
+    let mut r: Vec<f64> = b.iter().zip(&aguess).map(|(bi, qi)| bi - c * qi).collect();
     let bnorm = dot(b, b).sqrt();
+    let rel0 = if bnorm > 0.0 {
+        dot(&r, &r).sqrt() / bnorm
+    } else {
+        0.0
+    };
     let mut out = RefSolve {
         x: x.clone(),
         iterations: 0,
         outcome: RefOutcome::Converged,
-        residuals: vec![if bnorm > 0.0 { 1.0 } else { 0.0 }],
+        residuals: vec![rel0],
     };
-    if !bnorm.is_finite() {
+    if !bnorm.is_finite() || !rel0.is_finite() {
         out.outcome = RefOutcome::NonFinite { iteration: 0 };
         return out;
     }
-    if bnorm == 0.0 || rtol >= 1.0 {
+    if bnorm == 0.0 || rel0 <= rtol {
         return out;
     }
     let mut z = precondition(&m, damping, &r);
@@ -259,17 +285,20 @@ fn reached(rr: f64, bb: f64, rtol: f64) -> bool {
 }
 
 /// The `init` kernel on a state held in f64.
-pub fn state_init(state: &mut [f64], rz_slot: usize, rtol: f64) {
+pub fn state_init(state: &mut [f64], rz_slot: usize, rr_slot: usize, rtol: f64) {
     let bb = state[s::BB];
+    let rr = state[rr_slot];
     let rz = state[rz_slot];
     state[s::ITER] = 0.0;
-    state[s::RR] = bb;
+    state[s::RR] = rr;
     stop(state, status::RUNNING, 0.0, 0.0);
     if !bb.is_finite() {
         stop(state, status::NON_FINITE, 0.0, bb);
+    } else if !rr.is_finite() {
+        stop(state, status::NON_FINITE, 0.0, rr);
     } else if !rz.is_finite() {
         stop(state, status::NON_FINITE, 0.0, rz);
-    } else if bb == 0.0 || reached(bb, bb, rtol) {
+    } else if bb == 0.0 || reached(rr, bb, rtol) {
         stop(state, status::CONVERGED, 0.0, 0.0);
     } else if rz <= 0.0 {
         stop(state, status::BREAKDOWN, 0.0, rz);

@@ -35,7 +35,7 @@ use super::operator::LinearOperator;
 use super::precond::{Preconditioner, invert_blocks};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Record};
 use crate::kernels::Plan;
-use crate::kernels::blas::{Scalar, axpby, copy, fill};
+use crate::kernels::blas::{Scalar, axpby, copy, fill, scale};
 use crate::kernels::block::{DeviceBlocks, block_matvec};
 use crate::kernels::cg::{self as state_kernels, STATE_LEN, Status, StepSlots, slot};
 use crate::kernels::reduce::{dot, sum};
@@ -205,6 +205,26 @@ fn check_options(opts: &CgOptions) -> GpuResult<()> {
     Ok(())
 }
 
+/// `output += δ · input` (nothing for δ = 0): the damping's share of `(H + δI) input`.
+fn damped<'a>(
+    gpu: &Gpu,
+    damping: f32,
+    input: &'a GpuBuffer<f32>,
+    output: &'a GpuBuffer<f32>,
+) -> GpuResult<Plan<'a>> {
+    if damping == 0.0 {
+        return Ok(Plan::empty());
+    }
+    axpby(
+        gpu,
+        Scalar::Host(damping),
+        input,
+        Scalar::Host(1.0),
+        output,
+        None,
+    )
+}
+
 /// The preconditioner's device pieces: setup work (once) and `z = M⁻¹ r` (every iteration).
 struct Prepared<'a> {
     setup: Plan<'a>,
@@ -219,6 +239,33 @@ pub fn solve<O: LinearOperator + ?Sized>(
     op: &O,
     b: &GpuBuffer<f32>,
     x: &GpuBuffer<f32>,
+    precond: &Preconditioner<'_>,
+    opts: &CgOptions,
+) -> GpuResult<CgReport> {
+    solve_from(gpu, op, b, x, Start::Zero, precond, opts)
+}
+
+/// Where a solve starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// x₀ = 0 (x's contents are ignored).
+    Zero,
+    /// x₀ = c·x for x's contents (a guess: the solution of a nearby system), with
+    /// c = xᵀb ÷ xᵀ(H + δI)x, the multiple of the guess closest to the solution in the
+    /// energy norm. So a start from a guess is never further from the solution, in that
+    /// norm, than a start from 0 (a guess of 0 or one orthogonal to b gives c = 0: the cold
+    /// start). Costs one operator application more than [`Start::Zero`]. A guess that is
+    /// not finite ends the solve at once as [`CgOutcome::NonFinite`] with x = 0.
+    Guess,
+}
+
+/// [`solve`] from `start`; with [`Start::Guess`], x holds the guess on entry.
+pub fn solve_from<O: LinearOperator + ?Sized>(
+    gpu: &Gpu,
+    op: &O,
+    b: &GpuBuffer<f32>,
+    x: &GpuBuffer<f32>,
+    start: Start,
     precond: &Preconditioner<'_>,
     opts: &CgOptions,
 ) -> GpuResult<CgReport> {
@@ -318,31 +365,58 @@ pub fn solve<O: LinearOperator + ?Sized>(
             },
         };
 
-    // x = 0, r = b, (z = M⁻¹r recorded between the two,) r·z, ‖b‖², status, p = z.
-    let init_head = fill(gpu, x, 0.0)?
-        .then(copy(gpu, b, &r)?)
-        .then(prepared.setup);
+    // x₀ and r₀ = b − (H + δI)x₀, (z = M⁻¹r recorded between the two halves,) r·z, ‖b‖²,
+    // ‖r₀‖², status, p = z.
+    let (init_head, initial_rr) = match start {
+        Start::Zero => (fill(gpu, x, 0.0)?.then(copy(gpu, b, &r)?), slot::BB),
+        Start::Guess => {
+            // q = (H + δI)x, c = xᵀb ÷ xᵀq; x ← c·x, r = b − c·q.
+            let c = |sign: f32| Scalar::Device {
+                c: sign,
+                num: slot::GUESS_XB,
+                den: Some(slot::GUESS_XAX),
+            };
+            let head = op
+                .apply(gpu, x, &q)?
+                .then(damped(gpu, opts.damping, x, &q)?)
+                .then(dot(gpu, x, b, &state, slot::GUESS_XB)?)
+                .then(dot(gpu, x, &q, &state, slot::GUESS_XAX)?)
+                .then(scale(gpu, x, c(1.0), Some(&state))?)
+                .then(copy(gpu, b, &r)?)
+                .then(axpby(
+                    gpu,
+                    c(-1.0),
+                    &q,
+                    Scalar::Host(1.0),
+                    &r,
+                    Some(&state),
+                )?);
+            (head, slot::SPARE)
+        }
+    };
+    let init_head = init_head.then(prepared.setup);
+    let initial_residual = match start {
+        Start::Zero => Plan::empty(),
+        Start::Guess => dot(gpu, &r, &r, &state, slot::SPARE)?,
+    };
     let init_tail = dot(gpu, &r, z, &state, slot::RZ[0])?
         .then(dot(gpu, b, b, &state, slot::BB)?)
-        .then(state_kernels::init(gpu, &state, slot::RZ[0], opts.rtol)?)
+        .then(initial_residual)
+        .then(state_kernels::init(
+            gpu,
+            &state,
+            slot::RZ[0],
+            initial_rr,
+            opts.rtol,
+        )?)
         .then(copy(gpu, z, &p)?);
     let snapshot = copy(gpu, x, &x_good)?;
     let restore = copy(gpu, &x_good, x)?;
+    let zero_start = fill(gpu, x, 0.0)?;
 
     // One iteration: q = Hp (+ δp), pᵀq, α, x and r, z = M⁻¹r, r·z (and ‖r‖²), β, p = z + βp.
     let apply_op = op.apply(gpu, &p, &q)?;
-    let damp = if opts.damping != 0.0 {
-        axpby(
-            gpu,
-            Scalar::Host(opts.damping),
-            &p,
-            Scalar::Host(1.0),
-            &q,
-            None,
-        )?
-    } else {
-        Plan::empty()
-    };
+    let damp = damped(gpu, opts.damping, &p, &q)?;
     let pap = dot(gpu, &p, &q, &state, slot::PAP)?;
     let update = state_kernels::update(gpu, &state, &p, &q, x, &r)?;
     let rr = if preconditioned {
@@ -449,6 +523,10 @@ pub fn solve<O: LinearOperator + ?Sized>(
                 gpu.run("cg restore", |pass| restore.record(pass))?;
                 (report.iterations, report.residual) = last_good;
                 what.push_str(" after its update");
+            }
+            if read.iterations == 0 && start == Start::Guess {
+                // The scaled guess itself may be what is not finite: x₀ = 0 instead.
+                gpu.run("cg zero start", |pass| zero_start.record(pass))?;
             }
             report.warnings.push(format!(
                 "{what}: the step stops at the last finite iterate ({} iterations); \

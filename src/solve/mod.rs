@@ -6,6 +6,6 @@ pub mod cg;
 pub mod operator;
 pub mod precond;
 
-pub use cg::{CgOptions, CgOutcome, CgReport, CheckSchedule, solve};
+pub use cg::{CgOptions, CgOutcome, CgReport, CheckSchedule, Start, solve, solve_from};
 pub use operator::LinearOperator;
 pub use precond::Preconditioner;

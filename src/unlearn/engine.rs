@@ -734,7 +734,9 @@ impl<'g> Unlearner<'g> {
             return Ok(first);
         }
         let refined_delta = (f64::from(delta) / t) as f32;
-        let step = prepared.solve(&self.gpu, ctx, refined_delta)?;
+        // From the first step: at most the direction's scale differs, which the warm start
+        // fits (it starts from the first step's best multiple).
+        let step = prepared.solve_near(&self.gpu, ctx, refined_delta, &first.step.x)?;
         let mut second = self.step_length(step, true, scoring, opts, None)?;
         let miss = |l: &StepLength| match (l.fit_value, l.fit_target) {
             (Some(v), Some(target)) => (v - target).abs(),

@@ -25,7 +25,8 @@ use ifru::reference::cg::{self as rcg, RefOutcome, RefPreconditioner};
 use ifru::reference::kernels::Reference;
 use ifru::solve::precond::block_diagonal;
 use ifru::solve::{
-    CgOptions, CgOutcome, CgReport, CheckSchedule, LinearOperator, Preconditioner, solve,
+    CgOptions, CgOutcome, CgReport, CheckSchedule, LinearOperator, Preconditioner, Start, solve,
+    solve_from,
 };
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -409,25 +410,49 @@ fn state_kernels_match_reference() {
     assert_eq!(status_after(10).0, Status::Converged);
     assert_eq!(running, 0.0);
 
-    // init: b = 0 converges at once, a non-finite b or r·z stops, rtol ≥ 1 converges.
+    // init: b = 0 converges at once, a non-finite b or r·z stops, rtol ≥ 1 converges. From
+    // a guess (‖r₀‖² in SPARE, not ‖b‖²): a residual already within rtol converges, a
+    // non-finite one stops.
     let rz0 = slot::RZ[0];
-    for (name, bb, rz, rtol, status) in [
-        ("b = 0", 0.0f32, 0.0f32, 1e-4f32, Status::Converged),
-        ("b NaN", f32::NAN, 1.0, 1e-4, Status::NonFinite),
-        ("r·z inf", 1.0, f32::INFINITY, 1e-4, Status::NonFinite),
-        ("normal", 4.0, 2.0, 1e-4, Status::Running),
-        ("rtol 1", 4.0, 2.0, 1.0, Status::Converged),
-        ("breakdown", 4.0, -2.0, 1e-4, Status::Breakdown),
+    let cold = None;
+    for (name, bb, rr, rz, rtol, status) in [
+        ("b = 0", 0.0f32, cold, 0.0f32, 1e-4f32, Status::Converged),
+        ("b NaN", f32::NAN, cold, 1.0, 1e-4, Status::NonFinite),
+        ("r·z inf", 1.0, cold, f32::INFINITY, 1e-4, Status::NonFinite),
+        ("normal", 4.0, cold, 2.0, 1e-4, Status::Running),
+        ("rtol 1", 4.0, cold, 2.0, 1.0, Status::Converged),
+        ("breakdown", 4.0, cold, -2.0, 1e-4, Status::Breakdown),
+        ("guess, running", 4.0, Some(1.0), 0.5, 1e-2, Status::Running),
+        (
+            "guess within rtol",
+            4.0,
+            Some(1e-6),
+            1e-6,
+            1e-2,
+            Status::Converged,
+        ),
+        (
+            "guess NaN",
+            4.0,
+            Some(f32::NAN),
+            1.0,
+            1e-2,
+            Status::NonFinite,
+        ),
     ] {
+        let rr_slot = if rr.is_some() { slot::SPARE } else { slot::BB };
         let state = state_with(&[
             (slot::BB, bb),
+            (slot::SPARE, rr.unwrap_or(0.0)),
             (rz0, rz),
             (slot::ITER, 9.0),
             (slot::STATUS, 2.0),
         ]);
         let mut want: Vec<f64> = state.iter().map(|&v| v as f64).collect();
-        rcg::state_init(&mut want, rz0 as usize, rtol as f64);
-        let got = run_state(gpu, &state, |s| ck::init(gpu, s, rz0, rtol).unwrap());
+        rcg::state_init(&mut want, rz0 as usize, rr_slot as usize, rtol as f64);
+        let got = run_state(gpu, &state, |s| {
+            ck::init(gpu, s, rz0, rr_slot, rtol).unwrap()
+        });
         assert_state(&format!("init: {name}"), &got, &want);
         assert_eq!(
             Status::from_code(got[slot::STATUS as usize]),
@@ -627,6 +652,85 @@ fn gpu_cg_reaches_rtol_and_matches_the_cpu_cg() {
         assert!(e_direct <= bound, "{name}: {e_direct:.2e} > {bound:.2e}");
         assert!(e_cpu <= bound, "{name}: {e_cpu:.2e} > {bound:.2e}");
     }
+}
+
+/// The default step's second solve: the system again with δ ÷ 6, started from the first
+/// solution ([`Start::Guess`]).
+#[test]
+fn a_solve_from_a_nearby_solution_matches_the_cpu_cg_and_needs_fewer_iterations() {
+    let gpu = gpu();
+    let (a, b, delta, nodes, dim) = well_conditioned();
+    let n = nodes * dim;
+    let op = Dense::new(gpu, &a);
+    let blocks = diagonal_blocks(&a, nodes, dim);
+    let m = Preconditioner::BlockJacobi {
+        blocks: &blocks,
+        dim,
+    };
+    let rm = || RefPreconditioner::BlockJacobi {
+        blocks: &blocks,
+        dim,
+    };
+    let rtol = 1e-4f32;
+    let near = run_solve(gpu, &op, &b, &m, &opts(rtol, 200, 1, delta));
+    let smaller = delta / 6.0;
+    let o = opts(rtol, 200, 1, smaller);
+    let bd = upload(gpu, &b);
+    let from = |guess: &[f32]| {
+        let x = gpu.upload(guess, "guess").unwrap();
+        let report = solve_from(gpu, &op, &bd, &x, Start::Guess, &m, &o).unwrap();
+        (gpu.download(&x).unwrap(), report)
+    };
+    let (x, warm) = from(&near.x);
+    let cold = run_solve(gpu, &op, &b, &m, &o);
+    let guess: Vec<f64> = near.x.iter().map(|&v| v as f64).collect();
+    let cpu = rcg::cg_from(&a, &b, smaller as f64, rm(), rtol as f64, 200, &guess);
+    let cpu_cold = rcg::cg(&a, &b, smaller as f64, rm(), rtol as f64, 200);
+    eprintln!(
+        "from the δ solution: GPU {} iterations (first residual {:.3}), CPU {}; from 0: GPU {}, CPU {}",
+        warm.iterations,
+        cpu.residuals[0],
+        cpu.iterations,
+        cold.report.iterations,
+        cpu_cold.iterations
+    );
+    assert_eq!(warm.outcome, CgOutcome::Converged, "{warm:?}");
+    assert!(warm.iterations.abs_diff(cpu.iterations) <= 1);
+    // The best multiple of a nearby solution starts closer than 0 does (its residual is
+    // below ‖b‖), and here it saves iterations.
+    assert!(cpu.residuals[0] < 1.0, "{:?}", cpu.residuals);
+    assert!(
+        warm.iterations < cold.report.iterations,
+        "warm {} vs cold {}",
+        warm.iterations,
+        cold.report.iterations
+    );
+    // Both solve the same system to rtol: the bound of gpu_cg_reaches_rtol_and_matches_the_cpu_cg.
+    let kappa = (lambda_max(&a, n) + smaller as f64) / smaller as f64;
+    let direct = rcg::direct_solve(&a, &b, smaller as f64).unwrap();
+    let bound = kappa * 2.0 * rtol as f64;
+    assert!(true_residual(&a, smaller as f64, &x, &b) <= 2.0 * rtol as f64);
+    assert!(rel_err(&x, &direct) <= bound);
+    assert!(rel_err(&x, &cpu.x) <= bound);
+
+    // The exact solution as a guess converges before the first iteration.
+    let exact: Vec<f32> = direct.iter().map(|&v| v as f32).collect();
+    let (x, report) = from(&exact);
+    assert_eq!(
+        (report.outcome, report.iterations),
+        (CgOutcome::Converged, 0)
+    );
+    assert!(rel_err(&x, &direct) <= 1e-5);
+    // A zero guess is the start from 0, bit for bit.
+    let (x, report) = from(&vec![0.0; n]);
+    assert_eq!(report.iterations, cold.report.iterations);
+    assert_eq!(x, cold.x);
+    // A guess that is not finite ends as a non-finite start with x = 0, never NaN.
+    let mut bad = near.x.clone();
+    bad[3] = f32::NAN;
+    let (x, report) = from(&bad);
+    assert_eq!(report.outcome, CgOutcome::NonFinite { iteration: 0 });
+    assert!(x.iter().all(|&v| v == 0.0));
 }
 
 #[test]

@@ -33,7 +33,7 @@ use crate::graph::Csr;
 use crate::kernels::DeviceTable;
 use crate::kernels::reduce::dot_value;
 use crate::model::{DeviceModel, ModelSpec};
-use crate::solve::{CgOptions, CgOutcome, Preconditioner, solve};
+use crate::solve::{CgOptions, CgOutcome, Preconditioner, Start, solve_from};
 use crate::unlearn::request::ForgetRows;
 
 use adam::adam_solve;
@@ -329,6 +329,31 @@ impl<'a> PreparedStep<'a> {
         damping: f32,
         rhs: Option<&DeviceTable>,
     ) -> Result<InfluenceStep> {
+        self.solve_from(gpu, ctx, damping, rhs, None)
+    }
+
+    /// [`PreparedStep::solve`] with damping `damping`, started from (the best multiple of)
+    /// `guess`, the step of a solve of this request at another damping
+    /// ([`crate::solve::Start::Guess`]): the default's second solve. The result is the same
+    /// system's solution to the same rtol; only the iterations it takes change.
+    pub fn solve_near(
+        &mut self,
+        gpu: &Gpu,
+        ctx: &RequestContext<'_>,
+        damping: f32,
+        guess: &DeviceTable,
+    ) -> Result<InfluenceStep> {
+        self.solve_from(gpu, ctx, damping, None, Some(guess))
+    }
+
+    fn solve_from(
+        &mut self,
+        gpu: &Gpu,
+        ctx: &RequestContext<'_>,
+        damping: f32,
+        rhs: Option<&DeviceTable>,
+        guess: Option<&DeviceTable>,
+    ) -> Result<InfluenceStep> {
         let spec = ctx.spec;
         let opts = self.opts.clone();
         let mut laps = Laps::new();
@@ -340,6 +365,14 @@ impl<'a> PreparedStep<'a> {
             ..CgOptions::default()
         };
         let x = DeviceTable::zeros(gpu, self.kept.len() as u32, spec.dim, "x on P")?;
+        let start = match guess {
+            Some(guess) => {
+                let copy = crate::kernels::blas::copy(gpu, guess.values(), x.values())?;
+                gpu.run("x = guess", |pass| copy.record(pass))?;
+                Start::Guess
+            }
+            None => Start::Zero,
+        };
         let report = loop {
             let report = match opts.solver {
                 Solver::Cg => {
@@ -350,11 +383,12 @@ impl<'a> PreparedStep<'a> {
                     let pre = self.precond.as_ref().map_or(Preconditioner::None, |p| {
                         p.preconditioner(spec.dim as usize)
                     });
-                    solve(
+                    solve_from(
                         gpu,
                         &self.op,
                         rhs.unwrap_or(&self.g).values(),
                         x.values(),
+                        start,
                         &pre,
                         &cg,
                     )?
