@@ -98,3 +98,14 @@ fn add_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         y[i] = y[i] + p.alpha * x[e];
     }
 }
+
+// y[i] = x[i * row_dim + a_num]: field a_num of each record of row_dim values (a scoring
+// pass's scores out of its records, so only they are read back).
+@compute @workgroup_size(64)
+fn take_field(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) t: u32) {
+    let i = element(wid, nwg, t);
+    if (i < p.n) {
+        y[i] = x[i * p.row_dim + p.a_num];
+    }
+}

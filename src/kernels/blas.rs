@@ -148,6 +148,45 @@ pub fn axpby<'a>(
     elementwise(gpu, "axpby", Some(x), y, a, b, scalars)
 }
 
+/// `y[i] = records[i · stride + field]`: one field of each fixed-size record (a scoring
+/// pass's score out of its (score, loss, ℓ′, ℓ″) records), so a read-back moves only the
+/// values it needs. Both buffers must fit one binding (scorers batch their records to).
+pub fn take_field<'a>(
+    gpu: &Gpu,
+    records: &'a GpuBuffer<f32>,
+    stride: u32,
+    field: u32,
+    y: &'a GpuBuffer<f32>,
+) -> GpuResult<Plan<'a>> {
+    if stride == 0 || field >= stride || records.len() != y.len() * stride as usize {
+        return Err(GpuError::Invalid(format!(
+            "take_field: field {field} of records of {stride} in {} values, into {}",
+            records.len(),
+            y.len()
+        )));
+    }
+    if y.is_empty() {
+        return Ok(Plan::new(Vec::new()));
+    }
+    fits_one_binding(gpu, records, "the records")?;
+    let mut p = blas_params(y.len() as u32, Scalar::Host(0.0), Scalar::Host(0.0));
+    // The kernel reads the record size from row_dim and the field from a_num.
+    p.row_dim = stride;
+    p.a_num = field;
+    let p = params(gpu, &p)?;
+    let launch = gpu.launch(
+        &BLAS,
+        "take_field",
+        &[
+            (0, p.as_entire_binding()),
+            (1, records.binding()),
+            (2, y.binding()),
+        ],
+        (y.len() as u32).div_ceil(WORKGROUP),
+    )?;
+    Ok(Plan::new(vec![launch]))
+}
+
 /// `y[rows[t]] += alpha · x[t]` for row-major tables with rows of `dim` values: `x` holds
 /// one row per entry of `rows` (distinct row indices of `y`). Touches those rows only.
 /// Both vectors must fit one binding ([`GpuError::Limit`] otherwise; the caller then takes

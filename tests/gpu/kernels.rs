@@ -11,7 +11,7 @@ use crate::common;
 use common::{assert_matches, exact, gpu, gpus_both_row_layouts, random_csr, random_vec, rng};
 use ifru::gpu::{GpuBuffer, Record};
 use ifru::kernels::adam::{AdamConfig, AdamState, adam_rows_step, adam_step};
-use ifru::kernels::blas::{Scalar, add_rows, axpby, copy, fill, scale};
+use ifru::kernels::blas::{Scalar, add_rows, axpby, copy, fill, scale, take_field};
 use ifru::kernels::pair_loss::{D1, DevicePairs, DeviceTriples, RECORD, score_bce, score_bpr};
 use ifru::kernels::propagate::{PropagationScratch, propagate, uniform_weights};
 use ifru::kernels::reduce::{dot, dot_value, squared_norm, sum, sum_value};
@@ -216,6 +216,30 @@ fn add_rows_updates_the_listed_rows_only() {
     // Mismatched shapes are errors.
     assert!(add_rows(gpu, 1.0, &x, &r, d + 1, &y).is_err());
     assert!(add_rows(gpu, 1.0, &x, &r, 0, &y).is_err());
+}
+
+#[test]
+fn take_field_reads_one_field_of_each_record() {
+    let gpu = gpu();
+    // 1,000 records (more than one workgroup, not a multiple of one) of RECORD values.
+    let stride = RECORD;
+    let records_host = random_vec(&mut rng(23), 1000 * stride as usize);
+    let records = gpu.upload(&records_host, "records").unwrap();
+    for field in 0..stride {
+        let y = gpu.upload(&vec![f32::NAN; 1000], "y").unwrap();
+        run(&take_field(gpu, &records, stride, field, &y).unwrap());
+        // CPU reference: a copy, so exact.
+        let want: Vec<f32> = records_host
+            .chunks_exact(stride as usize)
+            .map(|r| r[field as usize])
+            .collect();
+        assert_eq!(gpu.download(&y).unwrap(), want, "field {field}");
+    }
+    let y = gpu.upload(&[0.0f32; 999], "short").unwrap();
+    assert!(take_field(gpu, &records, stride, 0, &y).is_err());
+    let y = gpu.upload(&[0.0f32; 1000], "y").unwrap();
+    assert!(take_field(gpu, &records, stride, stride, &y).is_err());
+    assert!(take_field(gpu, &records, 0, 0, &y).is_err());
 }
 
 #[test]

@@ -32,6 +32,8 @@ use crate::data::Interactions;
 use crate::error::Result;
 use crate::eval::{RankScorer, RowScorer, UserItems, auc};
 use crate::gpu::{Gpu, Record};
+use crate::kernels::blas::take_field;
+use crate::kernels::pair_loss::RECORD;
 use crate::model::LossKind;
 
 use crate::unlearn::request::ForgetRows;
@@ -230,8 +232,21 @@ enum Scored {
     Rank(RankScorer),
 }
 
-impl Scored {
-    /// The scoring kernels under `emb` (run them, then read [`Scored::outputs`]).
+/// Something scored in one pass under the probe's embeddings: a set's rows, or (BPR) the
+/// request's users' whole lists.
+trait ScoringPass {
+    /// The scoring kernels under `emb` (run them, then read [`ScoringPass::outputs`]).
+    fn plan<'a>(
+        &'a self,
+        gpu: &Gpu,
+        emb: &'a crate::kernels::DeviceTable,
+    ) -> Result<crate::kernels::Plan<'a>>;
+
+    /// The buffers the plan writes: [`RECORD`] values per row, in row order.
+    fn outputs(&self) -> Vec<(&crate::gpu::GpuBuffer<f32>, usize)>;
+}
+
+impl ScoringPass for Scored {
     fn plan<'a>(
         &'a self,
         gpu: &Gpu,
@@ -243,14 +258,29 @@ impl Scored {
         })
     }
 
-    /// The buffers [`Scored::plan`] writes.
     fn outputs(&self) -> Vec<(&crate::gpu::GpuBuffer<f32>, usize)> {
         match self {
             Scored::Auc { scorer, .. } => scorer.outputs(),
             Scored::Rank(r) => r.outputs(),
         }
     }
+}
 
+impl ScoringPass for RankScorer {
+    fn plan<'a>(
+        &'a self,
+        gpu: &Gpu,
+        emb: &'a crate::kernels::DeviceTable,
+    ) -> Result<crate::kernels::Plan<'a>> {
+        Ok(RankScorer::plan(self, gpu, emb)?)
+    }
+
+    fn outputs(&self) -> Vec<(&crate::gpu::GpuBuffer<f32>, usize)> {
+        RankScorer::outputs(self)
+    }
+}
+
+impl Scored {
     /// The statistic and its standard error under `scores`.
     fn statistic(&self, scores: &[f32]) -> Option<(f64, f64)> {
         match self {
@@ -513,42 +543,61 @@ impl Membership {
         let measured: Vec<usize> = (0..sets.len()).filter(|&k| sets[k].is_ok()).collect();
         // Where a set's scores come from: the shared lists (BPR, source 0) or its own rows.
         let source = |k: usize| if self.lists.is_some() { 0 } else { k };
-        let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
-        for t in [0.0f32, 1.0, -1.0] {
+        let scorers: Vec<(usize, &dyn ScoringPass)> = match &self.lists {
+            // BPR: the users' lists once; every set ranks its pairs in them.
+            Some(lists) => vec![(0, lists)],
+            None => measured
+                .iter()
+                .map(|&k| {
+                    let set = sets[k]
+                        .as_ref()
+                        .map_err(|e| crate::Error::Invalid(e.clone()))?;
+                    Ok((k, &set.scored as &dyn ScoringPass))
+                })
+                .collect::<Result<_>>()?,
+        };
+        // Each pass's scores (field 0 of the scorers' records) are copied out compact, so
+        // the three passes are read back together in one round trip.
+        const LENGTHS: [f32; 3] = [0.0, 1.0, -1.0];
+        let mut staged = Vec::new();
+        for _ in LENGTHS {
+            for (_, scored) in &scorers {
+                for (out, _) in scored.outputs() {
+                    let n = out.len() / RECORD as usize;
+                    staged.push(gpu.alloc::<f32>(n, "scores of one step length")?);
+                }
+            }
+        }
+        let mut slots = staged.iter();
+        for t in LENGTHS {
             probe.set_from(&step.kept, base.map(|(b, _)| b), &step.x, t, zeroed)?;
             let emb = probe.embeddings();
-            if let Some(lists) = &self.lists {
-                // BPR: the users' lists once; every set ranks its pairs in them.
-                let plan = lists.plan(gpu, emb)?;
-                gpu.run("scoring the request's users' lists", |pass| {
-                    plan.record(pass)
-                })?;
-                samples[0].push(RowScorer::from_records(
-                    &gpu.download_all(&lists.outputs())?,
-                ));
-                continue;
-            }
-            // Every set scored in one run and read back in one round trip.
             let mut plan = crate::kernels::Plan::empty();
-            let mut outputs = Vec::new();
-            let mut counts = Vec::new();
-            for &k in &measured {
-                let s = &sets[k]
-                    .as_ref()
-                    .map_err(|e| crate::Error::Invalid(e.clone()))?
-                    .scored;
-                plan = plan.then(s.plan(gpu, emb)?);
-                let out = s.outputs();
-                counts.push(out.len());
-                outputs.extend(out);
+            for (_, scored) in &scorers {
+                plan = plan.then(scored.plan(gpu, emb)?);
+                for (out, _) in scored.outputs() {
+                    let slot = slots.next().ok_or_else(|| {
+                        crate::Error::Invalid("scoring outputs changed between passes".into())
+                    })?;
+                    plan = plan.then(take_field(gpu, out, RECORD, 0, slot)?);
+                }
             }
             gpu.run("scoring the forgetting check's rows", |pass| {
                 plan.record(pass)
             })?;
-            let mut records = gpu.download_all(&outputs)?.into_iter();
-            for (&k, n) in measured.iter().zip(counts) {
-                let mine: Vec<Vec<f32>> = records.by_ref().take(n).collect();
-                samples[k].push(RowScorer::from_records(&mine));
+        }
+        let read: Vec<(&crate::gpu::GpuBuffer<f32>, usize)> =
+            staged.iter().map(|b| (b, b.len())).collect();
+        let mut read = gpu.download_all(&read)?.into_iter();
+        let mut samples: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sets.len()];
+        for _ in LENGTHS {
+            for (k, scored) in &scorers {
+                let scores: Vec<f32> = read
+                    .by_ref()
+                    .take(scored.outputs().len())
+                    .flatten()
+                    .collect();
+                samples[*k].push(scores);
             }
         }
         let quadratics: Vec<Option<Rc<Quadratic>>> = samples
