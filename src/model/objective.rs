@@ -27,6 +27,8 @@ enum Targets {
     Touched {
         targets: GpuBuffer<u32>,
         grad: DeviceTable,
+        /// `targets` as the host built it.
+        nodes: Vec<u32>,
     },
 }
 
@@ -63,42 +65,64 @@ pub(crate) fn node_index(
     entries: &[(u32, u32, u32)],
     layout: GradientLayout,
 ) -> NodeIndex {
-    let mut counts = vec![0u32; n_nodes as usize];
-    for &(t, _, _) in entries {
-        counts[t as usize] += 1;
+    match layout {
+        GradientLayout::Dense => dense_node_index(n_nodes, entries),
+        GradientLayout::Touched { .. } => touched_node_index(entries),
     }
-    let dense = layout == GradientLayout::Dense;
-    let touched: Vec<u32> = match layout {
-        GradientLayout::Dense => Vec::new(),
-        GradientLayout::Touched { .. } => {
-            (0..n_nodes).filter(|&n| counts[n as usize] > 0).collect()
-        }
-    };
-    // Position of each node's list: its rank among the targets of this layout.
-    let mut ptr = vec![0u32];
-    let mut start = vec![0u32; n_nodes as usize];
-    let mut total = 0;
-    for node in 0..n_nodes {
-        if dense || counts[node as usize] > 0 {
-            start[node as usize] = total;
-            total += counts[node as usize];
-            ptr.push(total);
-        }
-    }
-    let mut other = vec![0u32; entries.len()];
-    let mut slot = vec![0u32; entries.len()];
-    for &(t, o, s) in entries {
-        let at = start[t as usize] as usize;
-        other[at] = o;
-        slot[at] = s;
-        start[t as usize] += 1;
-    }
+}
+
+/// The touched layout's index, in O(entries · log entries): no pass over all nodes, so a
+/// small request's gradient costs what its rows cost, not what the graph does.
+fn touched_node_index(entries: &[(u32, u32, u32)]) -> NodeIndex {
+    let mut touched: Vec<u32> = entries.iter().map(|&(t, _, _)| t).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    let (ptr, other, slot) = grouped(touched.len(), entries, |t| {
+        touched.partition_point(|&v| v < t)
+    });
     NodeIndex {
         ptr,
         other,
         slot,
         touched,
     }
+}
+
+/// The dense layout's index: a list per node of the model, empty ones included.
+fn dense_node_index(n_nodes: u32, entries: &[(u32, u32, u32)]) -> NodeIndex {
+    let (ptr, other, slot) = grouped(n_nodes as usize, entries, |t| t as usize);
+    NodeIndex {
+        ptr,
+        other,
+        slot,
+        touched: Vec::new(),
+    }
+}
+
+/// `(ptr, other, slot)` of `entries` grouped by `group(target)` (in 0..groups), entry order
+/// kept within a group.
+fn grouped(
+    groups: usize,
+    entries: &[(u32, u32, u32)],
+    group: impl Fn(u32) -> usize,
+) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let mut ptr = vec![0u32; groups + 1];
+    for &(t, _, _) in entries {
+        ptr[group(t) + 1] += 1;
+    }
+    for g in 0..groups {
+        ptr[g + 1] += ptr[g];
+    }
+    let mut next: Vec<u32> = ptr[..groups].to_vec();
+    let mut other = vec![0u32; entries.len()];
+    let mut slot = vec![0u32; entries.len()];
+    for &(t, o, s) in entries {
+        let at = &mut next[group(t)];
+        other[*at as usize] = o;
+        slot[*at as usize] = s;
+        *at += 1;
+    }
+    (ptr, other, slot)
 }
 
 impl DeviceBatch {
@@ -168,6 +192,7 @@ impl DeviceBatch {
             GradientLayout::Touched { dim } => Targets::Touched {
                 grad: DeviceTable::zeros(gpu, ix.touched.len() as u32, dim, "touched gradient")?,
                 targets: gpu.upload(&ix.touched, "touched nodes")?,
+                nodes: ix.touched,
             },
         };
         Ok(DeviceBatch {
@@ -177,6 +202,16 @@ impl DeviceBatch {
             targets,
             len,
         })
+    }
+
+    /// The nodes a [`GradientLayout::Touched`] batch's gradient rows belong to, ascending
+    /// (row t of [`touched_gradient`]'s table is node `touched_nodes()[t]`); `None` for a
+    /// dense batch. Kept on the host, so no read-back is needed to place the rows.
+    pub fn touched_nodes(&self) -> Option<&[u32]> {
+        match &self.targets {
+            Targets::Touched { nodes, .. } => Some(nodes),
+            Targets::All => None,
+        }
     }
 
     /// Rows (or triples) in the batch.
@@ -253,7 +288,7 @@ pub fn touched_gradient<'a>(
     model: &'a DeviceModel,
     batch: &'a DeviceBatch,
 ) -> GpuResult<(Plan<'a>, &'a GpuBuffer<u32>, &'a DeviceTable)> {
-    let Targets::Touched { targets, grad } = &batch.targets else {
+    let Targets::Touched { targets, grad, .. } = &batch.targets else {
         return Err(GpuError::Invalid(
             "the batch was built for a dense gradient".into(),
         ));

@@ -494,13 +494,13 @@ pub fn right_hand_side_on(
         plan.spec.loss,
         GradientLayout::Touched { dim },
     )?;
-    let (work, targets, grad) = touched_gradient(gpu, old, &batch)?;
+    let (work, _, grad) = touched_gradient(gpu, old, &batch)?;
     gpu.run("influence right-hand side (touched rows)", |pass| {
         work.record(pass)
     })?;
     drop(work);
     // Row t of g ← the touched row of node kept[t], if any.
-    let touched = gpu.download(targets)?;
+    let touched = batch.touched_nodes().unwrap_or_default();
     let mut ptr = Vec::with_capacity(kept.len() + 1);
     let mut cols = Vec::new();
     ptr.push(0u32);
