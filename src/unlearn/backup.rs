@@ -1,66 +1,119 @@
-//! The θ rows a request is about to change, kept on the host so that a failed request can
-//! write them back bit for bit.
+//! The θ rows a request is about to change, kept so that a failed request can write them
+//! back bit for bit.
 //!
 //! An influence update changes only the kept rows P and the nodes it isolates, a few
 //! hundred rows of a model that may have millions: copying or checking all of θ per request
 //! was, on Gowalla, most of a small request's time (two O(N·d) device passes against an
-//! update that costs O(|P|·d)). The rows are read back in runs of consecutive nodes, one
-//! copy per run and one mapping in all.
+//! update that costs O(|P|·d)). The rows are copied in runs of consecutive nodes, one copy
+//! per run, into a device buffer: a backup costs no round trip to the host, and a restore
+//! is the same copies back.
 
 use std::ops::Range;
 
-use crate::gpu::{Gpu, GpuResult};
+use crate::gpu::{Gpu, GpuBuffer, GpuResult};
 use crate::kernels::DeviceTable;
 
-/// Rows of a node-major table, read back.
+/// Rows of a node-major table as they were, for writing back.
 pub struct RowBackup {
     /// Runs of consecutive rows, ascending, as value ranges of the table.
     runs: Vec<Range<usize>>,
     /// The runs' values, concatenated.
-    values: Vec<f32>,
+    values: Kept,
+}
+
+/// Where a backup's values are.
+enum Kept {
+    /// Read back (a fine-tune needs them on the host as its start).
+    Host(Vec<f32>),
+    /// Copied on the device: no round trip, and a restore is device copies.
+    Device(GpuBuffer<f32>),
 }
 
 impl RowBackup {
-    /// Reads rows `nodes` (ascending, distinct) of `table`.
-    pub fn read(gpu: &Gpu, table: &DeviceTable, nodes: &[u32]) -> GpuResult<Self> {
+    /// Rows `nodes` (ascending, distinct) of `table`, copied on the device: ordered after the
+    /// work already submitted and before any later, with no read-back.
+    pub fn take(gpu: &Gpu, table: &DeviceTable, nodes: &[u32]) -> GpuResult<Self> {
         let runs = value_runs(nodes, table.dim() as usize);
-        let values = gpu.download_ranges(table.values(), &runs)?;
-        Ok(RowBackup { runs, values })
+        let total: usize = runs.iter().map(Range::len).sum();
+        let copy = gpu.alloc::<f32>(total.max(1), "rows backed up")?;
+        let mut encoder = gpu.encoder("backing up rows");
+        let mut at = 0;
+        for run in &runs {
+            encoder.copy_buffer_to_buffer(
+                table.values().raw(),
+                bytes(run.start),
+                copy.raw(),
+                bytes(at),
+                bytes(run.len()),
+            );
+            at += run.len();
+        }
+        gpu.submit("backing up rows", encoder)?;
+        Ok(RowBackup {
+            runs,
+            values: Kept::Device(copy),
+        })
     }
 
-    /// Every row of `table`.
+    /// Every row of `table`, read back.
     pub fn read_all(gpu: &Gpu, table: &DeviceTable) -> GpuResult<Self> {
         let runs: Vec<Range<usize>> = std::iter::once(0..table.values().len()).collect();
         let values = gpu.download_ranges(table.values(), &runs)?;
-        Ok(RowBackup { runs, values })
+        Ok(RowBackup {
+            runs,
+            values: Kept::Host(values),
+        })
     }
 
-    /// Reads the same rows of `table` again (as they are now).
-    pub fn reread(&self, gpu: &Gpu, table: &DeviceTable) -> GpuResult<Vec<f32>> {
-        gpu.download_ranges(table.values(), &self.runs)
-    }
-
-    /// The values read, runs concatenated.
-    pub fn values(&self) -> &[f32] {
-        &self.values
+    /// The values read back by [`RowBackup::read_all`], runs concatenated (`None` for a
+    /// backup kept on the device).
+    pub fn values(&self) -> Option<&[f32]> {
+        match &self.values {
+            Kept::Host(values) => Some(values),
+            Kept::Device(_) => None,
+        }
     }
 
     /// Writes the rows back into `table` (ordered after work already submitted).
     pub fn restore(&self, gpu: &Gpu, table: &DeviceTable) -> GpuResult<()> {
-        let mut at = 0;
-        for run in &self.runs {
-            let len = run.len();
-            table
-                .values()
-                .write_at(gpu.queue(), run.start, &self.values[at..at + len])?;
-            at += len;
+        match &self.values {
+            Kept::Host(values) => {
+                let mut at = 0;
+                for run in &self.runs {
+                    let len = run.len();
+                    table
+                        .values()
+                        .write_at(gpu.queue(), run.start, &values[at..at + len])?;
+                    at += len;
+                }
+                Ok(())
+            }
+            Kept::Device(copy) => {
+                let mut encoder = gpu.encoder("restoring rows");
+                let mut at = 0;
+                for run in &self.runs {
+                    encoder.copy_buffer_to_buffer(
+                        copy.raw(),
+                        bytes(at),
+                        table.values().raw(),
+                        bytes(run.start),
+                        bytes(run.len()),
+                    );
+                    at += run.len();
+                }
+                gpu.submit("restoring rows", encoder)
+            }
         }
-        Ok(())
     }
 }
 
+/// Bytes of `values` f32 values.
+fn bytes(values: usize) -> u64 {
+    (values * std::mem::size_of::<f32>()) as u64
+}
+
 /// Value ranges of `nodes`' rows (`dim` values each), consecutive nodes merged.
-fn value_runs(nodes: &[u32], dim: usize) -> Vec<Range<usize>> {
+pub(crate) fn value_runs(nodes: &[u32], dim: usize) -> Vec<Range<usize>> {
     let mut runs: Vec<Range<usize>> = Vec::new();
     for &v in nodes {
         let row = v as usize * dim..(v as usize + 1) * dim;

@@ -595,7 +595,9 @@ impl<'g> Unlearner<'g> {
                     OnCheckFail::Warn
                 };
                 match policy {
-                    OnCheckFail::Warn => self.apply_step(&step, &isolated, method, &mut outcome)?,
+                    OnCheckFail::Warn => {
+                        self.apply_step(&step, &isolated, method, opts.max_step, &mut outcome)?
+                    }
                     OnCheckFail::Refuse => {
                         return Err(Error::CheckFailed(format!(
                             "the request was refused (its forgetting check failed and it asked \
@@ -673,7 +675,7 @@ impl<'g> Unlearner<'g> {
                     self.data.n_users,
                     self.data.n_items,
                     self.spec.dim,
-                    before.values(),
+                    before.values().unwrap_or_default(),
                 )
                 .map_err(Error::Invalid)?,
                 &mut LastEpoch(0),
@@ -895,22 +897,33 @@ impl<'g> Unlearner<'g> {
         step: &InfluenceStep,
         isolated: &[u32],
         method: MethodId,
+        max_step: f32,
         outcome: &mut MethodOutcome,
     ) -> Result<()> {
         let touched = union_sorted(step.kept.nodes(), isolated);
-        let backup = self
-            .backup
-            .insert(RowBackup::read(&self.gpu, self.model.theta(), &touched)?);
+        self.backup = Some(RowBackup::take(&self.gpu, self.model.theta(), &touched)?);
         // The step was checked finite by the solve; θ changes from here on.
         step.kept.add_into(&self.gpu, &step.x, self.model.theta())?;
-        // θ + x can still overflow. Only the rows backed up change, and θ was finite before
-        // (checked when the unlearner took it, and after every request since).
-        let now = backup.reread(&self.gpu, self.model.theta())?;
-        if !now.iter().all(|v| v.is_finite()) {
-            return Err(Error::SolveRefused(format!(
-                "the {} update left non-finite parameters; the model is unchanged",
-                method.report_name()
-            )));
+        // θ + x could still overflow; only the rows backed up change, and θ was finite
+        // before (checked when the unlearner took it, and after every request since). Each
+        // of the at most 1 + NEWTON_STEPS steps summed into x is at most max_step × ‖θ_P‖
+        // long (the clamp and the length bound), so every changed value is bounded by
+        // (1 + (1 + NEWTON_STEPS) × max_step) × ‖θ_P‖: far below f32's range, no value
+        // needs reading back. Only past that bound are the rows read back and checked.
+        let figures = &step.figures;
+        let bound =
+            (1.0 + (1 + NEWTON_STEPS) as f64 * f64::from(max_step)) * f64::from(figures.theta_norm);
+        if !(bound.is_finite() && bound <= OVERFLOW_FREE) {
+            let now = self.gpu.download_ranges(
+                self.model.theta().values(),
+                &super::backup::value_runs(&touched, self.spec.dim as usize),
+            )?;
+            if !now.iter().all(|v| v.is_finite()) {
+                return Err(Error::SolveRefused(format!(
+                    "the {} update left non-finite parameters; the model is unchanged",
+                    method.report_name()
+                )));
+            }
         }
         if !isolated.is_empty() {
             self.reset_to_zero(isolated)?;
@@ -1079,6 +1092,10 @@ const NEWTON_PROGRESS: f64 = 0.05;
 /// Continuation steps at most (each: two gradient passes over the rows reaching P and one
 /// solve).
 const NEWTON_STEPS: usize = 2;
+
+/// Values at most this large (f32's range is 3.4e38) are finite after the f32 additions of
+/// a step, with room for any rounding of the norm they are bounded by.
+const OVERFLOW_FREE: f64 = 1e30;
 
 /// Adds the per-solve phases of `other` (another solve of the same prepared request) to
 /// `figures`; the preparation's phases, which both carry, are counted once.
