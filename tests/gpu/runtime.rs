@@ -356,7 +356,7 @@ fn ranges_read_back_in_order_and_out_of_range_is_an_error() {
 }
 
 #[test]
-fn row_backups_restore_exactly_the_rows_read() {
+fn row_backups_restore_exactly_the_rows_taken() {
     use ifru::unlearn::backup::RowBackup;
     let gpu = gpu();
     let mut rng = rng(5);
@@ -364,17 +364,13 @@ fn row_backups_restore_exactly_the_rows_read() {
     let before = random_vec(&mut rng, (n * dim) as usize);
     let table = DeviceTable::upload(gpu, n, dim, &before, "theta").unwrap();
     let nodes = [0u32, 1, 2, 9, 17, 18, 39];
-    let backup = RowBackup::read(gpu, &table, &nodes).unwrap();
-    let want: Vec<f32> = nodes
-        .iter()
-        .flat_map(|&v| before[(v * dim) as usize..((v + 1) * dim) as usize].to_vec())
-        .collect();
-    assert_eq!(backup.values(), &want[..]);
+    let backup = RowBackup::take(gpu, &table, &nodes).unwrap();
+    // Kept on the device: nothing to read on the host.
+    assert!(backup.values().is_none());
     // Scribble over every row, then restore: the backed-up rows come back bit for bit,
     // the others keep the scribble.
     let scribbled = random_vec(&mut rng, (n * dim) as usize);
     table.values().write(gpu.queue(), &scribbled).unwrap();
-    assert_ne!(backup.reread(gpu, &table).unwrap(), want);
     backup.restore(gpu, &table).unwrap();
     let after = table.download(gpu).unwrap();
     for v in 0..n {
@@ -393,6 +389,19 @@ fn row_backups_restore_exactly_the_rows_read() {
             "row {v}"
         );
     }
+}
+
+#[test]
+fn a_whole_table_backup_is_read_back_and_restores_it() {
+    use ifru::unlearn::backup::RowBackup;
+    let gpu = gpu();
+    let before = random_vec(&mut rng(6), 24);
+    let table = DeviceTable::upload(gpu, 6, 4, &before, "theta").unwrap();
+    let backup = RowBackup::read_all(gpu, &table).unwrap();
+    assert_eq!(backup.values(), Some(&before[..]));
+    table.values().write(gpu.queue(), &[0.0; 24]).unwrap();
+    backup.restore(gpu, &table).unwrap();
+    assert_eq!(table.download(gpu).unwrap(), before);
 }
 
 #[test]
