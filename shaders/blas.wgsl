@@ -109,3 +109,27 @@ fn take_field(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         y[i] = x[i * p.row_dim + p.a_num];
     }
 }
+
+// Finite test on the bits (WGSL may assume no NaN or infinity occurs).
+fn is_finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+// y[b_num] = the factor that brings a vector of squared norm y[a_num] to length alpha at
+// most: alpha / sqrt(y[a_num]) where that is below 1, else 1; 0 for a non-finite norm (the
+// caller refuses such a vector when it reads the norm). One thread: a step's clamp decided
+// on the device, so the solve needs no read-back before the step is scored.
+@compute @workgroup_size(1)
+fn clamp_factor() {
+    let nn = y[p.a_num];
+    var f = 1.0;
+    if (!is_finite(nn)) {
+        f = 0.0;
+    } else {
+        let n = sqrt(nn);
+        if (n > p.alpha) {
+            f = p.alpha / n;
+        }
+    }
+    y[p.b_num] = f;
+}

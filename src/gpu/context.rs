@@ -11,6 +11,7 @@ use super::adapter::{self, AdapterSummary};
 use super::buffer::{BufferPool, GpuBuffer, STORAGE_USAGE, UNIFORM_USAGE, byte_len};
 use super::error::{GpuError, GpuResult};
 use super::fault::{Fault, FaultInjector};
+use super::later::{LaterRead, Pending};
 
 /// How to open a device. [`GpuOptions::from_env`] (in [`crate::environment`]) reads the
 /// `IFRU_*` variables.
@@ -104,6 +105,8 @@ pub struct Gpu {
     placeholder: GpuBuffer<f32>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
+    /// Copies waiting to ride along with the next read-back ([`Gpu::read_later`]).
+    later: Mutex<Vec<Pending>>,
 }
 
 impl Gpu {
@@ -189,6 +192,7 @@ impl Gpu {
         #[cfg(not(feature = "testing"))]
         let fault_from_options = false;
         Ok(Gpu {
+            later: Mutex::new(Vec::new()),
             placeholder,
             device,
             queue,
@@ -550,8 +554,72 @@ impl Gpu {
         self.read_back_spans(&spans)
     }
 
-    /// The bytes of `spans` (buffer, offset, size; both multiples of 4), concatenated.
+    /// The first `len` values of `buf`, copied aside now and read back with the next
+    /// read-back of anything ([`Gpu::values_of`] forces one if none comes first): a value
+    /// needed only later costs no round trip of its own ([`super::later`]).
+    pub fn read_later(&self, buf: &GpuBuffer<f32>, len: usize) -> GpuResult<LaterRead> {
+        let len = len.min(buf.len());
+        let copy = self.alloc::<f32>(len.max(1), "read later")?;
+        let mut encoder = self.encoder("read later");
+        encoder.copy_buffer_to_buffer(buf.raw(), 0, copy.raw(), 0, byte_len::<f32>(len));
+        self.submit("read later", encoder)?;
+        let (pending, later) = Pending::new(copy, len);
+        self.later
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pending);
+        Ok(later)
+    }
+
+    /// The values of a [`Gpu::read_later`], read back already or now.
+    pub fn values_of(&self, later: &LaterRead) -> GpuResult<Vec<f32>> {
+        if !later.is_ready() {
+            self.read_pending()?;
+        }
+        later.values()
+    }
+
+    /// Reads back every copy waiting for a read-back (one round trip; none if none waits).
+    pub fn read_pending(&self) -> GpuResult<()> {
+        self.read_back_spans(&[]).map(|_| ())
+    }
+
+    /// The bytes of `spans` (buffer, offset, size; both multiples of 4), concatenated, with
+    /// every copy waiting to ride along read in the same round trip.
     fn read_back_spans(&self, spans: &[(&wgpu::Buffer, u64, u64)]) -> GpuResult<Vec<u8>> {
+        let riders: Vec<Pending> =
+            std::mem::take(&mut *self.later.lock().unwrap_or_else(|p| p.into_inner()));
+        let own: u64 = spans.iter().map(|s| s.2).sum();
+        let mut all = spans.to_vec();
+        all.extend(
+            riders
+                .iter()
+                .map(|r| (r.copy.raw(), 0, byte_len::<f32>(r.len)))
+                .filter(|s| s.2 > 0),
+        );
+        match self.read_spans_once(&all) {
+            Ok(mut bytes) => {
+                let mut at = own as usize;
+                for rider in riders {
+                    let size = byte_len::<f32>(rider.len) as usize;
+                    let values = bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[at..at + size]);
+                    at += size;
+                    rider.resolve(Ok(values));
+                }
+                bytes.truncate(own as usize);
+                Ok(bytes)
+            }
+            Err(e) => {
+                for rider in riders {
+                    rider.resolve(Err(e.to_string()));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The bytes of `spans`, concatenated: one staging buffer, one submission, one mapping.
+    fn read_spans_once(&self, spans: &[(&wgpu::Buffer, u64, u64)]) -> GpuResult<Vec<u8>> {
         let total: u64 = spans.iter().map(|s| s.2).sum();
         if total == 0 {
             return Ok(Vec::new());

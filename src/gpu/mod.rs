@@ -9,6 +9,7 @@ mod counters;
 mod dispatch;
 mod error;
 mod fault;
+mod later;
 mod pipeline;
 
 pub use adapter::{AdapterRecord, AdapterSummary, choose_adapter, no_adapter_message};
@@ -21,4 +22,5 @@ pub use error::{GpuError, GpuResult};
 pub use fault::Fault;
 #[cfg(feature = "testing")]
 pub use fault::parse_fault_spec;
+pub use later::LaterRead;
 pub use pipeline::{Launch, Record, Shader, record_all};

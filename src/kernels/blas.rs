@@ -187,6 +187,41 @@ pub fn take_field<'a>(
     Ok(Plan::new(vec![launch]))
 }
 
+/// `scalars[out] = min(1, bound ÷ √scalars[norm_sq])` (0 for a non-finite norm): the
+/// factor that clamps a vector of squared norm `scalars[norm_sq]` to length `bound`, for a
+/// [`Scalar::Device`] scale. One thread.
+pub fn clamp_factor<'a>(
+    gpu: &Gpu,
+    scalars: &'a GpuBuffer<f32>,
+    norm_sq: u32,
+    out: u32,
+    bound: f32,
+) -> GpuResult<Plan<'a>> {
+    if norm_sq as usize >= scalars.len() || out as usize >= scalars.len() {
+        return Err(GpuError::Invalid(format!(
+            "clamp_factor: slots {norm_sq} and {out} of {} scalars",
+            scalars.len()
+        )));
+    }
+    if !(bound.is_finite() && bound >= 0.0) {
+        return Err(GpuError::Invalid(format!(
+            "clamp_factor: the bound {bound} must be finite and ≥ 0"
+        )));
+    }
+    let mut p = blas_params(1, Scalar::Host(bound), Scalar::Host(0.0));
+    // The kernel reads the norm's slot from a_num and writes the factor to b_num.
+    p.a_num = norm_sq;
+    p.b_num = out;
+    let p = params(gpu, &p)?;
+    let launch = gpu.launch(
+        &BLAS,
+        "clamp_factor",
+        &[(0, p.as_entire_binding()), (2, scalars.binding())],
+        1,
+    )?;
+    Ok(Plan::new(vec![launch]))
+}
+
 /// `y[rows[t]] += alpha · x[t]` for row-major tables with rows of `dim` values: `x` holds
 /// one row per entry of `rows` (distinct row indices of `y`). Touches those rows only.
 /// Both vectors must fit one binding ([`GpuError::Limit`] otherwise; the caller then takes

@@ -146,6 +146,18 @@ pub fn dot_value(gpu: &Gpu, x: &GpuBuffer<f32>, y: &GpuBuffer<f32>) -> GpuResult
     value(gpu, MODE_DOT, x, y)
 }
 
+/// `Σ x[i]·y[i]`, read back with the next read-back ([`Gpu::read_later`]).
+pub fn dot_later(
+    gpu: &Gpu,
+    x: &GpuBuffer<f32>,
+    y: &GpuBuffer<f32>,
+) -> GpuResult<crate::gpu::LaterRead> {
+    let scalars = gpu.zeros::<f32>(1, "scalar")?;
+    let plan = reduction(gpu, MODE_DOT, x, y, &scalars, 0)?;
+    gpu.run("reduction", |pass| crate::gpu::Record::record(&plan, pass))?;
+    gpu.read_later(&scalars, 1)
+}
+
 /// `Σ x[i]`, read back to the host.
 pub fn sum_value(gpu: &Gpu, x: &GpuBuffer<f32>) -> GpuResult<f32> {
     value(gpu, MODE_SUM, x, x)

@@ -214,3 +214,13 @@ pub fn adam_rows(
     }
     p
 }
+
+/// The `clamp_factor` kernel: min(1, bound ÷ √norm_sq) in f32 as the kernel computes it, 0
+/// for a non-finite norm.
+pub fn clamp_factor(norm_sq: f32, bound: f32) -> f32 {
+    if !norm_sq.is_finite() {
+        return 0.0;
+    }
+    let n = norm_sq.sqrt();
+    if n > bound { bound / n } else { 1.0 }
+}

@@ -23,7 +23,6 @@ use super::influence::forgetting::{
 };
 use super::influence::{
     IfruOptions, InfluenceFigures, InfluenceStep, OnCheckFail, PreparedStep, Probe, RequestContext,
-    influence_step,
 };
 use super::remaining::RemainingRows;
 use super::request::ForgetRows;
@@ -570,7 +569,10 @@ impl<'g> Unlearner<'g> {
                         outcome.calibration = Some(calibrated.points);
                         calibrated.step
                     } else {
-                        influence_step(&self.gpu, &ctx, &opts)?
+                        // Settled by the length's scoring read-back, as the default's steps.
+                        let mut prepared = PreparedStep::new(&self.gpu, &ctx, &opts)?;
+                        let damping = prepared.damping();
+                        prepared.solve_unsettled(&self.gpu, &ctx, damping, None, None)?
                     };
                     let landed = self.step_length(step, false, &mut scoring, &opts, None)?;
                     (landed.step, landed.length, landed.check)
@@ -728,7 +730,7 @@ impl<'g> Unlearner<'g> {
         scoring: &mut Scoring<'_, '_>,
     ) -> Result<Landed> {
         let delta = prepared.damping();
-        let step = prepared.solve(&self.gpu, ctx, delta)?;
+        let step = prepared.solve_unsettled(&self.gpu, ctx, delta, None, None)?;
         let first = self.step_length(step, true, scoring, opts, None)?;
         let t = first.length.t;
         let far = t > REFINE_LENGTH || (t > 0.0 && t < 1.0 / REFINE_LENGTH);
@@ -738,7 +740,8 @@ impl<'g> Unlearner<'g> {
         let refined_delta = (f64::from(delta) / t) as f32;
         // From the first step: at most the direction's scale differs, which the warm start
         // fits (it starts from the first step's best multiple).
-        let step = prepared.solve_near(&self.gpu, ctx, refined_delta, &first.step.x)?;
+        let step =
+            prepared.solve_unsettled(&self.gpu, ctx, refined_delta, None, Some(&first.step.x))?;
         let mut second = self.step_length(step, true, scoring, opts, None)?;
         let miss = |l: &StepLength| match (l.fit_value, l.fit_target) {
             (Some(v), Some(target)) => (v - target).abs(),
@@ -804,8 +807,8 @@ impl<'g> Unlearner<'g> {
                 &landed.step.x,
             )?;
             let relinearise_seconds = clock.elapsed().as_secs_f64();
-            let next =
-                prepared.solve_for(&self.gpu, ctx, landed.step.figures.damping, Some(&rhs))?;
+            let damping = landed.step.figures.damping;
+            let next = prepared.solve_unsettled(&self.gpu, ctx, damping, Some(&rhs), None)?;
             let next =
                 self.step_length(next, true, scoring, opts, Some((&landed.step.x, origin)))?;
             let closer = next.length.source == LengthSource::Fitted
@@ -836,6 +839,10 @@ impl<'g> Unlearner<'g> {
             None => membership.unmeasured(),
             Some(probe) => membership.along(probe, &self.gpu, base, &step, scoring.isolated)?,
         };
+        // The step's norm rode along with the scoring's read-back: a step that is not
+        // finite is refused here, before any statistic of it is used.
+        let mut step = step;
+        step.settle(&self.gpu)?;
         let figures = &step.figures;
         let room = if figures.step_norm > 0.0 {
             f64::from(opts.max_step * figures.theta_norm) / f64::from(figures.step_norm)
@@ -864,7 +871,6 @@ impl<'g> Unlearner<'g> {
             }
         };
         let check = path.check(length.t);
-        let mut step = step;
         if length.t != 1.0 {
             let scale = crate::kernels::blas::scale(
                 &self.gpu,
@@ -1164,6 +1170,8 @@ impl Landed {
                 x: next.step.x,
                 figures,
                 warnings,
+                // Both steps were settled when their lengths were fitted.
+                unsettled: None,
             },
             length,
             check: next.check,

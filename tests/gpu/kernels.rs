@@ -11,7 +11,7 @@ use crate::common;
 use common::{assert_matches, exact, gpu, gpus_both_row_layouts, random_csr, random_vec, rng};
 use ifru::gpu::{GpuBuffer, Record};
 use ifru::kernels::adam::{AdamConfig, AdamState, adam_rows_step, adam_step};
-use ifru::kernels::blas::{Scalar, add_rows, axpby, copy, fill, scale, take_field};
+use ifru::kernels::blas::{Scalar, add_rows, axpby, clamp_factor, copy, fill, scale, take_field};
 use ifru::kernels::pair_loss::{D1, DevicePairs, DeviceTriples, RECORD, score_bce, score_bpr};
 use ifru::kernels::propagate::{PropagationScratch, propagate, uniform_weights};
 use ifru::kernels::reduce::{dot, dot_value, squared_norm, sum, sum_value};
@@ -240,6 +240,38 @@ fn take_field_reads_one_field_of_each_record() {
     let y = gpu.upload(&[0.0f32; 1000], "y").unwrap();
     assert!(take_field(gpu, &records, stride, stride, &y).is_err());
     assert!(take_field(gpu, &records, 0, 0, &y).is_err());
+}
+
+#[test]
+fn clamp_factor_matches_reference() {
+    let gpu = gpu();
+    for (norm_sq, bound) in [
+        (4.0f32, 1.0f32),
+        (4.0, 2.0),
+        (4.0, 3.0),
+        (0.0, 1.0),
+        (1e-30, 0.0),
+        (2.5e7, 12.5),
+        (f32::NAN, 1.0),
+        (f32::INFINITY, 1.0),
+    ] {
+        let scalars = gpu.upload(&[7.0f32, norm_sq, 7.0], "scalars").unwrap();
+        run(&clamp_factor(gpu, &scalars, 1, 2, bound).unwrap());
+        let got = gpu.download(&scalars).unwrap();
+        // One WGSL sqrt and one division: within 2 ULP of the f32 reference.
+        let want = reference::clamp_factor(norm_sq, bound);
+        let ulps = (got[2].to_bits() as i64 - want.to_bits() as i64).abs();
+        assert!(
+            ulps <= 2,
+            "norm² {norm_sq}, bound {bound}: {} vs {want}",
+            got[2]
+        );
+        // The other slots are untouched.
+        assert_eq!((got[0], got[1].to_bits()), (7.0, norm_sq.to_bits()));
+    }
+    let scalars = gpu.zeros::<f32>(2, "scalars").unwrap();
+    assert!(clamp_factor(gpu, &scalars, 2, 0, 1.0).is_err());
+    assert!(clamp_factor(gpu, &scalars, 0, 1, f32::NAN).is_err());
 }
 
 #[test]

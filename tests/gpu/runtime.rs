@@ -431,6 +431,38 @@ fn device_counters_count_dispatches_submissions_readbacks_and_bytes() {
 }
 
 #[test]
+fn reads_ride_along_with_the_next_read_back() {
+    let gpu = open(GpuOptions::default());
+    let a = gpu.upload(&[1.0f32, 2.0, 3.0], "a").unwrap();
+    let b = gpu.upload(&[4.0f32, 5.0], "b").unwrap();
+    let before = gpu.counts();
+    let first = gpu.read_later(&a, 2).unwrap();
+    let second = gpu.read_later(&a, 3).unwrap();
+    // The copy is taken now: a later write to `a` does not change what is read.
+    a.write(gpu.queue(), &[9.0, 9.0, 9.0]).unwrap();
+    assert!(!first.is_ready());
+    assert_eq!(gpu.counts().since(before).readbacks, 0);
+    // Any read-back carries them.
+    assert_eq!(gpu.download(&b).unwrap(), vec![4.0, 5.0]);
+    let counts = gpu.counts().since(before);
+    assert_eq!(
+        (counts.readbacks, counts.bytes_down),
+        (1, 8 + 8 + 12),
+        "{counts:?}"
+    );
+    assert!(first.is_ready() && second.is_ready());
+    assert_eq!(gpu.values_of(&first).unwrap(), vec![1.0, 2.0]);
+    assert_eq!(gpu.values_of(&second).unwrap(), vec![1.0, 2.0, 3.0]);
+    assert_eq!(gpu.counts().since(before).readbacks, 1);
+    // Alone, `values_of` reads it (one round trip), and a read with nothing waiting reads nothing.
+    let alone = gpu.read_later(&a, 3).unwrap();
+    assert_eq!(gpu.values_of(&alone).unwrap(), vec![9.0; 3]);
+    assert_eq!(gpu.counts().since(before).readbacks, 2);
+    gpu.read_pending().unwrap();
+    assert_eq!(gpu.counts().since(before).readbacks, 2);
+}
+
+#[test]
 fn several_buffers_read_back_in_one_round_trip() {
     let gpu = open(GpuOptions::default());
     let a = gpu.upload(&[1.0f32, 2.0, 3.0], "a").unwrap();

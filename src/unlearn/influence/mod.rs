@@ -28,10 +28,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Interactions;
 use crate::error::{Error, Result};
+use crate::gpu::LaterRead;
 use crate::gpu::{Gpu, Record};
 use crate::graph::Csr;
 use crate::kernels::DeviceTable;
-use crate::kernels::reduce::dot_value;
+use crate::kernels::blas::{Scalar, clamp_factor, scale};
+use crate::kernels::reduce::{dot_later, squared_norm};
 use crate::model::{DeviceModel, ModelSpec};
 use crate::solve::{CgOptions, CgOutcome, Preconditioner, Start, solve_from};
 use crate::unlearn::request::ForgetRows;
@@ -72,6 +74,36 @@ pub struct InfluenceStep {
     pub x: DeviceTable,
     pub figures: InfluenceFigures,
     pub warnings: Vec<String>,
+    /// ‖x‖² and the clamp's factor, read back with the next read-back, and the clamp's
+    /// bound: until [`InfluenceStep::settle`], `figures.step_norm` is not yet known.
+    pub(crate) unsettled: Option<(LaterRead, f32, f32)>,
+}
+
+impl InfluenceStep {
+    /// Reads the step's norm (with the next read-back, or now) into `figures.step_norm`, and
+    /// refuses a step that is not finite. x was clamped on the device already. Every step
+    /// a [`PreparedStep`] hands out publicly is settled; the engine settles its own after
+    /// the forgetting check's scoring read-back, which the norm rides along with.
+    pub(crate) fn settle(&mut self, gpu: &Gpu) -> Result<()> {
+        let Some((later, bound, max_step)) = self.unsettled.take() else {
+            return Ok(());
+        };
+        let read = gpu.values_of(&later)?;
+        let x_norm = read.first().copied().unwrap_or(f32::NAN).sqrt();
+        // Never write a non-finite or runaway step.
+        if !x_norm.is_finite() {
+            return Err(Error::SolveRefused(
+                "the update is not finite; the model is unchanged".into(),
+            ));
+        }
+        self.figures.step_norm = x_norm.min(bound);
+        if x_norm > bound {
+            self.warnings.push(format!(
+                "the step ‖x‖ = {x_norm:.3e} exceeded {max_step} × ‖θ_P‖ = {bound:.3e}; scaled down"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The graph and rows before and after the request, and θ̂ on the device.
@@ -134,7 +166,8 @@ pub struct PreparedStep<'a> {
     precond: Option<BuiltPrecond>,
     /// Nodes within the operator's reach of P (the rows touching them reach P).
     near: Vec<u32>,
-    theta_norm: f32,
+    /// ‖θ_P‖², read back with the next read-back.
+    theta_norm_sq: LaterRead,
     /// The kind of rows forgotten (the `auto` damping's factor).
     forget_rows: ForgetRows,
     figures: InfluenceFigures,
@@ -233,7 +266,8 @@ impl<'a> PreparedStep<'a> {
         let pick = kept.gather(gpu, ctx.model.theta(), &theta_p)?;
         gpu.run("theta on P", |pass| pick.record(pass))?;
         drop(pick);
-        let theta_norm = dot_value(gpu, theta_p.values(), theta_p.values())?.sqrt();
+        // Read with the preconditioner's read-back, not a round trip of its own.
+        let theta_norm_sq = dot_later(gpu, theta_p.values(), theta_p.values())?;
         let op = operator(
             gpu,
             ctx,
@@ -272,7 +306,7 @@ impl<'a> PreparedStep<'a> {
             op,
             precond: Some(precond),
             near,
-            theta_norm,
+            theta_norm_sq,
             forget_rows: ctx.forget_rows,
             figures,
             warnings: Vec::new(),
@@ -296,6 +330,29 @@ impl<'a> PreparedStep<'a> {
         damping: f32,
     ) -> Result<InfluenceStep> {
         self.solve_for(gpu, ctx, damping, None)
+    }
+
+    /// [`PreparedStep::solve_for`], started from (the best multiple of) `guess` when given,
+    /// the step of a solve of this request at another damping ([`Start::Guess`]: the
+    /// default's second solve; the result is the same system's solution to the same rtol,
+    /// only the iterations change), with the step's norm not yet read
+    /// ([`InfluenceStep::settle`]): the engine settles it with the forgetting check's
+    /// read-back.
+    pub(crate) fn solve_unsettled(
+        &mut self,
+        gpu: &Gpu,
+        ctx: &RequestContext<'_>,
+        damping: f32,
+        rhs: Option<&DeviceTable>,
+        guess: Option<&DeviceTable>,
+    ) -> Result<InfluenceStep> {
+        self.solve_from(gpu, ctx, damping, rhs, guess)
+    }
+
+    /// ‖θ_P‖ (read back with the preconditioner's data, or now).
+    fn theta_norm(&self, gpu: &Gpu) -> Result<f32> {
+        let read = gpu.values_of(&self.theta_norm_sq)?;
+        Ok(read.first().copied().unwrap_or(f32::NAN).sqrt())
     }
 
     /// g on P.
@@ -329,21 +386,9 @@ impl<'a> PreparedStep<'a> {
         damping: f32,
         rhs: Option<&DeviceTable>,
     ) -> Result<InfluenceStep> {
-        self.solve_from(gpu, ctx, damping, rhs, None)
-    }
-
-    /// [`PreparedStep::solve`] with damping `damping`, started from (the best multiple of)
-    /// `guess`, the step of a solve of this request at another damping
-    /// ([`crate::solve::Start::Guess`]): the default's second solve. The result is the same
-    /// system's solution to the same rtol; only the iterations it takes change.
-    pub fn solve_near(
-        &mut self,
-        gpu: &Gpu,
-        ctx: &RequestContext<'_>,
-        damping: f32,
-        guess: &DeviceTable,
-    ) -> Result<InfluenceStep> {
-        self.solve_from(gpu, ctx, damping, None, Some(guess))
+        let mut step = self.solve_from(gpu, ctx, damping, rhs, None)?;
+        step.settle(gpu)?;
+        Ok(step)
     }
 
     fn solve_from(
@@ -477,29 +522,33 @@ impl<'a> PreparedStep<'a> {
                 )));
             }
         }
-        // Never write a non-finite or runaway step.
-        let x_norm = dot_value(gpu, x.values(), x.values())?.sqrt();
-        if !x_norm.is_finite() {
-            return Err(Error::SolveRefused(
-                "the update is not finite; the model is unchanged".into(),
-            ));
+        // The clamp ‖x‖ ≤ max_step × ‖θ_P‖ on the device; the norm is read (and a
+        // non-finite step refused) when the step is settled.
+        let theta_norm = self.theta_norm(gpu)?;
+        if !theta_norm.is_finite() {
+            return Err(Error::SolveRefused(format!(
+                "‖θ_P‖ is not finite ({theta_norm}); the model is unchanged"
+            )));
         }
-        let bound = opts.max_step * self.theta_norm.max(f32::MIN_POSITIVE);
-        figures.theta_norm = self.theta_norm;
-        figures.step_norm = x_norm.min(bound);
-        if x_norm > bound {
-            let scale = crate::kernels::blas::scale(
+        let bound = opts.max_step * theta_norm.max(f32::MIN_POSITIVE);
+        figures.theta_norm = theta_norm;
+        let norms = gpu.zeros::<f32>(2, "‖x‖² and the clamp factor")?;
+        let bound_for_kernel = if bound.is_finite() { bound } else { f32::MAX };
+        let clamp = squared_norm(gpu, x.values(), &norms, 0)?
+            .then(clamp_factor(gpu, &norms, 0, 1, bound_for_kernel)?)
+            .then(scale(
                 gpu,
                 x.values(),
-                crate::kernels::blas::Scalar::Host(bound / x_norm),
-                None,
-            )?;
-            gpu.run("clamp step", |pass| scale.record(pass))?;
-            warnings.push(format!(
-                "the step ‖x‖ = {x_norm:.3e} exceeded {} × ‖θ_P‖ = {bound:.3e}; scaled down",
-                opts.max_step
-            ));
-        }
+                Scalar::Device {
+                    c: 1.0,
+                    num: 1,
+                    den: None,
+                },
+                Some(&norms),
+            )?);
+        gpu.run("clamp step", |pass| clamp.record(pass))?;
+        drop(clamp);
+        let unsettled = Some((gpu.read_later(&norms, 2)?, bound, opts.max_step));
         laps.lap("checks");
         for (name, seconds) in laps.phases {
             *figures.phase_seconds.entry(name.to_string()).or_insert(0.0) += seconds;
@@ -509,6 +558,7 @@ impl<'a> PreparedStep<'a> {
             x,
             figures,
             warnings,
+            unsettled,
         })
     }
 }
