@@ -1080,8 +1080,8 @@ fn the_predicted_schedule_reads_less_and_changes_no_bit() {
             .zip(&predicted.x)
             .all(|(a, b)| a.to_bits() == b.to_bits())
     );
-    // The first read comes after one iteration; later batches hold up to 8.
-    assert_eq!(p.residual_trace[0].0, 1, "{p:?}");
+    // The first read comes after FIRST_BATCH iterations; later batches hold up to 8.
+    assert_eq!(p.residual_trace[0].0, ifru::solve::cg::FIRST_BATCH, "{p:?}");
     assert!(
         p.residual_trace.len() < f.residual_trace.len(),
         "{:?} vs {:?}",
