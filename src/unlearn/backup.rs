@@ -107,6 +107,37 @@ impl RowBackup {
     }
 }
 
+/// Copies rows `nodes` (ascending, distinct) of `from` into the same rows of `to` (tables of
+/// one shape), one device copy per run of consecutive rows: exact, and no kernel.
+pub fn copy_rows(gpu: &Gpu, from: &DeviceTable, to: &DeviceTable, nodes: &[u32]) -> GpuResult<()> {
+    if from.rows() != to.rows() || from.dim() != to.dim() {
+        return Err(crate::gpu::GpuError::Invalid(format!(
+            "copying rows between tables of {} × {} and {} × {}",
+            from.rows(),
+            from.dim(),
+            to.rows(),
+            to.dim()
+        )));
+    }
+    if let Some(&v) = nodes.iter().find(|&&v| v >= from.rows()) {
+        return Err(crate::gpu::GpuError::Invalid(format!(
+            "row {v} of a table of {}",
+            from.rows()
+        )));
+    }
+    let mut encoder = gpu.encoder("copying rows");
+    for run in value_runs(nodes, from.dim() as usize) {
+        encoder.copy_buffer_to_buffer(
+            from.values().raw(),
+            bytes(run.start),
+            to.values().raw(),
+            bytes(run.start),
+            bytes(run.len()),
+        );
+    }
+    gpu.submit("copying rows", encoder)
+}
+
 /// Bytes of `values` f32 values.
 fn bytes(values: usize) -> u64 {
     (values * std::mem::size_of::<f32>()) as u64
