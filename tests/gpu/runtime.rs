@@ -392,6 +392,32 @@ fn row_backups_restore_exactly_the_rows_taken() {
 }
 
 #[test]
+fn copy_rows_copies_exactly_the_listed_rows() {
+    use ifru::unlearn::backup::copy_rows;
+    let gpu = gpu();
+    let (n, dim) = (30u32, 4u32);
+    let from_host = random_vec(&mut rng(7), (n * dim) as usize);
+    let to_host = random_vec(&mut rng(8), (n * dim) as usize);
+    let from = DeviceTable::upload(gpu, n, dim, &from_host, "from").unwrap();
+    let to = DeviceTable::upload(gpu, n, dim, &to_host, "to").unwrap();
+    let nodes = [0u32, 3, 4, 5, 29];
+    copy_rows(gpu, &from, &to, &nodes).unwrap();
+    let got = to.download(gpu).unwrap();
+    for v in 0..n as usize {
+        let row = v * dim as usize..(v + 1) * dim as usize;
+        let want = if nodes.contains(&(v as u32)) {
+            &from_host
+        } else {
+            &to_host
+        };
+        assert_eq!(got[row.clone()], want[row], "row {v}");
+    }
+    let other = DeviceTable::zeros(gpu, n, dim + 4, "other").unwrap();
+    assert!(copy_rows(gpu, &from, &other, &nodes).is_err());
+    assert!(copy_rows(gpu, &from, &to, &[n]).is_err());
+}
+
+#[test]
 fn a_whole_table_backup_is_read_back_and_restores_it() {
     use ifru::unlearn::backup::RowBackup;
     let gpu = gpu();
