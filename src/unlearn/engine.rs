@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, Interactions};
 use crate::error::{Error, Result};
 use crate::gpu::GpuHandle;
-use crate::graph::{BipartiteGraph, Csr, csr_arrays, normalize, renormalize_after_removal};
+use crate::graph::{
+    BipartiteGraph, Csr, Removal, csr_arrays, normalize, renormalize_after_removal,
+};
 use crate::loaded::LoadedModel;
 use crate::model::store::ModelState;
 use crate::model::{DeviceModel, ModelSpec, Params};
@@ -22,7 +24,8 @@ use super::influence::forgetting::{
     REFINE_LENGTH, StepLength,
 };
 use super::influence::{
-    IfruOptions, InfluenceFigures, InfluenceStep, OnCheckFail, PreparedStep, Probe, RequestContext,
+    GraphUpdate, IfruOptions, InfluenceFigures, InfluenceStep, OnCheckFail, PreparedStep, Probe,
+    RequestContext,
 };
 use super::remaining::RemainingRows;
 use super::request::ForgetRows;
@@ -510,7 +513,10 @@ impl<'g> Unlearner<'g> {
                     n_items: self.data.n_items,
                     model: &self.model,
                     rows: self.remaining.rows(),
-                    graph: Some(&self.graph),
+                    graph: Some(GraphUpdate {
+                        before: &self.graph,
+                        removal: &next.removal,
+                    }),
                     forget: &next.forget,
                     old_adjacency: self.adjacency.as_ref(),
                     new_adjacency: next.adjacency.as_ref(),
@@ -1012,7 +1018,7 @@ impl<'g> Unlearner<'g> {
         let forget = self.remaining.positions_of(rows);
         let remaining = self.remaining.without(&forget);
         Ok(NextState {
-            graph: removal.graph,
+            removal,
             adjacency,
             forget,
             remaining,
@@ -1063,7 +1069,7 @@ impl<'g> Unlearner<'g> {
                 *count = count.saturating_sub(1);
             }
         }
-        self.graph = next.graph;
+        self.graph = next.removal.graph;
         self.adjacency = next.adjacency;
         self.remaining = next.remaining;
     }
@@ -1193,7 +1199,8 @@ struct Request<'a> {
 
 /// The post-deletion graph and rows of a request.
 struct NextState {
-    graph: BipartiteGraph,
+    /// The graph after the request, and the nodes whose degree it changed.
+    removal: Removal,
     adjacency: Option<Csr<f32>>,
     /// The request's rows as positions in the current remaining rows.
     forget: Vec<u32>,

@@ -207,6 +207,55 @@ fn exact_rhs_equals_the_brute_force_difference_for_1_to_3_layers() {
     }
 }
 
+/// A resident unlearner hands the plan the removal (and Â') it computed for the request; the
+/// plan must be the one computed from the rows alone.
+#[test]
+fn a_plan_from_the_callers_removal_equals_one_computed_here() {
+    use ifru::graph::{BipartiteGraph, normalize, renormalize_after_removal};
+    let p = problem(9, 6);
+    let authors = SpilloverRule::Authors {
+        min_degree_loss: 0.1,
+    };
+    for (kind, layers, loss, rule) in [
+        (ModelKind::Mf, 0, LossKind::Bce, SpilloverRule::Exact),
+        (ModelKind::Lightgcn, 2, LossKind::Bce, SpilloverRule::Exact),
+        (ModelKind::Lightgcn, 2, LossKind::Bpr, SpilloverRule::Exact),
+        (ModelKind::Lightgcn, 1, LossKind::Bce, authors),
+    ] {
+        let spec = ModelSpec::new(kind, layers, DIM, loss).unwrap();
+        let options = RhsOptions {
+            spillover: rule,
+            negative_seed: 3,
+        };
+        let old = BipartiteGraph::from_interactions(p.n_users, p.n_items, &p.train).unwrap();
+        let removed = p.train.select(&p.forget);
+        let removal = old
+            .remove_rows(&removed.users, &removed.items, &removed.labels)
+            .unwrap();
+        let after =
+            renormalize_after_removal(&normalize(&old), &removal.graph, &removal.changed).unwrap();
+        let given = InfluenceRows::plan_after(
+            spec,
+            &old,
+            &p.train,
+            &p.forget,
+            options,
+            None,
+            Some((&removal, Some(&after))),
+        )
+        .unwrap();
+        let here =
+            InfluenceRows::plan(spec, p.n_users, p.n_items, &p.train, &p.forget, options).unwrap();
+        let what = format!("{kind:?} K {layers} {loss:?} {rule:?}");
+        assert_eq!(given.forget, here.forget, "{what}");
+        assert_eq!(given.direct, here.direct, "{what}");
+        assert_eq!(given.spillover, here.spillover, "{what}");
+        assert_eq!(given.changed, here.changed, "{what}");
+        assert_eq!(given.new_adjacency, here.new_adjacency, "{what}");
+        assert_eq!(layers > 0, here.new_adjacency.is_some(), "{what}");
+    }
+}
+
 #[test]
 fn mf_rhs_is_the_direct_influence_and_equals_the_brute_force() {
     let r = check_exact(ModelKind::Mf, 0, LossKind::Bce, 3);

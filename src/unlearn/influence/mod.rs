@@ -115,8 +115,9 @@ pub struct RequestContext<'a> {
     pub model: &'a DeviceModel,
     /// The model's rows before the request (D).
     pub rows: &'a Interactions,
-    /// The graph of `rows` when the caller keeps it resident (built from `rows` otherwise).
-    pub graph: Option<&'a crate::graph::BipartiteGraph>,
+    /// The graph of `rows` and what the request does to it, when the caller keeps the graph
+    /// resident and has computed the removal (built from `rows` otherwise).
+    pub graph: Option<GraphUpdate<'a>>,
     /// D_r as positions in `rows`.
     pub forget: &'a [u32],
     /// Â and Â' (LightGCN).
@@ -136,6 +137,15 @@ pub struct RequestContext<'a> {
     pub negatives: Option<&'a [u32]>,
     /// What kind of rows D_r holds (the `auto` damping depends on it).
     pub forget_rows: ForgetRows,
+}
+
+/// A resident graph and the request's removal from it, computed once by the caller (the
+/// new graph, the nodes whose degree changed): the right-hand side's plan reuses them
+/// instead of copying the whole graph again.
+#[derive(Clone, Copy)]
+pub struct GraphUpdate<'a> {
+    pub before: &'a crate::graph::BipartiteGraph,
+    pub removal: &'a crate::graph::Removal,
 }
 
 /// Computes the influence update of a request; θ is not changed.
@@ -222,13 +232,14 @@ impl<'a> PreparedStep<'a> {
             negative_seed: opts.negative_seed,
         };
         let plan = match ctx.graph {
-            Some(graph) => InfluenceRows::plan_on(
+            Some(graph) => InfluenceRows::plan_after(
                 spec,
-                graph,
+                graph.before,
                 ctx.rows,
                 ctx.forget,
                 rhs_options,
                 ctx.negatives,
+                Some((graph.removal, ctx.new_adjacency)),
             )?,
             None => InfluenceRows::plan(
                 spec,

@@ -41,7 +41,7 @@ use crate::data::Interactions;
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuResult, Record};
-use crate::graph::{BipartiteGraph, CsrArrays, csr_arrays, k_hop_nodes, normalize};
+use crate::graph::{BipartiteGraph, Csr, CsrArrays, Removal, csr_arrays, k_hop_nodes, normalize};
 use crate::kernels::DeviceTable;
 use crate::kernels::blas::{Scalar, axpby, copy};
 use crate::kernels::spmm::{DeviceCsr, spmm};
@@ -373,13 +373,36 @@ impl InfluenceRows {
         options: RhsOptions,
         negatives: Option<&[u32]>,
     ) -> Result<Self> {
+        Self::plan_after(spec, old, train, forget, options, negatives, None)
+    }
+
+    /// [`InfluenceRows::plan_on`] with the removal of `forget` from `old` (and, for LightGCN,
+    /// its normalised adjacency Â') already computed by the caller: a resident unlearner
+    /// computes both once per request, and copying the whole graph again here was an
+    /// O(training rows) pass of its own.
+    pub fn plan_after(
+        spec: ModelSpec,
+        old: &BipartiteGraph,
+        train: &Interactions,
+        forget: &[u32],
+        options: RhsOptions,
+        negatives: Option<&[u32]>,
+        after: Option<(&Removal, Option<&Csr<f32>>)>,
+    ) -> Result<Self> {
         check_rows(train, forget)?;
         let (n_users, n_items) = (old.n_users(), old.n_items());
         let mut forget = forget.to_vec();
         forget.sort_unstable();
         forget.dedup();
-        let removed = train.select(&forget);
-        let removal = old.remove_rows(&removed.users, &removed.items, &removed.labels)?;
+        let computed;
+        let (removal, given_adjacency) = match after {
+            Some((removal, adjacency)) => (removal, adjacency),
+            None => {
+                let removed = train.select(&forget);
+                computed = old.remove_rows(&removed.users, &removed.items, &removed.labels)?;
+                (&computed, None)
+            }
+        };
         let layers = spec.propagation_layers() as usize;
         let n = old.n_nodes();
         // Nodes whose rows carry spillover (the rows touching one of them).
@@ -436,7 +459,11 @@ impl InfluenceRows {
             let hit = |t: usize| candidates.touches(t, |v| in_region[v as usize]);
             candidates.retain(hit)
         };
-        let new_adjacency = (layers > 0).then(|| csr_arrays(&normalize(&removal.graph)));
+        // `renormalize_after_removal` (how a caller gets Â') equals `normalize` exactly.
+        let new_adjacency = (layers > 0).then(|| match given_adjacency {
+            Some(a) => csr_arrays(a),
+            None => csr_arrays(&normalize(&removal.graph)),
+        });
         Ok(InfluenceRows {
             spec,
             n_users,
@@ -444,7 +471,7 @@ impl InfluenceRows {
             forget,
             direct,
             spillover,
-            changed: removal.changed,
+            changed: removal.changed.clone(),
             new_adjacency,
         })
     }
