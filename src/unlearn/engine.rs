@@ -341,9 +341,11 @@ impl<'g> Unlearner<'g> {
     /// every training row are drawn on first use of a seed: keyed by the row's id in the
     /// model's data and avoiding every item the user has a training row with, forgotten or
     /// not, they stay fixed from request to request. A request hands them to g and H
-    /// ([`RequestContext::negatives`]), which then never draw over all rows.
-    fn load_negatives(&mut self, seed: u64) -> Result<()> {
-        if self.negatives.as_ref().is_none_or(|n| n.seed != seed) {
+    /// ([`RequestContext::negatives`]), which then never draw over all rows. True when this
+    /// call drew them (a pass over every training row, once per unlearner and seed).
+    fn load_negatives(&mut self, seed: u64) -> Result<bool> {
+        let draw = self.negatives.as_ref().is_none_or(|n| n.seed != seed);
+        if draw {
             let all: Vec<u32> = (0..self.data.train.len() as u32).collect();
             let by_row = crate::unlearn::influence::rhs::bpr_negatives(
                 self.data.n_users,
@@ -356,7 +358,7 @@ impl<'g> Unlearner<'g> {
         }
         let by_row = self.negatives.as_ref().map_or(&[][..], |n| &n.by_row);
         self.remaining.load_negatives(seed, by_row);
-        Ok(())
+        Ok(draw)
     }
 
     pub fn spec(&self) -> ModelSpec {
@@ -434,7 +436,7 @@ impl<'g> Unlearner<'g> {
         }
         let start = Instant::now();
         let counts_before = self.gpu.counts();
-        let next = self.after_removal(rows)?;
+        let (next, full_scans) = self.after_removal(rows)?;
         self.backup = None;
         let request = Request {
             rows,
@@ -460,6 +462,9 @@ impl<'g> Unlearner<'g> {
                 }
                 if method.id() != MethodId::Retrain {
                     outcome.seconds = start.elapsed().as_secs_f64();
+                }
+                if let Some(figures) = &mut outcome.influence {
+                    figures.full_scan_seconds.extend(full_scans);
                 }
                 outcome.device = Some(self.gpu.counts().since(counts_before));
                 Ok(outcome)
@@ -498,10 +503,14 @@ impl<'g> Unlearner<'g> {
         match influence_options {
             None => {}
             Some(opts) => {
+                let drawing = Instant::now();
+                let mut drawn = None;
                 let negatives = match self.spec.loss {
                     crate::model::LossKind::Bce => None,
                     crate::model::LossKind::Bpr => {
-                        self.load_negatives(opts.negative_seed)?;
+                        if self.load_negatives(opts.negative_seed)? {
+                            drawn = Some(drawing.elapsed().as_secs_f64());
+                        }
                         self.remaining.negatives()
                     }
                 };
@@ -589,6 +598,13 @@ impl<'g> Unlearner<'g> {
                     .entry("forgetting".to_string())
                     .or_insert(0.0) += setup_seconds;
                 outcome.warnings.extend(step.warnings.iter().cloned());
+                if let Some(seconds) = drawn {
+                    // Once per unlearner and seed: a resident unlearner's later requests
+                    // reuse them.
+                    step.figures
+                        .full_scan_seconds
+                        .insert("negatives".to_string(), seconds);
+                }
                 outcome.influence = Some(step.figures.clone());
                 outcome.step_length = Some(length);
                 outcome.options = Some(opts.clone());
@@ -1001,8 +1017,11 @@ impl<'g> Unlearner<'g> {
             .ok_or_else(|| Error::Invalid("the validation rows need both labels".into()))
     }
 
-    /// The graph and rows after removing `rows` (computed, not yet adopted).
-    fn after_removal(&self, rows: &[u32]) -> Result<NextState> {
+    /// The graph and rows after removing `rows` (computed, not yet adopted), with the seconds
+    /// of the two passes over the whole graph and every remaining row that takes (reported in
+    /// `full_scan_seconds`: what a request still pays in proportion to the training set).
+    fn after_removal(&self, rows: &[u32]) -> Result<(NextState, Vec<(String, f64)>)> {
+        let clock = Instant::now();
         let removed = self.data.train.select(rows);
         let removal = self
             .graph
@@ -1015,14 +1034,23 @@ impl<'g> Unlearner<'g> {
             )?),
             None => None,
         };
+        let graph_update = clock.elapsed().as_secs_f64();
+        let clock = Instant::now();
         let forget = self.remaining.positions_of(rows);
         let remaining = self.remaining.without(&forget);
-        Ok(NextState {
-            removal,
-            adjacency,
-            forget,
-            remaining,
-        })
+        let scans = vec![
+            ("graph_update".to_string(), graph_update),
+            ("remaining_rows".to_string(), clock.elapsed().as_secs_f64()),
+        ];
+        Ok((
+            NextState {
+                removal,
+                adjacency,
+                forget,
+                remaining,
+            },
+            scans,
+        ))
     }
 
     /// Nodes whose every remaining training row is among `rows` (ascending).

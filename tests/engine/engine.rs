@@ -124,6 +124,15 @@ fn an_unlearner_owning_its_device_forgets_by_default_like_a_borrowing_one() {
         "{device:?}"
     );
     assert!(device.readbacks >= 1 && device.bytes_down > 0, "{device:?}");
+    // The passes over every training row it still made, each timed.
+    let scans = &outcome.influence.as_ref().unwrap().full_scan_seconds;
+    let names: Vec<&str> = scans.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["graph_update", "prune", "remaining_rows"],
+        "an MF BCE request's full scans"
+    );
+    assert!(scans.values().all(|s| s.is_finite() && *s >= 0.0));
     assert_eq!(
         outcome.options.as_ref().map(|o| o.prune),
         Some(ifru::unlearn::influence::Pruning::Keep(

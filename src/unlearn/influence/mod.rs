@@ -66,6 +66,14 @@ pub struct InfluenceFigures {
     pub theta_norm: f32,
     /// Wall seconds of each phase (pruning, right-hand side, operator, solve, checks).
     pub phase_seconds: std::collections::BTreeMap<String, f64>,
+    /// Host passes over every training row (or node) a request still makes, in seconds
+    /// each, inside the phases above: the work that grows with the whole training set, not
+    /// with the request (`prune`: the importance scores' degree and hop passes;
+    /// `hessian_rows`: BPR's rows reaching P; `spillover_rows`: LightGCN's remaining rows
+    /// touching the changed region; the engine adds `graph_update`, `remaining_rows` and,
+    /// when it first draws them, `negatives`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub full_scan_seconds: std::collections::BTreeMap<String, f64>,
 }
 
 /// The update x on the kept nodes, with the nodes and figures.
@@ -198,6 +206,11 @@ impl Laps {
         }
     }
 
+    /// Seconds since the last lap.
+    fn since_lap(&self) -> f64 {
+        self.clock.elapsed().as_secs_f64()
+    }
+
     fn lap(&mut self, name: &'static str) {
         *self.phases.entry(name).or_insert(0.0) += self.clock.elapsed().as_secs_f64();
         self.clock = std::time::Instant::now();
@@ -210,10 +223,12 @@ impl<'a> PreparedStep<'a> {
         let spec = ctx.spec;
         let n = ctx.n_users + ctx.n_items;
         let mut laps = Laps::new();
+        let mut full_scans = std::collections::BTreeMap::new();
         let nodes = match opts.prune.resolved(spec.kind) {
             Pruning::Keep(p) => prune(ctx.n_users, ctx.n_items, ctx.rows, ctx.forget, p)?.nodes,
             Pruning::Off | Pruning::ModelDefault => (0..n).collect(),
         };
+        full_scans.insert("prune".to_string(), laps.since_lap());
         laps.lap("prune");
         let kept_users = nodes.partition_point(|&v| v < ctx.n_users);
         let kept = NodeSubset::new(gpu, n, &nodes)?;
@@ -231,6 +246,7 @@ impl<'a> PreparedStep<'a> {
             },
             negative_seed: opts.negative_seed,
         };
+        let scan = std::time::Instant::now();
         let plan = match ctx.graph {
             Some(graph) => InfluenceRows::plan_after(
                 spec,
@@ -251,6 +267,10 @@ impl<'a> PreparedStep<'a> {
             )?,
         };
         figures.spillover_rows = plan.spillover.len();
+        if spec.propagation_layers() > 0 {
+            // The spillover's rows are found by a pass over every remaining row.
+            full_scans.insert("spillover_rows".to_string(), scan.elapsed().as_secs_f64());
+        }
         let new_model = if plan.spillover.is_empty() {
             None
         } else {
@@ -270,7 +290,11 @@ impl<'a> PreparedStep<'a> {
         drop(forward);
         let (_, hessian_graph) = hessian_state(ctx, hessian_model.as_ref());
         let (_, near) = hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
+        let scan = std::time::Instant::now();
         let objective = hessian_rows(ctx, opts.hessian_at, opts.negative_seed, &near)?;
+        if spec.loss == crate::model::LossKind::Bpr {
+            full_scans.insert("hessian_rows".to_string(), scan.elapsed().as_secs_f64());
+        }
         let (rows, negatives) = (objective.rows, objective.negatives);
         let lambda = (ctx.reg_per_row * objective.count as f64) as f32;
         let theta_p = DeviceTable::zeros(gpu, nodes.len() as u32, spec.dim, "theta on P")?;
@@ -305,6 +329,7 @@ impl<'a> PreparedStep<'a> {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+        figures.full_scan_seconds = full_scans;
         Ok(PreparedStep {
             opts: opts.clone(),
             kept: std::sync::Arc::new(kept),
