@@ -368,23 +368,6 @@ impl<'a> PreparedStep<'a> {
         self.solve_for(gpu, ctx, damping, None)
     }
 
-    /// [`PreparedStep::solve_for`], started from (the best multiple of) `guess` when given,
-    /// the step of a solve of this request at another damping ([`Start::Guess`]: the
-    /// default's second solve; the result is the same system's solution to the same rtol,
-    /// only the iterations change), with the step's norm not yet read
-    /// ([`InfluenceStep::settle`]): the engine settles it with the forgetting check's
-    /// read-back.
-    pub(crate) fn solve_unsettled(
-        &mut self,
-        gpu: &Gpu,
-        ctx: &RequestContext<'_>,
-        damping: f32,
-        rhs: Option<&DeviceTable>,
-        guess: Option<&DeviceTable>,
-    ) -> Result<InfluenceStep> {
-        self.solve_from(gpu, ctx, damping, rhs, guess)
-    }
-
     /// ‖θ_P‖ (read back with the preconditioner's data, or now).
     fn theta_norm(&self, gpu: &Gpu) -> Result<f32> {
         let read = gpu.values_of(&self.theta_norm_sq)?;
@@ -422,12 +405,18 @@ impl<'a> PreparedStep<'a> {
         damping: f32,
         rhs: Option<&DeviceTable>,
     ) -> Result<InfluenceStep> {
-        let mut step = self.solve_from(gpu, ctx, damping, rhs, None)?;
+        let mut step = self.solve_unsettled(gpu, ctx, damping, rhs, None)?;
         step.settle(gpu)?;
         Ok(step)
     }
 
-    fn solve_from(
+    /// [`PreparedStep::solve_for`], started from (the best multiple of) `guess` when given,
+    /// the step of a solve of this request at another damping ([`Start::Guess`]: the
+    /// default's second solve; the result is the same system's solution to the same rtol,
+    /// only the iterations change), with the step's norm not yet read
+    /// ([`InfluenceStep::settle`]): the engine settles it with the forgetting check's
+    /// read-back.
+    pub(crate) fn solve_unsettled(
         &mut self,
         gpu: &Gpu,
         ctx: &RequestContext<'_>,

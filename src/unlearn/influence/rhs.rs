@@ -359,27 +359,15 @@ impl InfluenceRows {
         options: RhsOptions,
     ) -> Result<Self> {
         let old = BipartiteGraph::from_interactions(n_users, n_items, train)?;
-        Self::plan_on(spec, &old, train, forget, options, None)
+        Self::plan_after(spec, &old, train, forget, options, None, None)
     }
 
     /// [`InfluenceRows::plan`] with the graph of `train` given (a resident unlearner keeps
-    /// it, so a request does not rebuild it from every row), and BPR negatives given per row
-    /// of `train` when the caller keeps them ([`negatives_of`]).
-    pub fn plan_on(
-        spec: ModelSpec,
-        old: &BipartiteGraph,
-        train: &Interactions,
-        forget: &[u32],
-        options: RhsOptions,
-        negatives: Option<&[u32]>,
-    ) -> Result<Self> {
-        Self::plan_after(spec, old, train, forget, options, negatives, None)
-    }
-
-    /// [`InfluenceRows::plan_on`] with the removal of `forget` from `old` (and, for LightGCN,
-    /// its normalised adjacency Â') already computed by the caller: a resident unlearner
-    /// computes both once per request, and copying the whole graph again here was an
-    /// O(training rows) pass of its own.
+    /// it, so a request does not rebuild it from every row), BPR negatives given per row of
+    /// `train` when the caller keeps them ([`negatives_of`]), and, when `after` holds them,
+    /// the removal of `forget` from `old` and (LightGCN) its normalised adjacency Â'
+    /// computed by the caller: a resident unlearner computes both once per request, and
+    /// copying the whole graph again here was an O(training rows) pass of its own.
     pub fn plan_after(
         spec: ModelSpec,
         old: &BipartiteGraph,
