@@ -576,6 +576,12 @@ impl Gpu {
         if !later.is_ready() {
             self.read_pending()?;
         }
+        // Another thread's read-back may have taken this copy along and not yet handed its
+        // values over: it will, with the values or its failure, within its own wait.
+        let deadline = Instant::now() + self.wait_timeout;
+        while !later.is_ready() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         later.values()
     }
 

@@ -488,6 +488,47 @@ fn reads_ride_along_with_the_next_read_back() {
     assert_eq!(gpu.counts().since(before).readbacks, 2);
 }
 
+/// One device, several threads: a thread's read-back may carry another thread's waiting copy
+/// along; the other thread still gets its own values.
+#[test]
+fn reads_that_ride_along_reach_their_own_thread() {
+    let gpu = std::sync::Arc::new(open(GpuOptions::default()));
+    // Large read-backs on one thread keep a carried copy in flight for a while.
+    let big = {
+        let gpu = std::sync::Arc::clone(&gpu);
+        std::thread::spawn(move || {
+            let buf = gpu.zeros::<f32>(4 << 20, "big").unwrap();
+            for _ in 0..40 {
+                assert_eq!(gpu.download(&buf).unwrap().len(), 4 << 20);
+            }
+        })
+    };
+    let mut workers: Vec<_> = (0..3)
+        .map(|w| {
+            let gpu = std::sync::Arc::clone(&gpu);
+            std::thread::spawn(move || {
+                for k in 0..100 {
+                    let value = (w * 1000 + k) as f32;
+                    let buf = gpu.upload(&[value, -value], "mine").unwrap();
+                    let later = gpu.read_later(&buf, 2).unwrap();
+                    if k % 2 == 0 {
+                        // Another read of this thread's: it may or may not carry `later`.
+                        gpu.download(&buf).unwrap();
+                    } else {
+                        // Time for the big reads to carry `later` and still be mapping.
+                        std::thread::sleep(std::time::Duration::from_micros(500));
+                    }
+                    assert_eq!(gpu.values_of(&later).unwrap(), vec![value, -value]);
+                }
+            })
+        })
+        .collect();
+    workers.push(big);
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
 #[test]
 fn several_buffers_read_back_in_one_round_trip() {
     let gpu = open(GpuOptions::default());
