@@ -23,6 +23,7 @@ use super::influence::forgetting::{
     ForgettingCheck, LengthHistory, LengthSource, MAX_STEP_LENGTH, Membership, Origin,
     REFINE_LENGTH, StepLength,
 };
+use super::influence::prune::RowsByNode;
 use super::influence::{
     GraphUpdate, IfruOptions, InfluenceFigures, InfluenceStep, OnCheckFail, PreparedStep, Probe,
     RequestContext,
@@ -240,6 +241,12 @@ pub struct Unlearner<'g> {
     model: DeviceModel,
     /// Remaining training rows (any label) per node, users then items.
     rows_per_node: Vec<u32>,
+    /// Which training rows are forgotten, by id in the model's data.
+    forgotten: Vec<bool>,
+    /// User → training rows and item → training rows (all of them, forgotten ones included:
+    /// `forgotten` says which still count), built once: a request's pruning reads its
+    /// neighbourhood's rows through it instead of passing over every row.
+    rows_by_node: (crate::graph::RowIndex, crate::graph::RowIndex),
     /// BPR models: every training row's negative for one seed, drawn once (see
     /// [`Unlearner::negatives_for`]).
     negatives: Option<SeededNegatives>,
@@ -315,11 +322,20 @@ impl<'g> Unlearner<'g> {
             rows_per_node[u as usize] += 1;
             rows_per_node[(data.n_users + i) as usize] += 1;
         }
+        let index = |keys: &[u32], n_keys: u32| {
+            crate::graph::RowIndex::build(keys, n_keys).map_err(|e| Error::Invalid(e.to_string()))
+        };
+        let rows_by_node = (
+            index(&data.train.users, data.n_users)?,
+            index(&data.train.items, data.n_items)?,
+        );
         let mut unlearner = Unlearner {
             gpu,
             spec,
             recipe,
             data,
+            forgotten,
+            rows_by_node,
             remaining,
             graph,
             adjacency,
@@ -516,7 +532,16 @@ impl<'g> Unlearner<'g> {
                 };
                 self.refresh()?;
                 let isolated = self.isolated_by(rows);
+                let resident_rows = RowsByNode::resident(
+                    &self.data.train,
+                    self.data.n_users,
+                    &self.rows_by_node.0,
+                    &self.rows_by_node.1,
+                    &self.forgotten,
+                    &self.rows_per_node,
+                );
                 let ctx = RequestContext {
+                    resident_rows: Some((&resident_rows, rows)),
                     spec: self.spec,
                     n_users: self.data.n_users,
                     n_items: self.data.n_items,
@@ -1091,6 +1116,7 @@ impl<'g> Unlearner<'g> {
     fn adopt_removal(&mut self, rows: &[u32], next: NextState) {
         let nu = self.data.n_users;
         for &r in rows {
+            self.forgotten[r as usize] = true;
             let r = r as usize;
             for v in [self.data.train.users[r], nu + self.data.train.items[r]] {
                 let count = &mut self.rows_per_node[v as usize];

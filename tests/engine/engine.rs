@@ -129,7 +129,7 @@ fn an_unlearner_owning_its_device_forgets_by_default_like_a_borrowing_one() {
     let names: Vec<&str> = scans.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["graph_update", "prune", "remaining_rows"],
+        ["graph_update", "remaining_rows"],
         "an MF BCE request's full scans"
     );
     assert!(scans.values().all(|s| s.is_finite() && *s >= 0.0));

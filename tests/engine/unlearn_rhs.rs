@@ -207,6 +207,57 @@ fn exact_rhs_equals_the_brute_force_difference_for_1_to_3_layers() {
     }
 }
 
+/// A resident unlearner prunes through its row index over all training rows, with the rows
+/// forgotten earlier flagged: the same scores, bit for bit, and the same nodes as pruning
+/// the remaining rows themselves.
+#[test]
+fn pruning_through_a_resident_index_equals_pruning_the_remaining_rows() {
+    use ifru::graph::RowIndex;
+    use ifru::unlearn::influence::prune::{RowsByNode, importance_scores_on, prune_on};
+    let p = problem(11, 6);
+    // Every seventh row was forgotten by earlier requests; this request forgets 12 others.
+    let gone: Vec<bool> = (0..p.train.len()).map(|r| r % 7 == 3).collect();
+    let remaining_ids: Vec<u32> = (0..p.train.len() as u32)
+        .filter(|&r| !gone[r as usize])
+        .collect();
+    let remaining = p.train.select(&remaining_ids);
+    let request: Vec<u32> = remaining_ids.iter().step_by(9).take(12).copied().collect();
+    let positions: Vec<u32> = request
+        .iter()
+        .map(|r| remaining_ids.binary_search(r).unwrap() as u32)
+        .collect();
+    let mut rows_at = vec![0u32; (p.n_users + p.n_items) as usize];
+    for (&u, &i) in remaining.users.iter().zip(&remaining.items) {
+        rows_at[u as usize] += 1;
+        rows_at[(p.n_users + i) as usize] += 1;
+    }
+    let by_user = RowIndex::by_user(&p.train, p.n_users).unwrap();
+    let by_item = RowIndex::by_item(&p.train, p.n_items).unwrap();
+    let index = RowsByNode::resident(&p.train, p.n_users, &by_user, &by_item, &gone, &rows_at);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for hops in 0..=2 {
+        let here = importance_scores(p.n_users, p.n_items, &remaining, &positions, hops).unwrap();
+        let resident = importance_scores_on(&index, &request, hops).unwrap();
+        assert_eq!(bits(&resident), bits(&here), "hops {hops}");
+        for (keep, budget) in [(1.0, None), (0.6, None), (1.0, Some(2.0))] {
+            let opts = PruneOptions {
+                budget,
+                ..PruneOptions::unbounded(hops, keep)
+            };
+            let a = prune(p.n_users, p.n_items, &remaining, &positions, opts).unwrap();
+            let b = prune_on(&index, &request, opts).unwrap();
+            assert_eq!(
+                a.nodes, b.nodes,
+                "hops {hops}, keep {keep}, budget {budget:?}"
+            );
+            assert_eq!(a.threshold, b.threshold);
+        }
+    }
+    // A row forgotten earlier is not a row to forget now.
+    let earlier = gone.iter().position(|&g| g).unwrap() as u32;
+    assert!(importance_scores_on(&index, &[earlier], 1).is_err());
+}
+
 /// A resident unlearner hands the plan the removal (and Â') it computed for the request; the
 /// plan must be the one computed from the rows alone.
 #[test]
@@ -821,6 +872,7 @@ fn relinearised_rhs_equals_the_reference_newton_residual() {
             model: &model,
             rows: &p.train,
             graph: None,
+            resident_rows: None,
             forget: &p.forget,
             old_adjacency: lightgcn.then_some(&old_csr),
             new_adjacency: lightgcn.then_some(&new_csr),

@@ -41,7 +41,7 @@ use crate::unlearn::request::ForgetRows;
 use adam::adam_solve;
 use hvp::{HessianInputs, HessianKind, HvpOperator};
 pub use prune::PruneOptions;
-use prune::{NodeSubset, prune};
+use prune::{NodeSubset, prune, prune_on};
 use rhs::{InfluenceRows, RhsOptions, SpilloverRule, right_hand_side_on};
 
 /// Solver and pruning figures of one influence update.
@@ -68,7 +68,8 @@ pub struct InfluenceFigures {
     pub phase_seconds: std::collections::BTreeMap<String, f64>,
     /// Host passes over every training row (or node) a request still makes, in seconds
     /// each, inside the phases above: the work that grows with the whole training set, not
-    /// with the request (`prune`: the importance scores' degree and hop passes;
+    /// with the request (`prune`: indexing the rows for the importance scores, where the
+    /// caller keeps no index;
     /// `hessian_rows`: BPR's rows reaching P; `spillover_rows`: LightGCN's remaining rows
     /// touching the changed region; the engine adds `graph_update`, `remaining_rows` and,
     /// when it first draws them, `negatives`).
@@ -145,6 +146,10 @@ pub struct RequestContext<'a> {
     pub negatives: Option<&'a [u32]>,
     /// What kind of rows D_r holds (the `auto` damping depends on it).
     pub forget_rows: ForgetRows,
+    /// The caller's resident row index over its training data and D_r as ids in that data
+    /// (a resident unlearner): pruning then reads the request's neighbourhood through it
+    /// instead of passing over every row of `rows` (`None`: it indexes `rows` itself).
+    pub resident_rows: Option<(&'a prune::RowsByNode<'a>, &'a [u32])>,
 }
 
 /// A resident graph and the request's removal from it, computed once by the caller (the
@@ -225,10 +230,16 @@ impl<'a> PreparedStep<'a> {
         let mut laps = Laps::new();
         let mut full_scans = std::collections::BTreeMap::new();
         let nodes = match opts.prune.resolved(spec.kind) {
-            Pruning::Keep(p) => prune(ctx.n_users, ctx.n_items, ctx.rows, ctx.forget, p)?.nodes,
+            Pruning::Keep(p) => match ctx.resident_rows {
+                Some((index, forget)) => prune_on(index, forget, p)?.nodes,
+                None => prune(ctx.n_users, ctx.n_items, ctx.rows, ctx.forget, p)?.nodes,
+            },
             Pruning::Off | Pruning::ModelDefault => (0..n).collect(),
         };
-        full_scans.insert("prune".to_string(), laps.since_lap());
+        if ctx.resident_rows.is_none() {
+            // Indexing `rows` here is a pass over every one of them.
+            full_scans.insert("prune".to_string(), laps.since_lap());
+        }
         laps.lap("prune");
         let kept_users = nodes.partition_point(|&v| v < ctx.n_users);
         let kept = NodeSubset::new(gpu, n, &nodes)?;

@@ -23,6 +23,7 @@
 use crate::data::Interactions;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Record};
+use crate::graph::RowIndex;
 use crate::kernels::blas::{Scalar, add_rows, axpby};
 use crate::kernels::spmm::{DeviceRowIndex, RowValues, gather};
 use crate::kernels::{DeviceTable, Plan};
@@ -92,13 +93,105 @@ pub struct Pruning {
     pub threshold: Option<f64>,
 }
 
+/// The rows touching each node, for the importance scores: a user → rows and item → rows
+/// index over `train` and every node's row count, with rows already forgotten skipped. A
+/// resident unlearner keeps one over its training data, built once, and a request then
+/// reads the rows of its neighbourhood only; [`importance_scores`] builds one over the rows
+/// it is given (a pass over every row).
+pub struct RowsByNode<'a> {
+    train: &'a Interactions,
+    n_users: u32,
+    by_user: std::borrow::Cow<'a, RowIndex>,
+    by_item: std::borrow::Cow<'a, RowIndex>,
+    /// Rows of `train` no longer trained on (`None`: every row counts).
+    gone: Option<&'a [bool]>,
+    /// Rows of `train` (not gone) touching each node, users then items.
+    rows_at: std::borrow::Cow<'a, [u32]>,
+}
+
+impl<'a> RowsByNode<'a> {
+    /// The index over every row of `train`, checking ids (one pass over the rows).
+    pub fn build(n_users: u32, n_items: u32, train: &'a Interactions) -> Result<Self> {
+        let n = n_users as usize + n_items as usize;
+        let mut rows_at = vec![0u32; n];
+        for (&u, &i) in train.users.iter().zip(&train.items) {
+            if u >= n_users || i >= n_items {
+                return Err(Error::Invalid(format!(
+                    "row ({u}, {i}) is outside {n_users} users and {n_items} items"
+                )));
+            }
+            rows_at[u as usize] += 1;
+            rows_at[(n_users + i) as usize] += 1;
+        }
+        let index = |keys: &[u32], n_keys: u32| {
+            RowIndex::build(keys, n_keys).map_err(|e| Error::Invalid(e.to_string()))
+        };
+        Ok(RowsByNode {
+            train,
+            n_users,
+            by_user: std::borrow::Cow::Owned(index(&train.users, n_users)?),
+            by_item: std::borrow::Cow::Owned(index(&train.items, n_items)?),
+            gone: None,
+            rows_at: std::borrow::Cow::Owned(rows_at),
+        })
+    }
+
+    /// A resident index: `by_user` and `by_item` over all of `train`, `gone` flagging the
+    /// rows already forgotten and `rows_at` the remaining rows per node (both kept up to
+    /// date by the caller, request by request).
+    pub fn resident(
+        train: &'a Interactions,
+        n_users: u32,
+        by_user: &'a RowIndex,
+        by_item: &'a RowIndex,
+        gone: &'a [bool],
+        rows_at: &'a [u32],
+    ) -> Self {
+        RowsByNode {
+            train,
+            n_users,
+            by_user: std::borrow::Cow::Borrowed(by_user),
+            by_item: std::borrow::Cow::Borrowed(by_item),
+            gone: Some(gone),
+            rows_at: std::borrow::Cow::Borrowed(rows_at),
+        }
+    }
+
+    /// The rows of `train` this index is over.
+    pub fn train(&self) -> &Interactions {
+        self.train
+    }
+
+    fn nodes(&self) -> usize {
+        self.rows_at.len()
+    }
+
+    /// The other endpoint (a node) of every remaining row touching node `v`.
+    fn for_each_neighbour(&self, v: u32, mut f: impl FnMut(u32)) {
+        let (rows, is_user) = if v < self.n_users {
+            (self.by_user.rows_of(v), true)
+        } else {
+            (self.by_item.rows_of(v - self.n_users), false)
+        };
+        for &r in rows {
+            if self.gone.is_some_and(|g| g[r as usize]) {
+                continue;
+            }
+            f(if is_user {
+                self.n_users + self.train.items[r as usize]
+            } else {
+                self.train.users[r as usize]
+            });
+        }
+    }
+}
+
 /// Every node's importance score after `hops` hops (zero for nodes out of reach).
 ///
-/// The cost follows the request: one counting pass over the rows for deg⁺, `hops` passes to
-/// find the region the score can reach, and the neighbour lists of that region only (no
-/// graph of all rows is built). Bit for bit the same as the whole-graph definition
-/// ([`crate::reference::prune::importance_scores`]): every sum runs over the same terms in the
-/// same ascending order.
+/// Bit for bit the same as the whole-graph definition
+/// ([`crate::reference::prune::importance_scores`]): every sum runs over the same terms in
+/// the same ascending order. Builds the row index over `train` ([`RowsByNode::build`]);
+/// [`importance_scores_on`] takes one the caller keeps.
 pub fn importance_scores(
     n_users: u32,
     n_items: u32,
@@ -112,20 +205,28 @@ pub fn importance_scores(
             train.len()
         )));
     }
-    let n = n_users as usize + n_items as usize;
-    let node_of_item = |i: u32| n_users + i;
-    // deg⁺(v) − 1: the rows touching v, checking ids on the way.
-    let mut rows_at = vec![0u32; n];
-    for (&u, &i) in train.users.iter().zip(&train.items) {
-        if u >= n_users || i >= n_items {
-            return Err(Error::Invalid(format!(
-                "row ({u}, {i}) is outside {n_users} users and {n_items} items"
-            )));
-        }
-        rows_at[u as usize] += 1;
-        rows_at[node_of_item(i) as usize] += 1;
+    importance_scores_on(&RowsByNode::build(n_users, n_items, train)?, forget, hops)
+}
+
+/// [`importance_scores`] over an index: `forget` are rows of `rows.train()` (not gone). The
+/// cost follows the request: the rows of the region the score reaches in `hops − 1` hops,
+/// read through the index, and no pass over all rows.
+pub fn importance_scores_on(rows: &RowsByNode<'_>, forget: &[u32], hops: u32) -> Result<Vec<f64>> {
+    let train = rows.train;
+    if let Some(&r) = forget
+        .iter()
+        .find(|&&r| r as usize >= train.len() || rows.gone.is_some_and(|g| g[r as usize]))
+    {
+        return Err(Error::Invalid(format!(
+            "row {r} is not a remaining training row ({} rows)",
+            train.len()
+        )));
     }
-    let deg = |v: usize| 1.0 + f64::from(rows_at[v]);
+    let n = rows.nodes();
+    let n_users = rows.n_users;
+    let node_of_item = |i: u32| n_users + i;
+    // deg⁺(v) = 1 + the remaining rows touching v.
+    let deg = |v: usize| 1.0 + f64::from(rows.rows_at[v]);
     let mut hits = vec![0u32; n];
     let mut forget = forget.to_vec();
     forget.sort_unstable();
@@ -134,41 +235,51 @@ pub fn importance_scores(
         hits[train.users[r as usize] as usize] += 1;
         hits[node_of_item(train.items[r as usize]) as usize] += 1;
     }
-    let mut score: Vec<f64> = (0..n).map(|v| f64::from(hits[v]) / deg(v)).collect();
+    let mut region: Vec<u32> = forget
+        .iter()
+        .flat_map(|&r| {
+            [
+                train.users[r as usize],
+                node_of_item(train.items[r as usize]),
+            ]
+        })
+        .collect();
+    region.sort_unstable();
+    region.dedup();
+    let mut score = vec![0.0f64; n];
+    for &v in &region {
+        score[v as usize] = f64::from(hits[v as usize]) / deg(v as usize);
+    }
     if hops == 0 {
         return Ok(score);
     }
-    // The region the score reaches hop by hop: ring[h] holds the nodes first reached at
-    // hop h. A node's new score needs its neighbours inside the region of the previous
-    // hop, so the neighbour lists of the pairs touching region(hops − 1) are all it takes.
+    // The region the score reaches hop by hop. A node's new score needs its neighbours
+    // inside the region of the previous hop, so the rows of region(hops − 1) are all it
+    // takes.
     let mut reached = vec![false; n];
-    let mut region: Vec<u32> = (0..n as u32).filter(|&v| hits[v as usize] > 0).collect();
     region.iter().for_each(|&v| reached[v as usize] = true);
-    let mut inner = reached.clone();
+    let mut ring = region.clone();
+    let mut inner = region.clone();
     for hop in 1..=hops {
         if hop > 1 {
-            inner.clone_from(&reached);
+            inner.clone_from(&region);
         }
-        for (&u, &i) in train.users.iter().zip(&train.items) {
-            let (u, i) = (u as usize, node_of_item(i) as usize);
-            for (a, b) in [(u, i), (i, u)] {
-                if inner[a] && !reached[b] {
-                    reached[b] = true;
-                    region.push(b as u32);
+        let mut next_ring = Vec::new();
+        for &a in &ring {
+            rows.for_each_neighbour(a, |b| {
+                if !reached[b as usize] {
+                    reached[b as usize] = true;
+                    next_ring.push(b);
                 }
-            }
+            });
         }
+        region.extend_from_slice(&next_ring);
+        ring = next_ring;
     }
     // Distinct neighbours inside region(hops − 1) of every region node, ascending.
     let mut pairs: Vec<(u32, u32)> = Vec::new();
-    for (&u, &i) in train.users.iter().zip(&train.items) {
-        let i = node_of_item(i);
-        if inner[u as usize] {
-            pairs.push((i, u));
-        }
-        if inner[i as usize] {
-            pairs.push((u, i));
-        }
+    for &x in &inner {
+        rows.for_each_neighbour(x, |v| pairs.push((v, x)));
     }
     pairs.sort_unstable();
     pairs.dedup();
@@ -256,14 +367,7 @@ fn numpy_quantile(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
-/// The kept nodes of a request: see the module notes.
-pub fn prune(
-    n_users: u32,
-    n_items: u32,
-    train: &Interactions,
-    forget: &[u32],
-    options: PruneOptions,
-) -> Result<Pruning> {
+fn check_options(options: PruneOptions) -> Result<()> {
     if !(options.keep > 0.0 && options.keep <= 1.0) {
         return Err(Error::Invalid(format!(
             "the fraction of nodes kept must lie in (0, 1], not {}",
@@ -275,7 +379,31 @@ pub fn prune(
             "the neighbour budget must be a number ≥ 0, not {b}"
         )));
     }
-    let score = importance_scores(n_users, n_items, train, forget, options.hops)?;
+    Ok(())
+}
+
+/// The kept nodes of a request: see the module notes.
+pub fn prune(
+    n_users: u32,
+    n_items: u32,
+    train: &Interactions,
+    forget: &[u32],
+    options: PruneOptions,
+) -> Result<Pruning> {
+    check_options(options)?;
+    prune_on(
+        &RowsByNode::build(n_users, n_items, train)?,
+        forget,
+        options,
+    )
+}
+
+/// [`prune`] over a row index the caller keeps ([`RowsByNode::resident`]): `forget` are
+/// rows of `rows.train()`. No pass over all rows.
+pub fn prune_on(rows: &RowsByNode<'_>, forget: &[u32], options: PruneOptions) -> Result<Pruning> {
+    check_options(options)?;
+    let (n_users, train) = (rows.n_users, rows.train);
+    let score = importance_scores_on(rows, forget, options.hops)?;
     let candidates: Vec<u32> = (0..score.len() as u32)
         .filter(|&v| score[v as usize] != 0.0)
         .collect();
