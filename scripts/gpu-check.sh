@@ -77,7 +77,7 @@ IFRU_BENCH_SCALE=$scale "$kernels" --bench 2>&1 | grep -E '^(adapter|summary):' 
 
 echo "== stream: 20 requests of one user each, one resident unlearner"
 "$ifru" bench "${stream_data[@]}" "${stream_recipe[@]}" --stream 20 --prune-hops 0 \
-  --report "$work/stream.json" 2>&1 | grep -E 'requests of|retrain:|one retrain' | sed 's/^/  /'
+  --report "$work/stream.json" 2>&1 | grep -E 'requests of|device work|retrain:|one retrain' | sed 's/^/  /'
 
 echo "== one LightGCN-3 training epoch"
 "$ifru" train "${epoch_data[@]}" --model lightgcn --layers 3 --dim 64 --epochs 1 \

@@ -401,6 +401,31 @@ fn run_stream(
         l.p99_seconds,
         l.requests_per_second
     );
+    let devices: Vec<&ifru::gpu::DeviceCounts> = stream
+        .requests
+        .iter()
+        .filter_map(|r| r.device.as_ref())
+        .collect();
+    if !devices.is_empty() {
+        let most = |f: fn(&ifru::gpu::DeviceCounts) -> u64| devices.iter().map(|d| f(d)).max();
+        let mean = |f: fn(&ifru::gpu::DeviceCounts) -> u64| {
+            devices.iter().map(|d| f(d) as f64).sum::<f64>() / devices.len() as f64
+        };
+        let scans: Vec<f64> = stream
+            .requests
+            .iter()
+            .filter_map(|r| r.full_scan_seconds.as_ref())
+            .map(|s| s.values().sum::<f64>())
+            .collect();
+        println!(
+            "device work per request: read-backs mean {:.1} (most {}), dispatches mean {:.0} (most {}); host passes over every training row {:.1} ms mean",
+            mean(|d| d.readbacks),
+            most(|d| d.readbacks).unwrap_or(0),
+            mean(|d| d.dispatches),
+            most(|d| d.dispatches).unwrap_or(0),
+            1e3 * scans.iter().sum::<f64>() / scans.len().max(1) as f64
+        );
+    }
     println!(
         "retrain: {:.2} s ({} epochs{}); one retrain / mean request: {:.0}x",
         stream.retrain.seconds,

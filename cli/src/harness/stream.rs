@@ -70,6 +70,12 @@ pub struct StreamRequest {
     /// The step length applied (influence methods).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_length: Option<ifru::unlearn::influence::forgetting::StepLength>,
+    /// The request's device work (dispatches, submissions, read-backs, bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<ifru::gpu::DeviceCounts>,
+    /// Its passes over every training row (seconds each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_scan_seconds: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// How many requests' forgetting checks passed, failed, or could not be computed.
@@ -281,6 +287,11 @@ pub fn run(
             warnings: outcome.warnings,
             forgetting_check: outcome.forgetting_check,
             step_length: outcome.step_length,
+            device: outcome.device,
+            full_scan_seconds: outcome
+                .influence
+                .as_ref()
+                .map(|f| f.full_scan_seconds.clone()),
         });
     }
     unlearner.refresh()?;
