@@ -26,7 +26,7 @@ use super::influence::forgetting::{
 use super::influence::prune::RowsByNode;
 use super::influence::{
     GraphUpdate, IfruOptions, InfluenceFigures, InfluenceStep, OnCheckFail, PreparedStep, Probe,
-    RequestContext,
+    RequestContext, ResidentRows,
 };
 use super::remaining::RemainingRows;
 use super::request::ForgetRows;
@@ -243,6 +243,8 @@ pub struct Unlearner<'g> {
     rows_per_node: Vec<u32>,
     /// Which training rows are forgotten, by id in the model's data.
     forgotten: Vec<bool>,
+    /// Remaining training rows labelled 1 (BPR's objective counts only them).
+    remaining_positives: usize,
     /// User → training rows and item → training rows (all of them, forgotten ones included:
     /// `forgotten` says which still count), built once: a request's pruning reads its
     /// neighbourhood's rows through it instead of passing over every row.
@@ -265,6 +267,9 @@ pub struct Unlearner<'g> {
 struct SeededNegatives {
     seed: u64,
     by_row: Vec<u32>,
+    /// Item → the training rows whose negative it is (what reaches an item through a
+    /// negative).
+    by_negative: crate::graph::RowIndex,
 }
 
 impl<'g> Unlearner<'g> {
@@ -329,12 +334,14 @@ impl<'g> Unlearner<'g> {
             index(&data.train.users, data.n_users)?,
             index(&data.train.items, data.n_items)?,
         );
+        let remaining_positives = rows.labels.iter().filter(|&&l| l == 1).count();
         let mut unlearner = Unlearner {
             gpu,
             spec,
             recipe,
             data,
             forgotten,
+            remaining_positives,
             rows_by_node,
             remaining,
             graph,
@@ -370,7 +377,14 @@ impl<'g> Unlearner<'g> {
                 &all,
                 seed,
             )?;
-            self.negatives = Some(SeededNegatives { seed, by_row });
+            let items: Vec<u32> = by_row.iter().map(|&j| j - self.data.n_users).collect();
+            let by_negative = crate::graph::RowIndex::build(&items, self.data.n_items)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            self.negatives = Some(SeededNegatives {
+                seed,
+                by_row,
+                by_negative,
+            });
         }
         let by_row = self.negatives.as_ref().map_or(&[][..], |n| &n.by_row);
         self.remaining.load_negatives(seed, by_row);
@@ -541,7 +555,13 @@ impl<'g> Unlearner<'g> {
                     &self.rows_per_node,
                 );
                 let ctx = RequestContext {
-                    resident_rows: Some((&resident_rows, rows)),
+                    resident_rows: Some(ResidentRows {
+                        index: &resident_rows,
+                        forget: rows,
+                        remaining_ids: self.remaining.ids(),
+                        positives: self.remaining_positives,
+                        by_negative: self.negatives.as_ref().map(|n| &n.by_negative),
+                    }),
                     spec: self.spec,
                     n_users: self.data.n_users,
                     n_items: self.data.n_items,
@@ -1117,6 +1137,9 @@ impl<'g> Unlearner<'g> {
         let nu = self.data.n_users;
         for &r in rows {
             self.forgotten[r as usize] = true;
+            if self.data.train.labels[r as usize] == 1 {
+                self.remaining_positives -= 1;
+            }
             let r = r as usize;
             for v in [self.data.train.users[r], nu + self.data.train.items[r]] {
                 let count = &mut self.rows_per_node[v as usize];

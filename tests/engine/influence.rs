@@ -8,15 +8,17 @@ use crate::common;
 
 use common::{gpu, random_vec, rng};
 use ifru::data::Interactions;
-use ifru::graph::{BipartiteGraph, csr_arrays, normalize};
+use ifru::graph::{BipartiteGraph, RowIndex, csr_arrays, normalize};
 use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::reference::model::{
     Adjacency, HessianRef, LabelledRows, Triples, bce_hvp, bce_objective, bpr_hvp, bpr_objective,
 };
 use ifru::unlearn::influence::hvp::HessianKind;
+use ifru::unlearn::influence::prune::RowsByNode;
 use ifru::unlearn::influence::rhs::bpr_negatives;
 use ifru::unlearn::influence::{
-    HessianAt, IfruOptions, Precond, RequestContext, Solver, Spillover, influence_step,
+    HessianAt, IfruOptions, Precond, RequestContext, ResidentRows, Solver, Spillover,
+    influence_step,
 };
 use ifru::unlearn::request::ForgetRows;
 use rand::Rng;
@@ -304,7 +306,32 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
         };
         let all: Vec<u32> = (0..t.len() as u32).collect();
         let given = bpr_negatives(n_users, n_items, &t, &all, opts.negative_seed).unwrap();
-        let step = |negatives: Option<&[u32]>| {
+        // A resident unlearner's indexes over the same rows (nothing forgotten before).
+        let by_user = RowIndex::by_user(&t, n_users).unwrap();
+        let by_item = RowIndex::by_item(&t, n_items).unwrap();
+        let negative_items: Vec<u32> = given.iter().map(|&j| j - n_users).collect();
+        let by_negative = RowIndex::build(&negative_items, n_items).unwrap();
+        let gone = vec![false; t.len()];
+        let mut rows_at = vec![0u32; n as usize];
+        for (&u, &i) in t.users.iter().zip(&t.items) {
+            rows_at[u as usize] += 1;
+            rows_at[(n_users + i) as usize] += 1;
+        }
+        let index = RowsByNode::resident(&t, n_users, &by_user, &by_item, &gone, &rows_at);
+        let resident = ResidentRows {
+            index: &index,
+            forget: &forget,
+            remaining_ids: &all,
+            positives: t.labels.iter().filter(|&&l| l == 1).count(),
+            by_negative: Some(&by_negative),
+        };
+        let step = |negatives: Option<&[u32]>,
+                    resident_rows: Option<ResidentRows<'_>>,
+                    hessian_at: HessianAt| {
+            let opts = IfruOptions {
+                hessian_at,
+                ..opts.clone()
+            };
             let ctx = RequestContext {
                 spec,
                 n_users,
@@ -312,7 +339,7 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
                 model: &model,
                 rows: &t,
                 graph: None,
-                resident_rows: None,
+                resident_rows,
                 forget: &forget,
                 old_adjacency: Some(&old_adj),
                 new_adjacency: Some(&new_adj),
@@ -325,18 +352,122 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
             let s = influence_step(gpu, &ctx, &opts).unwrap();
             (s.x.download(gpu).unwrap(), s.figures)
         };
-        let (drawn, drawn_figures) = step(None);
-        let (handed, handed_figures) = step(Some(&given));
-        assert!(drawn_figures.kept_users + drawn_figures.kept_items < n as usize);
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for at in [HessianAt::Old, HessianAt::New] {
+            let (drawn, drawn_figures) = step(None, None, at);
+            let (handed, handed_figures) = step(Some(&given), None, at);
+            assert!(drawn_figures.kept_users + drawn_figures.kept_items < n as usize);
+            assert_eq!(
+                drawn_figures.local_rows, handed_figures.local_rows,
+                "{kind:?}"
+            );
+            assert!(drawn.iter().any(|&v| v != 0.0));
+            assert_eq!(bits(&drawn), bits(&handed), "{kind:?} {at:?}");
+            // Through the resident indexes: the same rows reach P, the same update.
+            let (indexed, indexed_figures) = step(Some(&given), Some(resident), at);
+            assert_eq!(
+                indexed_figures.local_rows, handed_figures.local_rows,
+                "{kind:?} {at:?}"
+            );
+            assert_eq!(bits(&indexed), bits(&handed), "{kind:?} {at:?}");
+        }
+    }
+}
+
+/// Through a resident unlearner's indexes, BPR's rows reaching P skip the rows forgotten by
+/// earlier requests and land on the same positions of the remaining rows: the same update,
+/// bit for bit, as the scan over the remaining rows.
+#[test]
+fn resident_indexes_skip_rows_forgotten_earlier() {
+    let gpu = gpu();
+    let (n_users, n_items) = (40u32, 30u32);
+    let n = n_users + n_items;
+    let spec = ModelSpec::new(ModelKind::Mf, 0, DIM, LossKind::Bpr).unwrap();
+    let t = rows(33, n_users, n_items, LossKind::Bpr);
+    let theta: Vec<f32> = random_vec(&mut rng(34), (n * DIM) as usize);
+    let params = Params::from_nodes(n_users, n_items, DIM, &theta).unwrap();
+    let model = DeviceModel::upload(gpu, spec, &params, None).unwrap();
+    let ids_of = |user: u32| -> Vec<u32> {
+        (0..t.len() as u32)
+            .filter(|&r| t.users[r as usize] == user)
+            .collect()
+    };
+    // User 5's rows went earlier; this request forgets user 3's.
+    let earlier = ids_of(5);
+    let gone: Vec<bool> = (0..t.len() as u32)
+        .map(|r| earlier.binary_search(&r).is_ok())
+        .collect();
+    let live_ids: Vec<u32> = (0..t.len() as u32).filter(|&r| !gone[r as usize]).collect();
+    let live = t.select(&live_ids);
+    let forget_ids = ids_of(3);
+    let forget: Vec<u32> = forget_ids
+        .iter()
+        .map(|r| live_ids.binary_search(r).unwrap() as u32)
+        .collect();
+    let keep: Vec<u32> = (0..live.len() as u32)
+        .filter(|p| forget.binary_search(p).is_err())
+        .collect();
+    let remaining = live.select(&keep);
+    let seed = 9;
+    let all: Vec<u32> = (0..t.len() as u32).collect();
+    let given_all = bpr_negatives(n_users, n_items, &t, &all, seed).unwrap();
+    let given: Vec<u32> = live_ids.iter().map(|&r| given_all[r as usize]).collect();
+    let by_user = RowIndex::by_user(&t, n_users).unwrap();
+    let by_item = RowIndex::by_item(&t, n_items).unwrap();
+    let negative_items: Vec<u32> = given_all.iter().map(|&j| j - n_users).collect();
+    let by_negative = RowIndex::build(&negative_items, n_items).unwrap();
+    let mut rows_at = vec![0u32; n as usize];
+    for (&u, &i) in live.users.iter().zip(&live.items) {
+        rows_at[u as usize] += 1;
+        rows_at[(n_users + i) as usize] += 1;
+    }
+    let index = RowsByNode::resident(&t, n_users, &by_user, &by_item, &gone, &rows_at);
+    let resident = ResidentRows {
+        index: &index,
+        forget: &forget_ids,
+        remaining_ids: &live_ids,
+        positives: live.labels.iter().filter(|&&l| l == 1).count(),
+        by_negative: Some(&by_negative),
+    };
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for hessian_at in [HessianAt::Old, HessianAt::New] {
+        let opts = IfruOptions {
+            damping: Some(1.0),
+            rtol: 1e-6,
+            negative_seed: seed,
+            hessian_at,
+            ..IfruOptions::default_for(&spec)
+        };
+        let step = |resident_rows: Option<ResidentRows<'_>>| {
+            let ctx = RequestContext {
+                spec,
+                n_users,
+                n_items,
+                model: &model,
+                rows: &live,
+                graph: None,
+                resident_rows,
+                forget: &forget,
+                old_adjacency: None,
+                new_adjacency: None,
+                remaining: &remaining,
+                reg_per_row: 0.01,
+                valid: None,
+                negatives: Some(&given),
+                forget_rows: ForgetRows::Genuine,
+            };
+            let s = influence_step(gpu, &ctx, &opts).unwrap();
+            (s.x.download(gpu).unwrap(), s.figures)
+        };
+        let (scanned, scanned_figures) = step(None);
+        let (indexed, indexed_figures) = step(Some(resident));
+        assert!(scanned.iter().any(|&v| v != 0.0));
+        assert_eq!(indexed_figures.local_rows, scanned_figures.local_rows);
         assert_eq!(
-            drawn_figures.local_rows, handed_figures.local_rows,
-            "{kind:?}"
+            indexed_figures.kept_users + indexed_figures.kept_items,
+            scanned_figures.kept_users + scanned_figures.kept_items,
+            "{hessian_at:?}: the same pruning"
         );
-        assert!(drawn.iter().any(|&v| v != 0.0));
-        assert_eq!(
-            drawn.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            handed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            "{kind:?}"
-        );
+        assert_eq!(bits(&indexed), bits(&scanned), "{hessian_at:?}");
     }
 }

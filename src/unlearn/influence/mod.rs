@@ -68,11 +68,10 @@ pub struct InfluenceFigures {
     pub phase_seconds: std::collections::BTreeMap<String, f64>,
     /// Host passes over every training row (or node) a request still makes, in seconds
     /// each, inside the phases above: the work that grows with the whole training set, not
-    /// with the request (`prune`: indexing the rows for the importance scores, where the
-    /// caller keeps no index;
-    /// `hessian_rows`: BPR's rows reaching P; `spillover_rows`: LightGCN's remaining rows
-    /// touching the changed region; the engine adds `graph_update`, `remaining_rows` and,
-    /// when it first draws them, `negatives`).
+    /// with the request (`prune`: indexing the rows for the importance scores, and
+    /// `hessian_rows`: BPR's rows reaching P, both where the caller keeps no row index;
+    /// `spillover_rows`: LightGCN's remaining rows touching the changed region; the engine
+    /// adds `graph_update`, `remaining_rows` and, when it first draws them, `negatives`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub full_scan_seconds: std::collections::BTreeMap<String, f64>,
 }
@@ -149,7 +148,25 @@ pub struct RequestContext<'a> {
     /// The caller's resident row index over its training data and D_r as ids in that data
     /// (a resident unlearner): pruning then reads the request's neighbourhood through it
     /// instead of passing over every row of `rows` (`None`: it indexes `rows` itself).
-    pub resident_rows: Option<(&'a prune::RowsByNode<'a>, &'a [u32])>,
+    pub resident_rows: Option<ResidentRows<'a>>,
+}
+
+/// A resident unlearner's indexes over its training data, for the passes that would
+/// otherwise read every row: pruning, and BPR's rows reaching P.
+#[derive(Clone, Copy)]
+pub struct ResidentRows<'a> {
+    /// User/item → training rows, with the rows forgotten earlier flagged.
+    pub index: &'a prune::RowsByNode<'a>,
+    /// D_r as ids in the training data, ascending.
+    pub forget: &'a [u32],
+    /// The ids of `RequestContext::rows` in the training data (ascending): row p of `rows`
+    /// is training row `remaining_ids[p]`.
+    pub remaining_ids: &'a [u32],
+    /// Rows of `rows` labelled 1 (BPR's objective counts only them).
+    pub positives: usize,
+    /// BPR: negative item (as an item id) → training rows whose negative it is, for the
+    /// negatives of `RequestContext::negatives`.
+    pub by_negative: Option<&'a crate::graph::RowIndex>,
 }
 
 /// A resident graph and the request's removal from it, computed once by the caller (the
@@ -231,7 +248,7 @@ impl<'a> PreparedStep<'a> {
         let mut full_scans = std::collections::BTreeMap::new();
         let nodes = match opts.prune.resolved(spec.kind) {
             Pruning::Keep(p) => match ctx.resident_rows {
-                Some((index, forget)) => prune_on(index, forget, p)?.nodes,
+                Some(resident) => prune_on(resident.index, resident.forget, p)?.nodes,
                 None => prune(ctx.n_users, ctx.n_items, ctx.rows, ctx.forget, p)?.nodes,
             },
             Pruning::Off | Pruning::ModelDefault => (0..n).collect(),
@@ -303,7 +320,7 @@ impl<'a> PreparedStep<'a> {
         let (_, near) = hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
         let scan = std::time::Instant::now();
         let objective = hessian_rows(ctx, opts.hessian_at, opts.negative_seed, &near)?;
-        if spec.loss == crate::model::LossKind::Bpr {
+        if spec.loss == crate::model::LossKind::Bpr && indexed_bpr_rows(ctx).is_none() {
             full_scans.insert("hessian_rows".to_string(), scan.elapsed().as_secs_f64());
         }
         let (rows, negatives) = (objective.rows, objective.negatives);
@@ -665,6 +682,33 @@ fn hessian_rows<'a>(
     match (ctx.spec.loss, at) {
         (crate::model::LossKind::Bce, HessianAt::Old) => Ok(all(ctx.rows)),
         (crate::model::LossKind::Bce, HessianAt::New) => Ok(all(ctx.remaining)),
+        (crate::model::LossKind::Bpr, _) if indexed_bpr_rows(ctx).is_some() => {
+            let resident = indexed_bpr_rows(ctx)
+                .ok_or_else(|| Error::Invalid("no resident row indexes".into()))?;
+            let ids = resident_hessian_rows(ctx, resident, at, near)?;
+            let request_positives = resident
+                .forget
+                .iter()
+                .filter(|&&r| resident.index.train().labels[r as usize] == 1)
+                .count();
+            let count = match at {
+                HessianAt::Old => resident.positives,
+                HessianAt::New => resident.positives - request_positives,
+            };
+            let negatives = rhs::negatives_of(
+                ctx.n_users,
+                ctx.n_items,
+                ctx.rows,
+                &ids,
+                negative_seed,
+                ctx.negatives,
+            )?;
+            Ok(HessianRows {
+                rows: Cow::Owned(ctx.rows.select(&ids)),
+                negatives,
+                count,
+            })
+        }
         (crate::model::LossKind::Bpr, _) => {
             let forgotten = crate::data::id_mask(ctx.rows.len(), ctx.forget);
             let ids: Vec<u32> = (0..ctx.rows.len() as u32)
@@ -705,6 +749,51 @@ fn hessian_rows<'a>(
             })
         }
     }
+}
+
+/// The resident indexes BPR's Hessian rows are read through: present when the caller keeps
+/// them and hands the negatives of the rows (a resident unlearner); `None`: a scan over
+/// every row.
+fn indexed_bpr_rows<'a>(ctx: &RequestContext<'a>) -> Option<ResidentRows<'a>> {
+    ctx.resident_rows
+        .filter(|r| r.by_negative.is_some() && ctx.negatives.is_some())
+}
+
+/// BPR's rows reaching `near` (user, positive or negative there), as positions in
+/// `ctx.rows`, ascending: the rows of `near`'s nodes read through the resident indexes, the
+/// same set the scan over every row keeps.
+fn resident_hessian_rows(
+    ctx: &RequestContext<'_>,
+    resident: ResidentRows<'_>,
+    at: HessianAt,
+    near: &[u32],
+) -> Result<Vec<u32>> {
+    let train = resident.index.train();
+    let by_negative = resident
+        .by_negative
+        .ok_or_else(|| Error::Invalid("no negative → rows index".into()))?;
+    let mut ids: Vec<u32> = Vec::new();
+    for &v in near {
+        resident.index.for_each_row(v, |r| ids.push(r));
+        if v >= ctx.n_users {
+            ids.extend_from_slice(by_negative.rows_of(v - ctx.n_users));
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut positions = Vec::with_capacity(ids.len());
+    for r in ids {
+        if train.labels[r as usize] != 1
+            || (at == HessianAt::New && resident.forget.binary_search(&r).is_ok())
+        {
+            continue;
+        }
+        // Rows forgotten earlier are not remaining rows: not found, skipped.
+        if let Ok(p) = resident.remaining_ids.binary_search(&r) {
+            positions.push(p as u32);
+        }
+    }
+    Ok(positions)
 }
 
 /// A preconditioner's data, built once per operator.

@@ -166,23 +166,30 @@ impl<'a> RowsByNode<'a> {
         self.rows_at.len()
     }
 
-    /// The other endpoint (a node) of every remaining row touching node `v`.
-    fn for_each_neighbour(&self, v: u32, mut f: impl FnMut(u32)) {
-        let (rows, is_user) = if v < self.n_users {
-            (self.by_user.rows_of(v), true)
+    /// Every remaining row touching node `v` (its id in `train`).
+    pub fn for_each_row(&self, v: u32, mut f: impl FnMut(u32)) {
+        let rows = if v < self.n_users {
+            self.by_user.rows_of(v)
         } else {
-            (self.by_item.rows_of(v - self.n_users), false)
+            self.by_item.rows_of(v - self.n_users)
         };
         for &r in rows {
-            if self.gone.is_some_and(|g| g[r as usize]) {
-                continue;
+            if !self.gone.is_some_and(|g| g[r as usize]) {
+                f(r);
             }
-            f(if is_user {
-                self.n_users + self.train.items[r as usize]
-            } else {
-                self.train.users[r as usize]
-            });
         }
+    }
+
+    /// The other endpoint (a node) of every remaining row touching node `v`.
+    fn for_each_neighbour(&self, v: u32, mut f: impl FnMut(u32)) {
+        let (train, n_users) = (self.train, self.n_users);
+        self.for_each_row(v, |r| {
+            f(if v < n_users {
+                n_users + train.items[r as usize]
+            } else {
+                train.users[r as usize]
+            })
+        });
     }
 }
 
