@@ -374,16 +374,23 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
     }
 }
 
-/// Through a resident unlearner's indexes, BPR's rows reaching P skip the rows forgotten by
-/// earlier requests and land on the same positions of the remaining rows: the same update,
-/// bit for bit, as the scan over the remaining rows.
+/// Through a resident unlearner's indexes, the rows reaching P (BCE, and BPR through user,
+/// positive or negative) skip the rows forgotten by earlier requests and land on the same
+/// positions of the remaining rows: the same update, bit for bit, as the scan over the
+/// remaining rows.
 #[test]
 fn resident_indexes_skip_rows_forgotten_earlier() {
+    for loss in [LossKind::Bpr, LossKind::Bce] {
+        resident_indexes_give_the_scanned_update(loss);
+    }
+}
+
+fn resident_indexes_give_the_scanned_update(loss: LossKind) {
     let gpu = gpu();
     let (n_users, n_items) = (40u32, 30u32);
     let n = n_users + n_items;
-    let spec = ModelSpec::new(ModelKind::Mf, 0, DIM, LossKind::Bpr).unwrap();
-    let t = rows(33, n_users, n_items, LossKind::Bpr);
+    let spec = ModelSpec::new(ModelKind::Mf, 0, DIM, loss).unwrap();
+    let t = rows(33, n_users, n_items, loss);
     let theta: Vec<f32> = random_vec(&mut rng(34), (n * DIM) as usize);
     let params = Params::from_nodes(n_users, n_items, DIM, &theta).unwrap();
     let model = DeviceModel::upload(gpu, spec, &params, None).unwrap();
@@ -427,8 +434,9 @@ fn resident_indexes_skip_rows_forgotten_earlier() {
         forget: &forget_ids,
         remaining_ids: &live_ids,
         positives: live.labels.iter().filter(|&&l| l == 1).count(),
-        by_negative: Some(&by_negative),
+        by_negative: (loss == LossKind::Bpr).then_some(&by_negative),
     };
+    let given = (loss == LossKind::Bpr).then_some(&given[..]);
     let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     for hessian_at in [HessianAt::Old, HessianAt::New] {
         let opts = IfruOptions {
@@ -453,7 +461,7 @@ fn resident_indexes_skip_rows_forgotten_earlier() {
                 remaining: &remaining,
                 reg_per_row: 0.01,
                 valid: None,
-                negatives: Some(&given),
+                negatives: given,
                 forget_rows: ForgetRows::Genuine,
             };
             let s = influence_step(gpu, &ctx, &opts).unwrap();
@@ -468,6 +476,6 @@ fn resident_indexes_skip_rows_forgotten_earlier() {
             scanned_figures.kept_users + scanned_figures.kept_items,
             "{hessian_at:?}: the same pruning"
         );
-        assert_eq!(bits(&indexed), bits(&scanned), "{hessian_at:?}");
+        assert_eq!(bits(&indexed), bits(&scanned), "{loss:?} {hessian_at:?}");
     }
 }

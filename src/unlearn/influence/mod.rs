@@ -69,7 +69,8 @@ pub struct InfluenceFigures {
     /// Host passes over every training row (or node) a request still makes, in seconds
     /// each, inside the phases above: the work that grows with the whole training set, not
     /// with the request (`prune`: indexing the rows for the importance scores, and
-    /// `hessian_rows`: BPR's rows reaching P, both where the caller keeps no row index;
+    /// `hessian_rows`: finding the rows reaching P (for BCE, the operator's build), both
+    /// where the caller keeps no row index;
     /// `spillover_rows`: LightGCN's remaining rows touching the changed region; the engine
     /// adds `graph_update`, `remaining_rows` and, when it first draws them, `negatives`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -320,7 +321,11 @@ impl<'a> PreparedStep<'a> {
         let (_, near) = hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
         let scan = std::time::Instant::now();
         let objective = hessian_rows(ctx, opts.hessian_at, opts.negative_seed, &near)?;
-        if spec.loss == crate::model::LossKind::Bpr && indexed_bpr_rows(ctx).is_none() {
+        let indexed = match spec.loss {
+            crate::model::LossKind::Bce => ctx.resident_rows.is_some(),
+            crate::model::LossKind::Bpr => indexed_bpr_rows(ctx).is_some(),
+        };
+        if spec.loss == crate::model::LossKind::Bpr && !indexed {
             full_scans.insert("hessian_rows".to_string(), scan.elapsed().as_secs_f64());
         }
         let (rows, negatives) = (objective.rows, objective.negatives);
@@ -331,6 +336,7 @@ impl<'a> PreparedStep<'a> {
         drop(pick);
         // Read with the preconditioner's read-back, not a round trip of its own.
         let theta_norm_sq = dot_later(gpu, theta_p.values(), theta_p.values())?;
+        let building = std::time::Instant::now();
         let op = operator(
             gpu,
             ctx,
@@ -341,6 +347,10 @@ impl<'a> PreparedStep<'a> {
             opts.hessian,
             &nodes,
         )?;
+        if spec.loss == crate::model::LossKind::Bce && !indexed {
+            // Handed every row, the operator passes over all of them for those reaching P.
+            full_scans.insert("hessian_rows".to_string(), building.elapsed().as_secs_f64());
+        }
         laps.lap("operator");
         figures.local_nodes = op.local_nodes();
         figures.local_rows = op.local_rows();
@@ -680,6 +690,22 @@ fn hessian_rows<'a>(
         count: rows.len(),
     };
     match (ctx.spec.loss, at) {
+        // Through the resident indexes: only the rows reaching `near`, the rows the
+        // operator would keep of all of them, in the same order.
+        (crate::model::LossKind::Bce, _) if ctx.resident_rows.is_some() => {
+            let resident = ctx
+                .resident_rows
+                .ok_or_else(|| Error::Invalid("no resident row indexes".into()))?;
+            let ids = resident_hessian_rows(ctx, resident, at, near)?;
+            Ok(HessianRows {
+                rows: Cow::Owned(ctx.rows.select(&ids)),
+                negatives: Vec::new(),
+                count: match at {
+                    HessianAt::Old => ctx.rows.len(),
+                    HessianAt::New => ctx.remaining.len(),
+                },
+            })
+        }
         (crate::model::LossKind::Bce, HessianAt::Old) => Ok(all(ctx.rows)),
         (crate::model::LossKind::Bce, HessianAt::New) => Ok(all(ctx.remaining)),
         (crate::model::LossKind::Bpr, _) if indexed_bpr_rows(ctx).is_some() => {
@@ -769,13 +795,11 @@ fn resident_hessian_rows(
     near: &[u32],
 ) -> Result<Vec<u32>> {
     let train = resident.index.train();
-    let by_negative = resident
-        .by_negative
-        .ok_or_else(|| Error::Invalid("no negative → rows index".into()))?;
+    let bpr = ctx.spec.loss == crate::model::LossKind::Bpr;
     let mut ids: Vec<u32> = Vec::new();
     for &v in near {
         resident.index.for_each_row(v, |r| ids.push(r));
-        if v >= ctx.n_users {
+        if let (true, Some(by_negative)) = (bpr && v >= ctx.n_users, resident.by_negative) {
             ids.extend_from_slice(by_negative.rows_of(v - ctx.n_users));
         }
     }
@@ -783,7 +807,7 @@ fn resident_hessian_rows(
     ids.dedup();
     let mut positions = Vec::with_capacity(ids.len());
     for r in ids {
-        if train.labels[r as usize] != 1
+        if (bpr && train.labels[r as usize] != 1)
             || (at == HessianAt::New && resident.forget.binary_search(&r).is_ok())
         {
             continue;
