@@ -377,7 +377,12 @@ impl<'g> Unlearner<'g> {
                 &all,
                 seed,
             )?;
-            let items: Vec<u32> = by_row.iter().map(|&j| j - self.data.n_users).collect();
+            // Negatives are item nodes; one that is not (never drawn so) wraps out of range
+            // and the index refuses it.
+            let items: Vec<u32> = by_row
+                .iter()
+                .map(|&j| j.wrapping_sub(self.data.n_users))
+                .collect();
             let by_negative = crate::graph::RowIndex::build(&items, self.data.n_items)
                 .map_err(|e| Error::Invalid(e.to_string()))?;
             self.negatives = Some(SeededNegatives {
