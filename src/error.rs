@@ -49,7 +49,7 @@ pub enum Error {
     Unusable(String),
 }
 
-/// What kind of failure an [`Error`] is, for a caller that acts on it.
+/// What kind of failure an [`enum@Error`] is, for a caller that acts on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {

@@ -15,7 +15,7 @@
 //! - [`unlearn::engine::Unlearner`]: a resident model that applies forget requests (the
 //!   influence update, or retraining / fine-tuning for comparison), returning a
 //!   [`unlearn::engine::MethodOutcome`].
-//! - [`eval`]: AUCs and Recall/NDCG@K; [`unlearn::bench`] and [`unlearn::stream`] produce the
+//! - [`eval`]: AUCs and Recall/NDCG@K; the command line's bench and stream harnesses produce the
 //!   reports of `ifru bench`.
 //!
 //! # Example

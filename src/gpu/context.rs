@@ -556,7 +556,7 @@ impl Gpu {
 
     /// The first `len` values of `buf`, copied aside now and read back with the next
     /// read-back of anything ([`Gpu::values_of`] forces one if none comes first): a value
-    /// needed only later costs no round trip of its own ([`super::later`]).
+    /// needed only later costs no round trip of its own (the `gpu::later` module's notes).
     pub fn read_later(&self, buf: &GpuBuffer<f32>, len: usize) -> GpuResult<LaterRead> {
         let len = len.min(buf.len());
         let copy = self.alloc::<f32>(len.max(1), "read later")?;

@@ -38,7 +38,7 @@ use super::request::ForgetRows;
 pub enum MethodId {
     /// The influence-function update (this crate's method), the default: the step solved
     /// with the `auto` damping, its length calibrated so the forgotten rows look unseen
-    /// ([`super::forgetting`]).
+    /// ([`super::influence::forgetting`]).
     Ifru,
     /// The influence update with the fixed `auto` damping rule, applied as solved.
     #[serde(rename = "ifru_fixed")]
@@ -209,7 +209,7 @@ pub struct MethodOutcome {
 }
 
 /// The resident state: a model's parameters and graph on the device, its data, and which
-/// training rows are forgotten. [`Unlearner::apply`] forgets a request's rows by a
+/// training rows are forgotten. [`Unlearner::forget_with`] forgets a request's rows by a
 /// [`MethodId`] and leaves the model, graph and bookkeeping in the post-deletion state, so
 /// requests stack; [`Unlearner::refresh`] brings the final embeddings up to date for
 /// evaluation; [`Unlearner::state_after`] gives what to commit to a model directory.

@@ -2,7 +2,7 @@
 //! `IFRU_FAULT_COMMIT=<point>` the process aborts (no unwinding, no destructors, as a power cut
 //! or `kill -9` would leave things) when a commit reaches that point, so a test can check that
 //! a model directory is found in its old state or its new one after a crash anywhere in a
-//! commit, never in a mix. Without the feature, [`point`] does nothing.
+//! commit, never in a mix. Without the feature, `point` does nothing.
 
 /// Every point of a commit (and of a create), in the order they are reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

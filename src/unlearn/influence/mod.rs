@@ -3,9 +3,9 @@
 //! on the GPU, and return x on P for the caller to add to θ_P.
 //!
 //! The pieces, one module each: [`options`] (settings and the `auto` damping), [`rhs`] (g),
-//! [`hvp`] (the Hessian operator), [`prune`] (which nodes move), [`probe`] (scoring a
+//! [`hvp`] (the Hessian operator), [`mod@prune`] (which nodes move), `probe` (scoring a
 //! candidate update), [`forgetting`] (the step length and the forgetting check), [`newton`]
-//! (the next step from an updated θ), [`calibrate`] (the per-request damping search) and [`adam`] (the authors' solver).
+//! (the next step from an updated θ), [`calibrate`] (the per-request damping search) and `adam` (the authors' solver).
 
 mod adam;
 pub mod calibrate;
