@@ -20,7 +20,7 @@ use ifru::model::{DeviceModel, LossKind, ModelKind, ModelSpec, Params};
 use ifru::reference::model::{Adjacency, LabelledRows, Triples, bce_objective, bpr_objective};
 use ifru::unlearn::influence::prune::{NodeSubset, PruneOptions, importance_scores, prune};
 use ifru::unlearn::influence::rhs::{
-    InfluenceRows, RhsOptions, SpilloverRule, bpr_negatives, node_rows, right_hand_side,
+    Held, InfluenceRows, RhsOptions, SpilloverRule, bpr_negatives, node_rows, right_hand_side,
     right_hand_side_on,
 };
 use rand::Rng;
@@ -291,8 +291,10 @@ fn a_plan_from_the_callers_removal_equals_one_computed_here() {
             &p.train,
             &p.forget,
             options,
-            None,
-            Some((&removal, Some(&after))),
+            Held {
+                removal: Some((&removal, Some(&after))),
+                ..Held::default()
+            },
         )
         .unwrap();
         let here =
@@ -304,6 +306,55 @@ fn a_plan_from_the_callers_removal_equals_one_computed_here() {
         assert_eq!(given.changed, here.changed, "{what}");
         assert_eq!(given.new_adjacency, here.new_adjacency, "{what}");
         assert_eq!(layers > 0, here.new_adjacency.is_some(), "{what}");
+
+        // With the negatives given and the rows read through resident indexes (nothing
+        // forgotten before): the same rows in every term.
+        let all: Vec<u32> = (0..p.train.len() as u32).collect();
+        let negatives = bpr_negatives(p.n_users, p.n_items, &p.train, &all, 3).unwrap();
+        let negatives = (loss == LossKind::Bpr).then_some(&negatives[..]);
+        let by_user = ifru::graph::RowIndex::by_user(&p.train, p.n_users).unwrap();
+        let by_item = ifru::graph::RowIndex::by_item(&p.train, p.n_items).unwrap();
+        let negative_items: Vec<u32> = negatives
+            .unwrap_or_default()
+            .iter()
+            .map(|&j| j - p.n_users)
+            .collect();
+        let by_negative = ifru::graph::RowIndex::build(&negative_items, p.n_items).unwrap();
+        let gone = vec![false; p.train.len()];
+        let mut rows_at = vec![0u32; (p.n_users + p.n_items) as usize];
+        for (&u, &i) in p.train.users.iter().zip(&p.train.items) {
+            rows_at[u as usize] += 1;
+            rows_at[(p.n_users + i) as usize] += 1;
+        }
+        let index = ifru::unlearn::influence::prune::RowsByNode::resident(
+            &p.train, p.n_users, &by_user, &by_item, &gone, &rows_at,
+        );
+        let resident = ifru::unlearn::influence::ResidentRows {
+            index: &index,
+            forget: &p.forget,
+            remaining_ids: &all,
+            positives: p.train.labels.iter().filter(|&&l| l == 1).count(),
+            by_negative: negatives.map(|_| &by_negative),
+        };
+        let plan = |rows| {
+            InfluenceRows::plan_after(
+                spec,
+                &old,
+                &p.train,
+                &p.forget,
+                options,
+                Held {
+                    negatives,
+                    removal: Some((&removal, Some(&after))),
+                    rows,
+                },
+            )
+            .unwrap()
+        };
+        let (scanned, indexed) = (plan(None), plan(Some(resident)));
+        assert_eq!(indexed.direct, scanned.direct, "{what}");
+        assert_eq!(indexed.spillover, scanned.spillover, "{what}");
+        assert_eq!(layers > 0, !indexed.spillover.is_empty(), "{what}");
     }
 }
 

@@ -283,8 +283,11 @@ impl<'a> PreparedStep<'a> {
                 ctx.rows,
                 ctx.forget,
                 rhs_options,
-                ctx.negatives,
-                Some((graph.removal, ctx.new_adjacency)),
+                rhs::Held {
+                    negatives: ctx.negatives,
+                    removal: Some((graph.removal, ctx.new_adjacency)),
+                    rows: ctx.resident_rows,
+                },
             )?,
             None => InfluenceRows::plan(
                 spec,
@@ -296,8 +299,9 @@ impl<'a> PreparedStep<'a> {
             )?,
         };
         figures.spillover_rows = plan.spillover.len();
-        if spec.propagation_layers() > 0 {
-            // The spillover's rows are found by a pass over every remaining row.
+        if spec.propagation_layers() > 0 && ctx.resident_rows.is_none() {
+            // Without the caller's indexes, the spillover's rows are found by a pass over
+            // every remaining row.
             full_scans.insert("spillover_rows".to_string(), scan.elapsed().as_secs_f64());
         }
         let new_model = if plan.spillover.is_empty() {
@@ -696,7 +700,13 @@ fn hessian_rows<'a>(
             let resident = ctx
                 .resident_rows
                 .ok_or_else(|| Error::Invalid("no resident row indexes".into()))?;
-            let ids = resident_hessian_rows(ctx, resident, at, near)?;
+            let ids = rows_reaching(
+                ctx.n_users,
+                ctx.spec.loss,
+                resident,
+                at == HessianAt::New,
+                near,
+            );
             Ok(HessianRows {
                 rows: Cow::Owned(ctx.rows.select(&ids)),
                 negatives: Vec::new(),
@@ -711,7 +721,13 @@ fn hessian_rows<'a>(
         (crate::model::LossKind::Bpr, _) if indexed_bpr_rows(ctx).is_some() => {
             let resident = indexed_bpr_rows(ctx)
                 .ok_or_else(|| Error::Invalid("no resident row indexes".into()))?;
-            let ids = resident_hessian_rows(ctx, resident, at, near)?;
+            let ids = rows_reaching(
+                ctx.n_users,
+                ctx.spec.loss,
+                resident,
+                at == HessianAt::New,
+                near,
+            );
             let request_positives = resident
                 .forget
                 .iter()
@@ -785,22 +801,24 @@ fn indexed_bpr_rows<'a>(ctx: &RequestContext<'a>) -> Option<ResidentRows<'a>> {
         .filter(|r| r.by_negative.is_some() && ctx.negatives.is_some())
 }
 
-/// BPR's rows reaching `near` (user, positive or negative there), as positions in
-/// `ctx.rows`, ascending: the rows of `near`'s nodes read through the resident indexes, the
-/// same set the scan over every row keeps.
-fn resident_hessian_rows(
-    ctx: &RequestContext<'_>,
+/// The remaining rows reaching `nodes` (BCE: user or item there; BPR: the positive rows
+/// whose user, positive or negative is there), as positions in `RequestContext::rows`,
+/// ascending, less the request's own rows when `without_request`: read through the
+/// resident indexes, the same set a scan over every row keeps.
+pub(crate) fn rows_reaching(
+    n_users: u32,
+    loss: crate::model::LossKind,
     resident: ResidentRows<'_>,
-    at: HessianAt,
-    near: &[u32],
-) -> Result<Vec<u32>> {
+    without_request: bool,
+    nodes: &[u32],
+) -> Vec<u32> {
     let train = resident.index.train();
-    let bpr = ctx.spec.loss == crate::model::LossKind::Bpr;
+    let bpr = loss == crate::model::LossKind::Bpr;
     let mut ids: Vec<u32> = Vec::new();
-    for &v in near {
+    for &v in nodes {
         resident.index.for_each_row(v, |r| ids.push(r));
-        if let (true, Some(by_negative)) = (bpr && v >= ctx.n_users, resident.by_negative) {
-            ids.extend_from_slice(by_negative.rows_of(v - ctx.n_users));
+        if let (true, Some(by_negative)) = (bpr && v >= n_users, resident.by_negative) {
+            ids.extend_from_slice(by_negative.rows_of(v - n_users));
         }
     }
     ids.sort_unstable();
@@ -808,7 +826,7 @@ fn resident_hessian_rows(
     let mut positions = Vec::with_capacity(ids.len());
     for r in ids {
         if (bpr && train.labels[r as usize] != 1)
-            || (at == HessianAt::New && resident.forget.binary_search(&r).is_ok())
+            || (without_request && resident.forget.binary_search(&r).is_ok())
         {
             continue;
         }
@@ -817,7 +835,7 @@ fn resident_hessian_rows(
             positions.push(p as u32);
         }
     }
-    Ok(positions)
+    positions
 }
 
 /// A preconditioner's data, built once per operator.

@@ -328,6 +328,21 @@ pub fn node_rows(
     })
 }
 
+/// What a resident caller already holds for a request's plan, each part optional: without
+/// them the plan derives the same from the rows, at the cost of passes over all of them.
+#[derive(Clone, Copy, Default)]
+pub struct Held<'a> {
+    /// BPR negatives per row of `train`, when the caller keeps them ([`negatives_of`]).
+    pub negatives: Option<&'a [u32]>,
+    /// The removal of `forget` from the old graph and (LightGCN) its normalised adjacency Â',
+    /// which a resident unlearner computes once per request (copying the whole graph again
+    /// here was an O(training rows) pass of its own).
+    pub removal: Option<(&'a Removal, Option<&'a Csr<f32>>)>,
+    /// Row indexes over the training data: LightGCN's spillover rows are read through them
+    /// instead of a pass over every remaining row (BPR: with `negatives` given).
+    pub rows: Option<super::ResidentRows<'a>>,
+}
+
 /// The host-side plan of a request's right-hand side: which rows enter each term, and Â'.
 #[derive(Debug, Clone)]
 pub struct InfluenceRows {
@@ -359,24 +374,25 @@ impl InfluenceRows {
         options: RhsOptions,
     ) -> Result<Self> {
         let old = BipartiteGraph::from_interactions(n_users, n_items, train)?;
-        Self::plan_after(spec, &old, train, forget, options, None, None)
+        Self::plan_after(spec, &old, train, forget, options, Held::default())
     }
 
     /// [`InfluenceRows::plan`] with the graph of `train` given (a resident unlearner keeps
-    /// it, so a request does not rebuild it from every row), BPR negatives given per row of
-    /// `train` when the caller keeps them ([`negatives_of`]), and, when `after` holds them,
-    /// the removal of `forget` from `old` and (LightGCN) its normalised adjacency Â'
-    /// computed by the caller: a resident unlearner computes both once per request, and
-    /// copying the whole graph again here was an O(training rows) pass of its own.
+    /// it, so a request does not rebuild it from every row) and what else the caller holds
+    /// ([`Held`]).
     pub fn plan_after(
         spec: ModelSpec,
         old: &BipartiteGraph,
         train: &Interactions,
         forget: &[u32],
         options: RhsOptions,
-        negatives: Option<&[u32]>,
-        after: Option<(&Removal, Option<&Csr<f32>>)>,
+        held: Held<'_>,
     ) -> Result<Self> {
+        let Held {
+            negatives,
+            removal: after,
+            rows: resident,
+        } = held;
         check_rows(train, forget)?;
         let (n_users, n_items) = (old.n_users(), old.n_items());
         let mut forget = forget.to_vec();
@@ -430,6 +446,20 @@ impl InfluenceRows {
         )?;
         let spillover = if region.is_empty() {
             NodeRows::default()
+        } else if let Some(resident) = resident.filter(|r| {
+            spec.loss == LossKind::Bce || (negatives.is_some() && r.by_negative.is_some())
+        }) {
+            // The remaining rows touching the region, read through the caller's indexes.
+            let rows = super::rows_reaching(n_users, spec.loss, resident, true, &region);
+            node_rows(
+                n_users,
+                n_items,
+                train,
+                &rows,
+                spec.loss,
+                options.negative_seed,
+                negatives,
+            )?
         } else {
             let forgotten = crate::data::id_mask(train.len(), &forget);
             let remaining: Vec<u32> = (0..train.len() as u32)
