@@ -718,63 +718,10 @@ fn hessian_rows<'a>(
         }
         (crate::model::LossKind::Bce, HessianAt::Old) => Ok(all(ctx.rows)),
         (crate::model::LossKind::Bce, HessianAt::New) => Ok(all(ctx.remaining)),
-        (crate::model::LossKind::Bpr, _) if indexed_bpr_rows(ctx).is_some() => {
-            let resident = indexed_bpr_rows(ctx)
-                .ok_or_else(|| Error::Invalid("no resident row indexes".into()))?;
-            let ids = rows_reaching(
-                ctx.n_users,
-                ctx.spec.loss,
-                resident,
-                at == HessianAt::New,
-                near,
-            );
-            let request_positives = resident
-                .forget
-                .iter()
-                .filter(|&&r| resident.index.train().labels[r as usize] == 1)
-                .count();
-            let count = match at {
-                HessianAt::Old => resident.positives,
-                HessianAt::New => resident.positives - request_positives,
-            };
-            let negatives = rhs::negatives_of(
-                ctx.n_users,
-                ctx.n_items,
-                ctx.rows,
-                &ids,
-                negative_seed,
-                ctx.negatives,
-            )?;
-            Ok(HessianRows {
-                rows: Cow::Owned(ctx.rows.select(&ids)),
-                negatives,
-                count,
-            })
-        }
         (crate::model::LossKind::Bpr, _) => {
-            let forgotten = crate::data::id_mask(ctx.rows.len(), ctx.forget);
-            let ids: Vec<u32> = (0..ctx.rows.len() as u32)
-                .filter(|&r| {
-                    ctx.rows.labels[r as usize] == 1
-                        && (at == HessianAt::Old || !forgotten[r as usize])
-                })
-                .collect();
-            let count = ids.len();
-            let ids = match ctx.negatives {
-                None => ids,
-                Some(given) => {
-                    let n = (ctx.n_users + ctx.n_items) as usize;
-                    let is_near = crate::data::id_mask(n, near);
-                    let reaches = |v: u32| is_near.get(v as usize).copied().unwrap_or(false);
-                    ids.into_iter()
-                        .filter(|&r| {
-                            let r = r as usize;
-                            reaches(ctx.rows.users[r])
-                                || reaches(ctx.n_users + ctx.rows.items[r])
-                                || given.get(r).is_some_and(|&j| reaches(j))
-                        })
-                        .collect()
-                }
+            let (ids, count) = match indexed_bpr_rows(ctx) {
+                Some(resident) => bpr_rows_indexed(ctx, resident, at, near),
+                None => bpr_rows_scanned(ctx, at, near),
             };
             let negatives = rhs::negatives_of(
                 ctx.n_users,
@@ -791,6 +738,62 @@ fn hessian_rows<'a>(
             })
         }
     }
+}
+
+/// BPR's Hessian rows (positions in `ctx.rows`) and the objective's row count, through the
+/// resident indexes.
+fn bpr_rows_indexed(
+    ctx: &RequestContext<'_>,
+    resident: ResidentRows<'_>,
+    at: HessianAt,
+    near: &[u32],
+) -> (Vec<u32>, usize) {
+    let ids = rows_reaching(
+        ctx.n_users,
+        ctx.spec.loss,
+        resident,
+        at == HessianAt::New,
+        near,
+    );
+    let request_positives = resident
+        .forget
+        .iter()
+        .filter(|&&r| resident.index.train().labels[r as usize] == 1)
+        .count();
+    let count = match at {
+        HessianAt::Old => resident.positives,
+        HessianAt::New => resident.positives - request_positives,
+    };
+    (ids, count)
+}
+
+/// [`bpr_rows_indexed`] by a pass over every row of `ctx.rows`: with negatives given, only
+/// the triples with a node in `near`.
+fn bpr_rows_scanned(ctx: &RequestContext<'_>, at: HessianAt, near: &[u32]) -> (Vec<u32>, usize) {
+    let forgotten = crate::data::id_mask(ctx.rows.len(), ctx.forget);
+    let ids: Vec<u32> = (0..ctx.rows.len() as u32)
+        .filter(|&r| {
+            ctx.rows.labels[r as usize] == 1 && (at == HessianAt::Old || !forgotten[r as usize])
+        })
+        .collect();
+    let count = ids.len();
+    let ids = match ctx.negatives {
+        None => ids,
+        Some(given) => {
+            let n = (ctx.n_users + ctx.n_items) as usize;
+            let is_near = crate::data::id_mask(n, near);
+            let reaches = |v: u32| is_near.get(v as usize).copied().unwrap_or(false);
+            ids.into_iter()
+                .filter(|&r| {
+                    let r = r as usize;
+                    reaches(ctx.rows.users[r])
+                        || reaches(ctx.n_users + ctx.rows.items[r])
+                        || given.get(r).is_some_and(|&j| reaches(j))
+                })
+                .collect()
+        }
+    };
+    (ids, count)
 }
 
 /// The resident indexes BPR's Hessian rows are read through: present when the caller keeps
