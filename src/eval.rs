@@ -389,14 +389,14 @@ impl RankScorer {
     /// pass and sorting the others' candidates.
     fn places_with(&self, lists: &[f32], linear_up_to: usize) -> Vec<f64> {
         let n_items = self.n_items as usize;
-        let mut pairs_of: Vec<Vec<usize>> = vec![Vec::new(); self.users.len()];
+        let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); self.users.len()];
         for (p, &(u, _)) in self.pairs.iter().enumerate() {
             if let Ok(k) = self.users.binary_search(&u) {
-                pairs_of[k].push(p);
+                by_user[k].push(p);
             }
         }
         let mut places = vec![0.0; self.pairs.len()];
-        for (k, pairs) in pairs_of.iter().enumerate() {
+        for (k, pairs) in by_user.iter().enumerate() {
             let Some(list) = lists.get(k * n_items..(k + 1) * n_items) else {
                 continue;
             };

@@ -387,8 +387,6 @@ impl IfruArgs {
     }
 }
 
-/// The command-line flag that addresses a library error, where one does: the library's
-/// messages name settings, not flags.
 /// The `data` of a new model directory's first audit entry: where its rows came from, their
 /// fingerprint and how many of them train it.
 pub fn data_entry(state: &ifru::model::store::ModelState, train_rows: usize) -> serde_json::Value {
@@ -399,6 +397,8 @@ pub fn data_entry(state: &ifru::model::store::ModelState, train_rows: usize) -> 
     })
 }
 
+/// The command-line flag that addresses a library error, where one does: the library's
+/// messages name settings, not flags.
 pub fn flag_hint(e: &ifru::Error) -> Option<&'static str> {
     use ifru::data::DataError;
     use ifru::model::store::StoreError;

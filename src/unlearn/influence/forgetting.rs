@@ -546,15 +546,14 @@ impl Membership {
         let scorers: Vec<(usize, &dyn ScoringPass)> = match &self.lists {
             // BPR: the users' lists once; every set ranks its pairs in them.
             Some(lists) => vec![(0, lists)],
-            None => measured
+            None => sets
                 .iter()
-                .map(|&k| {
-                    let set = sets[k]
-                        .as_ref()
-                        .map_err(|e| crate::Error::Invalid(e.clone()))?;
-                    Ok((k, &set.scored as &dyn ScoringPass))
+                .enumerate()
+                .filter_map(|(k, set)| {
+                    let measured = set.as_ref().ok()?;
+                    Some((k, &measured.scored as &dyn ScoringPass))
                 })
-                .collect::<Result<_>>()?,
+                .collect(),
         };
         // Each pass's scores (field 0 of the scorers' records) are copied out compact, so
         // the three passes are read back together in one round trip.

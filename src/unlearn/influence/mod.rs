@@ -170,6 +170,29 @@ pub struct ResidentRows<'a> {
     pub by_negative: Option<&'a crate::graph::RowIndex>,
 }
 
+impl<'a> ResidentRows<'a> {
+    /// `resident` where it can stand in for a pass over every row: always for BCE; for BPR
+    /// only with the rows' negatives handed in and their index (a row reaches P through its
+    /// negative too).
+    pub(crate) fn usable(
+        resident: Option<Self>,
+        loss: crate::model::LossKind,
+        negatives: Option<&[u32]>,
+    ) -> Option<Self> {
+        resident.filter(|r| {
+            loss == crate::model::LossKind::Bce || (negatives.is_some() && r.by_negative.is_some())
+        })
+    }
+}
+
+impl<'a> RequestContext<'a> {
+    /// The caller's row indexes, where they can stand in for a pass over every row
+    /// ([`ResidentRows::usable`]).
+    pub(crate) fn row_indexes(&self) -> Option<ResidentRows<'a>> {
+        ResidentRows::usable(self.resident_rows, self.spec.loss, self.negatives)
+    }
+}
+
 /// A resident graph and the request's removal from it, computed once by the caller (the
 /// new graph, the nodes whose degree changed): the right-hand side's plan reuses them
 /// instead of copying the whole graph again.
@@ -299,7 +322,7 @@ impl<'a> PreparedStep<'a> {
             )?,
         };
         figures.spillover_rows = plan.spillover.len();
-        if spec.propagation_layers() > 0 && ctx.resident_rows.is_none() {
+        if spec.propagation_layers() > 0 && ctx.row_indexes().is_none() {
             // Without the caller's indexes, the spillover's rows are found by a pass over
             // every remaining row.
             full_scans.insert("spillover_rows".to_string(), scan.elapsed().as_secs_f64());
@@ -325,10 +348,7 @@ impl<'a> PreparedStep<'a> {
         let (_, near) = hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
         let scan = std::time::Instant::now();
         let objective = hessian_rows(ctx, opts.hessian_at, opts.negative_seed, &near)?;
-        let indexed = match spec.loss {
-            crate::model::LossKind::Bce => ctx.resident_rows.is_some(),
-            crate::model::LossKind::Bpr => indexed_bpr_rows(ctx).is_some(),
-        };
+        let indexed = ctx.row_indexes().is_some();
         if spec.loss == crate::model::LossKind::Bpr && !indexed {
             full_scans.insert("hessian_rows".to_string(), scan.elapsed().as_secs_f64());
         }
@@ -693,13 +713,10 @@ fn hessian_rows<'a>(
         negatives: Vec::new(),
         count: rows.len(),
     };
-    match (ctx.spec.loss, at) {
+    match (ctx.spec.loss, at, ctx.row_indexes()) {
         // Through the resident indexes: only the rows reaching `near`, the rows the
         // operator would keep of all of them, in the same order.
-        (crate::model::LossKind::Bce, _) if ctx.resident_rows.is_some() => {
-            let resident = ctx
-                .resident_rows
-                .ok_or_else(|| Error::Invalid("no resident row indexes".into()))?;
+        (crate::model::LossKind::Bce, _, Some(resident)) => {
             let ids = rows_reaching(
                 ctx.n_users,
                 ctx.spec.loss,
@@ -716,10 +733,10 @@ fn hessian_rows<'a>(
                 },
             })
         }
-        (crate::model::LossKind::Bce, HessianAt::Old) => Ok(all(ctx.rows)),
-        (crate::model::LossKind::Bce, HessianAt::New) => Ok(all(ctx.remaining)),
-        (crate::model::LossKind::Bpr, _) => {
-            let (ids, count) = match indexed_bpr_rows(ctx) {
+        (crate::model::LossKind::Bce, HessianAt::Old, None) => Ok(all(ctx.rows)),
+        (crate::model::LossKind::Bce, HessianAt::New, None) => Ok(all(ctx.remaining)),
+        (crate::model::LossKind::Bpr, _, indexes) => {
+            let (ids, count) = match indexes {
                 Some(resident) => bpr_rows_indexed(ctx, resident, at, near),
                 None => bpr_rows_scanned(ctx, at, near),
             };
@@ -794,14 +811,6 @@ fn bpr_rows_scanned(ctx: &RequestContext<'_>, at: HessianAt, near: &[u32]) -> (V
         }
     };
     (ids, count)
-}
-
-/// The resident indexes BPR's Hessian rows are read through: present when the caller keeps
-/// them and hands the negatives of the rows (a resident unlearner); `None`: a scan over
-/// every row.
-fn indexed_bpr_rows<'a>(ctx: &RequestContext<'a>) -> Option<ResidentRows<'a>> {
-    ctx.resident_rows
-        .filter(|r| r.by_negative.is_some() && ctx.negatives.is_some())
 }
 
 /// The remaining rows reaching `nodes` (BCE: user or item there; BPR: the positive rows

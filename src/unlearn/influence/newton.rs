@@ -143,14 +143,28 @@ impl Relinearisation {
 }
 
 /// The remaining rows of the objective (BPR: positives with their negatives) with a node in
-/// `near`. Negatives drawn here (none given) are drawn for every remaining row first, since
-/// a row reaches P through its negative too.
+/// `near`: read through the caller's row indexes where it keeps them, else by a pass over
+/// every row. Negatives drawn here (none given) are drawn for every remaining row first,
+/// since a row reaches P through its negative too.
 fn remaining_rows_near(
     ctx: &RequestContext<'_>,
     near: &[u32],
     negative_seed: u64,
 ) -> Result<super::rhs::NodeRows> {
     let rows: &Interactions = ctx.rows;
+    if let Some(resident) = ctx.row_indexes() {
+        // Through the caller's indexes: only these rows are read.
+        let ids = super::rows_reaching(ctx.n_users, ctx.spec.loss, resident, true, near);
+        return node_rows(
+            ctx.n_users,
+            ctx.n_items,
+            rows,
+            &ids,
+            ctx.spec.loss,
+            negative_seed,
+            ctx.negatives,
+        );
+    }
     let is_near = crate::data::id_mask((ctx.n_users + ctx.n_items) as usize, near);
     let reaches = |v: u32| is_near.get(v as usize).copied().unwrap_or(false);
     let forgotten = crate::data::id_mask(rows.len(), ctx.forget);

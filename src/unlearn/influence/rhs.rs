@@ -446,9 +446,7 @@ impl InfluenceRows {
         )?;
         let spillover = if region.is_empty() {
             NodeRows::default()
-        } else if let Some(resident) = resident.filter(|r| {
-            spec.loss == LossKind::Bce || (negatives.is_some() && r.by_negative.is_some())
-        }) {
+        } else if let Some(resident) = super::ResidentRows::usable(resident, spec.loss, negatives) {
             // The remaining rows touching the region, read through the caller's indexes.
             let rows = super::rows_reaching(n_users, spec.loss, resident, true, &region);
             node_rows(
