@@ -28,7 +28,6 @@ use super::influence::{
     GraphUpdate, IfruOptions, InfluenceFigures, InfluenceStep, OnCheckFail, PreparedStep, Probe,
     RequestContext, ResidentRows,
 };
-use super::remaining::RemainingRows;
 use super::request::ForgetRows;
 
 /// How a request is applied.
@@ -234,15 +233,20 @@ pub struct Unlearner<'g> {
     spec: ModelSpec,
     recipe: TrainConfig,
     data: Dataset,
-    /// The rows not forgotten, kept between requests.
-    remaining: RemainingRows,
-    graph: BipartiteGraph,
+    /// The graph of the remaining positive rows and its normalised adjacency Â: LightGCN
+    /// only. An MF model's rows do not interact through a graph, so its requests neither
+    /// read nor update one (on Gowalla that update was a 2 ms copy of the whole graph).
+    graph: Option<BipartiteGraph>,
     adjacency: Option<Csr<f32>>,
     model: DeviceModel,
     /// Remaining training rows (any label) per node, users then items.
     rows_per_node: Vec<u32>,
-    /// Which training rows are forgotten, by id in the model's data.
+    /// Which training rows are forgotten, by id in the model's data. The training rows stay
+    /// in place (a request's rows are training ids throughout): forgetting sets flags here
+    /// instead of filtering every remaining row into a new table.
     forgotten: Vec<bool>,
+    /// Training rows not forgotten.
+    remaining_count: usize,
     /// Remaining training rows labelled 1 (BPR's objective counts only them).
     remaining_positives: usize,
     /// User → training rows and item → training rows (all of them, forgotten ones included:
@@ -316,10 +320,19 @@ impl<'g> Unlearner<'g> {
                 "the parameters hold NaN or infinite values".into(),
             ));
         }
-        let remaining = RemainingRows::new(&data.train, &forgotten);
-        let rows = remaining.rows();
-        let graph = BipartiteGraph::from_interactions(data.n_users, data.n_items, rows)?;
-        let adjacency = (spec.propagation_layers() > 0).then(|| normalize(&graph));
+        let live: Vec<u32> = (0..data.train.len() as u32)
+            .filter(|&r| !forgotten[r as usize])
+            .collect();
+        let rows = &data.train.select(&live);
+        let graph = match spec.propagation_layers() {
+            0 => None,
+            _ => Some(BipartiteGraph::from_interactions(
+                data.n_users,
+                data.n_items,
+                rows,
+            )?),
+        };
+        let adjacency = graph.as_ref().map(normalize);
         let arrays = adjacency.as_ref().map(csr_arrays);
         let model = DeviceModel::upload(&gpu, spec, params, arrays.as_ref())?;
         let mut rows_per_node = vec![0u32; (data.n_users + data.n_items) as usize];
@@ -341,9 +354,9 @@ impl<'g> Unlearner<'g> {
             recipe,
             data,
             forgotten,
+            remaining_count: live.len(),
             remaining_positives,
             rows_by_node,
-            remaining,
             graph,
             adjacency,
             model,
@@ -360,7 +373,7 @@ impl<'g> Unlearner<'g> {
         Ok(unlearner)
     }
 
-    /// Makes the remaining rows carry their negatives for `seed` (BPR). The negatives of
+    /// Draws the negatives of `seed` (BPR) unless held already. The negatives of
     /// every training row are drawn on first use of a seed: keyed by the row's id in the
     /// model's data and avoiding every item the user has a training row with, forgotten or
     /// not, they stay fixed from request to request. A request hands them to g and H
@@ -391,8 +404,6 @@ impl<'g> Unlearner<'g> {
                 by_negative,
             });
         }
-        let by_row = self.negatives.as_ref().map_or(&[][..], |n| &n.by_row);
-        self.remaining.load_negatives(seed, by_row);
         Ok(draw)
     }
 
@@ -411,12 +422,14 @@ impl<'g> Unlearner<'g> {
 
     /// Training rows not forgotten, ascending.
     pub fn remaining_row_ids(&self) -> Vec<u32> {
-        self.remaining.ids().to_vec()
+        (0..self.data.train.len() as u32)
+            .filter(|&r| !self.forgotten[r as usize])
+            .collect()
     }
 
     /// The remaining rows.
     pub fn remaining_rows(&self) -> Interactions {
-        self.remaining.rows().clone()
+        self.data.train.select(&self.remaining_row_ids())
     }
 
     /// Recomputes the final embeddings from θ on the current graph.
@@ -463,7 +476,7 @@ impl<'g> Unlearner<'g> {
         let rows = &sorted[..];
         if let Some(&r) = rows
             .iter()
-            .find(|&&r| self.remaining.ids().binary_search(&r).is_err())
+            .find(|&&r| self.forgotten.get(r as usize).is_none_or(|&gone| gone))
         {
             return Err(Error::Invalid(format!(
                 "training row {r} is unknown or already forgotten"
@@ -546,7 +559,7 @@ impl<'g> Unlearner<'g> {
                         if self.load_negatives(opts.negative_seed)? {
                             drawn = Some(drawing.elapsed().as_secs_f64());
                         }
-                        self.remaining.negatives()
+                        self.negatives.as_ref().map(|n| &n.by_row[..])
                     }
                 };
                 self.refresh()?;
@@ -563,7 +576,7 @@ impl<'g> Unlearner<'g> {
                     resident_rows: Some(ResidentRows {
                         index: &resident_rows,
                         forget: rows,
-                        remaining_ids: self.remaining.ids(),
+                        live: self.remaining_count,
                         positives: self.remaining_positives,
                         by_negative: self.negatives.as_ref().map(|n| &n.by_negative),
                     }),
@@ -571,15 +584,15 @@ impl<'g> Unlearner<'g> {
                     n_users: self.data.n_users,
                     n_items: self.data.n_items,
                     model: &self.model,
-                    rows: self.remaining.rows(),
-                    graph: Some(GraphUpdate {
-                        before: &self.graph,
-                        removal: &next.removal,
-                    }),
-                    forget: &next.forget,
+                    rows: &self.data.train,
+                    graph: self
+                        .graph
+                        .as_ref()
+                        .zip(next.removal.as_ref())
+                        .map(|(before, removal)| GraphUpdate { before, removal }),
+                    forget: rows,
                     old_adjacency: self.adjacency.as_ref(),
                     new_adjacency: next.adjacency.as_ref(),
-                    remaining: next.remaining.rows(),
                     reg_per_row: self.recipe.reg,
                     valid: Some(&self.data.valid),
                     negatives,
@@ -708,7 +721,13 @@ impl<'g> Unlearner<'g> {
         finetune_epochs: usize,
         outcome: &mut MethodOutcome,
     ) -> Result<()> {
-        let remaining = next.remaining.rows();
+        // The one pass over every row a request may make: a retrain reads them all anyway.
+        let live: Vec<u32> = self
+            .remaining_row_ids()
+            .into_iter()
+            .filter(|r| next.forget.binary_search(r).is_err())
+            .collect();
+        let remaining = &self.data.train.select(&live);
         let arrays = next.adjacency.as_ref().map(csr_arrays);
         let data = TrainData {
             n_users: self.data.n_users,
@@ -1067,15 +1086,23 @@ impl<'g> Unlearner<'g> {
             .ok_or_else(|| Error::Invalid("the validation rows need both labels".into()))
     }
 
-    /// The graph and rows after removing `rows` (computed, not yet adopted), with the seconds
-    /// of the two passes over the whole graph and every remaining row that takes (reported in
-    /// `full_scan_seconds`: what a request still pays in proportion to the training set).
+    /// The graph after removing `rows` (LightGCN; computed, not yet adopted), with the seconds
+    /// of that pass over the whole graph (reported in `full_scan_seconds`: what a request
+    /// still pays in proportion to the training set). An MF model has no graph: nothing here
+    /// reads more than the request's rows.
     fn after_removal(&self, rows: &[u32]) -> Result<(NextState, Vec<(String, f64)>)> {
+        let forget = rows.to_vec();
+        let Some(graph) = &self.graph else {
+            let next = NextState {
+                removal: None,
+                adjacency: None,
+                forget,
+            };
+            return Ok((next, Vec::new()));
+        };
         let clock = Instant::now();
         let removed = self.data.train.select(rows);
-        let removal = self
-            .graph
-            .remove_rows(&removed.users, &removed.items, &removed.labels)?;
+        let removal = graph.remove_rows(&removed.users, &removed.items, &removed.labels)?;
         let adjacency = match &self.adjacency {
             Some(old) => Some(renormalize_after_removal(
                 old,
@@ -1084,23 +1111,13 @@ impl<'g> Unlearner<'g> {
             )?),
             None => None,
         };
-        let graph_update = clock.elapsed().as_secs_f64();
-        let clock = Instant::now();
-        let forget = self.remaining.positions_of(rows);
-        let remaining = self.remaining.without(&forget);
-        let scans = vec![
-            ("graph_update".to_string(), graph_update),
-            ("remaining_rows".to_string(), clock.elapsed().as_secs_f64()),
-        ];
-        Ok((
-            NextState {
-                removal,
-                adjacency,
-                forget,
-                remaining,
-            },
-            scans,
-        ))
+        let scans = vec![("graph_update".to_string(), clock.elapsed().as_secs_f64())];
+        let next = NextState {
+            removal: Some(removal),
+            adjacency,
+            forget,
+        };
+        Ok((next, scans))
     }
 
     /// Nodes whose every remaining training row is among `rows` (ascending).
@@ -1142,6 +1159,7 @@ impl<'g> Unlearner<'g> {
         let nu = self.data.n_users;
         for &r in rows {
             self.forgotten[r as usize] = true;
+            self.remaining_count -= 1;
             if self.data.train.labels[r as usize] == 1 {
                 self.remaining_positives -= 1;
             }
@@ -1151,9 +1169,10 @@ impl<'g> Unlearner<'g> {
                 *count = count.saturating_sub(1);
             }
         }
-        self.graph = next.removal.graph;
-        self.adjacency = next.adjacency;
-        self.remaining = next.remaining;
+        if let Some(removal) = next.removal {
+            self.graph = Some(removal.graph);
+            self.adjacency = next.adjacency;
+        }
     }
 
     /// The state to commit to the model directory: `base` with the current parameters and
@@ -1279,12 +1298,12 @@ struct Request<'a> {
     forget_rows: ForgetRows,
 }
 
-/// The post-deletion graph and rows of a request.
+/// The post-deletion graph of a request (LightGCN) and its rows.
 struct NextState {
-    /// The graph after the request, and the nodes whose degree it changed.
-    removal: Removal,
+    /// The graph after the request, and the nodes whose degree it changed (`None`: an MF
+    /// model, which keeps no graph).
+    removal: Option<Removal>,
     adjacency: Option<Csr<f32>>,
-    /// The request's rows as positions in the current remaining rows.
+    /// The request's training rows, ascending.
     forget: Vec<u32>,
-    remaining: RemainingRows,
 }

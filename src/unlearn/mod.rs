@@ -1,13 +1,11 @@
 //! Unlearning: the [`engine::Unlearner`] (a resident model that applies forget requests and
-//! rolls back a failed one), what a request's lines lead to ([`request`]), the rows that
-//! remain ([`remaining`]), the rollback copy ([`backup`]) and the influence update itself
-//! ([`influence`]; docs/ARCHITECTURE.md).
+//! rolls back a failed one), what a request's lines lead to ([`request`]), the rollback copy
+//! ([`backup`]) and the influence update itself ([`influence`]; docs/ARCHITECTURE.md).
 
 pub mod backup;
 pub mod commit;
 pub mod engine;
 pub mod influence;
-pub mod remaining;
 pub mod request;
 
 pub use engine::{MethodId, MethodOutcome, Unlearner};

@@ -124,7 +124,6 @@ fn check(kind: ModelKind, layers: u32, hessian: HessianKind, loss: LossKind) {
         forget: &forget,
         old_adjacency: Some(&old_adj),
         new_adjacency: Some(&new_adj),
-        remaining: &remaining,
         reg_per_row: reg,
         valid: None,
         negatives: None,
@@ -321,7 +320,7 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
         let resident = ResidentRows {
             index: &index,
             forget: &forget,
-            remaining_ids: &all,
+            live: t.len(),
             positives: t.labels.iter().filter(|&&l| l == 1).count(),
             by_negative: Some(&by_negative),
         };
@@ -343,7 +342,6 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
                 forget: &forget,
                 old_adjacency: Some(&old_adj),
                 new_adjacency: Some(&new_adj),
-                remaining: &remaining,
                 reg_per_row: 0.01,
                 valid: None,
                 negatives,
@@ -374,10 +372,10 @@ fn given_negatives_give_the_drawn_update_bit_for_bit() {
     }
 }
 
-/// Through a resident unlearner's indexes, the rows reaching P (BCE, and BPR through user,
-/// positive or negative) skip the rows forgotten by earlier requests and land on the same
-/// positions of the remaining rows: the same update, bit for bit, as the scan over the
-/// remaining rows.
+/// A resident unlearner leaves rows forgotten by earlier requests in place (its request's
+/// rows are training ids into all of its rows): through its indexes, the rows reaching P
+/// (BCE, and BPR through user, positive or negative) skip them, and the update is the same,
+/// bit for bit, as a scan over a table of only the remaining rows.
 #[test]
 fn resident_indexes_skip_rows_forgotten_earlier() {
     for loss in [LossKind::Bpr, LossKind::Bce] {
@@ -411,10 +409,6 @@ fn resident_indexes_give_the_scanned_update(loss: LossKind) {
         .iter()
         .map(|r| live_ids.binary_search(r).unwrap() as u32)
         .collect();
-    let keep: Vec<u32> = (0..live.len() as u32)
-        .filter(|p| forget.binary_search(p).is_err())
-        .collect();
-    let remaining = live.select(&keep);
     let seed = 9;
     let all: Vec<u32> = (0..t.len() as u32).collect();
     let given_all = bpr_negatives(n_users, n_items, &t, &all, seed).unwrap();
@@ -432,11 +426,12 @@ fn resident_indexes_give_the_scanned_update(loss: LossKind) {
     let resident = ResidentRows {
         index: &index,
         forget: &forget_ids,
-        remaining_ids: &live_ids,
+        live: live.len(),
         positives: live.labels.iter().filter(|&&l| l == 1).count(),
         by_negative: (loss == LossKind::Bpr).then_some(&by_negative),
     };
     let given = (loss == LossKind::Bpr).then_some(&given[..]);
+    let given_all = (loss == LossKind::Bpr).then_some(&given_all[..]);
     let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     for hessian_at in [HessianAt::Old, HessianAt::New] {
         let opts = IfruOptions {
@@ -446,22 +441,27 @@ fn resident_indexes_give_the_scanned_update(loss: LossKind) {
             hessian_at,
             ..IfruOptions::default_for(&spec)
         };
+        // The scan reads a table of the remaining rows (positions in it); the indexes read
+        // every training row in place (training ids, negatives by training row).
         let step = |resident_rows: Option<ResidentRows<'_>>| {
+            let (rows, forget, negatives) = match resident_rows {
+                None => (&live, &forget, given),
+                Some(_) => (&t, &forget_ids, given_all),
+            };
             let ctx = RequestContext {
                 spec,
                 n_users,
                 n_items,
                 model: &model,
-                rows: &live,
+                rows,
                 graph: None,
                 resident_rows,
-                forget: &forget,
+                forget,
                 old_adjacency: None,
                 new_adjacency: None,
-                remaining: &remaining,
                 reg_per_row: 0.01,
                 valid: None,
-                negatives: given,
+                negatives,
                 forget_rows: ForgetRows::Genuine,
             };
             let s = influence_step(gpu, &ctx, &opts).unwrap();

@@ -285,13 +285,15 @@ fn a_plan_from_the_callers_removal_equals_one_computed_here() {
             .unwrap();
         let after =
             renormalize_after_removal(&normalize(&old), &removal.graph, &removal.changed).unwrap();
-        let given = InfluenceRows::plan_after(
+        let given = InfluenceRows::plan_with(
             spec,
-            &old,
+            p.n_users,
+            p.n_items,
             &p.train,
             &p.forget,
             options,
             Held {
+                before: Some(&old),
                 removal: Some((&removal, Some(&after))),
                 ..Held::default()
             },
@@ -332,19 +334,21 @@ fn a_plan_from_the_callers_removal_equals_one_computed_here() {
         let resident = ifru::unlearn::influence::ResidentRows {
             index: &index,
             forget: &p.forget,
-            remaining_ids: &all,
+            live: p.train.len(),
             positives: p.train.labels.iter().filter(|&&l| l == 1).count(),
             by_negative: negatives.map(|_| &by_negative),
         };
         let plan = |rows| {
-            InfluenceRows::plan_after(
+            InfluenceRows::plan_with(
                 spec,
-                &old,
+                p.n_users,
+                p.n_items,
                 &p.train,
                 &p.forget,
                 options,
                 Held {
                     negatives,
+                    before: Some(&old),
                     removal: Some((&removal, Some(&after))),
                     rows,
                 },
@@ -927,7 +931,6 @@ fn relinearised_rhs_equals_the_reference_newton_residual() {
             forget: &p.forget,
             old_adjacency: lightgcn.then_some(&old_csr),
             new_adjacency: lightgcn.then_some(&new_csr),
-            remaining: &remaining,
             reg_per_row: 0.0,
             valid: None,
             negatives: None,

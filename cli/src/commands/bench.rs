@@ -417,13 +417,15 @@ fn run_stream(
             .filter_map(|r| r.full_scan_seconds.as_ref())
             .map(|s| s.values().sum::<f64>())
             .collect();
+        let scanning = scans.iter().filter(|&&s| s > 0.0).count();
         println!(
-            "device work per request: read-backs mean {:.1} (most {}), dispatches mean {:.0} (most {}); host passes over every training row {:.1} ms mean",
+            "device work per request: read-backs mean {:.1} (most {}), dispatches mean {:.0} (most {}); host passes over every training row {:.1} ms mean ({scanning} of {} requests made one)",
             mean(|d| d.readbacks),
             most(|d| d.readbacks).unwrap_or(0),
             mean(|d| d.dispatches),
             most(|d| d.dispatches).unwrap_or(0),
-            1e3 * scans.iter().sum::<f64>() / scans.len().max(1) as f64
+            1e3 * scans.iter().sum::<f64>() / scans.len().max(1) as f64,
+            scans.len()
         );
     }
     println!(

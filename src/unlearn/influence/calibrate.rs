@@ -113,7 +113,8 @@ impl Membership {
                         held_out.len()
                     )));
                 }
-                let seen = UserItems::build(ctx.n_users, ctx.n_items, &[ctx.remaining], false)?;
+                let remaining = ctx.remaining_rows_of(&users);
+                let seen = UserItems::build(ctx.n_users, ctx.n_items, &[&remaining], false)?;
                 let scorer = |pairs: &Interactions| {
                     RankScorer::new(gpu, ctx.n_users, ctx.n_items, pairs, &seen)
                 };

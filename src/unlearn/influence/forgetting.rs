@@ -456,7 +456,8 @@ impl Membership {
                 // request removing whole users scores nothing).
                 let scored = fit.len() >= MIN_RANK_FIT_ROWS || !check.is_empty();
                 let seen = if scored && !held_out.is_empty() {
-                    UserItems::build(ctx.n_users, ctx.n_items, &[ctx.remaining], false)?
+                    let remaining = ctx.remaining_rows_of(&users);
+                    UserItems::build(ctx.n_users, ctx.n_items, &[&remaining], false)?
                 } else {
                     UserItems::build(ctx.n_users, ctx.n_items, &[], false)?
                 };

@@ -72,8 +72,9 @@ pub struct InfluenceFigures {
     /// `hessian_rows`: finding the rows reaching P (for BCE, the operator's build), both
     /// where the caller keeps no row index;
     /// `spillover_rows`: LightGCN's remaining rows touching the changed region; the engine
-    /// adds `graph_update`, `remaining_rows` and, when it first draws them, `negatives`).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    /// adds LightGCN's `graph_update` and, when it first draws them, `negatives`). Empty
+    /// (and written so) for a request that read only its own neighbourhood.
+    #[serde(default)]
     pub full_scan_seconds: std::collections::BTreeMap<String, f64>,
 }
 
@@ -122,7 +123,10 @@ pub struct RequestContext<'a> {
     pub n_items: u32,
     /// θ̂ with Â (final embeddings current).
     pub model: &'a DeviceModel,
-    /// The model's rows before the request (D).
+    /// The rows `forget` and every row list index: the model's rows before the request (D).
+    /// With `resident_rows` given they may also hold rows forgotten by earlier requests,
+    /// left in place and flagged in its index (a resident unlearner hands its whole training
+    /// data, so positions are training ids); every pass then skips those rows.
     pub rows: &'a Interactions,
     /// The graph of `rows` and what the request does to it, when the caller keeps the graph
     /// resident and has computed the removal (built from `rows` otherwise).
@@ -132,8 +136,6 @@ pub struct RequestContext<'a> {
     /// Â and Â' (LightGCN).
     pub old_adjacency: Option<&'a Csr<f32>>,
     pub new_adjacency: Option<&'a Csr<f32>>,
-    /// The rows after the request (D ∖ D_r).
-    pub remaining: &'a Interactions,
     /// λ in sum units per row (`--reg`): λ = reg · n for the objective's n rows.
     pub reg_per_row: f64,
     /// Validation rows (the Adam solver's early stopping).
@@ -160,9 +162,9 @@ pub struct ResidentRows<'a> {
     pub index: &'a prune::RowsByNode<'a>,
     /// D_r as ids in the training data, ascending.
     pub forget: &'a [u32],
-    /// The ids of `RequestContext::rows` in the training data (ascending): row p of `rows`
-    /// is training row `remaining_ids[p]`.
-    pub remaining_ids: &'a [u32],
+    /// Rows of the training data not forgotten earlier (the objective's rows before the
+    /// request).
+    pub live: usize,
     /// Rows of `rows` labelled 1 (BPR's objective counts only them).
     pub positives: usize,
     /// BPR: negative item (as an item id) → training rows whose negative it is, for the
@@ -190,6 +192,45 @@ impl<'a> RequestContext<'a> {
     /// ([`ResidentRows::usable`]).
     pub(crate) fn row_indexes(&self) -> Option<ResidentRows<'a>> {
         ResidentRows::usable(self.resident_rows, self.spec.loss, self.negatives)
+    }
+
+    /// Whether row `r` of `rows` was forgotten by an earlier request (flagged in the
+    /// resident index; never without one).
+    pub(crate) fn gone_before(&self, r: u32) -> bool {
+        self.resident_rows
+            .is_some_and(|resident| resident.index.is_gone(r))
+    }
+
+    /// The rows of `users` that remain after the request (every label), in row order: what
+    /// a user's ranked list excludes. Read through the resident index where there is one,
+    /// else by a pass over every row.
+    pub(crate) fn remaining_rows_of(&self, users: &[u32]) -> Interactions {
+        let ids: Vec<u32> = match self.resident_rows {
+            Some(resident) => {
+                let mut ids = Vec::new();
+                for &u in users {
+                    resident.index.for_each_row(u, |r| {
+                        if resident.forget.binary_search(&r).is_err() {
+                            ids.push(r);
+                        }
+                    });
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }
+            None => {
+                let forgotten = crate::data::id_mask(self.rows.len(), self.forget);
+                let is_user = crate::data::id_mask(self.n_users as usize, users);
+                (0..self.rows.len() as u32)
+                    .filter(|&r| {
+                        let u = self.rows.users[r as usize] as usize;
+                        !forgotten[r as usize] && is_user.get(u).copied().unwrap_or(false)
+                    })
+                    .collect()
+            }
+        };
+        self.rows.select(&ids)
     }
 }
 
@@ -299,28 +340,20 @@ impl<'a> PreparedStep<'a> {
             negative_seed: opts.negative_seed,
         };
         let scan = std::time::Instant::now();
-        let plan = match ctx.graph {
-            Some(graph) => InfluenceRows::plan_after(
-                spec,
-                graph.before,
-                ctx.rows,
-                ctx.forget,
-                rhs_options,
-                rhs::Held {
-                    negatives: ctx.negatives,
-                    removal: Some((graph.removal, ctx.new_adjacency)),
-                    rows: ctx.resident_rows,
-                },
-            )?,
-            None => InfluenceRows::plan(
-                spec,
-                ctx.n_users,
-                ctx.n_items,
-                ctx.rows,
-                ctx.forget,
-                rhs_options,
-            )?,
-        };
+        let plan = InfluenceRows::plan_with(
+            spec,
+            ctx.n_users,
+            ctx.n_items,
+            ctx.rows,
+            ctx.forget,
+            rhs_options,
+            rhs::Held {
+                negatives: ctx.negatives,
+                before: ctx.graph.map(|graph| graph.before),
+                removal: ctx.graph.map(|graph| (graph.removal, ctx.new_adjacency)),
+                rows: ctx.resident_rows,
+            },
+        )?;
         figures.spillover_rows = plan.spillover.len();
         if spec.propagation_layers() > 0 && ctx.row_indexes().is_none() {
             // Without the caller's indexes, the spillover's rows are found by a pass over
@@ -728,13 +761,23 @@ fn hessian_rows<'a>(
                 rows: Cow::Owned(ctx.rows.select(&ids)),
                 negatives: Vec::new(),
                 count: match at {
-                    HessianAt::Old => ctx.rows.len(),
-                    HessianAt::New => ctx.remaining.len(),
+                    HessianAt::Old => resident.live,
+                    HessianAt::New => resident.live - resident.forget.len(),
                 },
             })
         }
         (crate::model::LossKind::Bce, HessianAt::Old, None) => Ok(all(ctx.rows)),
-        (crate::model::LossKind::Bce, HessianAt::New, None) => Ok(all(ctx.remaining)),
+        (crate::model::LossKind::Bce, HessianAt::New, None) => {
+            let forgotten = crate::data::id_mask(ctx.rows.len(), ctx.forget);
+            let ids: Vec<u32> = (0..ctx.rows.len() as u32)
+                .filter(|&r| !forgotten[r as usize])
+                .collect();
+            Ok(HessianRows {
+                count: ids.len(),
+                rows: Cow::Owned(ctx.rows.select(&ids)),
+                negatives: Vec::new(),
+            })
+        }
         (crate::model::LossKind::Bpr, _, indexes) => {
             let (ids, count) = match indexes {
                 Some(resident) => bpr_rows_indexed(ctx, resident, at, near),
@@ -790,7 +833,9 @@ fn bpr_rows_scanned(ctx: &RequestContext<'_>, at: HessianAt, near: &[u32]) -> (V
     let forgotten = crate::data::id_mask(ctx.rows.len(), ctx.forget);
     let ids: Vec<u32> = (0..ctx.rows.len() as u32)
         .filter(|&r| {
-            ctx.rows.labels[r as usize] == 1 && (at == HessianAt::Old || !forgotten[r as usize])
+            ctx.rows.labels[r as usize] == 1
+                && !ctx.gone_before(r)
+                && (at == HessianAt::Old || !forgotten[r as usize])
         })
         .collect();
     let count = ids.len();
@@ -814,9 +859,9 @@ fn bpr_rows_scanned(ctx: &RequestContext<'_>, at: HessianAt, near: &[u32]) -> (V
 }
 
 /// The remaining rows reaching `nodes` (BCE: user or item there; BPR: the positive rows
-/// whose user, positive or negative is there), as positions in `RequestContext::rows`,
-/// ascending, less the request's own rows when `without_request`: read through the
-/// resident indexes, the same set a scan over every row keeps.
+/// whose user, positive or negative is there), as training ids (positions in
+/// `RequestContext::rows`), ascending, less the request's own rows when `without_request`:
+/// read through the resident indexes, the same set a scan over every row keeps.
 pub(crate) fn rows_reaching(
     n_users: u32,
     loss: crate::model::LossKind,
@@ -835,19 +880,13 @@ pub(crate) fn rows_reaching(
     }
     ids.sort_unstable();
     ids.dedup();
-    let mut positions = Vec::with_capacity(ids.len());
-    for r in ids {
-        if (bpr && train.labels[r as usize] != 1)
-            || (without_request && resident.forget.binary_search(&r).is_ok())
-        {
-            continue;
-        }
-        // Rows forgotten earlier are not remaining rows: not found, skipped.
-        if let Ok(p) = resident.remaining_ids.binary_search(&r) {
-            positions.push(p as u32);
-        }
-    }
-    positions
+    // Rows forgotten earlier are not remaining rows (the negative index lists them too).
+    ids.retain(|&r| {
+        !(resident.index.is_gone(r)
+            || (bpr && train.labels[r as usize] != 1)
+            || (without_request && resident.forget.binary_search(&r).is_ok()))
+    });
+    ids
 }
 
 /// A preconditioner's data, built once per operator.

@@ -173,6 +173,7 @@ fn remaining_rows_near(
     let ids: Vec<u32> = (0..rows.len())
         .filter(|&r| {
             !forgotten[r]
+                && !ctx.gone_before(r as u32)
                 && (!prefilter
                     || reaches(rows.users[r])
                     || reaches(ctx.n_users + rows.items[r])

@@ -166,6 +166,11 @@ impl<'a> RowsByNode<'a> {
         self.rows_at.len()
     }
 
+    /// Whether row `r` of `train` was forgotten earlier (no longer trained on).
+    pub fn is_gone(&self, r: u32) -> bool {
+        self.gone.is_some_and(|g| g[r as usize])
+    }
+
     /// Every remaining row touching node `v` (its id in `train`).
     pub fn for_each_row(&self, v: u32, mut f: impl FnMut(u32)) {
         let rows = if v < self.n_users {
@@ -174,7 +179,7 @@ impl<'a> RowsByNode<'a> {
             self.by_item.rows_of(v - self.n_users)
         };
         for &r in rows {
-            if !self.gone.is_some_and(|g| g[r as usize]) {
+            if !self.is_gone(r) {
                 f(r);
             }
         }

@@ -334,6 +334,9 @@ pub fn node_rows(
 pub struct Held<'a> {
     /// BPR negatives per row of `train`, when the caller keeps them ([`negatives_of`]).
     pub negatives: Option<&'a [u32]>,
+    /// The graph of `train` (LightGCN), which a resident unlearner keeps; built from
+    /// `train` otherwise.
+    pub before: Option<&'a BipartiteGraph>,
     /// The removal of `forget` from the old graph and (LightGCN) its normalised adjacency Â',
     /// which a resident unlearner computes once per request (copying the whole graph again
     /// here was an O(training rows) pass of its own).
@@ -355,7 +358,8 @@ pub struct InfluenceRows {
     pub direct: NodeRows,
     /// The spillover term's remaining rows D_ch (ascending).
     pub spillover: NodeRows,
-    /// Nodes whose positive-edge degree changed (ascending).
+    /// Nodes whose positive-edge degree changed (ascending; LightGCN only, empty for MF,
+    /// whose plan consults no graph).
     pub changed: Vec<u32>,
     /// Â' of the remaining positives (LightGCN; `None` for MF): what the model propagates
     /// over after unlearning, and what the spillover's second term uses.
@@ -373,16 +377,25 @@ impl InfluenceRows {
         forget: &[u32],
         options: RhsOptions,
     ) -> Result<Self> {
-        let old = BipartiteGraph::from_interactions(n_users, n_items, train)?;
-        Self::plan_after(spec, &old, train, forget, options, Held::default())
+        Self::plan_with(
+            spec,
+            n_users,
+            n_items,
+            train,
+            forget,
+            options,
+            Held::default(),
+        )
     }
 
-    /// [`InfluenceRows::plan`] with the graph of `train` given (a resident unlearner keeps
-    /// it, so a request does not rebuild it from every row) and what else the caller holds
-    /// ([`Held`]).
-    pub fn plan_after(
+    /// [`InfluenceRows::plan`] with what the caller holds ([`Held`]): a resident unlearner
+    /// keeps the graph and its removal, so a request does not rebuild them from every row.
+    /// An MF model's plan reads only the request's rows: without propagation no other row's score moves, so
+    /// there is no graph to consult and no spillover.
+    pub fn plan_with(
         spec: ModelSpec,
-        old: &BipartiteGraph,
+        n_users: u32,
+        n_items: u32,
         train: &Interactions,
         forget: &[u32],
         options: RhsOptions,
@@ -390,14 +403,44 @@ impl InfluenceRows {
     ) -> Result<Self> {
         let Held {
             negatives,
+            before,
             removal: after,
             rows: resident,
         } = held;
         check_rows(train, forget)?;
-        let (n_users, n_items) = (old.n_users(), old.n_items());
         let mut forget = forget.to_vec();
         forget.sort_unstable();
         forget.dedup();
+        let direct = node_rows(
+            n_users,
+            n_items,
+            train,
+            &forget,
+            spec.loss,
+            options.negative_seed,
+            negatives,
+        )?;
+        let layers = spec.propagation_layers() as usize;
+        if layers == 0 {
+            return Ok(InfluenceRows {
+                spec,
+                n_users,
+                n_items,
+                forget,
+                direct,
+                spillover: NodeRows::default(),
+                changed: Vec::new(),
+                new_adjacency: None,
+            });
+        }
+        let built;
+        let old = match before {
+            Some(graph) => graph,
+            None => {
+                built = BipartiteGraph::from_interactions(n_users, n_items, train)?;
+                &built
+            }
+        };
         let computed;
         let (removal, given_adjacency) = match after {
             Some((removal, adjacency)) => (removal, adjacency),
@@ -407,11 +450,9 @@ impl InfluenceRows {
                 (&computed, None)
             }
         };
-        let layers = spec.propagation_layers() as usize;
         let n = old.n_nodes();
         // Nodes whose rows carry spillover (the rows touching one of them).
         let region: Vec<u32> = match options.spillover {
-            _ if layers == 0 => Vec::new(),
             SpilloverRule::DirectOnly => Vec::new(),
             SpilloverRule::Exact => k_hop_nodes(old.adjacency(), &removal.changed, layers)?,
             SpilloverRule::Authors { min_degree_loss } => {
@@ -435,15 +476,6 @@ impl InfluenceRows {
             }
         };
         let in_region = crate::data::id_mask(n, &region);
-        let direct = node_rows(
-            n_users,
-            n_items,
-            train,
-            &forget,
-            spec.loss,
-            options.negative_seed,
-            negatives,
-        )?;
         let spillover = if region.is_empty() {
             NodeRows::default()
         } else if let Some(resident) = super::ResidentRows::usable(resident, spec.loss, negatives) {
@@ -460,8 +492,9 @@ impl InfluenceRows {
             )?
         } else {
             let forgotten = crate::data::id_mask(train.len(), &forget);
+            let gone_before = |r: u32| resident.is_some_and(|x| x.index.is_gone(r));
             let remaining: Vec<u32> = (0..train.len() as u32)
-                .filter(|&r| !forgotten[r as usize])
+                .filter(|&r| !forgotten[r as usize] && !gone_before(r))
                 .collect();
             let candidates = node_rows(
                 n_users,
@@ -476,7 +509,7 @@ impl InfluenceRows {
             candidates.retain(hit)
         };
         // `renormalize_after_removal` (how a caller gets Â') equals `normalize` exactly.
-        let new_adjacency = (layers > 0).then(|| match given_adjacency {
+        let new_adjacency = Some(match given_adjacency {
             Some(a) => csr_arrays(a),
             None => csr_arrays(&normalize(&removal.graph)),
         });
