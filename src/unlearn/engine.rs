@@ -13,7 +13,7 @@ use crate::graph::{
     BipartiteGraph, Csr, Removal, csr_arrays, normalize, renormalize_after_removal,
 };
 use crate::loaded::LoadedModel;
-use crate::model::store::ModelState;
+use crate::model::store::{ModelLength, ModelState};
 use crate::model::{DeviceModel, ModelSpec, Params};
 use crate::train::{LastEpoch, TrainConfig, TrainData, train, train_from};
 
@@ -265,6 +265,9 @@ pub struct Unlearner<'g> {
     backup: Option<RowBackup>,
     /// Step lengths fitted by earlier requests: the length of a request too small to fit.
     lengths: LengthHistory,
+    /// The model's own length for genuine rows, fitted on a pseudo-request: a small request's
+    /// length when no earlier request fitted one.
+    model_length: Option<ModelLength>,
 }
 
 /// The BPR negatives of every training row (by its id in the model's data) for `seed`.
@@ -294,6 +297,7 @@ impl<'g> Unlearner<'g> {
         // Requests too small to fit their own step length take the median of the lengths
         // the directory's earlier requests fitted.
         unlearner.lengths = LengthHistory::from_audit(&loaded.dir.audit_log()?.entries());
+        unlearner.model_length = loaded.state.meta.step_length;
         Ok(unlearner)
     }
 
@@ -365,6 +369,7 @@ impl<'g> Unlearner<'g> {
             broken: None,
             backup: None,
             lengths: LengthHistory::default(),
+            model_length: None,
         };
         if spec.loss == crate::model::LossKind::Bpr {
             // Drawn at set-up for the default seed, so requests pay only look-ups.
@@ -948,14 +953,25 @@ impl<'g> Unlearner<'g> {
             fitted
         } else {
             let why = path.why_not_fitted().unwrap_or_default();
-            match self.lengths.median(kind) {
-                Some(t) => {
+            let model_length = self
+                .model_length
+                .filter(|_| kind == ForgetRows::Genuine)
+                .map(|m| m.t);
+            match (self.lengths.median(kind), model_length) {
+                (Some(t), _) => {
                     warnings.push(format!(
                         "{why}: used the median step length of earlier requests ({t:.3})"
                     ));
                     path.length_at(t.min(max), LengthSource::EarlierRequests, max)
                 }
-                None => {
+                (None, Some(t)) => {
+                    warnings.push(format!(
+                        "{why}: used the model's own step length ({t:.3}, fitted on a \
+                         pseudo-request when it was trained or imported)"
+                    ));
+                    path.length_at(t.min(max), LengthSource::ModelLength, max)
+                }
+                (None, None) => {
                     warnings.push(format!("{why}: applied the solved step as it is (t = 1)"));
                     path.length_at(1.0f64.min(max), LengthSource::FixedRule, max)
                 }
@@ -1173,6 +1189,16 @@ impl<'g> Unlearner<'g> {
             self.graph = Some(removal.graph);
             self.adjacency = next.adjacency;
         }
+    }
+
+    /// The model's own step length, if it has one ([`ModelLength`]).
+    pub fn model_length(&self) -> Option<ModelLength> {
+        self.model_length
+    }
+
+    /// Sets the model's own step length (one fitted elsewhere on the same model, or `None`).
+    pub fn set_model_length(&mut self, length: Option<ModelLength>) {
+        self.model_length = length;
     }
 
     /// The state to commit to the model directory: `base` with the current parameters and

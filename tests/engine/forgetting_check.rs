@@ -184,3 +184,59 @@ fn a_step_stopped_short_is_continued_by_newton_steps() {
     );
     assert!(last.abs() < first - 0.05, "no closer: {length:?}");
 }
+
+/// A request too small to fit its own length takes the model's own (fitted on a pseudo-request
+/// by a scratch unlearner) when no earlier request fitted one; flipped rows, which a
+/// pseudo-request of genuine rows says nothing about, do not.
+#[test]
+fn a_small_request_takes_the_models_own_length() {
+    let t = trained();
+    let mut u = Unlearner::from_parts(
+        gpu(),
+        t.spec,
+        t.recipe.clone(),
+        t.data.clone(),
+        &t.params,
+        vec![false; t.data.train.len()],
+    )
+    .unwrap();
+    let all_remain = vec![false; t.data.train.len()];
+    let own = ifru::unlearn::model_length::fit(
+        gpu(),
+        t.spec,
+        &t.recipe,
+        &t.data,
+        &t.params,
+        all_remain,
+        11,
+    )
+    .unwrap()
+    .expect("the pseudo-request fits a length");
+    assert!(own.t > 0.0 && own.t.is_finite(), "{own:?}");
+    assert_eq!(own.users, ifru::unlearn::model_length::PSEUDO_USERS);
+    assert!(own.rows >= own.users, "{own:?}");
+    u.set_model_length(Some(own));
+
+    let flipped = |r: &u32| t.forget.binary_search(r).is_ok();
+    let user = t.data.train.users[0];
+    let small: Vec<u32> = (0..t.data.train.len() as u32)
+        .filter(|r| t.data.train.users[*r as usize] == user && !flipped(r))
+        .take(3)
+        .collect();
+    assert_eq!(small.len(), 3);
+    let genuine = ForgetRequest::default().rows_kind(ForgetRows::Genuine);
+    let out = u.forget_with(&small, &genuine).unwrap();
+    let length = out.step_length.unwrap();
+    assert_eq!(
+        length.source,
+        LengthSource::ModelLength,
+        "{:?}",
+        out.warnings
+    );
+    assert_eq!(length.t, own.t.min(length.max));
+
+    let small_flipped = &t.forget[..3];
+    let flipped_request = ForgetRequest::default().rows_kind(ForgetRows::Flipped);
+    let out = u.forget_with(small_flipped, &flipped_request).unwrap();
+    assert_eq!(out.step_length.unwrap().source, LengthSource::FixedRule);
+}

@@ -233,6 +233,7 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
             source,
             &ds,
             std::mem::take(&mut result.params),
+            result.model_length.length,
         )?,
         _ => Vec::new(),
     };
@@ -258,13 +259,15 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
 
 /// Writes each model of `params` (by report name) as a model directory `models/NAME`: the
 /// original as trained, the others as the original's state after forgetting the request's
-/// rows, with the original's audit log followed by the method's entry. Returns the folders.
+/// rows, with the original's audit log followed by the method's entry; each carries the
+/// original's own step length for small requests (`step_length`). Returns the folders.
 fn keep_models(
     models: &Path,
     plan: &BenchPlan,
     source: &DataSource,
     ds: &Dataset,
     mut params: BTreeMap<String, Params>,
+    step_length: Option<ifru::unlearn::model_length::ModelLength>,
 ) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     let original = params
         .remove("original")
@@ -273,7 +276,7 @@ fn keep_models(
         train: plan.recipe.seed,
         init: plan.recipe.seed,
     };
-    let meta = ModelMeta::new(
+    let mut meta = ModelMeta::new(
         plan.spec,
         Regularization::per_row(plan.recipe.reg, ds.train.len()),
         seeds,
@@ -281,6 +284,7 @@ fn keep_models(
         source.clone(),
         ds,
     );
+    meta.step_length = step_length;
     let state = ModelState::new(meta, original, ds)?;
     let path = models.join("original");
     let dir = ModelDir::create_with(

@@ -16,7 +16,9 @@ use ifru::model::{LossKind, ModelSpec};
 use ifru::unlearn::influence::stationarity::{FAR_FROM_STATIONARY, stationarity};
 
 use super::CliResult;
-use super::common::{RawDataOptions, TrainingOptions, data_entry, load_training_data, open_gpu};
+use super::common::{
+    RawDataOptions, TrainingOptions, data_entry, fit_model_length, load_training_data, open_gpu,
+};
 
 #[derive(Args)]
 pub struct ImportCommand {
@@ -149,11 +151,16 @@ pub fn run(cmd: ImportCommand) -> CliResult {
         &ds,
     );
     meta.imported = Some(tables.clone());
+    let calibrating = std::time::Instant::now();
+    meta.step_length = fit_model_length(&gpu, spec, &config, &ds, &params, cmd.training.seed)?;
+    let calibration_seconds = calibrating.elapsed().as_secs_f64();
     let state = ModelState::new(meta, params, &ds)?;
     let record = AuditRecord::new("import")
         .with("spec", spec)?
         .with("tables", &tables)?
         .with("stationarity", r)?
+        .with("step_length", state.meta.step_length)?
+        .with("calibration_seconds", calibration_seconds)?
         .with("data", data_entry(&state, ds.train.len()))?;
     ModelDir::create_with(&cmd.out, &state, &record, &AuditLog::default())?;
     let loss = match spec.loss {

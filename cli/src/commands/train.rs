@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::CliResult;
 use super::common::{
     Progress, RawDataOptions, ReportAdapter, TrainingOptions, check_report_path, data_entry,
-    load_training_data, open_gpu, write_report,
+    fit_model_length, load_training_data, open_gpu, write_report,
 };
 
 #[derive(Args)]
@@ -64,6 +64,9 @@ struct TrainReport {
     eval_seconds: f64,
     /// The final evaluation below.
     metrics_seconds: f64,
+    /// Fitting the model's own step length for small requests (`step_length`).
+    calibration_seconds: f64,
+    step_length: Option<ifru::unlearn::model_length::ModelLength>,
     metrics: Metrics,
     history: Vec<EpochLog>,
 }
@@ -144,7 +147,11 @@ pub fn run(cmd: TrainCommand) -> CliResult {
     };
     let reg = Regularization::per_row(cmd.training.reg, ds.train.len());
     let training = serde_json::to_value(&config)?;
-    let meta = ModelMeta::new(spec, reg, seeds, training, source, &ds);
+    let mut meta = ModelMeta::new(spec, reg, seeds, training, source, &ds);
+    let calibrating = Instant::now();
+    meta.step_length =
+        fit_model_length(&gpu, spec, &config, &ds, &outcome.params, cmd.training.seed)?;
+    let calibration_seconds = calibrating.elapsed().as_secs_f64();
     let state = ModelState::new(meta, outcome.params.clone(), &ds)?;
     let record = AuditRecord::new("train")
         .with("spec", spec)?
@@ -154,6 +161,8 @@ pub fn run(cmd: TrainCommand) -> CliResult {
         .with("adapter", ReportAdapter::from(gpu.adapter()))?
         .with("epochs", outcome.epochs)?
         .with("train_seconds", outcome.train_seconds)?
+        .with("step_length", state.meta.step_length)?
+        .with("calibration_seconds", calibration_seconds)?
         .with("metrics", &metrics)?;
     ModelDir::create_with(&cmd.out, &state, &record, &AuditLog::default())?;
     println!(
@@ -183,6 +192,8 @@ pub fn run(cmd: TrainCommand) -> CliResult {
         train_seconds: outcome.train_seconds,
         eval_seconds: outcome.valid_seconds,
         metrics_seconds,
+        calibration_seconds,
+        step_length: state.meta.step_length,
         metrics,
         history: outcome.history,
     };

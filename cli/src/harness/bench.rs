@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use ifru::Result;
 use ifru::data::Dataset;
@@ -15,6 +15,7 @@ use ifru::model::{DeviceModel, ModelSpec, Params};
 use ifru::train::{EpochLog, Progress, TrainConfig, TrainData, TrainOutcome, train};
 
 use ifru::unlearn::engine::{ForgetRequest, Method, MethodId, MethodOutcome, Unlearner};
+use ifru::unlearn::model_length::ModelLength;
 
 /// One method's figures (`M` in the report schema).
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +59,9 @@ pub struct BenchRun {
     pub train_rows: usize,
     pub forget_rows: usize,
     pub methods: BTreeMap<String, MethodReport>,
+    /// The original's own step length for small requests, as `ifru train` fits it, and the
+    /// seconds that took (outside every method's `seconds`, as at `train`).
+    pub model_length: ModelLengthFit,
     /// Each model's parameters after its method (and the original's), by report name; empty
     /// unless [`BenchPlan::keep_params`].
     #[serde(skip)]
@@ -114,6 +118,7 @@ pub fn run(
         plan.valid_users,
         &mut |log| progress(BenchProgress::Epoch(log)),
     )?;
+    let model_length = ModelLengthFit::new(gpu, data, spec, &plan.recipe, &original.params)?;
     let mut methods = BTreeMap::new();
     let mut params = BTreeMap::new();
     if plan.keep_params {
@@ -180,6 +185,7 @@ pub fn run(
             &original.params,
             vec![false; data.train.len()],
         )?;
+        unlearner.set_model_length(model_length.length);
         gpu.wait("setup")?;
         let setup_seconds = start.elapsed().as_secs_f64();
         let request = ForgetRequest::new(Method::from_id(
@@ -215,8 +221,51 @@ pub fn run(
         train_rows: data.train.len(),
         forget_rows: plan.forget.len(),
         methods,
+        model_length,
         params,
     })
+}
+
+/// A model's own step length for small requests, fitted as `ifru train` fits it
+/// ([`ifru::unlearn::model_length`]), with the seconds it took and why there is none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelLengthFit {
+    pub length: Option<ModelLength>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_none: Option<String>,
+    pub calibration_seconds: f64,
+}
+
+impl ModelLengthFit {
+    /// Fits it for `params` trained on every training row of `data`, with the recipe's seed.
+    pub(crate) fn new(
+        gpu: &Gpu,
+        data: &Dataset,
+        spec: ModelSpec,
+        recipe: &TrainConfig,
+        params: &Params,
+    ) -> Result<Self> {
+        let start = Instant::now();
+        let forgotten = vec![false; data.train.len()];
+        let fitted = ifru::unlearn::model_length::fit(
+            gpu,
+            spec,
+            recipe,
+            data,
+            params,
+            forgotten,
+            recipe.seed,
+        )?;
+        let (length, why_none) = match fitted {
+            Ok(length) => (Some(length), None),
+            Err(why) => (None, Some(why)),
+        };
+        Ok(ModelLengthFit {
+            length,
+            why_none,
+            calibration_seconds: start.elapsed().as_secs_f64(),
+        })
+    }
 }
 
 /// Trains the original model on every training row of `data`, with validation early

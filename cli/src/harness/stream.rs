@@ -171,6 +171,8 @@ pub struct StreamReport {
     /// The requests' forgetting checks.
     pub checks: CheckCounts,
     pub setup_seconds: f64,
+    /// The original's own step length for small requests, as `ifru train` fits it.
+    pub model_length: super::bench::ModelLengthFit,
 }
 
 /// `count` distinct users with at least one training row, in a seeded random order.
@@ -245,6 +247,8 @@ pub fn run(
         &plan.ranking,
     )?;
 
+    let model_length =
+        super::bench::ModelLengthFit::new(gpu, data, spec, &plan.recipe, &original.params)?;
     let start = Instant::now();
     let mut unlearner = Unlearner::from_parts(
         gpu,
@@ -254,6 +258,7 @@ pub fn run(
         &original.params,
         vec![false; data.train.len()],
     )?;
+    unlearner.set_model_length(model_length.length);
     gpu.wait("setup")?;
     let setup_seconds = start.elapsed().as_secs_f64();
     let mut requests = Vec::new();
@@ -348,6 +353,7 @@ pub fn run(
         share: plan.share,
         checks,
         setup_seconds,
+        model_length,
     })
 }
 

@@ -49,6 +49,13 @@ fn train_then_eval_gives_the_same_metrics() {
         "an IFRU folder has a forget set"
     );
     assert!(model.join("CURRENT").exists());
+    // The model's own step length for small requests, fitted at train time and stored.
+    let own = &t["step_length"];
+    assert!(own["t"].as_f64().unwrap() > 0.0, "{t}");
+    assert!(t["calibration_seconds"].as_f64().unwrap() > 0.0, "{t}");
+    let version = std::fs::read_to_string(model.join("CURRENT")).unwrap();
+    let meta = json(&model.join(version.trim()).join("model.json"));
+    assert_eq!(&meta["step_length"], own);
 
     ok(&ifru(&[
         "eval",
@@ -63,6 +70,25 @@ fn train_then_eval_gives_the_same_metrics() {
         "the stored model scores as trained"
     );
     assert_eq!(e["version"], "v0001");
+
+    // Three genuine rows: too few to fit a length; the model's own is used and said.
+    let normal = std::fs::read_to_string(data.join("train_normal.csv")).unwrap();
+    let small: Vec<&str> = normal.lines().take(4).collect();
+    let forget = dir.path().join("small.csv");
+    std::fs::write(&forget, small.join("\n") + "\n").unwrap();
+    let small_json = dir.path().join("small.json");
+    ok(&ifru(&[
+        "unlearn",
+        "--model",
+        &s(&model),
+        "--forget",
+        &s(&forget),
+        "--report",
+        &s(&small_json),
+    ]));
+    let u = json(&small_json);
+    assert_eq!(u["step_length"]["source"], "model_length", "{u}");
+    assert_eq!(u["step_length"]["t"], own["t"], "{u}");
 
     // Training into an existing model directory is refused.
     let again = ifru(&[

@@ -188,6 +188,26 @@ pub struct ModelMeta {
     /// Where the parameters came from when they were trained elsewhere (`ifru import`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported: Option<ImportedTables>,
+    /// The model's own step length for genuine rows, fitted at `train` or `import` on a
+    /// pseudo-request ([`crate::unlearn::model_length`]): a small request's length when no
+    /// earlier request fitted one. Absent in directories written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_length: Option<ModelLength>,
+}
+
+/// A model's own step length for genuine rows, fitted on a pseudo-request
+/// ([`crate::unlearn::model_length`]): the length a request too small to fit its own starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ModelLength {
+    /// The fitted length t: the step is t × the `auto` step as solved.
+    pub t: f64,
+    /// Rows of the pseudo-request and how many users they belong to.
+    pub rows: usize,
+    pub users: usize,
+    /// The seed its users were drawn with.
+    pub seed: u64,
+    /// What fitting it took (a scratch copy of the model and one request).
+    pub seconds: f64,
 }
 
 /// The embedding tables an imported model came from: what `ifru export --tensors base` gives
@@ -224,6 +244,7 @@ impl ModelMeta {
             n_items: dataset.n_items,
             train_rows: dataset.train.len() as u64,
             imported: None,
+            step_length: None,
         }
     }
 

@@ -62,7 +62,7 @@ pub use fingerprint::data_fingerprint;
 pub use forgotten::{ForgottenSet, HASH_SCHEME, SALT_LEN, remaining_rows};
 pub use lock::LOCK;
 pub use meta::{
-    DataSource, ImportedTables, ModelMeta, Regularization, SCHEMA, Seeds, WholeTables,
+    DataSource, ImportedTables, ModelLength, ModelMeta, Regularization, SCHEMA, Seeds, WholeTables,
     import_model, load_model_data, split_dataset, verify_data,
 };
 pub use tensors::{

@@ -150,6 +150,9 @@ pub enum LengthSource {
     /// Too few rows to fit: the median length fitted by earlier requests of the same kind
     /// through this unlearner.
     EarlierRequests,
+    /// Too few rows to fit and no earlier request of the kind: the model's own length
+    /// ([`crate::unlearn::model_length`]; genuine rows only).
+    ModelLength,
     /// The solved step as it is (t = 1): a fixed method, or nothing to fit on.
     FixedRule,
 }

@@ -1,0 +1,150 @@
+//! The model's own step length: what a request too small to fit its own length (one user's
+//! few rows) starts from when no earlier request of its unlearner or directory fitted one
+//! (docs/DAMPING.md, "Small requests").
+//!
+//! A **pseudo-request** — half the remaining training rows of [`PSEUDO_USERS`] users drawn at
+//! random (a partial deletion of genuine rows, the common small request) — is forgotten by
+//! the default method on a scratch copy of the model, and the length it fits is the model's.
+//! Its rows stay in the model: only the scratch copy forgets them. `ifru train` and `ifru
+//! import` compute it (counted in their time, `calibration_seconds`) and model.json keeps it
+//! (`step_length`); a directory without one (written before it existed) keeps the earlier
+//! fallback, the `auto` step as solved. It is not recomputed as rows go: a directory's own
+//! fitted requests take over as soon as there are any.
+//!
+//! Flipped rows cannot be sampled from a model that does not mark them, so a flipped request
+//! too small to fit still falls back to earlier flipped requests, else the `auto` step.
+
+use crate::data::Dataset;
+use crate::data::rng::Rng;
+use crate::error::Result;
+use crate::gpu::GpuHandle;
+use crate::model::{LossKind, ModelSpec, Params};
+use crate::train::TrainConfig;
+use crate::unlearn::engine::{ForgetRequest, Unlearner};
+use crate::unlearn::influence::forgetting::LengthSource;
+use crate::unlearn::request::ForgetRows;
+
+/// Users whose rows make the pseudo-request: the flagship top-K case's request size (half
+/// the items of 20 users), enough rows for a BPR fit on most data.
+pub const PSEUDO_USERS: usize = 20;
+
+pub use crate::model::store::ModelLength;
+
+/// The pseudo-request's rows (training ids, ascending): every other remaining row, in
+/// training order, of up to [`PSEUDO_USERS`] users drawn with `seed` among those with at
+/// least two remaining rows (BPR: two positives, and an item held out for validation, or
+/// its fit has no target). Empty when no user qualifies.
+pub fn pseudo_request(data: &Dataset, forgotten: &[bool], loss: LossKind, seed: u64) -> Vec<u32> {
+    let n_users = data.n_users as usize;
+    let counts = |rows: &crate::data::Interactions, skip: &dyn Fn(usize) -> bool| {
+        let mut per_user = vec![0u32; n_users];
+        for r in 0..rows.len() {
+            if !skip(r) && (loss == LossKind::Bce || rows.labels[r] == 1) {
+                per_user[rows.users[r] as usize] += 1;
+            }
+        }
+        per_user
+    };
+    let remaining = counts(&data.train, &|r| forgotten[r]);
+    let held_out = counts(&data.valid, &|_| false);
+    let mut users: Vec<u32> = (0..data.n_users)
+        .filter(|&u| {
+            remaining[u as usize] >= 2 && (loss == LossKind::Bce || held_out[u as usize] > 0)
+        })
+        .collect();
+    let mut rng = Rng::new(seed);
+    rng.shuffle(&mut users);
+    users.truncate(PSEUDO_USERS);
+    let chosen = crate::data::id_mask(n_users, &users);
+    // Every other row of each chosen user, counted per user in training order.
+    let mut taken = vec![0u32; n_users];
+    let mut rows = Vec::new();
+    for (r, (&user, &gone)) in data.train.users.iter().zip(forgotten).enumerate() {
+        let u = user as usize;
+        if gone || !chosen[u] {
+            continue;
+        }
+        if taken[u].is_multiple_of(2) {
+            rows.push(r as u32);
+        }
+        taken[u] += 1;
+    }
+    rows
+}
+
+/// How many users `rows` belong to.
+pub fn users_of(data: &Dataset, rows: &[u32]) -> usize {
+    let mut users: Vec<u32> = rows.iter().map(|&r| data.train.users[r as usize]).collect();
+    users.sort_unstable();
+    users.dedup();
+    users.len()
+}
+
+/// Fits a model's own step length: the pseudo-request of `seed` ([`pseudo_request`])
+/// forgotten by the default method on a scratch unlearner of the model (`params` with the
+/// training rows of `forgotten` gone), which is then dropped. `Err(why)` inside when the
+/// pseudo-request fitted no length of its own (too few rows, no held-out items).
+pub fn fit<'g>(
+    gpu: impl Into<GpuHandle<'g>>,
+    spec: ModelSpec,
+    recipe: &TrainConfig,
+    data: &Dataset,
+    params: &Params,
+    forgotten: Vec<bool>,
+    seed: u64,
+) -> Result<std::result::Result<ModelLength, String>> {
+    let start = std::time::Instant::now();
+    let rows = pseudo_request(data, &forgotten, spec.loss, seed);
+    if rows.is_empty() {
+        return Ok(Err("no user has two remaining rows to draw from".into()));
+    }
+    let mut scratch =
+        Unlearner::from_parts(gpu, spec, recipe.clone(), data.clone(), params, forgotten)?;
+    let request = ForgetRequest::default().rows_kind(ForgetRows::Genuine);
+    let outcome = scratch.forget_with(&rows, &request)?;
+    Ok(match outcome.step_length {
+        Some(length) if length.source == LengthSource::Fitted => Ok(ModelLength {
+            t: length.t,
+            rows: rows.len(),
+            users: users_of(data, &rows),
+            seed,
+            seconds: start.elapsed().as_secs_f64(),
+        }),
+        _ => Err(format!(
+            "its pseudo-request of {} rows fitted no length ({})",
+            rows.len(),
+            outcome.warnings.join("; ")
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic::synthetic_dataset;
+
+    #[test]
+    fn the_pseudo_request_is_half_of_each_drawn_users_remaining_rows() {
+        let data = synthetic_dataset(3000, 5, 0.0).unwrap();
+        let mut forgotten = vec![false; data.train.len()];
+        forgotten[0] = true;
+        let rows = pseudo_request(&data, &forgotten, LossKind::Bce, 7);
+        assert!(!rows.is_empty());
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "ascending");
+        assert!(!rows.contains(&0), "a forgotten row is not drawn");
+        assert_eq!(users_of(&data, &rows), PSEUDO_USERS);
+        for u in rows.iter().map(|&r| data.train.users[r as usize]) {
+            let all = (0..data.train.len())
+                .filter(|&r| !forgotten[r] && data.train.users[r] == u)
+                .count();
+            let drawn = rows
+                .iter()
+                .filter(|&&r| data.train.users[r as usize] == u)
+                .count();
+            assert_eq!(drawn, all.div_ceil(2), "user {u}");
+        }
+        // The same seed draws the same users; another seed others.
+        assert_eq!(rows, pseudo_request(&data, &forgotten, LossKind::Bce, 7));
+        assert_ne!(rows, pseudo_request(&data, &forgotten, LossKind::Bce, 8));
+    }
+}
