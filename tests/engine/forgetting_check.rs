@@ -64,12 +64,9 @@ fn trained() -> Trained {
     }
 }
 
-fn apply(
-    t: &Trained,
-    method: MethodId,
-    opts: &IfruOptions,
-) -> (ifru::Result<MethodOutcome>, Unlearner<'static>) {
-    let mut u = Unlearner::from_parts(
+/// A resident unlearner of the trained model, nothing forgotten.
+fn unlearner(t: &Trained) -> Unlearner<'static> {
+    Unlearner::from_parts(
         gpu(),
         t.spec,
         t.recipe.clone(),
@@ -77,7 +74,15 @@ fn apply(
         &t.params,
         vec![false; t.data.train.len()],
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn apply(
+    t: &Trained,
+    method: MethodId,
+    opts: &IfruOptions,
+) -> (ifru::Result<MethodOutcome>, Unlearner<'static>) {
+    let mut u = unlearner(t);
     let request =
         ForgetRequest::new(Method::from_id(method, opts.clone(), 0)).rows_kind(ForgetRows::Flipped);
     let out = u.forget_with(&t.forget, &request);
@@ -191,15 +196,7 @@ fn a_step_stopped_short_is_continued_by_newton_steps() {
 #[test]
 fn a_small_request_takes_the_models_own_length() {
     let t = trained();
-    let mut u = Unlearner::from_parts(
-        gpu(),
-        t.spec,
-        t.recipe.clone(),
-        t.data.clone(),
-        &t.params,
-        vec![false; t.data.train.len()],
-    )
-    .unwrap();
+    let mut u = unlearner(&t);
     let all_remain = vec![false; t.data.train.len()];
     let own = ifru::unlearn::model_length::fit(
         gpu(),
