@@ -274,6 +274,10 @@ pub struct BenchReport {
     pub methods_std: Option<BTreeMap<Entry, BTreeMap<String, f64>>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunFigures>,
+    /// Each seed's original model's own step length for small requests, as `ifru train`
+    /// fits it (docs/DAMPING.md, "Small requests"), in the order of `seeds`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_lengths: Vec<crate::harness::bench::ModelLengthFit>,
     /// The generator's settings, when the data is the built-in synthetic data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SyntheticConfig>,
@@ -290,6 +294,7 @@ impl BenchReport {
         adapter: ReportAdapter,
         runs: &[BenchRun],
     ) -> Result<Self, serde_json::Error> {
+        let runs_in = runs;
         let runs = runs
             .iter()
             .map(RunFigures::of)
@@ -311,6 +316,7 @@ impl BenchReport {
             adapter,
             methods,
             methods_std,
+            model_lengths: runs_in.iter().map(|r| r.model_length.clone()).collect(),
             runs: if single { Vec::new() } else { runs },
             synthetic: None,
         })

@@ -247,6 +247,18 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         gpu.adapter().into(),
         &runs,
     )?;
+    let lengths: Vec<String> = report
+        .model_lengths
+        .iter()
+        .map(|fit| match &fit.length {
+            Some(l) => format!("{:.3} ({} rows, {:.2} s)", l.t, l.rows, fit.calibration_seconds),
+            None => "none".to_string(),
+        })
+        .collect();
+    eprintln!(
+        "the original's own step length for small requests, per seed: {}",
+        lengths.join(", ")
+    );
     finish_report(&report, cmd.report.as_deref(), cmd.plot.as_deref())
 }
 

@@ -228,7 +228,7 @@ pub fn run(
 
 /// A model's own step length for small requests, fitted as `ifru train` fits it
 /// ([`ifru::unlearn::model_length`]), with the seconds it took and why there is none.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelLengthFit {
     pub length: Option<ModelLength>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
