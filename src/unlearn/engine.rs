@@ -511,7 +511,7 @@ impl<'g> Unlearner<'g> {
                 if let Some(len) = &outcome.step_length
                     && len.source == LengthSource::Fitted
                 {
-                    self.lengths.record(forget_rows, len.t);
+                    self.lengths.record(forget_rows, len.of_auto_step());
                 }
                 if method.id() != MethodId::Retrain {
                     outcome.seconds = start.elapsed().as_secs_f64();

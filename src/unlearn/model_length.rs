@@ -104,7 +104,7 @@ pub fn fit<'g>(
     let outcome = scratch.forget_with(&rows, &request)?;
     Ok(match outcome.step_length {
         Some(length) if length.source == LengthSource::Fitted => Ok(ModelLength {
-            t: length.t,
+            t: length.of_auto_step(),
             rows: rows.len(),
             users: users_of(data, &rows),
             seed,

@@ -194,6 +194,16 @@ pub struct StepLength {
     pub first_gap_left: Option<f64>,
 }
 
+impl StepLength {
+    /// The length as a multiple of the step solved with the `auto` damping: `t`, or the
+    /// first solve's length when a second solve (with δ ÷ that length) was kept. This is
+    /// what a later request too small to fit applies to its own `auto` step (one solve), so
+    /// it is what earlier requests hand on ([`LengthHistory`], the model's own length).
+    pub fn of_auto_step(&self) -> f64 {
+        self.first_length.unwrap_or(self.t)
+    }
+}
+
 /// Scores that are a quadratic in the step length: s(t) = a + b·t + c·t².
 struct Quadratic {
     a: Vec<f32>,
@@ -930,7 +940,9 @@ impl LengthHistory {
                 .get("settings")
                 .and_then(|s| serde_json::from_value(s["forget_rows"].clone()).ok())
                 .unwrap_or(ForgetRows::Genuine);
-            if let Some(t) = length["t"].as_f64().filter(|t| t.is_finite()) {
+            // As a multiple of the `auto` step ([`StepLength::of_auto_step`]).
+            let of_auto = length.get("first_length").unwrap_or(&length["t"]);
+            if let Some(t) = of_auto.as_f64().filter(|t| t.is_finite()) {
                 history.record(kind, t);
             }
         }
@@ -1003,11 +1015,17 @@ mod tests {
             .cloned()
             .unwrap()
         };
+        // A request that kept a second solve hands on its first length (a multiple of the
+        // `auto` step), not the second solve's.
+        let mut second_solve = entry(0.9, "fitted", "flipped");
+        second_solve["report"]["step_length"]["first_length"] = serde_json::json!(0.2);
         let entries = [
             entry(2.0, "fitted", "genuine"),
             entry(9.0, "fixed_rule", "genuine"),
             entry(4.0, "fitted", "genuine"),
             entry(0.3, "fitted", "flipped"),
+            second_solve,
+            entry(0.4, "fitted", "flipped"),
             serde_json::json!({"command": "train"})
                 .as_object()
                 .cloned()
@@ -1015,6 +1033,6 @@ mod tests {
         ];
         let h = LengthHistory::from_audit(&entries);
         assert_eq!(h.median(ForgetRows::Genuine), Some(4.0));
-        assert_eq!(h.median(ForgetRows::Flipped), Some(0.3));
+        assert_eq!(h.median(ForgetRows::Flipped), Some(0.3), "median of 0.2, 0.3, 0.4");
     }
 }
