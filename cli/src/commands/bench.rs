@@ -251,7 +251,10 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         .model_lengths
         .iter()
         .map(|fit| match &fit.length {
-            Some(l) => format!("{:.3} ({} rows, {:.2} s)", l.t, l.rows, fit.calibration_seconds),
+            Some(l) => format!(
+                "{:.3} ({} rows, {:.2} s)",
+                l.t, l.rows, fit.calibration_seconds
+            ),
             None => "none".to_string(),
         })
         .collect();

@@ -1033,6 +1033,10 @@ mod tests {
         ];
         let h = LengthHistory::from_audit(&entries);
         assert_eq!(h.median(ForgetRows::Genuine), Some(4.0));
-        assert_eq!(h.median(ForgetRows::Flipped), Some(0.3), "median of 0.2, 0.3, 0.4");
+        assert_eq!(
+            h.median(ForgetRows::Flipped),
+            Some(0.3),
+            "median of 0.2, 0.3, 0.4"
+        );
     }
 }
