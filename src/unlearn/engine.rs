@@ -297,7 +297,7 @@ impl<'g> Unlearner<'g> {
         // Requests too small to fit their own step length take the median of the lengths
         // the directory's earlier requests fitted.
         unlearner.lengths = LengthHistory::from_audit(&loaded.dir.audit_log()?.entries());
-        unlearner.model_length = loaded.state.meta.step_length;
+        unlearner.model_length = loaded.state.meta.step_length.clone();
         Ok(unlearner)
     }
 
@@ -955,6 +955,7 @@ impl<'g> Unlearner<'g> {
             let why = path.why_not_fitted().unwrap_or_default();
             let model_length = self
                 .model_length
+                .as_ref()
                 .filter(|_| kind == ForgetRows::Genuine)
                 .map(|m| m.t);
             match (self.lengths.median(kind), model_length) {
@@ -1192,8 +1193,8 @@ impl<'g> Unlearner<'g> {
     }
 
     /// The model's own step length, if it has one ([`ModelLength`]).
-    pub fn model_length(&self) -> Option<ModelLength> {
-        self.model_length
+    pub fn model_length(&self) -> Option<&ModelLength> {
+        self.model_length.as_ref()
     }
 
     /// Sets the model's own step length (one fitted elsewhere on the same model, or `None`).

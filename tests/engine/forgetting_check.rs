@@ -204,15 +204,23 @@ fn a_small_request_takes_the_models_own_length() {
         &t.recipe,
         &t.data,
         &t.params,
-        all_remain,
+        &all_remain,
         11,
     )
     .unwrap()
     .expect("the pseudo-request fits a length");
     assert!(own.t > 0.0 && own.t.is_finite(), "{own:?}");
     assert_eq!(own.users, ifru::unlearn::model_length::PSEUDO_USERS);
-    assert!(own.rows >= own.users, "{own:?}");
-    u.set_model_length(Some(own));
+    assert_eq!(
+        own.lengths.len(),
+        ifru::unlearn::model_length::PSEUDO_REQUESTS
+    );
+    assert!(
+        own.lengths.contains(&Some(own.t)),
+        "the median is one of them: {own:?}"
+    );
+    assert!(own.rows.iter().all(|&n| n >= own.users), "{own:?}");
+    u.set_model_length(Some(own.clone()));
 
     let flipped = |r: &u32| t.forget.binary_search(r).is_ok();
     let user = t.data.train.users[0];

@@ -240,9 +240,12 @@ fn injected_faults_surface_as_errors() {
     gpu.inject_fault(Fault::Map);
     assert!(matches!(gpu.download(&y), Err(GpuError::Injected(_))));
 
+    // A run submits without waiting: the next wait (one of its own, or a read-back's)
+    // reports the fault.
     gpu.inject_fault(Fault::Wait);
+    gpu.run("step", |p| plan.record(p)).unwrap();
     assert!(matches!(
-        gpu.run("step", |p| plan.record(p)),
+        gpu.wait("after the step"),
         Err(GpuError::Injected(_))
     ));
 

@@ -252,8 +252,8 @@ pub fn run_bench(cmd: BenchCommand) -> CliResult {
         .iter()
         .map(|fit| match &fit.length {
             Some(l) => format!(
-                "{:.3} ({} rows, {:.2} s)",
-                l.t, l.rows, fit.calibration_seconds
+                "{:.3} (of {:?}, {:.2} s)",
+                l.t, l.lengths, fit.calibration_seconds
             ),
             None => "none".to_string(),
         })

@@ -402,12 +402,12 @@ pub fn fit_model_length(
     seed: u64,
 ) -> Result<Option<ifru::unlearn::model_length::ModelLength>, ifru::Error> {
     let forgotten = vec![false; ds.train.len()];
-    match ifru::unlearn::model_length::fit(gpu, spec, recipe, ds, params, forgotten, seed)? {
+    match ifru::unlearn::model_length::fit(gpu, spec, recipe, ds, params, &forgotten, seed)? {
         Ok(length) => {
             eprintln!(
-                "step length for small requests: t = {:.3}, fitted on half the rows of {} users \
-                 ({} rows) in {:.2} s",
-                length.t, length.users, length.rows, length.seconds
+                "step length for small requests: t = {:.3}, the median of {:?} fitted on half \
+                 the rows of {} users ({:?} rows) in {:.2} s",
+                length.t, length.lengths, length.users, length.rows, length.seconds
             );
             Ok(Some(length))
         }

@@ -233,7 +233,7 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
             source,
             &ds,
             std::mem::take(&mut result.params),
-            result.model_length.length,
+            result.model_length.length.clone(),
         )?,
         _ => Vec::new(),
     };

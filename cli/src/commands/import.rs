@@ -159,7 +159,7 @@ pub fn run(cmd: ImportCommand) -> CliResult {
         .with("spec", spec)?
         .with("tables", &tables)?
         .with("stationarity", r)?
-        .with("step_length", state.meta.step_length)?
+        .with("step_length", &state.meta.step_length)?
         .with("calibration_seconds", calibration_seconds)?
         .with("data", data_entry(&state, ds.train.len()))?;
     ModelDir::create_with(&cmd.out, &state, &record, &AuditLog::default())?;

@@ -161,7 +161,7 @@ pub fn run(cmd: TrainCommand) -> CliResult {
         .with("adapter", ReportAdapter::from(gpu.adapter()))?
         .with("epochs", outcome.epochs)?
         .with("train_seconds", outcome.train_seconds)?
-        .with("step_length", state.meta.step_length)?
+        .with("step_length", &state.meta.step_length)?
         .with("calibration_seconds", calibration_seconds)?
         .with("metrics", &metrics)?;
     ModelDir::create_with(&cmd.out, &state, &record, &AuditLog::default())?;

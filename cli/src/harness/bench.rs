@@ -185,7 +185,7 @@ pub fn run(
             &original.params,
             vec![false; data.train.len()],
         )?;
-        unlearner.set_model_length(model_length.length);
+        unlearner.set_model_length(model_length.length.clone());
         gpu.wait("setup")?;
         let setup_seconds = start.elapsed().as_secs_f64();
         let request = ForgetRequest::new(Method::from_id(
@@ -253,7 +253,7 @@ impl ModelLengthFit {
             recipe,
             data,
             params,
-            forgotten,
+            &forgotten,
             recipe.seed,
         )?;
         let (length, why_none) = match fitted {

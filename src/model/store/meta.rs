@@ -195,18 +195,21 @@ pub struct ModelMeta {
     pub step_length: Option<ModelLength>,
 }
 
-/// A model's own step length for genuine rows, fitted on a pseudo-request
+/// A model's own step length for genuine rows, fitted on pseudo-requests
 /// ([`crate::unlearn::model_length`]): the length a request too small to fit its own starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelLength {
-    /// The fitted length t: the step is t × the `auto` step as solved.
+    /// The median of the pseudo-requests' fitted lengths (the upper of two): the step is
+    /// t × the `auto` step as solved.
     pub t: f64,
-    /// Rows of the pseudo-request and how many users they belong to.
-    pub rows: usize,
+    /// Each pseudo-request's fitted length (`None`: it fitted none), in seed order.
+    pub lengths: Vec<Option<f64>>,
+    /// Rows of each pseudo-request, and the users each drew.
+    pub rows: Vec<usize>,
     pub users: usize,
-    /// The seed its users were drawn with.
+    /// The first pseudo-request's seed; the others take the seeds after it.
     pub seed: u64,
-    /// What fitting it took (a scratch copy of the model and one request).
+    /// What fitting it took (a scratch unlearner and one request per pseudo-request).
     pub seconds: f64,
 }
 
