@@ -654,7 +654,7 @@ impl Gpu {
         // poll, a moment after ours returned: poll until it arrives or the wait times out.
         let deadline = Instant::now() + self.wait_timeout;
         let mapped = loop {
-            if let Err(e) = self.wait("read-back") {
+            if let Err(e) = self.poll_wait("read-back") {
                 // The mapping is still pending and may complete later: a buffer handed out
                 // again mapped would fail every later read-back.
                 staging.discard();
@@ -724,8 +724,15 @@ impl Gpu {
         })
     }
 
-    /// Blocks until the device has finished all submitted work.
+    /// Blocks until the device has finished all submitted work (counted in
+    /// [`super::counters::DeviceCounts::waits`]; a read-back's own waiting is not).
     pub fn wait(&self, context: &str) -> GpuResult<()> {
+        self.pool.counters.wait();
+        self.poll_wait(context)
+    }
+
+    /// [`Gpu::wait`], uncounted: a read-back polls through it until its mapping arrives.
+    fn poll_wait(&self, context: &str) -> GpuResult<()> {
         if !self.faults.tick(Fault::Wait).is_empty() {
             return Err(GpuError::Injected(format!(
                 "device wait timed out ({context})"

@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     dispatches: AtomicU64,
     submissions: AtomicU64,
     readbacks: AtomicU64,
+    waits: AtomicU64,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
 }
@@ -30,6 +31,10 @@ impl Counters {
         self.bytes_down.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    pub(crate) fn wait(&self) {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn upload(&self, bytes: u64) {
         self.bytes_up.fetch_add(bytes, Ordering::Relaxed);
     }
@@ -39,6 +44,7 @@ impl Counters {
             dispatches: self.dispatches.load(Ordering::Relaxed),
             submissions: self.submissions.load(Ordering::Relaxed),
             readbacks: self.readbacks.load(Ordering::Relaxed),
+            waits: self.waits.load(Ordering::Relaxed),
             bytes_up: self.bytes_up.load(Ordering::Relaxed),
             bytes_down: self.bytes_down.load(Ordering::Relaxed),
         }
@@ -46,12 +52,15 @@ impl Counters {
 }
 
 /// Device operations: kernel dispatches recorded, command submissions, synchronous
-/// read-backs (each a map-and-wait), and bytes written to and read from the device.
+/// read-backs (each a map-and-wait), the host's other waits for the device (`waits`: a
+/// request ends with one), and bytes written to and read from the device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceCounts {
     pub dispatches: u64,
     pub submissions: u64,
     pub readbacks: u64,
+    #[serde(default)]
+    pub waits: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
 }
@@ -63,6 +72,7 @@ impl DeviceCounts {
             dispatches: self.dispatches.saturating_sub(earlier.dispatches),
             submissions: self.submissions.saturating_sub(earlier.submissions),
             readbacks: self.readbacks.saturating_sub(earlier.readbacks),
+            waits: self.waits.saturating_sub(earlier.waits),
             bytes_up: self.bytes_up.saturating_sub(earlier.bytes_up),
             bytes_down: self.bytes_down.saturating_sub(earlier.bytes_down),
         }

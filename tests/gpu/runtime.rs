@@ -434,7 +434,7 @@ fn a_whole_table_backup_is_read_back_and_restores_it() {
 }
 
 #[test]
-fn device_counters_count_dispatches_submissions_readbacks_and_bytes() {
+fn device_counters_count_dispatches_submissions_readbacks_waits_and_bytes() {
     // A device of its own: the shared one counts other tests' work too.
     let gpu = open(GpuOptions::default());
     let before = gpu.counts();
@@ -445,6 +445,7 @@ fn device_counters_count_dispatches_submissions_readbacks_and_bytes() {
     let after_run = gpu.counts().since(before);
     assert!(after_run.bytes_up >= 400, "{after_run:?}: the upload");
     assert_eq!(after_run.readbacks, 0, "{after_run:?}");
+    assert_eq!(after_run.waits, 0, "{after_run:?}: a run only submits");
     let launches = plan.launch_count() as u64;
     assert!(launches >= 1);
     assert_eq!(after_run.dispatches, launches, "{after_run:?}");
@@ -452,7 +453,10 @@ fn device_counters_count_dispatches_submissions_readbacks_and_bytes() {
     assert_eq!(y_host, vec![2.0f32; 100]);
     let all = gpu.counts().since(before);
     assert_eq!(all.readbacks, 1, "{all:?}");
+    assert_eq!(all.waits, 0, "{all:?}: a read-back's waiting is its own");
     assert_eq!(all.bytes_down, 400, "{all:?}");
+    gpu.wait("counted").unwrap();
+    assert_eq!(gpu.counts().since(before).waits, 1);
     assert!(
         all.submissions >= 2,
         "{all:?}: zeros, run and the read-back copy"

@@ -434,9 +434,10 @@ fn run_stream(
             .collect();
         let scanning = scans.iter().filter(|&&s| s > 0.0).count();
         println!(
-            "device work per request: read-backs mean {:.1} (most {}), dispatches mean {:.0} (most {}); host passes over every training row {:.1} ms mean ({scanning} of {} requests made one)",
+            "device work per request: read-backs mean {:.1} (most {}), other waits mean {:.1}, dispatches mean {:.0} (most {}); host passes over every training row {:.1} ms mean ({scanning} of {} requests made one)",
             mean(|d| d.readbacks),
             most(|d| d.readbacks).unwrap_or(0),
+            mean(|d| d.waits),
             mean(|d| d.dispatches),
             most(|d| d.dispatches).unwrap_or(0),
             1e3 * scans.iter().sum::<f64>() / scans.len().max(1) as f64,
