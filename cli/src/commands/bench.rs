@@ -440,7 +440,8 @@ fn run_stream(
             mean(|d| d.waits),
             mean(|d| d.dispatches),
             most(|d| d.dispatches).unwrap_or(0),
-            1e3 * scans.iter().sum::<f64>() / scans.len().max(1) as f64,
+            // + 0.0: an empty sum is -0.0, printed "-0.0".
+            1e3 * scans.iter().sum::<f64>() / scans.len().max(1) as f64 + 0.0,
             scans.len()
         );
     }
