@@ -165,7 +165,10 @@ def test_lightgcn_tables_round_trip_through_import_unlearn_and_export(folder, tm
     model = ifru.import_model(
         embeddings=tables, data=data, out=tmp_path / "m", model="lightgcn", layers=2, loss="bce"
     )
-    model.forget([(4, rows[40][1])])
+    # Random tables have nothing measurable to forget: the model's own step length for
+    # small requests, fitted at import, is about 0 there (docs/DAMPING.md), so the default
+    # would leave the user where it was. The `auto` step as solved moves it.
+    model.forget([(4, rows[40][1])], method="ifru-fixed")
     back = tmp_path / "back.safetensors"
     ifru.run("export", "--model", model.path, "--tensors", "base", "--out", back)
     raw = back.read_bytes()
