@@ -109,7 +109,13 @@ pub fn fit<'g>(
     for k in 0..PSEUDO_REQUESTS as u64 {
         let rows = pseudo_request(data, forgotten, spec.loss, seed + k);
         if rows.is_empty() {
-            return Ok(Err("no user has two remaining rows to draw from".into()));
+            return Ok(Err(match spec.loss {
+                LossKind::Bce => "no user has two remaining rows to draw from".into(),
+                LossKind::Bpr => {
+                    "no user has two remaining positive rows and a held-out item to draw from"
+                        .into()
+                }
+            }));
         }
         users = users.max(users_of(data, &rows));
         let mut scratch = Unlearner::from_parts(
