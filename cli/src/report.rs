@@ -294,7 +294,7 @@ impl BenchReport {
         adapter: ReportAdapter,
         runs: &[BenchRun],
     ) -> Result<Self, serde_json::Error> {
-        let runs_in = runs;
+        let model_lengths = runs.iter().map(|r| r.model_length.clone()).collect();
         let runs = runs
             .iter()
             .map(RunFigures::of)
@@ -316,7 +316,7 @@ impl BenchReport {
             adapter,
             methods,
             methods_std,
-            model_lengths: runs_in.iter().map(|r| r.model_length.clone()).collect(),
+            model_lengths,
             runs: if single { Vec::new() } else { runs },
             synthetic: None,
         })

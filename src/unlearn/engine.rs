@@ -540,11 +540,11 @@ impl<'g> Unlearner<'g> {
         let influence_options = match method {
             Method::None => None,
             Method::Retrain => {
-                self.train_remaining(next, MethodId::Retrain, 0, &mut outcome)?;
+                self.train_remaining(next, rows, MethodId::Retrain, 0, &mut outcome)?;
                 None
             }
             Method::Finetune { epochs } => {
-                self.train_remaining(next, MethodId::Finetune, *epochs, &mut outcome)?;
+                self.train_remaining(next, rows, MethodId::Finetune, *epochs, &mut outcome)?;
                 None
             }
             Method::IfruAdam => Some(IfruOptions::authors(&self.spec, self.recipe.adam.lr)),
@@ -705,7 +705,7 @@ impl<'g> Unlearner<'g> {
                             .warnings
                             .push("retrained on the remaining rows instead".into());
                         outcome.fallback = Some(MethodId::Retrain);
-                        self.train_remaining(next, MethodId::Retrain, 0, &mut outcome)?;
+                        self.train_remaining(next, rows, MethodId::Retrain, 0, &mut outcome)?;
                     }
                 }
             }
@@ -717,11 +717,12 @@ impl<'g> Unlearner<'g> {
         Ok(outcome)
     }
 
-    /// Trains on the remaining rows (`Retrain`) or fine-tunes from θ (`Finetune`) and writes
-    /// the result to θ, keeping θ as it was for a rollback.
+    /// Trains on the rows left after the request's `rows` (`Retrain`) or fine-tunes from θ
+    /// (`Finetune`) and writes the result to θ, keeping θ as it was for a rollback.
     fn train_remaining(
         &mut self,
         next: &NextState,
+        rows: &[u32],
         method: MethodId,
         finetune_epochs: usize,
         outcome: &mut MethodOutcome,
@@ -730,7 +731,7 @@ impl<'g> Unlearner<'g> {
         let live: Vec<u32> = self
             .remaining_row_ids()
             .into_iter()
-            .filter(|r| next.forget.binary_search(r).is_err())
+            .filter(|r| rows.binary_search(r).is_err())
             .collect();
         let remaining = &self.data.train.select(&live);
         let arrays = next.adjacency.as_ref().map(csr_arrays);
@@ -1108,12 +1109,10 @@ impl<'g> Unlearner<'g> {
     /// still pays in proportion to the training set). An MF model has no graph: nothing here
     /// reads more than the request's rows.
     fn after_removal(&self, rows: &[u32]) -> Result<(NextState, Vec<(String, f64)>)> {
-        let forget = rows.to_vec();
         let Some(graph) = &self.graph else {
             let next = NextState {
                 removal: None,
                 adjacency: None,
-                forget,
             };
             return Ok((next, Vec::new()));
         };
@@ -1132,7 +1131,6 @@ impl<'g> Unlearner<'g> {
         let next = NextState {
             removal: Some(removal),
             adjacency,
-            forget,
         };
         Ok((next, scans))
     }
@@ -1325,12 +1323,10 @@ struct Request<'a> {
     forget_rows: ForgetRows,
 }
 
-/// The post-deletion graph of a request (LightGCN) and its rows.
+/// The post-deletion graph of a request (LightGCN).
 struct NextState {
     /// The graph after the request, and the nodes whose degree it changed (`None`: an MF
     /// model, which keeps no graph).
     removal: Option<Removal>,
     adjacency: Option<Csr<f32>>,
-    /// The request's training rows, ascending.
-    forget: Vec<u32>,
 }

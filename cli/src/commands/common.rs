@@ -19,6 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::CliResult;
+use crate::harness::bench::ModelLengthFit;
 
 pub use crate::report::{ReportAdapter, UNLEARNING_REPORT_SCHEMA};
 
@@ -390,35 +391,30 @@ impl IfruArgs {
 /// The `data` of a new model directory's first audit entry: where its rows came from, their
 /// fingerprint and how many of them train it.
 /// The model's own step length for small requests (docs/DAMPING.md, "Small requests"),
-/// fitted now on a pseudo-request of `seed` and printed; `None`, with a warning saying why,
-/// when its pseudo-request fits none (the directory's small requests then take the `auto`
-/// step until one of its requests fits a length).
+/// fitted now as `ifru bench` fits it ([`ModelLengthFit`], with the recipe's seed) and
+/// printed; without one (its pseudo-requests fit none) a warning says why: the directory's
+/// small requests then take the `auto` step until one of its requests fits a length.
 pub fn fit_model_length(
     gpu: &Gpu,
     spec: ModelSpec,
     recipe: &TrainConfig,
     ds: &Dataset,
     params: &ifru::model::Params,
-    seed: u64,
-) -> Result<Option<ifru::unlearn::model_length::ModelLength>, ifru::Error> {
-    let forgotten = vec![false; ds.train.len()];
-    match ifru::unlearn::model_length::fit(gpu, spec, recipe, ds, params, &forgotten, seed)? {
-        Ok(length) => {
-            eprintln!(
-                "step length for small requests: t = {:.3}, the median of {:?} fitted on half \
-                 the rows of {} users ({:?} rows) in {:.2} s",
-                length.t, length.lengths, length.users, length.rows, length.seconds
-            );
-            Ok(Some(length))
-        }
-        Err(why) => {
-            eprintln!(
-                "warning: no step length for small requests: {why}; they take the `auto` step \
-                 until a request fits one"
-            );
-            Ok(None)
-        }
+) -> Result<ModelLengthFit, ifru::Error> {
+    let fit = ModelLengthFit::new(gpu, ds, spec, recipe, params)?;
+    match (&fit.length, &fit.why_none) {
+        (Some(length), _) => eprintln!(
+            "step length for small requests: t = {:.3}, the median of {:?} fitted on half \
+             the rows of {} users ({:?} rows) in {:.2} s",
+            length.t, length.lengths, length.users, length.rows, fit.calibration_seconds
+        ),
+        (None, why) => eprintln!(
+            "warning: no step length for small requests: {}; they take the `auto` step \
+             until a request fits one",
+            why.as_deref().unwrap_or("none fitted")
+        ),
     }
+    Ok(fit)
 }
 
 pub fn data_entry(state: &ifru::model::store::ModelState, train_rows: usize) -> serde_json::Value {

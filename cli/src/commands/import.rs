@@ -151,9 +151,9 @@ pub fn run(cmd: ImportCommand) -> CliResult {
         &ds,
     );
     meta.imported = Some(tables.clone());
-    let calibrating = std::time::Instant::now();
-    meta.step_length = fit_model_length(&gpu, spec, &config, &ds, &params, cmd.training.seed)?;
-    let calibration_seconds = calibrating.elapsed().as_secs_f64();
+    let fit = fit_model_length(&gpu, spec, &config, &ds, &params)?;
+    let calibration_seconds = fit.calibration_seconds;
+    meta.step_length = fit.length;
     let state = ModelState::new(meta, params, &ds)?;
     let record = AuditRecord::new("import")
         .with("spec", spec)?

@@ -148,10 +148,9 @@ pub fn run(cmd: TrainCommand) -> CliResult {
     let reg = Regularization::per_row(cmd.training.reg, ds.train.len());
     let training = serde_json::to_value(&config)?;
     let mut meta = ModelMeta::new(spec, reg, seeds, training, source, &ds);
-    let calibrating = Instant::now();
-    meta.step_length =
-        fit_model_length(&gpu, spec, &config, &ds, &outcome.params, cmd.training.seed)?;
-    let calibration_seconds = calibrating.elapsed().as_secs_f64();
+    let fit = fit_model_length(&gpu, spec, &config, &ds, &outcome.params)?;
+    let calibration_seconds = fit.calibration_seconds;
+    meta.step_length = fit.length;
     let state = ModelState::new(meta, outcome.params.clone(), &ds)?;
     let record = AuditRecord::new("train")
         .with("spec", spec)?

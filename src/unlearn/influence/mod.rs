@@ -750,20 +750,11 @@ fn hessian_rows<'a>(
         // Through the resident indexes: only the rows reaching `near`, the rows the
         // operator would keep of all of them, in the same order.
         (crate::model::LossKind::Bce, _, Some(resident)) => {
-            let ids = rows_reaching(
-                ctx.n_users,
-                ctx.spec.loss,
-                resident,
-                at == HessianAt::New,
-                near,
-            );
+            let (ids, count) = rows_indexed(ctx, resident, at, near);
             Ok(HessianRows {
                 rows: Cow::Owned(ctx.rows.select(&ids)),
                 negatives: Vec::new(),
-                count: match at {
-                    HessianAt::Old => resident.live,
-                    HessianAt::New => resident.live - resident.forget.len(),
-                },
+                count,
             })
         }
         (crate::model::LossKind::Bce, HessianAt::Old, None) => Ok(all(ctx.rows)),
@@ -780,7 +771,7 @@ fn hessian_rows<'a>(
         }
         (crate::model::LossKind::Bpr, _, indexes) => {
             let (ids, count) = match indexes {
-                Some(resident) => bpr_rows_indexed(ctx, resident, at, near),
+                Some(resident) => rows_indexed(ctx, resident, at, near),
                 None => bpr_rows_scanned(ctx, at, near),
             };
             let negatives = rhs::negatives_of(
@@ -800,9 +791,9 @@ fn hessian_rows<'a>(
     }
 }
 
-/// BPR's Hessian rows (positions in `ctx.rows`) and the objective's row count, through the
-/// resident indexes.
-fn bpr_rows_indexed(
+/// The Hessian's rows (positions in `ctx.rows`) and the objective's row count (BCE: every
+/// row; BPR: its positives), through the resident indexes.
+fn rows_indexed(
     ctx: &RequestContext<'_>,
     resident: ResidentRows<'_>,
     at: HessianAt,
@@ -815,19 +806,26 @@ fn bpr_rows_indexed(
         at == HessianAt::New,
         near,
     );
-    let request_positives = resident
-        .forget
-        .iter()
-        .filter(|&&r| resident.index.train().labels[r as usize] == 1)
-        .count();
+    let (before, request) = match ctx.spec.loss {
+        crate::model::LossKind::Bce => (resident.live, resident.forget.len()),
+        crate::model::LossKind::Bpr => {
+            let labels = &resident.index.train().labels;
+            let positives = resident
+                .forget
+                .iter()
+                .filter(|&&r| labels[r as usize] == 1)
+                .count();
+            (resident.positives, positives)
+        }
+    };
     let count = match at {
-        HessianAt::Old => resident.positives,
-        HessianAt::New => resident.positives - request_positives,
+        HessianAt::Old => before,
+        HessianAt::New => before - request,
     };
     (ids, count)
 }
 
-/// [`bpr_rows_indexed`] by a pass over every row of `ctx.rows`: with negatives given, only
+/// [`rows_indexed`] for BPR by a pass over every row of `ctx.rows`: with negatives given, only
 /// the triples with a node in `near`.
 fn bpr_rows_scanned(ctx: &RequestContext<'_>, at: HessianAt, near: &[u32]) -> (Vec<u32>, usize) {
     let forgotten = crate::data::id_mask(ctx.rows.len(), ctx.forget);
