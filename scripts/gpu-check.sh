@@ -70,7 +70,7 @@ fi
 
 echo "== gpu-check, $size, $(date -u +%Y-%m-%dT%H:%MZ)"
 adapter=$("$ifru" info)
-echo "$adapter" | sed -n 1,3p
+echo "$adapter" | grep -E '^(adapter|backend|device type|block-Jacobi):'
 
 echo "== kernels ÷ copy (same run, same adapter)"
 IFRU_BENCH_SCALE=$scale "$kernels" --bench 2>&1 | grep -E '^(adapter|summary):' | sed 's/^summary: /  /'

@@ -6,6 +6,7 @@
 //! | `IFRU_ADAPTER` | pick the adapter whose name contains this (case-insensitive) |
 //! | `IFRU_BINDING_CAP` | lower the storage binding cap (bytes), to force chunking |
 //! | `IFRU_NO_SHADER_F16` | `1`: leave `SHADER_F16` unrequested (f16 tables use packed pairs) |
+//! | `IFRU_BLOCK_JACOBI` | `host` or `device`: where block-Jacobi is built (default: by adapter) |
 //! | `IFRU_FAULT_GPU` | feature `testing`: arm a device fault when a device opens |
 //! | `IFRU_FAULT_COMMIT` | feature `testing`: abort the process at a commit point |
 
@@ -18,6 +19,9 @@ pub const BINDING_CAP_ENV: &str = "IFRU_BINDING_CAP";
 /// Set to `1`, leaves `SHADER_F16` unrequested, so f16 tables take the packed-pair path every
 /// device has.
 pub const NO_SHADER_F16_ENV: &str = "IFRU_NO_SHADER_F16";
+/// `host` or `device`: where block-Jacobi's blocks are built and inverted, whatever the
+/// adapter ([`GpuOptions::host_block_jacobi`]); to compare the two on one machine.
+pub const BLOCK_JACOBI_ENV: &str = "IFRU_BLOCK_JACOBI";
 /// Arms a device fault when a device opens: `submit`, `map`, `wait` or `destroy`, optionally
 /// `:N` to let N such operations pass first (`IFRU_FAULT_GPU=submit:40`). For tests of the
 /// command line; the library's tests call `Gpu::inject_fault_after`.
@@ -29,8 +33,8 @@ pub const FAULT_GPU_ENV: &str = "IFRU_FAULT_GPU";
 pub const FAULT_COMMIT_ENV: &str = "IFRU_FAULT_COMMIT";
 
 impl GpuOptions {
-    /// Defaults, with `IFRU_ADAPTER`, `IFRU_BINDING_CAP`, `IFRU_NO_SHADER_F16` (and, with the
-    /// `testing` feature, `IFRU_FAULT_GPU`) applied.
+    /// Defaults, with `IFRU_ADAPTER`, `IFRU_BINDING_CAP`, `IFRU_NO_SHADER_F16`,
+    /// `IFRU_BLOCK_JACOBI` (and, with the `testing` feature, `IFRU_FAULT_GPU`) applied.
     pub fn from_env() -> GpuResult<Self> {
         let mut opts = GpuOptions {
             adapter_filter: std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty()),
@@ -44,6 +48,18 @@ impl GpuOptions {
                 ))
             })?;
             opts.binding_cap = Some(cap);
+        }
+        if let Ok(place) = std::env::var(BLOCK_JACOBI_ENV) {
+            opts.host_block_jacobi = match place.trim() {
+                "host" => Some(true),
+                "device" => Some(false),
+                "" => None,
+                other => {
+                    return Err(GpuError::Invalid(format!(
+                        "{BLOCK_JACOBI_ENV}={other:?}: expected host or device"
+                    )));
+                }
+            };
         }
         #[cfg(feature = "testing")]
         if let Ok(spec) = std::env::var(FAULT_GPU_ENV) {

@@ -29,6 +29,11 @@ pub struct GpuOptions {
     /// row's vec4 lanes spread over threads. `None`: one thread per row on software
     /// adapters, where workgroup barriers cost more than the lost parallelism.
     pub thread_per_row: Option<bool>,
+    /// Block-Jacobi's blocks built and inverted on the host (f64) rather than on the
+    /// device. `None`: on the host for software adapters, where the device is this CPU and
+    /// the host's own loops beat the kernels 15–20× (docs/ARCHITECTURE.md, "The solve"); on
+    /// the device everywhere else.
+    pub host_block_jacobi: Option<bool>,
     /// A fault armed when the device opens, after that many matching operations
     /// (`IFRU_FAULT_GPU`; for tests of the command line).
     #[cfg(feature = "testing")]
@@ -46,6 +51,7 @@ impl Default for GpuOptions {
             max_workgroups_per_dim: None,
             wait_timeout: Duration::from_secs(600),
             thread_per_row: None,
+            host_block_jacobi: None,
             #[cfg(feature = "testing")]
             fault: None,
             shader_f16: true,
@@ -96,6 +102,7 @@ pub struct Gpu {
     max_workgroups_per_dim: u32,
     wait_timeout: Duration,
     thread_per_row: bool,
+    host_block_jacobi: bool,
     pool: BufferPool,
     pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
     pub(crate) pipelines_compiled: std::sync::atomic::AtomicU64,
@@ -204,6 +211,9 @@ impl Gpu {
             thread_per_row: options
                 .thread_per_row
                 .unwrap_or(info.device_type == wgpu::DeviceType::Cpu),
+            host_block_jacobi: options
+                .host_block_jacobi
+                .unwrap_or(info.device_type == wgpu::DeviceType::Cpu),
             info,
             pool,
             pipelines: Mutex::new(HashMap::new()),
@@ -224,6 +234,11 @@ impl Gpu {
     /// all of them (reduced in workgroup memory) on GPUs, one on software adapters.
     pub fn threads_per_row(&self, lanes_p2: u32) -> u32 {
         if self.thread_per_row { 1 } else { lanes_p2 }
+    }
+
+    /// Whether block-Jacobi is built and inverted on the host ([`GpuOptions::host_block_jacobi`]).
+    pub fn host_block_jacobi(&self) -> bool {
+        self.host_block_jacobi
     }
 
     /// True when the adapter is a software rasteriser (lavapipe, WARP).

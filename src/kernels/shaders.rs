@@ -33,6 +33,9 @@ pub const TOPK: Shader =
     composed!("topk": "common.wgsl", "table.wgsl", "table_fetch.wgsl", "topk.wgsl");
 pub const CG: Shader = composed!("cg": "common.wgsl", "cg.wgsl");
 pub const BLOCK: Shader = composed!("block": "common.wgsl", "block.wgsl");
+pub const BLOCK_BUILD: Shader = composed!(
+    "block_build": "common.wgsl", "table.wgsl", "table_fetch.wgsl", "block_build.wgsl"
+);
 
 /// The 16-bit storage kernels without native f16: tables as packed pairs of halves.
 pub mod f16_packed {
@@ -69,6 +72,7 @@ pub const ALL: &[Shader] = &[
     TOPK,
     CG,
     BLOCK,
+    BLOCK_BUILD,
     f16_packed::SPMM,
     f16_packed::TOPK,
     f16_packed::PAIR_LOSS,

@@ -36,7 +36,7 @@ use super::precond::{Preconditioner, invert_blocks};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Record};
 use crate::kernels::Plan;
 use crate::kernels::blas::{Scalar, axpby, copy, fill, scale};
-use crate::kernels::block::{DeviceBlocks, block_matvec};
+use crate::kernels::block::{DeviceBlocks, block_invert, block_matvec};
 use crate::kernels::cg::{self as state_kernels, STATE_LEN, Status, StepSlots, slot};
 use crate::kernels::reduce::{dot, sum};
 
@@ -111,6 +111,14 @@ fn next_batch(opts: &CgOptions, done: usize, residual: f32) -> usize {
             (left.max(1.0) as usize).min(cap)
         }
     }
+}
+
+/// The warning for block-Jacobi blocks that took their Jacobi fallback.
+fn fallback_warning(fallbacks: usize, blocks: usize) -> String {
+    format!(
+        "{fallbacks} of {blocks} diagonal blocks of H + δI are not positive definite; \
+         block-Jacobi uses their diagonal there"
+    )
 }
 
 /// How a solve ended.
@@ -314,7 +322,8 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
 
     // Preconditioner storage outlives the plans that bind it.
     let mut inv_diag = None;
-    let mut device_blocks = None;
+    let mut host_inverses = None;
+    let mut device_inverses = None;
     match precond {
         Preconditioner::None => {}
         Preconditioner::Jacobi { diag } => {
@@ -337,24 +346,34 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
             let inverted =
                 invert_blocks(blocks, dim, opts.damping as f64).map_err(GpuError::Invalid)?;
             if inverted.fallbacks > 0 {
-                report.warnings.push(format!(
-                    "{} of {} diagonal blocks of H + δI are not positive definite; \
-                     block-Jacobi uses their diagonal there",
-                    inverted.fallbacks,
-                    n / dim
-                ));
+                report
+                    .warnings
+                    .push(fallback_warning(inverted.fallbacks, n / dim));
             }
-            device_blocks = Some(DeviceBlocks::upload(
+            host_inverses = Some(DeviceBlocks::upload(
                 gpu,
                 dim,
                 &inverted.inverses,
                 "cg block inverses",
             )?);
         }
+        Preconditioner::DeviceBlockJacobi { blocks } => {
+            if blocks.vector_len() != n {
+                return Err(GpuError::Invalid(format!(
+                    "block-Jacobi: {} blocks of dimension {} do not match vectors of {n}",
+                    blocks.n_blocks(),
+                    blocks.dim()
+                )));
+            }
+            device_inverses = Some((
+                DeviceBlocks::zeros(gpu, blocks.n_blocks(), blocks.dim(), "cg block inverses")?,
+                gpu.zeros::<f32>(blocks.n_blocks() as usize, "cg block fallbacks")?,
+            ));
+        }
     }
     let prepared =
-        match (precond, &inv_diag, &device_blocks) {
-            (Preconditioner::Jacobi { diag }, Some(inv), _) => {
+        match (precond, &inv_diag, &host_inverses, &device_inverses) {
+            (Preconditioner::Jacobi { diag }, Some(inv), _, _) => {
                 Prepared {
                     // Flags of unusable entries go to z (free until the first apply), then their count.
                     setup: state_kernels::jacobi_prepare(gpu, diag, opts.damping, inv, z)?
@@ -362,10 +381,22 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
                     apply: state_kernels::jacobi_apply(gpu, inv, &r, z)?,
                 }
             }
-            (Preconditioner::BlockJacobi { .. }, _, Some(blocks)) => Prepared {
+            (Preconditioner::BlockJacobi { .. }, _, Some(inverses), _) => Prepared {
                 setup: Plan::empty(),
-                apply: block_matvec(gpu, blocks, &r, z)?,
+                apply: block_matvec(gpu, inverses, &r, z)?,
             },
+            (Preconditioner::DeviceBlockJacobi { blocks }, _, _, Some((inverses, fallbacks))) => {
+                Prepared {
+                    // The count of blocks that took the Jacobi fallback goes to the state.
+                    setup: block_invert(gpu, blocks, opts.damping, inverses, fallbacks)?.then(sum(
+                        gpu,
+                        fallbacks,
+                        &state,
+                        slot::BAD_DIAG,
+                    )?),
+                    apply: block_matvec(gpu, inverses, &r, z)?,
+                }
+            }
             _ => Prepared {
                 setup: Plan::empty(),
                 apply: Plan::empty(),
@@ -483,11 +514,16 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
         gpu.submit("cg iterations", encoder)?;
         let read = parse(&gpu.download_prefix(&state, STATE_LEN)?)?;
         if dispatched == 0 && read.bad_diag > 0.0 {
-            report.warnings.push(format!(
-                "{} of {n} diagonal entries of H + δI are not positive and finite; \
-                 Jacobi uses 1 there",
-                read.bad_diag
-            ));
+            report.warnings.push(match precond {
+                Preconditioner::DeviceBlockJacobi { blocks } => {
+                    fallback_warning(read.bad_diag as usize, blocks.n_blocks() as usize)
+                }
+                _ => format!(
+                    "{} of {n} diagonal entries of H + δI are not positive and finite; \
+                     Jacobi uses 1 there",
+                    read.bad_diag
+                ),
+            });
         }
         dispatched += count;
         report.residual_trace.push((read.iterations, read.residual));

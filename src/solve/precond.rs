@@ -11,6 +11,7 @@
 //! is indefinite at an early-stopped model, docs/ARCHITECTURE.md, "The Hessian", so this does happen.)
 
 use crate::gpu::GpuBuffer;
+use crate::kernels::block::DeviceBlocks;
 
 /// `M` with `M⁻¹ ≈ (H + δI)⁻¹`, applied to the residual every iteration.
 #[derive(Clone, Copy)]
@@ -22,8 +23,15 @@ pub enum Preconditioner<'a> {
     /// `M = blockdiag(H_uu + δI)`: the vector is node-major (`n_nodes × dim`) and `blocks`
     /// holds each node's `dim × dim` diagonal block of H (no δ), row-major, node after node,
     /// as the Hessian side computes them on the host. The solver symmetrises, adds δ, and
-    /// inverts them in f64 (Cholesky), then applies the f32 inverses on the device.
+    /// inverts them in f64 (Cholesky, [`invert_blocks`]), then applies the f32 inverses on
+    /// the device.
     BlockJacobi { blocks: &'a [f64], dim: usize },
+    /// The same M with the blocks (no δ) on the device, as the Hessian side builds them
+    /// there: the solver inverts them there too ([`crate::kernels::block::block_invert`],
+    /// whose host reference is [`invert_blocks`]). What a GPU runs: nothing of size
+    /// n_nodes × d² crosses the bus. A CPU adapter (lavapipe) runs the host variant, which
+    /// its own vectorised f64 code does faster (docs/ARCHITECTURE.md, "The solve").
+    DeviceBlockJacobi { blocks: &'a DeviceBlocks },
 }
 
 impl Preconditioner<'_> {
@@ -32,7 +40,9 @@ impl Preconditioner<'_> {
         match self {
             Preconditioner::None => "none",
             Preconditioner::Jacobi { .. } => "jacobi",
-            Preconditioner::BlockJacobi { .. } => "block-jacobi",
+            Preconditioner::BlockJacobi { .. } | Preconditioner::DeviceBlockJacobi { .. } => {
+                "block-jacobi"
+            }
         }
     }
 }
@@ -58,7 +68,8 @@ pub struct InvertedBlocks {
     pub fallbacks: usize,
 }
 
-/// Inverts `sym(B_u) + δI` for each `dim × dim` block in f64 by Cholesky.
+/// Inverts `sym(B_u) + δI` for each `dim × dim` block in f64 by Cholesky (also the host
+/// reference of [`crate::kernels::block::block_invert`]).
 ///
 /// Errors on shapes that do not fit (`blocks.len()` not a multiple of `dim²`, `dim = 0`);
 /// never on values, which take the fallback instead.

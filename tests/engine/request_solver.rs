@@ -210,3 +210,57 @@ fn non_finite_values_are_refused_and_change_nothing() {
     let mut u = unlearner(&gpu, &data, &huge);
     refused(&mut u, &rows, &opts, "non-finite");
 }
+
+#[test]
+fn block_jacobi_built_on_the_device_gives_the_host_built_update() {
+    // Software adapters build block-Jacobi on the host, GPUs on the device: both must give
+    // the same request (the blocks agree to f32 rounding, tests/gpu/block_build.rs).
+    let data = data();
+    let p = params(&data, 0.1, 0.3);
+    let rows = rows_of_user(&data, data.train.users[0]);
+    let opts = IfruOptions {
+        precond: Precond::BlockJacobi,
+        ..IfruOptions::default_for(&spec())
+    };
+    let outcomes: Vec<(MethodOutcome, Params)> = [true, false]
+        .into_iter()
+        .map(|host| {
+            let gpu = open(GpuOptions {
+                host_block_jacobi: Some(host),
+                ..GpuOptions::default()
+            });
+            assert_eq!(gpu.host_block_jacobi(), host);
+            let mut u = unlearner(&gpu, &data, &p);
+            let outcome = apply(&mut u, &rows, &opts).unwrap();
+            (outcome, u.params().unwrap())
+        })
+        .collect();
+    let (host, device) = (&outcomes[0], &outcomes[1]);
+    let (fh, fd) = (
+        host.0.influence.as_ref().unwrap(),
+        device.0.influence.as_ref().unwrap(),
+    );
+    assert_eq!(fh.iterations, fd.iterations);
+    assert!(
+        (fh.mean_curvature - fd.mean_curvature).abs() <= 1e-5 * fh.mean_curvature,
+        "mean curvature {} vs {}",
+        fh.mean_curvature,
+        fd.mean_curvature
+    );
+    // The same solve with preconditioners equal to f32 rounding: the steps agree to well
+    // inside the solve's own tolerance (rtol 5e-2 of ‖g‖).
+    let distance = |a: &Params, b: &Params| -> f64 {
+        let (a, b) = (a.nodes(), b.nodes());
+        a.iter()
+            .zip(b.iter())
+            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let (diff, step) = (distance(&host.1, &device.1), distance(&host.1, &p));
+    assert!(step > 0.0, "the request moved nothing");
+    assert!(
+        diff <= 1e-3 * step,
+        "updates differ by {diff:.3e} (step {step:.3e})"
+    );
+}

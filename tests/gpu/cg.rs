@@ -599,10 +599,22 @@ fn gpu_cg_reaches_rtol_and_matches_the_cpu_cg() {
     let diag: Vec<f64> = (0..n).map(|i| a[i * n + i]).collect();
     let diag_dev = upload(gpu, &diag);
     let blocks = diagonal_blocks(&a, nodes, dim);
+    let blocks_f32: Vec<f32> = blocks.iter().map(|&v| v as f32).collect();
+    let blocks_dev = DeviceBlocks::upload(gpu, dim, &blocks_f32, "blocks").unwrap();
     let rtol = 1e-5f32;
     let o = opts(rtol, 200, 5, delta);
     let cases = [
         (Preconditioner::None, RefPreconditioner::None),
+        // Built and inverted on the device (what a GPU runs).
+        (
+            Preconditioner::DeviceBlockJacobi {
+                blocks: &blocks_dev,
+            },
+            RefPreconditioner::BlockJacobi {
+                blocks: &blocks,
+                dim,
+            },
+        ),
         (
             Preconditioner::Jacobi { diag: &diag_dev },
             RefPreconditioner::Jacobi(&diag),
@@ -621,7 +633,10 @@ fn gpu_cg_reaches_rtol_and_matches_the_cpu_cg() {
     for (m, rm) in cases {
         let s = run_solve(gpu, &op, &b, &m, &o);
         let cpu = rcg::cg(&a, &b, delta as f64, rm, rtol as f64, 200);
-        let name = m.name();
+        let name = match m {
+            Preconditioner::DeviceBlockJacobi { .. } => "block-jacobi on the device",
+            _ => m.name(),
+        };
         eprintln!(
             "{name}: GPU {} iterations (residual {:.2e}), CPU {} iterations, κ ≤ {kappa:.1}",
             s.report.iterations, s.report.residual, cpu.iterations

@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod block_build;
 mod cg;
 mod f16;
 mod hvp;

@@ -29,6 +29,10 @@ pub fn run(args: InfoArgs) -> CliResult {
     if gpu.is_software() {
         println!("              software rasteriser: fine for correctness, not for speed");
     }
+    println!(
+        "block-Jacobi: built on the {} (IFRU_BLOCK_JACOBI=host|device to choose)",
+        if gpu.host_block_jacobi() { "host" } else { "device" }
+    );
     println!("limits:");
     println!(
         "  max buffer size                {}",

@@ -18,6 +18,7 @@ use crate::data::Interactions;
 use crate::gpu::{Gpu, GpuBuffer, GpuResult};
 use crate::graph::{Csr, csr_arrays, induced_subgraph, k_hop_nodes};
 use crate::kernels::blas::{Scalar, axpby};
+use crate::kernels::block::{BlockTerms, DeviceBlocks, NO_NODE, block_gram};
 use crate::kernels::hvp::{RowLoss, row_coef};
 use crate::kernels::pair_loss::{
     BPR_X, D2, DevicePairs, DeviceTriples, RECORD, score_bce, score_bpr,
@@ -346,10 +347,92 @@ impl HvpOperator {
         self.kind
     }
 
+    /// The d×d diagonal blocks of the kept nodes on the device (block-Jacobi's), built there
+    /// from the operator's rows ([`block_gram`]): `λI + Σ_{rows r of v} ℓ''_r o_r o_rᵀ` as
+    /// in [`HvpOperator::diagonal_blocks`], the host reference. Also the mean of their
+    /// diagonals (the `auto` damping's curvature), read back as one number: the request
+    /// moves neither the rows' records nor E to the host.
+    pub fn device_blocks(&self, gpu: &Gpu) -> GpuResult<DiagonalBlocks> {
+        let n_kept = self.kept.len();
+        let mut slot = vec![u32::MAX; self.n_local as usize];
+        for (p, &l) in self.kept_local.iter().enumerate() {
+            slot[l as usize] = p as u32;
+        }
+        // (kept position, [record, a, b]) for every term, rows in order.
+        let mut owned: Vec<(u32, [u32; 3])> = Vec::with_capacity(2 * self.host_u.len());
+        let mut add = |node: u32, term: [u32; 3]| {
+            let p = slot[node as usize];
+            if p != u32::MAX {
+                owned.push((p, term));
+            }
+        };
+        match self.loss {
+            RowLoss::Bce => {
+                for (r, (&u, &i)) in self.host_u.iter().zip(&self.host_i).enumerate() {
+                    add(u, [r as u32, i, NO_NODE]);
+                    add(i, [r as u32, u, NO_NODE]);
+                }
+            }
+            RowLoss::Bpr => {
+                for t in 0..self.host_u.len() / 2 {
+                    let (u, i, j) = (
+                        self.host_u[2 * t],
+                        self.host_i[2 * t],
+                        self.host_i[2 * t + 1],
+                    );
+                    add(u, [t as u32, i, j]);
+                    add(i, [t as u32, u, NO_NODE]);
+                    add(j, [t as u32, u, NO_NODE]);
+                }
+            }
+        }
+        // A stable counting sort by block keeps each block's terms in row order.
+        let mut ptr = vec![0u32; n_kept + 1];
+        for &(p, _) in &owned {
+            ptr[p as usize + 1] += 1;
+        }
+        for v in 0..n_kept {
+            ptr[v + 1] += ptr[v];
+        }
+        let mut next = ptr.clone();
+        let mut terms = vec![[0u32; 3]; owned.len()];
+        for (p, term) in owned {
+            terms[next[p as usize] as usize] = term;
+            next[p as usize] += 1;
+        }
+        let terms = BlockTerms::upload(gpu, &ptr, &terms, self.n_local, self.n_rows as u32)?;
+        let blocks = DeviceBlocks::zeros(gpu, n_kept as u32, self.dim, "block-Jacobi blocks")?;
+        let traces = gpu.zeros::<f32>(n_kept, "block traces")?;
+        let plan = block_gram(
+            gpu,
+            &terms,
+            &self.records,
+            self.loss,
+            self.lambda,
+            self.e_local.view(),
+            &blocks,
+            &traces,
+        )?;
+        gpu.run("block-Jacobi blocks", |pass| {
+            crate::gpu::Record::record(&plan, pass)
+        })?;
+        drop(plan);
+        let trace = if n_kept == 0 {
+            0.0
+        } else {
+            f64::from(crate::kernels::reduce::sum_value(gpu, &traces)?)
+        };
+        Ok(DiagonalBlocks {
+            mean_diagonal: trace / (n_kept.max(1) as f64 * self.dim as f64),
+            blocks,
+        })
+    }
+
     /// The d×d diagonal blocks of the kept nodes, row-major, in f64:
     /// `λI + Σ_{rows r of v} ℓ''_r o_r o_rᵀ` (o the row's other endpoint's E; for a BPR
     /// triple's user, E_i − E_j). Exact for MF's Gauss–Newton matrix; for LightGCN it drops
-    /// the propagation (a preconditioner).
+    /// the propagation (a preconditioner). The host reference of
+    /// [`HvpOperator::device_blocks`]; it reads E and the records back.
     pub fn diagonal_blocks(&self, gpu: &Gpu) -> GpuResult<Vec<f64>> {
         let d = self.dim as usize;
         let data = self.row_data(gpu)?;
@@ -438,6 +521,12 @@ impl HvpOperator {
             slot,
         })
     }
+}
+
+/// Block-Jacobi's blocks on the device, and the mean of their diagonals.
+pub struct DiagonalBlocks {
+    pub blocks: DeviceBlocks,
+    pub mean_diagonal: f64,
 }
 
 /// Host copies of the local problem (see [`HvpOperator::row_data`]).

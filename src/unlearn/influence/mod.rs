@@ -545,9 +545,10 @@ impl<'a> PreparedStep<'a> {
                         self.precond = Some(BuiltPrecond::new(gpu, &self.op, opts.precond)?.0);
                         laps.lap("precond");
                     }
-                    let pre = self.precond.as_ref().map_or(Preconditioner::None, |p| {
-                        p.preconditioner(spec.dim as usize)
-                    });
+                    let pre = self
+                        .precond
+                        .as_ref()
+                        .map_or(Preconditioner::None, BuiltPrecond::preconditioner);
                     solve_from(
                         gpu,
                         &self.op,
@@ -891,7 +892,9 @@ pub(crate) fn rows_reaching(
 enum BuiltPrecond {
     None,
     Jacobi(crate::gpu::GpuBuffer<f32>),
-    BlockJacobi(Vec<f64>),
+    BlockJacobi(crate::kernels::block::DeviceBlocks),
+    /// Blocks on the host, where the adapter is the CPU itself ([`Gpu::host_block_jacobi`]).
+    HostBlockJacobi(Vec<f64>, usize),
 }
 
 impl BuiltPrecond {
@@ -909,19 +912,27 @@ impl BuiltPrecond {
                 let built = BuiltPrecond::Jacobi(gpu.upload(&diag, "jacobi diagonal")?);
                 (built, mean(&diag))
             }
-            Precond::BlockJacobi => {
+            Precond::BlockJacobi if gpu.host_block_jacobi() => {
                 let blocks = op.diagonal_blocks(gpu)?;
                 let diag = crate::solve::precond::block_diagonal(&blocks, op.dim() as usize);
-                (BuiltPrecond::BlockJacobi(blocks), mean(&diag))
+                let dim = op.dim() as usize;
+                (BuiltPrecond::HostBlockJacobi(blocks, dim), mean(&diag))
+            }
+            Precond::BlockJacobi => {
+                let built = op.device_blocks(gpu)?;
+                (BuiltPrecond::BlockJacobi(built.blocks), built.mean_diagonal)
             }
         })
     }
 
-    fn preconditioner(&self, dim: usize) -> Preconditioner<'_> {
+    fn preconditioner(&self) -> Preconditioner<'_> {
         match self {
             BuiltPrecond::None => Preconditioner::None,
             BuiltPrecond::Jacobi(diag) => Preconditioner::Jacobi { diag },
-            BuiltPrecond::BlockJacobi(blocks) => Preconditioner::BlockJacobi { blocks, dim },
+            BuiltPrecond::BlockJacobi(blocks) => Preconditioner::DeviceBlockJacobi { blocks },
+            BuiltPrecond::HostBlockJacobi(blocks, dim) => {
+                Preconditioner::BlockJacobi { blocks, dim: *dim }
+            }
         }
     }
 }
