@@ -33,6 +33,7 @@ use serde::Serialize;
 
 use super::operator::LinearOperator;
 use super::precond::{Preconditioner, invert_blocks};
+use super::recycle::{KEEP, KrylovBasis};
 use crate::gpu::{Gpu, GpuBuffer, GpuError, GpuResult, Record};
 use crate::kernels::Plan;
 use crate::kernels::blas::{Scalar, axpby, copy, fill, scale};
@@ -261,8 +262,8 @@ pub fn solve<O: LinearOperator + ?Sized>(
 }
 
 /// Where a solve starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
+#[derive(Clone, Copy)]
+pub enum Start<'a> {
     /// x₀ = 0 (x's contents are ignored).
     Zero,
     /// x₀ = c·x for x's contents (a guess: the solution of a nearby system), with
@@ -272,6 +273,13 @@ pub enum Start {
     /// start). Costs one operator application more than [`Start::Zero`]. A guess that is
     /// not finite ends the solve at once as [`CgOutcome::NonFinite`] with x = 0.
     Guess,
+    /// The Galerkin solution in the directions a solve of the same operator and b at
+    /// another δ kept ([`solve_recording`], [`super::recycle`]): never further from the
+    /// solution in the energy norm than [`Start::Guess`] from that solve's solution, and
+    /// without its operator application. x holds that solution on entry: where the
+    /// projected system is not numerically positive definite the solve starts as
+    /// [`Start::Guess`] from it.
+    Recycled(&'a KrylovBasis),
 }
 
 /// [`solve`] from `start`; with [`Start::Guess`], x holds the guess on entry.
@@ -280,9 +288,45 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
     op: &O,
     b: &GpuBuffer<f32>,
     x: &GpuBuffer<f32>,
-    start: Start,
+    start: Start<'_>,
     precond: &Preconditioner<'_>,
     opts: &CgOptions,
+) -> GpuResult<CgReport> {
+    solve_inner(gpu, op, b, x, start, precond, opts, None)
+}
+
+/// [`solve_from`], keeping the search directions and their images for a later solve at
+/// another δ ([`Start::Recycled`]): those of a solve from 0 that took at most [`KEEP`]
+/// iterations (else none). Costs two vector copies an iteration.
+pub fn solve_recording<O: LinearOperator + ?Sized>(
+    gpu: &Gpu,
+    op: &O,
+    b: &GpuBuffer<f32>,
+    x: &GpuBuffer<f32>,
+    start: Start<'_>,
+    precond: &Preconditioner<'_>,
+    opts: &CgOptions,
+) -> GpuResult<(CgReport, KrylovBasis)> {
+    let mut basis = KrylovBasis::new(gpu, op.len(), KEEP, opts.damping)?;
+    let report = solve_inner(gpu, op, b, x, start, precond, opts, Some(&basis))?;
+    // Only a start from 0 makes the solution a combination of the directions, and only
+    // while every one of them was kept: otherwise a recycled start could be worse than the
+    // guess, so it is not offered.
+    let whole = matches!(start, Start::Zero) && report.iterations <= KEEP;
+    basis.set_used(if whole { report.iterations } else { 0 });
+    Ok((report, basis))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn solve_inner<O: LinearOperator + ?Sized>(
+    gpu: &Gpu,
+    op: &O,
+    b: &GpuBuffer<f32>,
+    x: &GpuBuffer<f32>,
+    start: Start<'_>,
+    precond: &Preconditioner<'_>,
+    opts: &CgOptions,
+    record: Option<&KrylovBasis>,
 ) -> GpuResult<CgReport> {
     check_options(opts)?;
     let n = op.len();
@@ -403,10 +447,27 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
             },
         };
 
+    // A recycled start whose projected system fails starts from the guess in x.
+    let recycled = match start {
+        Start::Recycled(basis) => basis
+            .coefficients(gpu, b, opts.damping)?
+            .map(|y| (basis, y)),
+        _ => None,
+    };
+    let start = match (start, &recycled) {
+        (Start::Recycled(_), None) => Start::Guess,
+        _ => start,
+    };
     // x₀ and r₀ = b − (H + δI)x₀, (z = M⁻¹r recorded between the two halves,) r·z, ‖b‖²,
     // ‖r₀‖², status, p = z.
     let (init_head, initial_rr) = match start {
         Start::Zero => (fill(gpu, x, 0.0)?.then(copy(gpu, b, &r)?), slot::BB),
+        Start::Recycled(_) => {
+            let (basis, y) = recycled.as_ref().ok_or_else(|| {
+                GpuError::Invalid("internal: a recycled start without coefficients".into())
+            })?;
+            (basis.start(gpu, y, opts.damping, b, x, &r)?, slot::SPARE)
+        }
         Start::Guess => {
             // q = (H + δI)x, c = xᵀb ÷ xᵀq; x ← c·x, r = b − c·q.
             let c = |sign: f32| Scalar::Device {
@@ -435,7 +496,7 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
     let init_head = init_head.then(prepared.setup);
     let initial_residual = match start {
         Start::Zero => Plan::empty(),
-        Start::Guess => dot(gpu, &r, &r, &state, slot::SPARE)?,
+        Start::Guess | Start::Recycled(_) => dot(gpu, &r, &r, &state, slot::SPARE)?,
     };
     let init_tail = dot(gpu, &r, z, &state, slot::RZ[0])?
         .then(dot(gpu, b, b, &state, slot::BB)?)
@@ -477,10 +538,20 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
             state_kernels::after(gpu, &state, slots, opts.rtol)?,
         ));
     }
+    // Iteration k's direction and its image, kept (for a recording solve) once q = (H + δI)p.
+    let keep: Vec<Plan<'_>> = match record {
+        Some(basis) => (0..KEEP)
+            .map(|k| basis.record(gpu, k, &p, &q))
+            .collect::<GpuResult<_>>()?,
+        None => Vec::new(),
+    };
     let record_iteration = |k: usize, pass: &mut wgpu::ComputePass<'_>| {
         let (alpha, rz, after) = &variant[k % 2];
         apply_op.record(pass);
         damp.record(pass);
+        if let Some(keep) = keep.get(k) {
+            keep.record(pass);
+        }
         pap.record(pass);
         alpha.record(pass);
         update.record(pass);
@@ -567,7 +638,7 @@ pub fn solve_from<O: LinearOperator + ?Sized>(
                 (report.iterations, report.residual) = last_good;
                 what.push_str(" after its update");
             }
-            if read.iterations == 0 && start == Start::Guess {
+            if read.iterations == 0 && !matches!(start, Start::Zero) {
                 // The scaled guess itself may be what is not finite: x₀ = 0 instead.
                 gpu.run("cg zero start", |pass| zero_start.record(pass))?;
             }

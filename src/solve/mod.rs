@@ -5,7 +5,11 @@
 pub mod cg;
 pub mod operator;
 pub mod precond;
+pub mod recycle;
 
-pub use cg::{CgOptions, CgOutcome, CgReport, CheckSchedule, Start, solve, solve_from};
+pub use cg::{
+    CgOptions, CgOutcome, CgReport, CheckSchedule, Start, solve, solve_from, solve_recording,
+};
 pub use operator::LinearOperator;
 pub use precond::Preconditioner;
+pub use recycle::KrylovBasis;

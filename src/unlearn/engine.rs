@@ -827,6 +827,10 @@ impl<'g> Unlearner<'g> {
         scoring: &mut Scoring<'_, '_>,
     ) -> Result<Landed> {
         let delta = prepared.damping();
+        if opts.damping.is_none() {
+            // A second solve at δ ÷ t may follow: it starts from this solve's directions.
+            prepared.keep_directions();
+        }
         let step = prepared.solve_unsettled(&self.gpu, ctx, delta, None, None)?;
         let first = self.step_length(step, true, scoring, opts, None)?;
         let t = first.length.t;
@@ -835,8 +839,8 @@ impl<'g> Unlearner<'g> {
             return Ok(first);
         }
         let refined_delta = (f64::from(delta) / t) as f32;
-        // From the first step: at most the direction's scale differs, which the warm start
-        // fits (it starts from the first step's best multiple).
+        // From the first solve's directions: the Galerkin solution in their span, which
+        // holds the first step ([`Start::Recycled`]).
         let step =
             prepared.solve_unsettled(&self.gpu, ctx, refined_delta, None, Some(&first.step.x))?;
         let mut second = self.step_length(step, true, scoring, opts, None)?;

@@ -24,9 +24,10 @@ use ifru::kernels::cg::{self as ck, STATE_LEN, Status, StepSlots, slot};
 use ifru::reference::cg::{self as rcg, RefOutcome, RefPreconditioner};
 use ifru::reference::kernels::Reference;
 use ifru::solve::precond::block_diagonal;
+use ifru::solve::recycle::KEEP;
 use ifru::solve::{
     CgOptions, CgOutcome, CgReport, CheckSchedule, LinearOperator, Preconditioner, Start, solve,
-    solve_from,
+    solve_from, solve_recording,
 };
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -667,6 +668,108 @@ fn gpu_cg_reaches_rtol_and_matches_the_cpu_cg() {
         assert!(e_direct <= bound, "{name}: {e_direct:.2e} > {bound:.2e}");
         assert!(e_cpu <= bound, "{name}: {e_cpu:.2e} > {bound:.2e}");
     }
+}
+
+/// The default step's second solve from the first solve's directions ([`Start::Recycled`]):
+/// the start is the Galerkin solution in their span, at least as close as the best multiple
+/// of the first solution, and the solve still reaches the new system's solution.
+#[test]
+fn a_recycled_start_is_at_least_as_close_as_the_guess_and_solves_the_new_system() {
+    let gpu = gpu();
+    let (a, b, delta, nodes, dim) = well_conditioned();
+    let n = nodes * dim;
+    let op = Dense::new(gpu, &a);
+    let blocks = diagonal_blocks(&a, nodes, dim);
+    let m = Preconditioner::BlockJacobi {
+        blocks: &blocks,
+        dim,
+    };
+    let bd = upload(gpu, &b);
+    let first_x = gpu.zeros::<f32>(n, "x").unwrap();
+    let (first, basis) = solve_recording(
+        gpu,
+        &op,
+        &bd,
+        &first_x,
+        Start::Zero,
+        &m,
+        // A loose first solve, as the influence solves are (6 iterations here).
+        &opts(0.2, 200, 1, delta),
+    )
+    .unwrap();
+    assert!(
+        first.iterations >= 2 && first.iterations <= KEEP,
+        "{first:?}"
+    );
+    assert_eq!(basis.len(), first.iterations);
+    let first_x = gpu.download(&first_x).unwrap();
+    let smaller = delta / 6.0;
+    let direct = rcg::direct_solve(&a, &b, smaller as f64).unwrap();
+    // ‖x − x*‖ in the energy norm of A + δ′I.
+    let energy_error = |x: &[f32]| {
+        let e: Vec<f64> = x.iter().zip(&direct).map(|(&v, w)| v as f64 - w).collect();
+        let ae = rcg::matvec(&a, &e);
+        e.iter()
+            .zip(&ae)
+            .map(|(ei, ai)| ei * (ai + smaller as f64 * ei))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let from = |start: Start<'_>, max_iter: usize| {
+        let x = gpu.upload(&first_x, "x").unwrap();
+        let report = solve_from(
+            gpu,
+            &op,
+            &bd,
+            &x,
+            start,
+            &m,
+            &opts(1e-4, max_iter, 1, smaller),
+        )
+        .unwrap();
+        (gpu.download(&x).unwrap(), report)
+    };
+    // Zero iterations leave each start in x.
+    let (recycled_start, _) = from(Start::Recycled(&basis), 0);
+    let (guess_start, _) = from(Start::Guess, 0);
+    let (er, eg) = (energy_error(&recycled_start), energy_error(&guess_start));
+    eprintln!("start's energy-norm error: recycled {er:.4e}, guess {eg:.4e}");
+    assert!(er <= eg * (1.0 + 1e-4), "recycled {er} vs guess {eg}");
+    assert!(
+        er < eg,
+        "{} directions should improve on their own combination",
+        basis.len()
+    );
+    let (x, recycled) = from(Start::Recycled(&basis), 200);
+    let (_, guess) = from(Start::Guess, 200);
+    eprintln!(
+        "iterations at δ ÷ 6: recycled {}, guess {}",
+        recycled.iterations, guess.iterations
+    );
+    assert_eq!(recycled.outcome, CgOutcome::Converged, "{recycled:?}");
+    let kappa = (lambda_max(&a, n) + smaller as f64) / smaller as f64;
+    assert!(true_residual(&a, smaller as f64, &x, &b) <= 2.0 * 1e-4);
+    assert!(rel_err(&x, &direct) <= kappa * 2.0 * 1e-4);
+
+    // A solve that ran past the kept directions offers none: the recycled start is then the
+    // guess start, bit for bit.
+    let long_x = gpu.zeros::<f32>(n, "x").unwrap();
+    let (long, none) = solve_recording(
+        gpu,
+        &op,
+        &bd,
+        &long_x,
+        Start::Zero,
+        &m,
+        &opts(1e-6, 200, 1, delta),
+    )
+    .unwrap();
+    assert!(long.iterations > KEEP, "{long:?}");
+    assert!(none.is_empty());
+    let (x_none, r_none) = from(Start::Recycled(&none), 200);
+    let (x_guess, r_guess) = from(Start::Guess, 200);
+    assert_eq!(r_none.iterations, r_guess.iterations);
+    assert_eq!(x_none, x_guess);
 }
 
 /// The default step's second solve: the system again with δ ÷ 6, started from the first

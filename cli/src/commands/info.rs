@@ -31,7 +31,11 @@ pub fn run(args: InfoArgs) -> CliResult {
     }
     println!(
         "block-Jacobi: built on the {} (IFRU_BLOCK_JACOBI=host|device to choose)",
-        if gpu.host_block_jacobi() { "host" } else { "device" }
+        if gpu.host_block_jacobi() {
+            "host"
+        } else {
+            "device"
+        }
     );
     println!("limits:");
     println!(

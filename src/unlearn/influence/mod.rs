@@ -35,7 +35,7 @@ use crate::kernels::DeviceTable;
 use crate::kernels::blas::{Scalar, clamp_factor, scale};
 use crate::kernels::reduce::{dot_later, squared_norm};
 use crate::model::{DeviceModel, ModelSpec};
-use crate::solve::{CgOptions, CgOutcome, Preconditioner, Start, solve_from};
+use crate::solve::{CgOptions, CgOutcome, Preconditioner, Start, solve_from, solve_recording};
 use crate::unlearn::request::ForgetRows;
 
 use adam::adam_solve;
@@ -277,6 +277,11 @@ pub struct PreparedStep<'a> {
     forget_rows: ForgetRows,
     figures: InfluenceFigures,
     warnings: Vec<String>,
+    /// Whether the next solve from 0 keeps its search directions ([`Self::keep_directions`]).
+    keep_directions: bool,
+    /// The directions the last recording solve kept: a later solve from that solve's step
+    /// starts from them ([`Start::Recycled`]).
+    basis: Option<crate::solve::KrylovBasis>,
 }
 
 /// Wall-clock phases, each the time since the previous lap.
@@ -441,7 +446,15 @@ impl<'a> PreparedStep<'a> {
             forget_rows: ctx.forget_rows,
             figures,
             warnings: Vec::new(),
+            keep_directions: false,
+            basis: None,
         })
+    }
+
+    /// Makes the next solve from 0 keep its search directions, so a solve at another δ from
+    /// its step (the default's second solve) starts from them ([`Start::Recycled`]).
+    pub(crate) fn keep_directions(&mut self) {
+        self.keep_directions = true;
     }
 
     /// The damping of a fixed step: the options' δ, or the `auto` rule on this request's
@@ -530,14 +543,23 @@ impl<'a> PreparedStep<'a> {
             ..CgOptions::default()
         };
         let x = DeviceTable::zeros(gpu, self.kept.len() as u32, spec.dim, "x on P")?;
-        let start = match guess {
+        let record = self.keep_directions && guess.is_none() && rhs.is_none();
+        if record || rhs.is_some() {
+            // Directions of another right-hand side (or about to be replaced) start nothing.
+            self.basis = None;
+        }
+        let mut start = match guess {
             Some(guess) => {
                 let copy = crate::kernels::blas::copy(gpu, guess.values(), x.values())?;
                 gpu.run("x = guess", |pass| copy.record(pass))?;
-                Start::Guess
+                match &self.basis {
+                    Some(basis) if !basis.is_empty() => Start::Recycled(basis),
+                    _ => Start::Guess,
+                }
             }
             None => Start::Zero,
         };
+        let mut recorded = None;
         let report = loop {
             let report = match opts.solver {
                 Solver::Cg => {
@@ -549,15 +571,15 @@ impl<'a> PreparedStep<'a> {
                         .precond
                         .as_ref()
                         .map_or(Preconditioner::None, BuiltPrecond::preconditioner);
-                    solve_from(
-                        gpu,
-                        &self.op,
-                        rhs.unwrap_or(&self.g).values(),
-                        x.values(),
-                        start,
-                        &pre,
-                        &cg,
-                    )?
+                    let b = rhs.unwrap_or(&self.g).values();
+                    if record {
+                        let (report, basis) =
+                            solve_recording(gpu, &self.op, b, x.values(), start, &pre, &cg)?;
+                        recorded = Some(basis);
+                        report
+                    } else {
+                        solve_from(gpu, &self.op, b, x.values(), start, &pre, &cg)?
+                    }
                 }
                 Solver::Adam {
                     lr,
@@ -607,11 +629,17 @@ impl<'a> PreparedStep<'a> {
                     laps.lap("operator");
                     let fill = crate::kernels::blas::fill(gpu, x.values(), 0.0)?;
                     gpu.run("x = 0", |pass| fill.record(pass))?;
+                    // The kept directions were the old operator's.
+                    start = Start::Zero;
+                    recorded = None;
                     continue;
                 }
                 _ => break report,
             }
         };
+        if let Some(basis) = recorded {
+            self.basis = Some(basis);
+        }
         laps.lap("solve");
         let mut figures = self.figures.clone();
         figures.damping = damping;
