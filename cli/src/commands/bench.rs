@@ -299,24 +299,40 @@ fn run_sweep(cmd: &BenchCommand, spec: ModelSpec) -> CliResult {
     })?;
     bar.finish();
     println!(
-        "{:<8} {:>10} {:>8} {:>12} {:>12} {:>10} {:>8}",
-        "sweep", "train_rows", "forget", "ifru_s", "retrain_s", "ratio", "kept"
+        "{:<8} {:>10} {:>8} {:>10} {:>12} {:>10} {:>8} {:>10} {:>10} {:>9}",
+        "sweep",
+        "train_rows",
+        "forget",
+        "ifru_ms",
+        "retrain_s",
+        "ratio",
+        "kept",
+        "hvp_rows",
+        "of_epoch",
+        "B/node"
     );
     for (name, points) in [("graph", &sweep.by_graph), ("forget", &sweep.by_forget)] {
         for p in points {
             println!(
-                "{name:<8} {:>10} {:>8} {:>12.3} {:>11.2}{} {:>9.0}x {:>8}",
+                "{name:<8} {:>10} {:>8} {:>10.1} {:>11.2}{} {:>9.0}x {:>8} {:>10} {:>10.3} {:>9.0}",
                 p.train_rows,
                 p.forget_rows,
-                p.ifru_seconds,
+                p.ifru_seconds * 1e3,
                 p.retrain_seconds,
                 if p.retrain_estimated { "*" } else { " " },
                 p.retrain_seconds / p.ifru_seconds,
-                p.kept_nodes
+                p.kept_nodes,
+                p.local_rows,
+                p.ifru_epochs,
+                p.device_bytes_per_node
             );
         }
     }
     println!("* estimated: the original's training time stands in for the retrain");
+    println!(
+        "of_epoch: the request over one training epoch; B/node: the device pool's high-water \
+         mark over the point (data, training state, unlearner) per node"
+    );
     if let Some(file) = &cmd.plot {
         use crate::plot::{Series, scaling_plot};
         let series = |points: &[crate::harness::sweep::SweepPoint],

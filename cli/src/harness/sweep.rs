@@ -56,6 +56,15 @@ pub struct SweepPoint {
     pub retrain_estimated: bool,
     pub original_seconds: f64,
     pub original_epochs: usize,
+    /// One training epoch: the original's time over its epochs (its per-epoch validation
+    /// included), what the request is measured against when retrains get faster.
+    pub epoch_seconds: f64,
+    /// The request as a fraction of one training epoch on the same data.
+    pub ifru_epochs: f64,
+    /// The device memory pool's high-water mark over the point (the training data, the
+    /// original's training state, the unlearner and the request), and the same per node.
+    pub device_high_water_bytes: u64,
+    pub device_bytes_per_node: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forget_auc_b_original: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,7 +146,10 @@ fn point(gpu: &Gpu, plan: &SweepPlan, rows: usize, forget: Forget) -> Result<Swe
         damping_sweep: Vec::new(),
         keep_params: false,
     };
+    gpu.pool().trim();
+    gpu.pool().reset_high_water();
     let result = run(gpu, &data, &bench, &mut |_: BenchProgress<'_>| {})?;
+    let high_water = gpu.pool().stats().high_water_bytes;
     let get = |name: &str| {
         result
             .methods
@@ -151,6 +163,9 @@ fn point(gpu: &Gpu, plan: &SweepPlan, rows: usize, forget: Forget) -> Result<Swe
     } else {
         None
     };
+    let epochs = original.outcome.epochs.unwrap_or(0);
+    let epoch_seconds = original.outcome.seconds / epochs.max(1) as f64;
+    let nodes = f64::from(data.n_users) + f64::from(data.n_items);
     Ok(SweepPoint {
         synthetic_rows: rows,
         train_rows: n,
@@ -164,7 +179,11 @@ fn point(gpu: &Gpu, plan: &SweepPlan, rows: usize, forget: Forget) -> Result<Swe
         retrain_seconds: retrain.map_or(original.outcome.seconds, |r| r.outcome.seconds),
         retrain_estimated: !measured,
         original_seconds: original.outcome.seconds,
-        original_epochs: original.outcome.epochs.unwrap_or(0),
+        original_epochs: epochs,
+        epoch_seconds,
+        ifru_epochs: ifru.outcome.seconds / epoch_seconds,
+        device_high_water_bytes: high_water,
+        device_bytes_per_node: high_water as f64 / nodes.max(1.0),
         forget_auc_b_original: original.metrics.forget_auc_b,
         forget_auc_b_ifru: ifru.metrics.forget_auc_b,
         forget_auc_b_retrain: retrain.and_then(|r| r.metrics.forget_auc_b),

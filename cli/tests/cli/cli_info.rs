@@ -76,3 +76,31 @@ fn a_closed_pipe_is_not_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn info_says_where_block_jacobi_is_built_and_the_variable_chooses() {
+    for (value, place) in [("host", "host"), ("device", "device")] {
+        let out = ifru()
+            .arg("info")
+            .env("IFRU_BLOCK_JACOBI", value)
+            .output()
+            .expect("run ifru");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{value}: {stdout}");
+        assert!(
+            stdout.contains(&format!("block-Jacobi: built on the {place}")),
+            "{value}: {stdout}"
+        );
+    }
+    let out = ifru()
+        .arg("info")
+        .env("IFRU_BLOCK_JACOBI", "gpu")
+        .output()
+        .expect("run ifru");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("IFRU_BLOCK_JACOBI=\"gpu\": expected host or device"),
+        "{stderr}"
+    );
+}

@@ -52,8 +52,17 @@ fn sweep_reports_every_point_and_draws_both_plots() {
     assert_eq!(graph[1]["retrain_estimated"], true);
     assert!(forget[1]["forget_rows"].as_u64() > forget[0]["forget_rows"].as_u64());
     for p in graph.iter().chain(forget) {
-        assert!(p["ifru_seconds"].as_f64().unwrap() > 0.0, "{p}");
+        let f = |k: &str| p[k].as_f64().unwrap_or_else(|| panic!("{k} in {p}"));
+        assert!(f("ifru_seconds") > 0.0, "{p}");
         assert!(p["kept_nodes"].as_u64().unwrap() > 0, "{p}");
+        // The request against one epoch of the original's training on the same data.
+        let epoch = f("original_seconds") / f("original_epochs");
+        assert!((f("epoch_seconds") - epoch).abs() <= 1e-9 * epoch, "{p}");
+        assert!((f("ifru_epochs") - f("ifru_seconds") / epoch).abs() <= 1e-9 * f("ifru_epochs"));
+        // The device pool held at least the model's θ (users + items) × d floats.
+        let nodes = f("n_users") + f("n_items");
+        assert!(f("device_bytes_per_node") >= 8.0 * 4.0, "{p}");
+        assert!((f("device_bytes_per_node") * nodes - f("device_high_water_bytes")).abs() <= 1.0);
     }
     for name in [
         "scaling-graph.svg",
