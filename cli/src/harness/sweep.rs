@@ -49,6 +49,8 @@ pub struct SweepPoint {
     pub forget_rows: usize,
     pub ifru_seconds: f64,
     pub ifru_iterations: usize,
+    /// Host seconds per phase of the request (docs/ARCHITECTURE.md, "Applying a request").
+    pub ifru_phase_seconds: std::collections::BTreeMap<String, f64>,
     pub kept_nodes: usize,
     pub local_rows: usize,
     pub retrain_seconds: f64,
@@ -174,6 +176,7 @@ fn point(gpu: &Gpu, plan: &SweepPlan, rows: usize, forget: Forget) -> Result<Swe
         forget_rows: forget_set.len(),
         ifru_seconds: ifru.outcome.seconds,
         ifru_iterations: figures.iterations,
+        ifru_phase_seconds: figures.phase_seconds.clone(),
         kept_nodes: figures.kept_users + figures.kept_items,
         local_rows: figures.local_rows,
         retrain_seconds: retrain.map_or(original.outcome.seconds, |r| r.outcome.seconds),
