@@ -827,7 +827,7 @@ impl<'g> Unlearner<'g> {
         scoring: &mut Scoring<'_, '_>,
     ) -> Result<Landed> {
         let delta = prepared.damping();
-        if opts.damping.is_none() {
+        if opts.damping.is_none() && scoring.membership.can_fit() {
             // A second solve at δ ÷ t may follow: it starts from this solve's directions.
             prepared.keep_directions();
         }

@@ -531,6 +531,13 @@ impl Membership {
         self.fit.is_err() && self.check.is_err() && self.unseen.is_err()
     }
 
+    /// Whether a step length can be fitted on this request's rows (its fitting half and
+    /// unseen rows are measurable): without that no length is fitted, so no second solve
+    /// follows the first.
+    pub(crate) fn can_fit(&self) -> bool {
+        self.fit.is_ok() && self.unseen.is_ok()
+    }
+
     /// A path with nothing measured, for a request whose rows give no statistic.
     pub(crate) fn unmeasured(&self) -> StepPath<'_> {
         StepPath {
