@@ -308,11 +308,21 @@ pub fn solve_recording<O: LinearOperator + ?Sized>(
     opts: &CgOptions,
 ) -> GpuResult<(CgReport, KrylovBasis)> {
     let mut basis = KrylovBasis::new(gpu, op.len(), KEEP, opts.damping)?;
-    let report = solve_inner(gpu, op, b, x, start, precond, opts, Some(&basis))?;
     // Only a start from 0 makes the solution a combination of the directions, and only
     // while every one of them was kept: otherwise a recycled start could be worse than the
-    // guess, so it is not offered.
-    let whole = matches!(start, Start::Zero) && report.iterations <= KEEP;
+    // guess, so none is offered (and none copied).
+    let from_zero = matches!(start, Start::Zero);
+    let report = solve_inner(
+        gpu,
+        op,
+        b,
+        x,
+        start,
+        precond,
+        opts,
+        from_zero.then_some(&basis),
+    )?;
+    let whole = from_zero && report.iterations <= KEEP;
     basis.set_used(if whole { report.iterations } else { 0 });
     Ok((report, basis))
 }

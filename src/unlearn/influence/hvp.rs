@@ -347,6 +347,15 @@ impl HvpOperator {
         self.kind
     }
 
+    /// Each local node's position among the kept nodes, [`NOT_KEPT`] for the others.
+    fn kept_positions(&self) -> Vec<u32> {
+        let mut slot = vec![NOT_KEPT; self.n_local as usize];
+        for (p, &l) in self.kept_local.iter().enumerate() {
+            slot[l as usize] = p as u32;
+        }
+        slot
+    }
+
     /// The d×d diagonal blocks of the kept nodes on the device (block-Jacobi's), built there
     /// from the operator's rows ([`block_gram`]): `λI + Σ_{rows r of v} ℓ''_r o_r o_rᵀ` as
     /// in [`HvpOperator::diagonal_blocks`], the host reference. Also the mean of their
@@ -354,23 +363,22 @@ impl HvpOperator {
     /// moves neither the rows' records nor E to the host.
     pub fn device_blocks(&self, gpu: &Gpu) -> GpuResult<DiagonalBlocks> {
         let n_kept = self.kept.len();
-        let mut slot = vec![u32::MAX; self.n_local as usize];
-        for (p, &l) in self.kept_local.iter().enumerate() {
-            slot[l as usize] = p as u32;
-        }
-        // (kept position, [record, a, b]) for every term, rows in order.
-        let mut owned: Vec<(u32, [u32; 3])> = Vec::with_capacity(2 * self.host_u.len());
-        let mut add = |node: u32, term: [u32; 3]| {
+        let slot = self.kept_positions();
+        // Each term as (kept position, a, its index in `meta`), with meta = (record, b).
+        let mut entries: Vec<(u32, u32, u32)> = Vec::with_capacity(2 * self.host_u.len());
+        let mut meta: Vec<[u32; 2]> = Vec::with_capacity(2 * self.host_u.len());
+        let mut add = |node: u32, record: u32, a: u32, b: u32| {
             let p = slot[node as usize];
-            if p != u32::MAX {
-                owned.push((p, term));
+            if p != NOT_KEPT {
+                entries.push((p, a, meta.len() as u32));
+                meta.push([record, b]);
             }
         };
         match self.loss {
             RowLoss::Bce => {
                 for (r, (&u, &i)) in self.host_u.iter().zip(&self.host_i).enumerate() {
-                    add(u, [r as u32, i, NO_NODE]);
-                    add(i, [r as u32, u, NO_NODE]);
+                    add(u, r as u32, i, NO_NODE);
+                    add(i, r as u32, u, NO_NODE);
                 }
             }
             RowLoss::Bpr => {
@@ -380,26 +388,24 @@ impl HvpOperator {
                         self.host_i[2 * t],
                         self.host_i[2 * t + 1],
                     );
-                    add(u, [t as u32, i, j]);
-                    add(i, [t as u32, u, NO_NODE]);
-                    add(j, [t as u32, u, NO_NODE]);
+                    add(u, t as u32, i, j);
+                    add(i, t as u32, u, NO_NODE);
+                    add(j, t as u32, u, NO_NODE);
                 }
             }
         }
-        // A stable counting sort by block keeps each block's terms in row order.
-        let mut ptr = vec![0u32; n_kept + 1];
-        for &(p, _) in &owned {
-            ptr[p as usize + 1] += 1;
-        }
-        for v in 0..n_kept {
-            ptr[v + 1] += ptr[v];
-        }
-        let mut next = ptr.clone();
-        let mut terms = vec![[0u32; 3]; owned.len()];
-        for (p, term) in owned {
-            terms[next[p as usize] as usize] = term;
-            next[p as usize] += 1;
-        }
+        // Grouped by block, each block's terms in row order (the gradients' own index).
+        let ix = node_index(n_kept as u32, &entries, GradientLayout::Dense);
+        let terms: Vec<[u32; 3]> = ix
+            .other
+            .iter()
+            .zip(&ix.slot)
+            .map(|(&a, &m)| {
+                let [record, b] = meta[m as usize];
+                [record, a, b]
+            })
+            .collect();
+        let ptr = ix.ptr;
         let terms = BlockTerms::upload(gpu, &ptr, &terms, self.n_local, self.n_rows as u32)?;
         let blocks = DeviceBlocks::zeros(gpu, n_kept as u32, self.dim, "block-Jacobi blocks")?;
         let traces = gpu.zeros::<f32>(n_kept, "block traces")?;
@@ -502,10 +508,7 @@ impl HvpOperator {
     /// What the preconditioners are built from, read back once: local E, the row records,
     /// the rows' endpoints, and each local node's position among the kept ones.
     fn row_data(&self, gpu: &Gpu) -> GpuResult<RowData<'_>> {
-        let mut slot = vec![usize::MAX; self.n_local as usize];
-        for (p, &l) in self.kept_local.iter().enumerate() {
-            slot[l as usize] = p;
-        }
+        let slot = self.kept_positions();
         let mut tables = gpu.download_all(&[
             (self.e_local.values(), self.e_local.values().len()),
             (&self.records, self.n_rows * RECORD as usize),
@@ -523,6 +526,9 @@ impl HvpOperator {
     }
 }
 
+/// A local node that is not kept ([`HvpOperator::kept_positions`]).
+const NOT_KEPT: u32 = u32::MAX;
+
 /// Block-Jacobi's blocks on the device, and the mean of their diagonals.
 pub struct DiagonalBlocks {
     pub blocks: DeviceBlocks,
@@ -536,8 +542,8 @@ struct RowData<'a> {
     records: Vec<f32>,
     u: &'a [u32],
     i: &'a [u32],
-    /// Local node → kept position, `usize::MAX` when not kept.
-    slot: Vec<usize>,
+    /// Local node → kept position, [`NOT_KEPT`] when not kept.
+    slot: Vec<u32>,
 }
 
 impl RowData<'_> {
@@ -546,7 +552,10 @@ impl RowData<'_> {
     /// triple (u, i, j): (u, ℓ″, E_i − E_j), (i, ℓ″, E_u), (j, ℓ″, E_u).
     fn for_each_term(&self, d: usize, mut f: impl FnMut(usize, f32, &[f32])) {
         let e = |n: u32| &self.e[n as usize * d..(n as usize + 1) * d];
-        let slot = |n: u32| Some(self.slot[n as usize]).filter(|&p| p != usize::MAX);
+        let slot = |n: u32| {
+            let p = self.slot[n as usize];
+            (p != NOT_KEPT).then_some(p as usize)
+        };
         match self.loss {
             RowLoss::Bce => {
                 for r in 0..self.u.len() {

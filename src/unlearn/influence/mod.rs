@@ -941,9 +941,8 @@ impl BuiltPrecond {
                 (built, mean(&diag))
             }
             Precond::BlockJacobi if gpu.host_block_jacobi() => {
-                let blocks = op.diagonal_blocks(gpu)?;
-                let diag = crate::solve::precond::block_diagonal(&blocks, op.dim() as usize);
-                let dim = op.dim() as usize;
+                let (blocks, dim) = (op.diagonal_blocks(gpu)?, op.dim() as usize);
+                let diag = crate::solve::precond::block_diagonal(&blocks, dim);
                 (BuiltPrecond::HostBlockJacobi(blocks, dim), mean(&diag))
             }
             Precond::BlockJacobi => {
