@@ -129,7 +129,8 @@ pub fn fit<'g>(
         let request = ForgetRequest::default().rows_kind(ForgetRows::Genuine);
         let outcome = scratch.forget_with(&rows, &request)?;
         lengths.push(match outcome.step_length {
-            Some(length) if length.source == LengthSource::Fitted => Some(length.of_auto_step()),
+            // The scratch unlearner has no model length, so its first solve used `auto`.
+            Some(length) if length.source == LengthSource::Fitted => length.of_auto_step(),
             _ => {
                 why.push(outcome.warnings.join("; "));
                 None

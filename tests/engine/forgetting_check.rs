@@ -245,3 +245,77 @@ fn a_small_request_takes_the_models_own_length() {
     let out = u.forget_with(small_flipped, &flipped_request).unwrap();
     assert_eq!(out.step_length.unwrap().source, LengthSource::FixedRule);
 }
+
+/// The model's own length scales the first solve's damping only where it says the `auto`
+/// rule is off by more than a second solve would correct (beyond 4× either way, within the
+/// fit's bounds of 32×); such a
+/// request's length is then not a multiple of the `auto` step, so it hands none on to later
+/// small requests.
+#[test]
+fn a_model_length_far_from_one_scales_the_first_damping() {
+    let t = trained();
+    let genuine = ForgetRequest::default().rows_kind(ForgetRows::Genuine);
+    let fixed = Method::from_id(MethodId::IfruFixed, IfruOptions::default_for(&t.spec), 0);
+    let fixed = unlearner(&t)
+        .forget_with(
+            &t.forget,
+            &ForgetRequest::new(fixed).rows_kind(ForgetRows::Genuine),
+        )
+        .unwrap();
+    let auto = fixed.influence.unwrap().damping;
+    let length_of = |t: f64| ifru::unlearn::model_length::ModelLength {
+        t,
+        lengths: vec![Some(t)],
+        rows: vec![40],
+        users: 20,
+        seed: 0,
+        seconds: 0.0,
+    };
+
+    // Within 4× of 1 the request's own length corrects δ; under 1/32 the model's length says
+    // nothing about δ (its pseudo-requests found next to nothing to forget).
+    for (own, scaled) in [
+        (8.0, true),
+        (0.1, true),
+        (2.0, false),
+        (0.3, false),
+        (0.01, false),
+    ] {
+        let mut u = unlearner(&t);
+        u.set_model_length(Some(length_of(own)));
+        let out = u.forget_with(&t.forget, &genuine).unwrap();
+        let length = out.step_length.unwrap();
+        assert_eq!(length.source, LengthSource::Fitted);
+        assert_eq!(length.model_scale, scaled.then_some(own), "{length:?}");
+        // The report's damping is the last solve's: a second solve divides it by the first
+        // solve's length.
+        let first = out.influence.unwrap().damping * length.first_length.unwrap_or(1.0) as f32;
+        let expected = if scaled { auto / own as f32 } else { auto };
+        assert!(
+            (first - expected).abs() <= 1e-5 * expected,
+            "model length {own}: first δ {first}, expected {expected} ({length:?})"
+        );
+        assert_eq!(length.of_auto_step().is_none(), scaled);
+
+        // A small genuine request next: a scaled request handed on no length, so it takes
+        // the model's own; an unscaled one's fitted length is an earlier request's.
+        let user = t.data.train.users[0];
+        let small: Vec<u32> = (0..t.data.train.len() as u32)
+            .filter(|r| {
+                t.data.train.users[*r as usize] == user && t.forget.binary_search(r).is_err()
+            })
+            .take(3)
+            .collect();
+        let next = u
+            .forget_with(&small, &genuine)
+            .unwrap()
+            .step_length
+            .unwrap();
+        let expected_source = if scaled {
+            LengthSource::ModelLength
+        } else {
+            LengthSource::EarlierRequests
+        };
+        assert_eq!(next.source, expected_source, "model length {own}");
+    }
+}

@@ -59,6 +59,13 @@ pub const MAX_STEP_LENGTH: f64 = 32.0;
 /// held-out LightGCN K 2 setting (t ≈ 8): the stretched step cost 0.003 test AUC, the
 /// re-solved one none.
 pub const REFINE_LENGTH: f64 = 4.0;
+
+/// Whether a fitted length says the damping it was fitted on was off by more than
+/// [`REFINE_LENGTH`] either way (a length of 0, nothing to forget by a step, says nothing
+/// about δ).
+pub fn far_from_solved(t: f64) -> bool {
+    t > REFINE_LENGTH || (t > 0.0 && t < 1.0 / REFINE_LENGTH)
+}
 /// Guards: the unseen rows' statistic may not get worse than before the update by more than
 /// this (AUC points for BCE, places in [0, 1] for BPR). A retrain on less data loses a little
 /// quality; a step that costs more is damage, not forgetting.
@@ -181,6 +188,12 @@ pub struct StepLength {
     /// The first solve's fitted length, when a second solve was kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_length: Option<f64>,
+    /// The model's own length that divided the `auto` damping before the first solve: set
+    /// when that length was beyond [`REFINE_LENGTH`]× either way (the `auto` rule's premise
+    /// failed for this model), so the request's one solve starts near the δ a second solve
+    /// would have used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_scale: Option<f64>,
     /// The share of the fitting rows' distance to their target still left at this length
     /// (0: at the target; 1: not moved; negative: past it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,8 +212,14 @@ impl StepLength {
     /// first solve's length when a second solve (with δ ÷ that length) was kept. This is
     /// what a later request too small to fit applies to its own `auto` step (one solve), so
     /// it is what earlier requests hand on ([`LengthHistory`], the model's own length).
-    pub fn of_auto_step(&self) -> f64 {
-        self.first_length.unwrap_or(self.t)
+    /// `None` when no solve used the `auto` damping (the model's length scaled it,
+    /// [`StepLength::model_scale`]): a length fitted on another δ is not a multiple of the
+    /// `auto` step (a damped step is not linear in 1/δ), so such a request hands nothing on.
+    pub fn of_auto_step(&self) -> Option<f64> {
+        match self.model_scale {
+            Some(_) => None,
+            None => Some(self.first_length.unwrap_or(self.t)),
+        }
     }
 }
 
@@ -837,6 +856,7 @@ impl StepPath<'_> {
             unseen_before: Some(before),
             solves: 1,
             first_length: None,
+            model_scale: None,
             gap_left: self.gap_left(chosen.fit_value, target),
             relinearised: Vec::new(),
             first_gap_left: None,
@@ -860,6 +880,7 @@ impl StepPath<'_> {
             unseen_before: trial.map(|(_, before, _)| before),
             solves: 1,
             first_length: None,
+            model_scale: None,
             gap_left: trial.and_then(|(tr, _, target)| self.gap_left(tr.fit_value, target)),
             relinearised: Vec::new(),
             first_gap_left: None,
@@ -947,9 +968,10 @@ impl LengthHistory {
                 .get("settings")
                 .and_then(|s| serde_json::from_value(s["forget_rows"].clone()).ok())
                 .unwrap_or(ForgetRows::Genuine);
-            // As a multiple of the `auto` step ([`StepLength::of_auto_step`]).
-            let of_auto = length.get("first_length").unwrap_or(&length["t"]);
-            if let Some(t) = of_auto.as_f64().filter(|t| t.is_finite()) {
+            let of_auto = serde_json::from_value::<StepLength>(length.clone())
+                .ok()
+                .and_then(|l| l.of_auto_step());
+            if let Some(t) = of_auto.filter(|t| t.is_finite()) {
                 history.record(kind, t);
             }
         }
@@ -1012,34 +1034,72 @@ mod tests {
 
     #[test]
     fn length_history_reads_fitted_lengths_from_audit_entries() {
-        let entry = |t: f64, source: &str, kind: &str| {
+        let length = |t: f64, source: LengthSource| StepLength {
+            t,
+            source,
+            max: 32.0,
+            fit_rows: 40,
+            fit_value: None,
+            fit_target: None,
+            unseen_value: None,
+            unseen_before: None,
+            solves: 1,
+            first_length: None,
+            model_scale: None,
+            gap_left: None,
+            relinearised: Vec::new(),
+            first_gap_left: None,
+        };
+        let logged = |length: StepLength, kind: &str| {
             serde_json::json!({
                 "command": "unlearn",
                 "settings": {"forget_rows": kind},
-                "report": {"step_length": {"t": t, "source": source}},
+                "report": {"step_length": length},
             })
             .as_object()
             .cloned()
             .unwrap()
         };
+        let entry = |t: f64, source: LengthSource, kind: &str| logged(length(t, source), kind);
+        use LengthSource::{Fitted, FixedRule};
         // A request that kept a second solve hands on its first length (a multiple of the
         // `auto` step), not the second solve's.
-        let mut second_solve = entry(0.9, "fitted", "flipped");
-        second_solve["report"]["step_length"]["first_length"] = serde_json::json!(0.2);
+        let second_solve = logged(
+            StepLength {
+                solves: 2,
+                first_length: Some(0.2),
+                ..length(0.9, Fitted)
+            },
+            "flipped",
+        );
+        // One whose damping the model's length scaled hands on nothing: its length is not
+        // a multiple of the `auto` step.
+        let scaled = logged(
+            StepLength {
+                model_scale: Some(6.0),
+                ..length(1.0, Fitted)
+            },
+            "genuine",
+        );
         let entries = [
-            entry(2.0, "fitted", "genuine"),
-            entry(9.0, "fixed_rule", "genuine"),
-            entry(4.0, "fitted", "genuine"),
-            entry(0.3, "fitted", "flipped"),
+            entry(2.0, Fitted, "genuine"),
+            entry(9.0, FixedRule, "genuine"),
+            entry(4.0, Fitted, "genuine"),
+            scaled,
+            entry(0.3, Fitted, "flipped"),
             second_solve,
-            entry(0.4, "fitted", "flipped"),
+            entry(0.4, Fitted, "flipped"),
             serde_json::json!({"command": "train"})
                 .as_object()
                 .cloned()
                 .unwrap(),
         ];
         let h = LengthHistory::from_audit(&entries);
-        assert_eq!(h.median(ForgetRows::Genuine), Some(4.0));
+        assert_eq!(
+            h.median(ForgetRows::Genuine),
+            Some(4.0),
+            "median of 2 and 4 (not 1)"
+        );
         assert_eq!(
             h.median(ForgetRows::Flipped),
             Some(0.3),
