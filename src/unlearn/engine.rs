@@ -265,9 +265,10 @@ pub struct Unlearner<'g> {
     backup: Option<RowBackup>,
     /// Step lengths fitted by earlier requests: the length of a request too small to fit.
     lengths: LengthHistory,
-    /// The model's own length for genuine rows, fitted on a pseudo-request: a small request's
-    /// length when no earlier request fitted one.
-    model_length: Option<ModelLength>,
+    /// The model's own lengths, by kind of row ([`ForgetRows`] order: genuine, flipped),
+    /// fitted on pseudo-requests: a small request's length when no earlier request fitted
+    /// one, and what scales a far-off `auto` damping ([`Unlearner::model_scale`]).
+    model_lengths: [Option<ModelLength>; 2],
 }
 
 /// The BPR negatives of every training row (by its id in the model's data) for `seed`.
@@ -297,7 +298,10 @@ impl<'g> Unlearner<'g> {
         // Requests too small to fit their own step length take the median of the lengths
         // the directory's earlier requests fitted.
         unlearner.lengths = LengthHistory::from_audit(&loaded.dir.audit_log()?.entries());
-        unlearner.model_length = loaded.state.meta.step_length.clone();
+        unlearner.model_lengths = [
+            loaded.state.meta.step_length.clone(),
+            loaded.state.meta.flipped_step_length.clone(),
+        ];
         Ok(unlearner)
     }
 
@@ -369,7 +373,7 @@ impl<'g> Unlearner<'g> {
             broken: None,
             backup: None,
             lengths: LengthHistory::default(),
-            model_length: None,
+            model_lengths: [None, None],
         };
         if spec.loss == crate::model::LossKind::Bpr {
             // Drawn at set-up for the default seed, so requests pay only look-ups.
@@ -830,7 +834,7 @@ impl<'g> Unlearner<'g> {
         scoring: &mut Scoring<'_, '_>,
     ) -> Result<Landed> {
         let fits = opts.damping.is_none() && scoring.membership.can_fit();
-        let model_scale = self.model_scale().filter(|_| fits);
+        let model_scale = self.model_scale(scoring.membership.kind()).filter(|_| fits);
         let delta = match model_scale {
             Some(scale) => (f64::from(prepared.damping()) / scale) as f32,
             None => prepared.damping(),
@@ -966,11 +970,7 @@ impl<'g> Unlearner<'g> {
             fitted
         } else {
             let why = path.why_not_fitted().unwrap_or_default();
-            let model_length = self
-                .model_length
-                .as_ref()
-                .filter(|_| kind == ForgetRows::Genuine)
-                .map(|m| m.t);
+            let model_length = self.model_length(kind).map(|m| m.t);
             match (self.lengths.median(kind), model_length) {
                 (Some(t), _) => {
                     warnings.push(format!(
@@ -1203,30 +1203,33 @@ impl<'g> Unlearner<'g> {
     }
 
     /// What divides the `auto` damping before a request's first solve: the model's own
-    /// length ([`ModelLength`]), where it says the `auto` rule is off for this model by more
-    /// than a second solve would correct ([`far_from_solved`]). One solve then starts near
-    /// the δ the second would have used, instead of paying for both (docs/DAMPING.md, "The
-    /// model's own damping"). Within that factor the `auto` damping is kept: the request's
-    /// own length corrects it at no further solve. A length under 1 ÷ [`MAX_STEP_LENGTH`]
-    /// (the fit's own bound the other way) says the pseudo-requests found next to nothing to
-    /// forget by a step, not how far δ is off: it scales nothing (measured on a held-out BPR
-    /// LightGCN setting whose pseudo-requests fitted 0.0005, which would have raised δ 2,000×).
-    fn model_scale(&self) -> Option<f64> {
+    /// length for the request's kind of rows (for flipped rows, the genuine rows' length
+    /// where the data marked none to fit one on), where it says the `auto` rule is off for
+    /// this model by more than a second solve would correct ([`far_from_solved`]). One solve
+    /// then starts near the δ the second would have used, instead of paying for both
+    /// (docs/DAMPING.md, "The model's own damping"). Within that factor the `auto` damping is
+    /// kept: the request's own length corrects it at no further solve. A length under 1 ÷
+    /// [`MAX_STEP_LENGTH`] (the fit's own bound the other way) says the pseudo-requests found
+    /// next to nothing to forget by a step, not how far δ is off: it scales nothing
+    /// (measured on a held-out BPR LightGCN setting whose pseudo-requests fitted 0.0005,
+    /// which would have raised δ 2,000×).
+    fn model_scale(&self, kind: ForgetRows) -> Option<f64> {
         let fittable = 1.0 / MAX_STEP_LENGTH..=MAX_STEP_LENGTH;
-        self.model_length
-            .as_ref()
+        self.model_length(kind)
+            .or(self.model_length(ForgetRows::Genuine))
             .map(|m| m.t)
             .filter(|t| fittable.contains(t) && far_from_solved(*t))
     }
 
-    /// The model's own step length, if it has one ([`ModelLength`]).
-    pub fn model_length(&self) -> Option<&ModelLength> {
-        self.model_length.as_ref()
+    /// The model's own step length for `kind` of rows, if it has one ([`ModelLength`]).
+    pub fn model_length(&self, kind: ForgetRows) -> Option<&ModelLength> {
+        self.model_lengths[kind.index()].as_ref()
     }
 
-    /// Sets the model's own step length (one fitted elsewhere on the same model, or `None`).
-    pub fn set_model_length(&mut self, length: Option<ModelLength>) {
-        self.model_length = length;
+    /// Sets the model's own step length for `kind` of rows (one fitted elsewhere on the same
+    /// model, or `None`).
+    pub fn set_model_length(&mut self, kind: ForgetRows, length: Option<ModelLength>) {
+        self.model_lengths[kind.index()] = length;
     }
 
     /// The state to commit to the model directory: `base` with the current parameters and

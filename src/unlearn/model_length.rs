@@ -12,8 +12,14 @@
 //! fallback, the `auto` step as solved. It is not recomputed as rows go: a directory's own
 //! fitted requests take over as soon as there are any.
 //!
-//! Flipped rows cannot be sampled from a model that does not mark them, so a flipped request
-//! too small to fit still falls back to earlier flipped requests, else the `auto` step.
+//! Flipped rows cannot be sampled from a model that does not mark them. Where the data marks
+//! them (an IFRU-protocol folder's `train_random.csv`) and the loss is BCE, a second length
+//! is fitted on pseudo-requests of flipped rows ([`pseudo_flipped_request`]: a random half of
+//! the marked rows still remaining); elsewhere a flipped request too small to fit falls back
+//! to earlier flipped requests, else the `auto` step.
+//!
+//! Either length also scales the `auto` damping of every request of its kind where it is far
+//! from 1 (docs/DAMPING.md, "The model's own damping").
 
 use crate::data::Dataset;
 use crate::data::rng::Rng;
@@ -22,6 +28,7 @@ use crate::gpu::GpuHandle;
 use crate::model::{LossKind, ModelSpec, Params};
 use crate::train::TrainConfig;
 use crate::unlearn::engine::{ForgetRequest, Unlearner};
+use crate::unlearn::influence::calibrate::MIN_FIT_ROWS;
 use crate::unlearn::influence::forgetting::LengthSource;
 use crate::unlearn::request::ForgetRows;
 
@@ -76,6 +83,23 @@ pub fn pseudo_request(data: &Dataset, forgotten: &[bool], loss: LossKind, seed: 
     rows
 }
 
+/// A flipped pseudo-request's rows (training ids, ascending): a random half (drawn with
+/// `seed`) of the dataset's marked flipped rows that remain. Empty when fewer than
+/// 4 × [`MIN_FIT_ROWS`] remain: its fitting half would have too few rows to fit on.
+pub fn pseudo_flipped_request(data: &Dataset, forgotten: &[bool], seed: u64) -> Vec<u32> {
+    let mut rows: Vec<u32> = data
+        .flipped_rows()
+        .filter(|&r| !forgotten[r as usize])
+        .collect();
+    if rows.len() < 4 * MIN_FIT_ROWS {
+        return Vec::new();
+    }
+    Rng::new(seed).shuffle(&mut rows);
+    rows.truncate(rows.len() / 2);
+    rows.sort_unstable();
+    rows
+}
+
 /// How many users `rows` belong to.
 pub fn users_of(data: &Dataset, rows: &[u32]) -> usize {
     let mut users: Vec<u32> = rows.iter().map(|&r| data.train.users[r as usize]).collect();
@@ -84,13 +108,16 @@ pub fn users_of(data: &Dataset, rows: &[u32]) -> usize {
     users.len()
 }
 
-/// Fits a model's own step length: [`PSEUDO_REQUESTS`] pseudo-requests (seeds `seed`,
-/// `seed + 1`, …; [`pseudo_request`]), each forgotten by the default method on a scratch
+/// Fits a model's own step length for `kind` of rows: [`PSEUDO_REQUESTS`] pseudo-requests
+/// (seeds `seed`, `seed + 1`, …; [`pseudo_request`] or [`pseudo_flipped_request`]), each
+/// forgotten as `kind` rows by the default method on a scratch
 /// unlearner of the model (`params` with the training rows of `forgotten` gone) that is then
 /// dropped, and the median of the lengths they fit. One pseudo-request's statistic is noisy
 /// (of 18 fits on six held-out settings, one gave 0 and one 2.1× the length the real request
 /// fitted: docs/DAMPING.md); the median of three is robust to one such. `Err(why)` inside
 /// when none fitted a length (too few rows, no held-out items).
+// The model's parts as `Unlearner::from_parts` takes them, plus what to fit and the seed.
+#[allow(clippy::too_many_arguments)]
 pub fn fit<'g>(
     gpu: impl Into<GpuHandle<'g>>,
     spec: ModelSpec,
@@ -98,6 +125,7 @@ pub fn fit<'g>(
     data: &Dataset,
     params: &Params,
     forgotten: &[bool],
+    kind: ForgetRows,
     seed: u64,
 ) -> Result<std::result::Result<ModelLength, String>> {
     let start = std::time::Instant::now();
@@ -107,11 +135,26 @@ pub fn fit<'g>(
     let mut users = 0;
     let mut why = Vec::new();
     for k in 0..PSEUDO_REQUESTS as u64 {
-        let rows = pseudo_request(data, forgotten, spec.loss, seed + k);
+        let rows = match kind {
+            ForgetRows::Genuine => pseudo_request(data, forgotten, spec.loss, seed + k),
+            ForgetRows::Flipped if spec.loss == LossKind::Bce => {
+                pseudo_flipped_request(data, forgotten, seed + k)
+            }
+            ForgetRows::Flipped => Vec::new(),
+        };
         if rows.is_empty() {
-            return Ok(Err(match spec.loss {
-                LossKind::Bce => "no user has two remaining rows to draw from".into(),
-                LossKind::Bpr => {
+            return Ok(Err(match (kind, spec.loss) {
+                (ForgetRows::Flipped, LossKind::Bpr) => {
+                    "a BPR model's rows carry no labels to flip".into()
+                }
+                (ForgetRows::Flipped, LossKind::Bce) => format!(
+                    "the data marks fewer than {} flipped rows that remain",
+                    4 * MIN_FIT_ROWS
+                ),
+                (ForgetRows::Genuine, LossKind::Bce) => {
+                    "no user has two remaining rows to draw from".into()
+                }
+                (ForgetRows::Genuine, LossKind::Bpr) => {
                     "no user has two remaining positive rows and a held-out item to draw from"
                         .into()
                 }
@@ -126,7 +169,7 @@ pub fn fit<'g>(
             params,
             forgotten.to_vec(),
         )?;
-        let request = ForgetRequest::default().rows_kind(ForgetRows::Genuine);
+        let request = ForgetRequest::default().rows_kind(kind);
         let outcome = scratch.forget_with(&rows, &request)?;
         lengths.push(match outcome.step_length {
             // The scratch unlearner has no model length, so its first solve used `auto`.
@@ -184,5 +227,29 @@ mod tests {
         // The same seed draws the same users; another seed others.
         assert_eq!(rows, pseudo_request(&data, &forgotten, LossKind::Bce, 7));
         assert_ne!(rows, pseudo_request(&data, &forgotten, LossKind::Bce, 8));
+    }
+
+    #[test]
+    fn the_flipped_pseudo_request_is_a_random_half_of_the_remaining_flipped_rows() {
+        let data = synthetic_dataset(20_000, 5, 0.02).unwrap();
+        let flipped = data.flipped_rows();
+        let mut forgotten = vec![false; data.train.len()];
+        forgotten[flipped.start as usize] = true;
+        let remaining = flipped.len() - 1;
+        assert!(remaining >= 4 * MIN_FIT_ROWS, "{remaining}");
+        let rows = pseudo_flipped_request(&data, &forgotten, 3);
+        assert_eq!(rows.len(), remaining / 2);
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "ascending");
+        assert!(
+            rows.iter()
+                .all(|r| flipped.contains(r) && !forgotten[*r as usize])
+        );
+        assert_eq!(rows, pseudo_flipped_request(&data, &forgotten, 3));
+        assert_ne!(rows, pseudo_flipped_request(&data, &forgotten, 4));
+        // Too few left for a fitting half of MIN_FIT_ROWS: none.
+        for r in flipped.clone().skip(3 * MIN_FIT_ROWS) {
+            forgotten[r as usize] = true;
+        }
+        assert!(pseudo_flipped_request(&data, &forgotten, 3).is_empty());
     }
 }

@@ -32,6 +32,14 @@ impl ForgetRows {
             ForgetRows::Genuine
         }
     }
+
+    /// Its slot in per-kind arrays (genuine 0, flipped 1).
+    pub fn index(self) -> usize {
+        match self {
+            ForgetRows::Genuine => 0,
+            ForgetRows::Flipped => 1,
+        }
+    }
 }
 
 /// Lines of a request by class, and the rows it will forget.

@@ -198,17 +198,20 @@ fn a_small_request_takes_the_models_own_length() {
     let t = trained();
     let mut u = unlearner(&t);
     let all_remain = vec![false; t.data.train.len()];
-    let own = ifru::unlearn::model_length::fit(
-        gpu(),
-        t.spec,
-        &t.recipe,
-        &t.data,
-        &t.params,
-        &all_remain,
-        11,
-    )
-    .unwrap()
-    .expect("the pseudo-request fits a length");
+    let fit_own = |kind| {
+        ifru::unlearn::model_length::fit(
+            gpu(),
+            t.spec,
+            &t.recipe,
+            &t.data,
+            &t.params,
+            &all_remain,
+            kind,
+            11,
+        )
+        .unwrap()
+    };
+    let own = fit_own(ForgetRows::Genuine).expect("the pseudo-request fits a length");
     assert!(own.t > 0.0 && own.t.is_finite(), "{own:?}");
     assert_eq!(own.users, ifru::unlearn::model_length::PSEUDO_USERS);
     assert_eq!(
@@ -220,7 +223,7 @@ fn a_small_request_takes_the_models_own_length() {
         "the median is one of them: {own:?}"
     );
     assert!(own.rows.iter().all(|&n| n >= own.users), "{own:?}");
-    u.set_model_length(Some(own.clone()));
+    u.set_model_length(ForgetRows::Genuine, Some(own.clone()));
 
     let flipped = |r: &u32| t.forget.binary_search(r).is_ok();
     let user = t.data.train.users[0];
@@ -244,6 +247,25 @@ fn a_small_request_takes_the_models_own_length() {
     let flipped_request = ForgetRequest::default().rows_kind(ForgetRows::Flipped);
     let out = u.forget_with(small_flipped, &flipped_request).unwrap();
     assert_eq!(out.step_length.unwrap().source, LengthSource::FixedRule);
+
+    // Where the data marks flipped rows, a length fitted on pseudo-requests of them is the
+    // small flipped request's (a fresh unlearner: the one above has forgotten rows).
+    let own_flipped =
+        fit_own(ForgetRows::Flipped).expect("the flipped pseudo-requests fit a length");
+    assert!(
+        own_flipped.t > 0.0 && own_flipped.t.is_finite(),
+        "{own_flipped:?}"
+    );
+    assert_eq!(own_flipped.rows, vec![t.forget.len() / 2; 3]);
+    let mut u = unlearner(&t);
+    u.set_model_length(ForgetRows::Flipped, Some(own_flipped.clone()));
+    let length = u
+        .forget_with(small_flipped, &flipped_request)
+        .unwrap()
+        .step_length
+        .unwrap();
+    assert_eq!(length.source, LengthSource::ModelLength);
+    assert_eq!(length.t, own_flipped.t.min(length.max));
 }
 
 /// The model's own length scales the first solve's damping only where it says the `auto`
@@ -282,7 +304,7 @@ fn a_model_length_far_from_one_scales_the_first_damping() {
         (0.01, false),
     ] {
         let mut u = unlearner(&t);
-        u.set_model_length(Some(length_of(own)));
+        u.set_model_length(ForgetRows::Genuine, Some(length_of(own)));
         let out = u.forget_with(&t.forget, &genuine).unwrap();
         let length = out.step_length.unwrap();
         assert_eq!(length.source, LengthSource::Fitted);

@@ -390,8 +390,8 @@ impl IfruArgs {
 
 /// The `data` of a new model directory's first audit entry: where its rows came from, their
 /// fingerprint and how many of them train it.
-/// The model's own step length for small requests (docs/DAMPING.md, "Small requests"),
-/// fitted now as `ifru bench` fits it ([`ModelLengthFit`], with the recipe's seed) and
+/// The model's own step lengths for small requests (docs/DAMPING.md, "Small requests"),
+/// fitted now as `ifru bench` fits them ([`ModelLengthFit`], with the recipe's seed) and
 /// printed; without one (its pseudo-requests fit none) a warning says why: the directory's
 /// small requests then take the `auto` step until one of its requests fits a length.
 pub fn fit_model_length(
@@ -413,6 +413,15 @@ pub fn fit_model_length(
              until a request fits one",
             why.as_deref().unwrap_or("none fitted")
         ),
+    }
+    match (&fit.flipped, &fit.flipped_why_none) {
+        (Some(length), _) => eprintln!(
+            "step length for flipped rows: t = {:.3}, the median of {:?} fitted on half \
+             the data's flipped rows ({:?} rows)",
+            length.t, length.lengths, length.rows
+        ),
+        (None, Some(why)) => eprintln!("no step length for flipped rows: {why}"),
+        (None, None) => {}
     }
     Ok(fit)
 }

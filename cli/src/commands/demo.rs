@@ -233,7 +233,7 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
             source,
             &ds,
             std::mem::take(&mut result.params),
-            result.model_length.length.clone(),
+            &result.model_length,
         )?,
         _ => Vec::new(),
     };
@@ -260,14 +260,15 @@ pub fn run_demo(cmd: DemoCommand) -> CliResult {
 /// Writes each model of `params` (by report name) as a model directory `models/NAME`: the
 /// original as trained, the others as the original's state after forgetting the request's
 /// rows, with the original's audit log followed by the method's entry; each carries the
-/// original's own step length for small requests (`step_length`). Returns the folders.
+/// original's own step lengths for small requests (`step_length`, `flipped_step_length`).
+/// Returns the folders.
 fn keep_models(
     models: &Path,
     plan: &BenchPlan,
     source: &DataSource,
     ds: &Dataset,
     mut params: BTreeMap<String, Params>,
-    step_length: Option<ifru::unlearn::model_length::ModelLength>,
+    model_length: &crate::harness::bench::ModelLengthFit,
 ) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     let original = params
         .remove("original")
@@ -284,7 +285,7 @@ fn keep_models(
         source.clone(),
         ds,
     );
-    meta.step_length = step_length;
+    model_length.write_to(&mut meta);
     let state = ModelState::new(meta, original, ds)?;
     let path = models.join("original");
     let dir = ModelDir::create_with(

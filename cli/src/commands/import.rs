@@ -153,7 +153,7 @@ pub fn run(cmd: ImportCommand) -> CliResult {
     meta.imported = Some(tables.clone());
     let fit = fit_model_length(&gpu, spec, &config, &ds, &params)?;
     let calibration_seconds = fit.calibration_seconds;
-    meta.step_length = fit.length;
+    fit.write_to(&mut meta);
     let state = ModelState::new(meta, params, &ds)?;
     let record = AuditRecord::new("import")
         .with("spec", spec)?

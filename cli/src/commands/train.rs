@@ -150,7 +150,7 @@ pub fn run(cmd: TrainCommand) -> CliResult {
     let mut meta = ModelMeta::new(spec, reg, seeds, training, source, &ds);
     let fit = fit_model_length(&gpu, spec, &config, &ds, &outcome.params)?;
     let calibration_seconds = fit.calibration_seconds;
-    meta.step_length = fit.length;
+    fit.write_to(&mut meta);
     let state = ModelState::new(meta, outcome.params.clone(), &ds)?;
     let record = AuditRecord::new("train")
         .with("spec", spec)?

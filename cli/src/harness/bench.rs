@@ -14,8 +14,10 @@ use ifru::model::adjacency_for;
 use ifru::model::{DeviceModel, ModelSpec, Params};
 use ifru::train::{EpochLog, Progress, TrainConfig, TrainData, TrainOutcome, train};
 
+use ifru::model::store::ModelMeta;
 use ifru::unlearn::engine::{ForgetRequest, Method, MethodId, MethodOutcome, Unlearner};
 use ifru::unlearn::model_length::ModelLength;
+use ifru::unlearn::request::ForgetRows;
 
 /// One method's figures (`M` in the report schema).
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +41,7 @@ pub struct BenchPlan {
     pub methods: Vec<(String, MethodId)>,
     pub finetune_epochs: usize,
     /// What kind of rows are forgotten (for the calibrated step).
-    pub forget_rows: ifru::unlearn::request::ForgetRows,
+    pub forget_rows: ForgetRows,
     /// Settings of the influence method (its defaults when `None`).
     pub ifru: Option<ifru::unlearn::influence::IfruOptions>,
     pub ranking: RankingOptions,
@@ -185,7 +187,7 @@ pub fn run(
             &original.params,
             vec![false; data.train.len()],
         )?;
-        unlearner.set_model_length(model_length.length.clone());
+        model_length.apply_to(&mut unlearner);
         gpu.wait("setup")?;
         let setup_seconds = start.elapsed().as_secs_f64();
         let request = ForgetRequest::new(Method::from_id(
@@ -226,18 +228,24 @@ pub fn run(
     })
 }
 
-/// A model's own step length for small requests, fitted as `ifru train` fits it
-/// ([`ifru::unlearn::model_length`]), with the seconds it took and why there is none.
+/// A model's own step lengths for small requests, fitted as `ifru train` fits them
+/// ([`ifru::unlearn::model_length`]): for genuine rows, and for flipped rows where the data
+/// marks some (BCE); with the seconds both took and why there is none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelLengthFit {
     pub length: Option<ModelLength>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why_none: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flipped: Option<ModelLength>,
+    /// Why there is no flipped length where the data marks flipped rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flipped_why_none: Option<String>,
     pub calibration_seconds: f64,
 }
 
 impl ModelLengthFit {
-    /// Fits it for `params` trained on every training row of `data`, with the recipe's seed.
+    /// Fits them for `params` trained on every training row of `data`, with the recipe's seed.
     pub(crate) fn new(
         gpu: &Gpu,
         data: &Dataset,
@@ -247,24 +255,52 @@ impl ModelLengthFit {
     ) -> Result<Self> {
         let start = Instant::now();
         let forgotten = vec![false; data.train.len()];
-        let fitted = ifru::unlearn::model_length::fit(
-            gpu,
-            spec,
-            recipe,
-            data,
-            params,
-            &forgotten,
-            recipe.seed,
-        )?;
-        let (length, why_none) = match fitted {
-            Ok(length) => (Some(length), None),
-            Err(why) => (None, Some(why)),
+        let fit = |kind| {
+            ifru::unlearn::model_length::fit(
+                gpu,
+                spec,
+                recipe,
+                data,
+                params,
+                &forgotten,
+                kind,
+                recipe.seed,
+            )
+        };
+        let (length, why_none) = split(fit(ForgetRows::Genuine)?);
+        let (flipped, flipped_why_none) = if data.flipped_rows().is_empty() {
+            (None, None)
+        } else {
+            split(fit(ForgetRows::Flipped)?)
         };
         Ok(ModelLengthFit {
             length,
             why_none,
+            flipped,
+            flipped_why_none,
             calibration_seconds: start.elapsed().as_secs_f64(),
         })
+    }
+
+    /// Keeps both lengths in a model directory's `model.json`.
+    pub(crate) fn write_to(&self, meta: &mut ModelMeta) {
+        meta.step_length = self.length.clone();
+        meta.flipped_step_length = self.flipped.clone();
+    }
+
+    /// Hands both lengths to `unlearner`.
+    pub(crate) fn apply_to(&self, unlearner: &mut Unlearner<'_>) {
+        unlearner.set_model_length(ForgetRows::Genuine, self.length.clone());
+        unlearner.set_model_length(ForgetRows::Flipped, self.flipped.clone());
+    }
+}
+
+fn split(
+    fitted: std::result::Result<ModelLength, String>,
+) -> (Option<ModelLength>, Option<String>) {
+    match fitted {
+        Ok(length) => (Some(length), None),
+        Err(why) => (None, Some(why)),
     }
 }
 

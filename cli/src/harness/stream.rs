@@ -258,7 +258,7 @@ pub fn run(
         &original.params,
         vec![false; data.train.len()],
     )?;
-    unlearner.set_model_length(model_length.length.clone());
+    model_length.apply_to(&mut unlearner);
     gpu.wait("setup")?;
     let setup_seconds = start.elapsed().as_secs_f64();
     let mut requests = Vec::new();

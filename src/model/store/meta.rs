@@ -193,9 +193,13 @@ pub struct ModelMeta {
     /// earlier request fitted one. Absent in directories written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_length: Option<ModelLength>,
+    /// The same for flipped rows, where the data marks some (an IFRU-protocol folder's
+    /// `train_random.csv`) and the loss is BCE: fitted on pseudo-requests of marked rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flipped_step_length: Option<ModelLength>,
 }
 
-/// A model's own step length for genuine rows, fitted on pseudo-requests
+/// A model's own step length for one kind of rows, fitted on pseudo-requests
 /// ([`crate::unlearn::model_length`]): the length a request too small to fit its own starts from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelLength {
@@ -248,6 +252,7 @@ impl ModelMeta {
             train_rows: dataset.train.len() as u64,
             imported: None,
             step_length: None,
+            flipped_step_length: None,
         }
     }
 

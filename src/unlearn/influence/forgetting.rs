@@ -949,7 +949,7 @@ impl StepPath<'_> {
 /// memory for requests too small to fit their own).
 #[derive(Debug, Clone, Default)]
 pub struct LengthHistory {
-    /// Fitted lengths, by kind of row ([`LengthHistory::slot`]).
+    /// Fitted lengths, by kind of row ([`ForgetRows::index`]).
     lengths: [Vec<f64>; 2],
 }
 
@@ -979,20 +979,13 @@ impl LengthHistory {
     }
 
     pub fn record(&mut self, kind: ForgetRows, t: f64) {
-        self.lengths[Self::slot(kind)].push(t);
+        self.lengths[kind.index()].push(t);
     }
 
     pub fn median(&self, kind: ForgetRows) -> Option<f64> {
-        let mut v = self.lengths[Self::slot(kind)].clone();
+        let mut v = self.lengths[kind.index()].clone();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
-    }
-
-    fn slot(kind: ForgetRows) -> usize {
-        match kind {
-            ForgetRows::Genuine => 0,
-            ForgetRows::Flipped => 1,
-        }
     }
 }
 
