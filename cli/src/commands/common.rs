@@ -388,8 +388,6 @@ impl IfruArgs {
     }
 }
 
-/// The `data` of a new model directory's first audit entry: where its rows came from, their
-/// fingerprint and how many of them train it.
 /// The model's own step lengths for small requests (docs/DAMPING.md, "Small requests"),
 /// fitted now as `ifru bench` fits them ([`ModelLengthFit`], with the recipe's seed) and
 /// printed; without one (its pseudo-requests fit none) a warning says why: the directory's
@@ -426,6 +424,8 @@ pub fn fit_model_length(
     Ok(fit)
 }
 
+/// The `data` of a new model directory's first audit entry: where its rows came from, their
+/// fingerprint and how many of them train it.
 pub fn data_entry(state: &ifru::model::store::ModelState, train_rows: usize) -> serde_json::Value {
     serde_json::json!({
         "path": &state.meta.data.path,
