@@ -341,3 +341,53 @@ fn a_model_length_far_from_one_scales_the_first_damping() {
         assert_eq!(next.source, expected_source, "model length {own}");
     }
 }
+
+/// A request that removes users whole leaves every row's node without rows: neither half of
+/// it can be measured, so no scoring pass runs (the unseen rows alone measure nothing); the
+/// same users less one row each leave a check half to score.
+#[test]
+fn a_request_removing_users_whole_scores_nothing() {
+    let t = trained();
+    let users: Vec<u32> = vec![1, 2, 3];
+    let rows_of = |u: u32| -> Vec<u32> {
+        (0..t.data.train.len() as u32)
+            .filter(|&r| t.data.train.users[r as usize] == u)
+            .collect()
+    };
+    let whole: Vec<u32> = users.iter().flat_map(|&u| rows_of(u)).collect();
+    let partial: Vec<u32> = users
+        .iter()
+        .flat_map(|&u| rows_of(u).into_iter().skip(1))
+        .collect();
+    assert!(partial.len() >= 4, "{} rows", partial.len());
+    let genuine = ForgetRequest::default().rows_kind(ForgetRows::Genuine);
+    // A device of its own: the counters count all work on a device, and the shared one
+    // serves the tests running beside this one.
+    let own = std::sync::Arc::new(common::open(ifru::gpu::GpuOptions::default()));
+    let run = |rows: &[u32]| {
+        let mut u = Unlearner::from_parts(
+            std::sync::Arc::clone(&own),
+            t.spec,
+            t.recipe.clone(),
+            t.data.clone(),
+            &t.params,
+            vec![false; t.data.train.len()],
+        )
+        .unwrap();
+        u.forget_with(rows, &genuine).unwrap()
+    };
+    let second_half = whole.len() - whole.len() / 2;
+    let (whole, partial) = (run(&whole), run(&partial));
+
+    let check = whole.forgetting_check.as_ref().unwrap();
+    assert_eq!(check.passed, None, "{check:?}");
+    assert_eq!((check.rows, check.isolated_rows), (0, second_half));
+    let check = partial.forgetting_check.as_ref().unwrap();
+    assert!(check.rows > 0 && check.value.is_some(), "{check:?}");
+    let (w, p) = (whole.device.unwrap(), partial.device.unwrap());
+    // The scoring passes (three runs and a read-back of every scored row) and the probe's
+    // copy of θ took the whole request from 38 to 53 submissions and 171 to 195 kB read
+    // back when they ran; a partial request still runs them.
+    assert!(w.submissions <= 45, "whole {w:?}");
+    assert!(p.submissions > 45, "partial {p:?}");
+}

@@ -453,13 +453,26 @@ impl Membership {
                     .collect();
                 request_nodes.sort_unstable();
                 request_nodes.dedup();
-                let unseen = local_unseen_rows(valid, nu, &request_nodes, &is_zeroed);
+                let fit = auc_rows(&fit_rows, MIN_FIT_ROWS, "fitting half")?;
+                let check = auc_rows(&check_rows, 2, "check half")?;
+                // The unseen rows only set the others' target: with neither half measurable
+                // (users removed whole) scoring them would cost three passes for nothing.
+                let unseen = if fit.is_err() && check.is_err() {
+                    Err(
+                        "unseen rows: not scored, neither half of the forget rows is \
+                         measurable"
+                            .to_string(),
+                    )
+                } else {
+                    let unseen = local_unseen_rows(valid, nu, &request_nodes, &is_zeroed);
+                    auc_rows(&unseen, 2, "unseen rows")?
+                };
                 Membership {
                     loss: LossKind::Bce,
                     kind,
-                    fit: auc_rows(&fit_rows, MIN_FIT_ROWS, "fitting half")?,
-                    check: auc_rows(&check_rows, 2, "check half")?,
-                    unseen: auc_rows(&unseen, 2, "unseen rows")?,
+                    fit,
+                    check,
+                    unseen,
                     isolated_check_rows,
                     lists: None,
                 }
@@ -545,7 +558,8 @@ impl Membership {
     }
 
     /// True when no statistic can be computed (every row set too small or empty, e.g. a
-    /// request removing whole users): the scoring passes would measure nothing.
+    /// request removing whole users; the unseen rows are not scored without a forget half
+    /// to compare them with): the scoring passes would measure nothing.
     pub fn is_empty(&self) -> bool {
         self.fit.is_err() && self.check.is_err() && self.unseen.is_err()
     }

@@ -374,14 +374,16 @@ impl<'a> PreparedStep<'a> {
         laps.lap("rhs");
 
         // H at the old graph (θ̂, Â) or the new one (θ̂, Â'), whose final embeddings differ.
-        let hessian_model = match (opts.hessian_at, new_model) {
-            (HessianAt::Old, _) => None,
-            (HessianAt::New, Some(m)) => Some(m),
-            (HessianAt::New, None) => plan.new_model(gpu, ctx.model)?,
+        // A model whose forward pass the right-hand side just ran is not propagated again.
+        let (hessian_model, forward_current) = match (opts.hessian_at, new_model) {
+            (HessianAt::Old, _) => (None, plan.runs_forward()),
+            (HessianAt::New, Some(m)) => (Some(m), plan.runs_forward()),
+            (HessianAt::New, None) => (plan.new_model(gpu, ctx.model)?, false),
         };
-        let forward = hessian_model.as_ref().unwrap_or(ctx.model).forward(gpu)?;
-        gpu.run("forward for H", |pass| forward.record(pass))?;
-        drop(forward);
+        if !forward_current {
+            let forward = hessian_model.as_ref().unwrap_or(ctx.model).forward(gpu)?;
+            gpu.run("forward for H", |pass| forward.record(pass))?;
+        }
         let (_, hessian_graph) = hessian_state(ctx, hessian_model.as_ref());
         let (_, near) = hvp::reach(spec, opts.hessian, hessian_graph, &nodes)?;
         let scan = std::time::Instant::now();

@@ -525,6 +525,16 @@ impl InfluenceRows {
         })
     }
 
+    /// Whether [`right_hand_side_on`] computes g through [`right_hand_side`]: the models'
+    /// forward passes over the whole graph, which leave `old`'s final embeddings (and
+    /// `new`'s, with spillover) current. Otherwise g is zero or, for MF without spillover,
+    /// the direct rows' gradient alone.
+    pub fn runs_forward(&self) -> bool {
+        let propagates = self.spec.propagation_layers() > 0 || !self.spillover.is_empty();
+        let has_rows = !self.direct.is_empty() || !self.spillover.is_empty();
+        propagates && has_rows
+    }
+
     /// Nodes, users then items.
     pub fn n_nodes(&self) -> u32 {
         self.n_users + self.n_items
@@ -555,13 +565,13 @@ pub fn right_hand_side_on(
 ) -> Result<DeviceTable> {
     let dim = plan.spec.dim;
     let g = DeviceTable::zeros(gpu, kept.len() as u32, dim, "g on P")?;
-    let local = plan.spec.propagation_layers() == 0 && plan.spillover.is_empty();
-    if !local || plan.direct.is_empty() {
-        if !plan.direct.is_empty() || !plan.spillover.is_empty() {
-            let full = right_hand_side(gpu, old, new, plan)?;
-            let pick = kept.gather(gpu, &full, &g)?;
-            gpu.run("g on P", |pass| pick.record(pass))?;
-        }
+    if plan.runs_forward() {
+        let full = right_hand_side(gpu, old, new, plan)?;
+        let pick = kept.gather(gpu, &full, &g)?;
+        gpu.run("g on P", |pass| pick.record(pass))?;
+        return Ok(g);
+    }
+    if plan.direct.is_empty() {
         return Ok(g);
     }
     let batch = plan.direct.upload_as(
