@@ -83,15 +83,19 @@ pub fn pseudo_request(data: &Dataset, forgotten: &[bool], loss: LossKind, seed: 
     rows
 }
 
+/// Fewest marked flipped rows that must remain for a flipped pseudo-request: it takes half
+/// of them, and its fitting half (a quarter) needs [`MIN_FIT_ROWS`].
+pub const MIN_FLIPPED_ROWS: usize = 4 * MIN_FIT_ROWS;
+
 /// A flipped pseudo-request's rows (training ids, ascending): a random half (drawn with
 /// `seed`) of the dataset's marked flipped rows that remain. Empty when fewer than
-/// 4 × [`MIN_FIT_ROWS`] remain: its fitting half would have too few rows to fit on.
+/// [`MIN_FLIPPED_ROWS`] remain.
 pub fn pseudo_flipped_request(data: &Dataset, forgotten: &[bool], seed: u64) -> Vec<u32> {
     let mut rows: Vec<u32> = data
         .flipped_rows()
         .filter(|&r| !forgotten[r as usize])
         .collect();
-    if rows.len() < 4 * MIN_FIT_ROWS {
+    if rows.len() < MIN_FLIPPED_ROWS {
         return Vec::new();
     }
     Rng::new(seed).shuffle(&mut rows);
@@ -147,10 +151,9 @@ pub fn fit<'g>(
                 (ForgetRows::Flipped, LossKind::Bpr) => {
                     "a BPR model's rows carry no labels to flip".into()
                 }
-                (ForgetRows::Flipped, LossKind::Bce) => format!(
-                    "the data marks fewer than {} flipped rows that remain",
-                    4 * MIN_FIT_ROWS
-                ),
+                (ForgetRows::Flipped, LossKind::Bce) => {
+                    format!("the data marks fewer than {MIN_FLIPPED_ROWS} flipped rows that remain")
+                }
                 (ForgetRows::Genuine, LossKind::Bce) => {
                     "no user has two remaining rows to draw from".into()
                 }
@@ -236,7 +239,7 @@ mod tests {
         let mut forgotten = vec![false; data.train.len()];
         forgotten[flipped.start as usize] = true;
         let remaining = flipped.len() - 1;
-        assert!(remaining >= 4 * MIN_FIT_ROWS, "{remaining}");
+        assert!(remaining >= MIN_FLIPPED_ROWS, "{remaining}");
         let rows = pseudo_flipped_request(&data, &forgotten, 3);
         assert_eq!(rows.len(), remaining / 2);
         assert!(rows.windows(2).all(|w| w[0] < w[1]), "ascending");

@@ -7,6 +7,7 @@ use crate::common;
 use common::gpu;
 use ifru::data::Dataset;
 use ifru::data::synthetic::synthetic_dataset;
+use ifru::gpu::GpuHandle;
 use ifru::kernels::adam::AdamConfig;
 use ifru::model::adjacency_for;
 use ifru::model::{LossKind, ModelKind, ModelSpec, Params};
@@ -66,8 +67,13 @@ fn trained() -> Trained {
 
 /// A resident unlearner of the trained model, nothing forgotten.
 fn unlearner(t: &Trained) -> Unlearner<'static> {
+    unlearner_on(gpu(), t)
+}
+
+/// [`unlearner`] on a given device.
+fn unlearner_on<'g>(device: impl Into<GpuHandle<'g>>, t: &Trained) -> Unlearner<'g> {
     Unlearner::from_parts(
-        gpu(),
+        device,
         t.spec,
         t.recipe.clone(),
         t.data.clone(),
@@ -75,6 +81,15 @@ fn unlearner(t: &Trained) -> Unlearner<'static> {
         vec![false; t.data.train.len()],
     )
     .unwrap()
+}
+
+/// Three genuine rows of the first user: a request too small to fit its own length.
+fn small_genuine_request(t: &Trained) -> Vec<u32> {
+    let user = t.data.train.users[0];
+    (0..t.data.train.len() as u32)
+        .filter(|r| t.data.train.users[*r as usize] == user && t.forget.binary_search(r).is_err())
+        .take(3)
+        .collect()
 }
 
 fn apply(
@@ -225,12 +240,7 @@ fn a_small_request_takes_the_models_own_length() {
     assert!(own.rows.iter().all(|&n| n >= own.users), "{own:?}");
     u.set_model_length(ForgetRows::Genuine, Some(own.clone()));
 
-    let flipped = |r: &u32| t.forget.binary_search(r).is_ok();
-    let user = t.data.train.users[0];
-    let small: Vec<u32> = (0..t.data.train.len() as u32)
-        .filter(|r| t.data.train.users[*r as usize] == user && !flipped(r))
-        .take(3)
-        .collect();
+    let small = small_genuine_request(&t);
     assert_eq!(small.len(), 3);
     let genuine = ForgetRequest::default().rows_kind(ForgetRows::Genuine);
     let out = u.forget_with(&small, &genuine).unwrap();
@@ -321,13 +331,7 @@ fn a_model_length_far_from_one_scales_the_first_damping() {
 
         // A small genuine request next: a scaled request handed on no length, so it takes
         // the model's own; an unscaled one's fitted length is an earlier request's.
-        let user = t.data.train.users[0];
-        let small: Vec<u32> = (0..t.data.train.len() as u32)
-            .filter(|r| {
-                t.data.train.users[*r as usize] == user && t.forget.binary_search(r).is_err()
-            })
-            .take(3)
-            .collect();
+        let small = small_genuine_request(&t);
         let next = u
             .forget_with(&small, &genuine)
             .unwrap()
@@ -365,16 +369,9 @@ fn a_request_removing_users_whole_scores_nothing() {
     // serves the tests running beside this one.
     let own = std::sync::Arc::new(common::open(ifru::gpu::GpuOptions::default()));
     let run = |rows: &[u32]| {
-        let mut u = Unlearner::from_parts(
-            std::sync::Arc::clone(&own),
-            t.spec,
-            t.recipe.clone(),
-            t.data.clone(),
-            &t.params,
-            vec![false; t.data.train.len()],
-        )
-        .unwrap();
-        u.forget_with(rows, &genuine).unwrap()
+        unlearner_on(std::sync::Arc::clone(&own), &t)
+            .forget_with(rows, &genuine)
+            .unwrap()
     };
     let second_half = whole.len() - whole.len() / 2;
     let (whole, partial) = (run(&whole), run(&partial));
